@@ -3,7 +3,7 @@
 // clients can be pointed at it.
 import { parseArgs } from 'node:util';
 
-const emulators: Record<string, (opts: { host: string; port: number }) => Promise<Record<string, unknown> & { close(): Promise<void> }>> = {
+const emulators: Record<string, (opts: { host: string; port: number }) => Promise<{ close(): Promise<void> }>> = {
   'gcp-secret-manager': async (opts) => (await import('./gcp-secret-manager/server')).startGcpSecretManagerEmulator(opts),
   vault: async (opts) => (await import('./vault/server')).startVaultEmulator(opts),
 };
@@ -24,6 +24,6 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 const handle = await start({ host: values.host, port });
-const { close: _close, faults: _faults, reset: _reset, ...printable } = handle;
+const { close: _close, faults: _faults, reset: _reset, ...printable } = handle as { close(): Promise<void> } & Record<string, unknown>;
 console.log(JSON.stringify({ emulator: name, ...printable }));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void handle.close().then(() => process.exit(0)));
