@@ -195,6 +195,12 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<Reply | 'hang' | 'reset'> => {
     const url = new URL(req.url ?? '/', 'http://vault');
+    // Vault serves through Go's http.ServeMux, which answers an unclean path
+    // (`//`, `/./`, `/../`) with a 301 to the cleaned one before any handler runs.
+    const rawPath = (req.url ?? '/').split('?')[0] ?? '/';
+    if (/\/\/|\/\.\.?(\/|$)/.test(rawPath)) {
+      return { status: 301, headers: { Location: cleanPath(rawPath) + url.search, 'Content-Type': 'text/html; charset=utf-8' }, text: `<a href="${cleanPath(rawPath)}">Moved Permanently</a>.\n\n` };
+    }
     if (!url.pathname.startsWith('/v1/')) return { status: 404, body: { errors: [] } };
     let path = decodeURIComponent(url.pathname.slice('/v1/'.length));
     const listParam = url.searchParams.get('list');
@@ -379,6 +385,17 @@ function acceptListVerb(socket: Socket): Duplex {
   return stream;
 }
 
+/** Go's path.Clean, keeping a trailing slash as ServeMux does. */
+function cleanPath(p: string): string {
+  const out: string[] = [];
+  for (const seg of p.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return `/${out.join('/')}${p.endsWith('/') && out.length > 0 ? '/' : ''}`;
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -392,6 +409,10 @@ function readBody(req: IncomingMessage): Promise<string> {
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
   if (res.destroyed || res.headersSent) return;
   const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...reply.headers };
+  if (reply.text !== undefined) {
+    res.writeHead(reply.status, headers).end(head ? undefined : reply.text);
+    return;
+  }
   if (reply.status === 204 || reply.body === undefined) {
     res.writeHead(reply.status, headers).end();
     return;

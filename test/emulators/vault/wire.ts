@@ -104,7 +104,7 @@ export function envelope(fields: { data?: unknown; auth?: AuthBlock; warnings?: 
 }
 
 /** An answer from a route: a JSON body with a status, or 204. */
-export type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
+export type Reply = { status: number; body?: unknown; headers?: Record<string, string>; /** a non-JSON body */ text?: string };
 
 export const noContent = (): Reply => ({ status: 204 });
 export const ok = (body: unknown): Reply => ({ status: 200, body });
