@@ -1,0 +1,75 @@
+// Reads validator records and remembers, per validator, the last
+// authoritative read and when it was *sent*. Renewals may continue from that
+// read while the state store is down, but invariant 3 caps every grant at
+// lastAuthoritativeRead + H, so a holder fenced during the outage stops in time.
+
+import type { ValidatorRecord } from '../core/designation';
+import { KeyholdError } from '../core/errors';
+import { horizonMs, type Timing } from '../core/horizon';
+import { StoreError, type Clock, type StateStore } from '../ports';
+
+export interface DesignationRead {
+  readonly record: ValidatorRecord | null;
+  /** When the read that produced `record` was sent (ms). */
+  readonly readAt: number;
+  readonly authoritative: boolean;
+}
+
+export class DesignationReader {
+  private readonly last = new Map<string, { record: ValidatorRecord; readAt: number }>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly clock: Clock,
+    private readonly timing: Timing,
+  ) {}
+
+  /** Authoritative read, or 503 `state_store_unavailable`. */
+  async read(validator: string): Promise<DesignationRead> {
+    const readAt = this.clock.now();
+    let record: ValidatorRecord | null;
+    try {
+      record = await this.store.getValidator(validator);
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+    this.remember(validator, record, readAt);
+    return { record, readAt, authoritative: true };
+  }
+
+  /** For renewals: authoritative if the store answers, else the last read while it is within the horizon. */
+  async readForRenewal(validator: string): Promise<DesignationRead> {
+    try {
+      return await this.read(validator);
+    } catch (e) {
+      if (!(e instanceof KeyholdError) || e.code !== 'state_store_unavailable') throw e;
+      const cached = this.last.get(validator);
+      if (!cached || this.clock.now() >= cached.readAt + horizonMs(this.timing)) throw e;
+      return { record: cached.record, readAt: cached.readAt, authoritative: false };
+    }
+  }
+
+  /** After this broker commits a record it knows it as of the moment it read the record it changed. */
+  remember(validator: string, record: ValidatorRecord | null, readAt: number): void {
+    if (record === null) {
+      this.last.delete(validator);
+      return;
+    }
+    const prev = this.last.get(validator);
+    // Never let an older read (a slow reply overtaken by a newer one) replace a newer one.
+    if (!prev || prev.readAt <= readAt) this.last.set(validator, { record, readAt });
+  }
+}
+
+/**
+ * A store fault becomes the public 503 (the cause stays internal); anything
+ * else is a bug and stays what it is, so it surfaces as a 500.
+ */
+export function asStateStoreError(e: unknown): unknown {
+  if (e instanceof KeyholdError) return e;
+  if (e instanceof StoreError || isTransient(e)) return new KeyholdError('state_store_unavailable', { retryAfter: 5, cause: e });
+  return e;
+}
+
+const isTransient = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && ['TimeoutError', 'BrokenCircuitError', 'TaskCancelledError'].includes((e as Error).name);

@@ -1,0 +1,203 @@
+// The pod-facing flows of DESIGN.md: fetch, renew, release. Each one
+// authenticates first, decides with the pure core, writes the decision down
+// before answering, and only then signs or encrypts anything for the caller.
+
+import { checkRenew, decideFetch, decideRelease, type GrantClaims } from '../core/designation';
+import { KeyholdError } from '../core/errors';
+import { fingerprint } from '../core/key-material';
+import { grantExpiry, type Timing } from '../core/horizon';
+import type { LedgerDraft } from '../core/ledger';
+import { encryptKeyForPod, importEphemeralKey, type EphemeralKey } from '../grants/key-delivery';
+import type { GrantSigner, IssuedGrant } from '../grants/signer';
+import type { PodIdentity } from '../identity/pod-token';
+import type { Clock, StateStore } from '../ports';
+import { commitOrThrow, draft, withCasRetry } from './decisions';
+import type { DesignationReader } from './designation-reader';
+import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
+
+export interface GrantServiceDeps {
+  readonly state: StateStore;
+  readonly designations: DesignationReader;
+  readonly keys: KeyReader;
+  readonly signer: GrantSigner;
+  readonly clock: Clock;
+  readonly timing: Timing;
+}
+
+export interface FetchResult {
+  readonly grant: IssuedGrant;
+  readonly key: string;
+}
+
+export interface RenewResult {
+  readonly grant: IssuedGrant;
+}
+
+export type ReleaseResult = { readonly outcome: 'released' | 'already_released' | 'acknowledged'; readonly epoch: number; readonly slashingProtection: 'stored' | 'refused' | 'none' };
+
+const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
+
+export class GrantService {
+  constructor(private readonly d: GrantServiceDeps) {}
+
+  async fetch(pod: PodIdentity, validator: string, ephemeral: EphemeralKey): Promise<FetchResult> {
+    const recipient = await importEphemeralKey(ephemeral).catch(() => {
+      throw new KeyholdError('invalid_request');
+    });
+    return withCasRetry(async () => {
+      const { record, readAt } = await this.d.designations.read(validator);
+      const now = this.d.clock.now();
+      const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot };
+      if (!record) {
+        await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false));
+        throw new KeyholdError('unknown_validator');
+      }
+      const decision = decideFetch(this.d.timing, record, pod, now);
+      const epoch = record.designation.epoch;
+      if (decision.kind === 'deny') {
+        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: decision.error.code }, true));
+        throw decision.error;
+      }
+      if (decision.kind === 'wait') {
+        const entry = draft(
+          {
+            ...base,
+            action: decision.action,
+            epoch: decision.next?.designation.epoch ?? epoch,
+            reason: 'not_before',
+            details: { notBefore: decision.notBefore, ...(decision.next ? { supersededEpoch: epoch, supersededPod: record.designation.podUid } : {}) },
+          },
+          true,
+        );
+        await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+        if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
+        throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
+      }
+      const key = await this.readKey(validator, base, epoch);
+      if (fingerprint(key.material.publicId) !== record.keyFingerprint) {
+        // A replica that serves other material than was imported is a store fault, never a grant.
+        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: 'key_fingerprint_mismatch', details: { store: key.store } }, true));
+        throw new KeyholdError('key_store_unavailable', { retryAfter: 10 });
+      }
+      const after = decision.next;
+      const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
+      const exp = grantExpiry(this.d.timing, now, readAt);
+      if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
+      const grant = await this.d.signer.sign(claims, now, exp);
+      const entries: LedgerDraft[] = [
+        ...this.keyReadEntries(key, base, claims.epoch),
+        draft(
+          {
+            ...base,
+            action: decision.action,
+            epoch: claims.epoch,
+            reason: null,
+            details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint },
+          },
+          true,
+        ),
+      ];
+      await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
+      this.d.designations.remember(validator, after, readAt);
+      const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
+      return { grant, key: jwe };
+    });
+  }
+
+  /** No key material and no store write: one read of the designation, one signature. */
+  async renew(pod: PodIdentity, grantToken: string): Promise<RenewResult> {
+    const now = this.d.clock.now();
+    const presented = await this.d.signer.verify(grantToken, now);
+    const validator = presented.claims.validator;
+    const { record, readAt } = await this.d.designations.readForRenewal(validator);
+    const refusal = record ? checkRenew(record, presented.claims, pod, now) : new KeyholdError('stale_epoch');
+    if (refusal) {
+      if (refusal.code === 'stale_epoch') {
+        await this.refuse(
+          draft(
+            { time: now, actor: actorOf(pod), action: 'renew_refused', validator, epoch: presented.claims.epoch, slot: pod.slot, reason: 'stale_epoch', details: { currentEpoch: record?.designation.epoch ?? null } },
+            record !== null,
+          ),
+        );
+      }
+      throw refusal;
+    }
+    const exp = grantExpiry(this.d.timing, now, readAt);
+    if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
+    return { grant: await this.d.signer.sign(presented.claims, now, exp) };
+  }
+
+  async release(pod: PodIdentity, grantToken: string, slashingProtection: string | null): Promise<ReleaseResult> {
+    const presented = await this.d.signer.verify(grantToken, this.d.clock.now(), { allowExpired: true });
+    const validator = presented.claims.validator;
+    return withCasRetry(async () => {
+      const { record, readAt } = await this.d.designations.read(validator);
+      const now = this.d.clock.now();
+      const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot, epoch: presented.claims.epoch };
+      if (!record) throw new KeyholdError('stale_epoch');
+      if (slashingProtection !== null) checkInterchangeBelongs(slashingProtection, record.keyFingerprint);
+      const decision = decideRelease(record, presented.claims, pod, now, slashingProtection);
+      if (decision.kind === 'deny') {
+        await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true));
+        throw decision.error;
+      }
+      if (decision.kind === 'already_released') {
+        return { outcome: 'already_released', epoch: record.designation.epoch, slashingProtection: 'none' };
+      }
+      const sp = slashingProtection === null ? 'none' : decision.kind === 'released' ? 'stored' : 'refused';
+      const action = decision.kind === 'released' ? 'released' : 'fenced_ack';
+      const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch } }, true);
+      await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+      if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
+      return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp };
+    });
+  }
+
+  private async readKey(validator: string, base: { time: number; actor: string; slot: string }, epoch: number): Promise<KeyRead> {
+    try {
+      return await this.d.keys.read(validator);
+    } catch (e) {
+      if (e instanceof KeyReadError) {
+        await this.refuse(
+          draft({ ...base, validator, action: 'denied', epoch, reason: 'key_store_unavailable', details: Object.fromEntries(e.fallbacks.map((f) => [`store:${f.store}`, f.reason])) }, true),
+        );
+      }
+      throw e;
+    }
+  }
+
+  private keyReadEntries(key: KeyRead, base: { time: number; actor: string; validator: string; slot: string }, epoch: number): LedgerDraft[] {
+    const entries = key.fallbacks.map((f) =>
+      draft({ ...base, action: 'store_fallback', epoch, reason: f.reason, details: { store: f.store, servedBy: key.store } }, true),
+    );
+    if (key.cache === 'stale') entries.push(draft({ ...base, action: 'cache_served', epoch, reason: 'all_stores_failing', details: { version: key.version } }, true));
+    return entries;
+  }
+
+  /** A refusal is a decision too: written down before the answer, or the answer is 503. */
+  private async refuse(entry: LedgerDraft): Promise<void> {
+    await commitOrThrow(this.d.state, undefined, [entry]);
+  }
+}
+
+/** EIP-3076 interchange: only this validator's public key may appear in it. */
+export function checkInterchangeBelongs(json: string, keyFingerprint: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw new KeyholdError('invalid_request');
+  }
+  const p = parsed as { metadata?: { interchange_format_version?: unknown; genesis_validators_root?: unknown }; data?: unknown };
+  if (
+    typeof p !== 'object' || p === null ||
+    p.metadata?.interchange_format_version !== '5' ||
+    typeof p.metadata.genesis_validators_root !== 'string' ||
+    !Array.isArray(p.data)
+  ) {
+    throw new KeyholdError('invalid_request');
+  }
+  for (const item of p.data as { pubkey?: unknown }[]) {
+    if (typeof item?.pubkey !== 'string' || fingerprint(item.pubkey) !== keyFingerprint) throw new KeyholdError('invalid_request');
+  }
+}

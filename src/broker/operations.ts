@@ -1,0 +1,213 @@
+// Operator actions: define a validator by importing its key, promote a
+// standby, read status, and query or verify the ledger. Every change is
+// ledgered with who, why and when.
+
+import { createRecord, decidePromote, decideReimport, type ValidatorRecord } from '../core/designation';
+import { KeyholdError } from '../core/errors';
+import { fingerprint, type KeyMaterial } from '../core/key-material';
+import type { Timing } from '../core/horizon';
+import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
+import type { GrantSigner } from '../grants/signer';
+import type { Operator } from '../identity/operator-token';
+import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
+import { commitOrThrow, draft, withCasRetry } from './decisions';
+import { asStateStoreError, type DesignationReader } from './designation-reader';
+import { publicReason } from './key-reader';
+
+export interface OperationsDeps {
+  readonly state: StateStore;
+  readonly designations: DesignationReader;
+  /** Every replica, in order: an import writes them all. */
+  readonly keyStores: readonly KeyStore[];
+  readonly signer: GrantSigner;
+  readonly clock: Clock;
+  readonly timing: Timing;
+}
+
+export interface ImportResult {
+  readonly record: ValidatorRecord;
+  readonly fingerprint: string;
+  readonly replicas: readonly { store: string; version: string }[];
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly chains: number;
+  readonly entries: number;
+  readonly problem: VerifyProblem | null;
+  readonly checkpoint: { time: number; digest: string; verified: boolean } | null;
+}
+
+const actorOf = (op: Operator): string => `operator:${op.name}`;
+const verifyPage = 5000;
+
+export class OperationsService {
+  constructor(private readonly d: OperationsDeps) {}
+
+  async importKey(op: Operator, validator: string, slots: readonly string[], material: KeyMaterial, reason: string | null): Promise<ImportResult> {
+    const fp = fingerprint(material.publicId);
+    const existing = await this.read(validator);
+    if (existing && decideReimport(existing, slots, fp, material.format) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    // Material first: a record that names a key no store has would only fail later, at fetch.
+    const replicas: { store: string; version: string }[] = [];
+    for (const store of this.d.keyStores) {
+      try {
+        replicas.push({ store: store.name, ...(await store.put(validator, material)) });
+      } catch (e) {
+        if (e instanceof KeyStoreOwnershipError) throw new KeyholdError('key_not_owned', { cause: e });
+        if (e instanceof KeyStoreValueTooLargeError) throw new KeyholdError('key_too_large', { cause: e });
+        throw new KeyImportError(store.name, publicReason(e), { cause: e });
+      }
+    }
+    const record = await withCasRetry(async () => {
+      const now = this.d.clock.now();
+      const current = await this.read(validator);
+      const next = current ? decideReimport(current, slots, fp, material.format) : createRecord({ id: validator, slots, keyFingerprint: fp, keyFormat: material.format, now });
+      if (next instanceof KeyholdError) throw next;
+      const action = current && current.keyFingerprint !== fp ? 'key_rotated' : 'key_imported';
+      const entry = draft(
+        {
+          time: now,
+          actor: actorOf(op),
+          action,
+          validator,
+          epoch: next.designation.epoch,
+          slot: next.designation.slot,
+          reason,
+          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
+        },
+        true,
+      );
+      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry]);
+      return next;
+    });
+    await this.checkpoint();
+    return { record, fingerprint: fp, replicas };
+  }
+
+  async promote(op: Operator, validator: string, target: string, reason: string): Promise<ValidatorRecord> {
+    const record = await withCasRetry(async () => {
+      const { record: current, readAt } = await this.d.designations.read(validator);
+      if (!current) throw new KeyholdError('unknown_validator');
+      const now = this.d.clock.now();
+      const next = decidePromote(this.d.timing, current, target, now);
+      const base = { time: now, actor: actorOf(op), validator, reason };
+      if (next instanceof KeyholdError) {
+        await commitOrThrow(this.d.state, undefined, [draft({ ...base, action: 'denied', epoch: current.designation.epoch, slot: target, details: { request: 'promote', code: next.code } }, true)]);
+        throw next;
+      }
+      const from = current.designation;
+      const entry = draft(
+        {
+          ...base,
+          action: 'promoted',
+          epoch: next.designation.epoch,
+          slot: target,
+          details: { fromSlot: from.slot, fromEpoch: from.epoch, fromState: from.state, fromPod: from.podUid, notBefore: next.designation.notBefore },
+        },
+        true,
+      );
+      await commitOrThrow(this.d.state, { next, expectedVersion: current.version }, [entry]);
+      this.d.designations.remember(validator, next, readAt);
+      return next;
+    });
+    await this.checkpoint();
+    return record;
+  }
+
+  async status(validator: string): Promise<ValidatorRecord> {
+    const record = await this.read(validator);
+    if (!record) throw new KeyholdError('unknown_validator');
+    return record;
+  }
+
+  async list(): Promise<ValidatorRecord[]> {
+    try {
+      return await this.d.state.listValidators();
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+  }
+
+  async query(q: LedgerQuery): Promise<LedgerPage> {
+    try {
+      return await this.d.state.queryLedger(q);
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+  }
+
+  /** Sign a commitment to every chain head, so later truncation is detectable. */
+  async checkpoint(): Promise<StoredCheckpoint> {
+    try {
+      const time = this.d.clock.now();
+      const heads = await this.d.state.chainHeads();
+      const digest = checkpointDigest({ time, heads });
+      const signature = await this.d.signer.signStatement({ checkpoint: digest }, time);
+      const c: StoredCheckpoint = { time, heads, digest, signature };
+      await this.d.state.putCheckpoint(c);
+      return c;
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+  }
+
+  /** Walk every chain from genesis; then hold the latest signed checkpoint against what was read. */
+  async verify(): Promise<VerifyReport> {
+    try {
+      const checkpoint = await this.d.state.latestCheckpoint();
+      const wanted = new Map<string, number>((checkpoint?.heads ?? []).map((h) => [h.chain, h.seq]));
+      const seen = new Map<string, string>();
+      const chains = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
+      for (const h of checkpoint?.heads ?? []) chains.add(h.chain);
+      let entries = 0;
+      let problem: VerifyProblem | null = null;
+      for (const chain of [...chains].sort()) {
+        const v = new ChainVerifier(chain);
+        for (let from = 1; problem === null; ) {
+          const page: LedgerEntry[] = await this.d.state.readChain(chain, from, verifyPage);
+          for (const e of page) {
+            if (!v.push(e)) break;
+            entries += 1;
+            if (wanted.get(chain) === e.seq) seen.set(chain, e.hash);
+          }
+          problem = v.result();
+          if (page.length < verifyPage) break;
+          from += page.length;
+        }
+        if (problem) break;
+      }
+      let cp: VerifyReport['checkpoint'] = null;
+      if (!problem && checkpoint) {
+        const verified = await this.checkpointSignatureValid(checkpoint);
+        cp = { time: checkpoint.time, digest: checkpoint.digest, verified };
+        problem = checkAgainstCheckpoint(checkpoint, (chain) => seen.get(chain) ?? null);
+        if (!verified && !problem) problem = { chain: '_checkpoint', seq: 0, fault: 'hash_mismatch' };
+      }
+      return { ok: problem === null, chains: chains.size, entries, problem, checkpoint: cp };
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+  }
+
+  private async checkpointSignatureValid(c: StoredCheckpoint): Promise<boolean> {
+    if (checkpointDigest({ time: c.time, heads: c.heads as ChainHead[] }) !== c.digest) return false;
+    try {
+      const payload = await this.d.signer.verifyStatement(c.signature);
+      return payload.checkpoint === c.digest;
+    } catch {
+      return false;
+    }
+  }
+
+  private async read(validator: string): Promise<ValidatorRecord | null> {
+    return (await this.d.designations.read(validator)).record;
+  }
+}
+
+/** A replica refused the import; nothing was recorded. The store's name and a public reason only. */
+export class KeyImportError extends KeyholdError {
+  constructor(readonly store: string, readonly reason: string, opts: { cause?: unknown }) {
+    super('key_store_unavailable', { retryAfter: 10, cause: opts.cause });
+  }
+}

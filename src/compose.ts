@@ -1,0 +1,147 @@
+// The composition root: config → stores → core services → app. The only
+// place that wires things together; everything else receives its parts.
+
+import { readFile } from 'node:fs/promises';
+import type { JSONWebKeySet, JWK } from 'jose';
+import type { Hono } from 'hono';
+import { DesignationReader } from './broker/designation-reader';
+import { GrantService } from './broker/grants';
+import { ReplicatedKeyReader, type KeyReader } from './broker/key-reader';
+import { OperationsService } from './broker/operations';
+import { ConfigError, type Config } from './config';
+import type { Timing } from './core/horizon';
+import { readSecretFile } from './files';
+import { GrantSigner, signingKeyFromJwk } from './grants/signer';
+import { createApp } from './http/app';
+import { storeReadiness, type Readiness } from './http/readiness';
+import { bootstrapHome, devCluster, homeFiles } from './identity/dev-credentials';
+import { OperatorVerifier, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
+import { PodTokenVerifier, type ClusterConfig } from './identity/pod-token';
+import { jsonLogger, type Logger } from './log';
+import { systemClock, type Clock, type KeyStore, type StateStore } from './ports';
+import { keyStoreFactories, stateStoreFactories, type StoreContext } from './stores/registry';
+
+export interface BrokerParts {
+  readonly state: StateStore;
+  readonly keyStores: readonly KeyStore[];
+  readonly signer: GrantSigner;
+  readonly clusters: readonly ClusterConfig[];
+  readonly operatorKeys: readonly OperatorKey[];
+  readonly operatorOidc?: OidcOperatorConfig;
+  readonly timing: Timing;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
+  readonly keyReader?: KeyReader;
+  readonly readiness?: Readiness;
+}
+
+export interface Broker {
+  readonly app: Hono;
+  readonly grants: GrantService;
+  readonly operations: OperationsService;
+  readonly parts: BrokerParts;
+  close(): Promise<void>;
+}
+
+/** Build a broker from ready parts: tests use this with in-memory stores and a controlled clock. */
+export function buildBroker(parts: BrokerParts): Broker {
+  const clock = parts.clock ?? systemClock;
+  const logger = parts.logger ?? jsonLogger();
+  const designations = new DesignationReader(parts.state, clock, parts.timing);
+  const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
+  const grants = new GrantService({ state: parts.state, designations, keys, signer: parts.signer, clock, timing: parts.timing });
+  const operations = new OperationsService({ state: parts.state, designations, keyStores: parts.keyStores, signer: parts.signer, clock, timing: parts.timing });
+  const app = createApp({
+    grants,
+    operations,
+    podTokens: new PodTokenVerifier(parts.clusters),
+    operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
+    signer: parts.signer,
+    readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
+    logger,
+    clock,
+  });
+  return {
+    app,
+    grants,
+    operations,
+    parts,
+    async close() {
+      await Promise.allSettled([parts.state.close(), ...parts.keyStores.map((k) => k.close())]);
+    },
+  };
+}
+
+async function readJson<T>(path: string, setting: string, secret: boolean): Promise<T> {
+  const raw = secret ? await readSecretFile(path, setting) : await readFile(path).catch(() => {
+    throw new ConfigError(`${setting}: cannot read ${path}`);
+  });
+  try {
+    return JSON.parse(raw.toString()) as T;
+  } catch {
+    throw new ConfigError(`${setting}: ${path} is not valid JSON`);
+  }
+}
+
+/** Signing keys: the first is active, the rest verify grants they signed until those expire. */
+export async function loadSigner(keys: readonly JWK[], setting: string): Promise<GrantSigner> {
+  if (keys.length === 0) throw new ConfigError(`${setting}: no signing keys`);
+  try {
+    const [active, ...previous] = await Promise.all(keys.map(signingKeyFromJwk));
+    return new GrantSigner(active!, previous);
+  } catch (e) {
+    throw new ConfigError(`${setting}: ${(e as Error).message}`);
+  }
+}
+
+export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[]>;
+
+/** Config → a running broker. `signingKeySource` reads the key ring from a cloud secret (functions). */
+export async function composeBroker(config: Config, opts: { clock?: Clock; logger?: Logger; signingKeySource?: SigningKeySource } = {}): Promise<Broker> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
+  if (config.runtime === 'node') await bootstrapHome(config.home, { dev: config.dev });
+  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger };
+
+  const stateFactory = stateStoreFactories[config.stateStore];
+  if (!stateFactory) throw new ConfigError(`KEYHOLD_STATE_STORE: unknown store "${config.stateStore}" (known: ${Object.keys(stateStoreFactories).join(', ')})`);
+  for (const k of config.keyStores) {
+    if (!keyStoreFactories[k]) throw new ConfigError(`KEYHOLD_KEY_STORES: unknown store "${k}" (known: ${Object.keys(keyStoreFactories).join(', ')})`);
+  }
+  const state = await stateFactory(ctx);
+  const keyStores = await Promise.all(config.keyStores.map((k) => keyStoreFactories[k]!(ctx)));
+
+  let signer: GrantSigner;
+  if ('secret' in config.signingKey) {
+    if (!opts.signingKeySource) throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET is set but this runtime has no secret source for it');
+    signer = await loadSigner(await opts.signingKeySource(config.signingKey.secret, ctx), 'KEYHOLD_SIGNING_KEY_SECRET');
+  } else {
+    const ring = await readJson<{ keys: JWK[] }>(config.signingKey.file, 'KEYHOLD_SIGNING_KEY_FILE', true);
+    signer = await loadSigner(ring.keys ?? [], 'KEYHOLD_SIGNING_KEY_FILE');
+  }
+
+  const files = homeFiles(config.home);
+  const clusters: ClusterConfig[] = [];
+  for (const c of config.clusters) {
+    clusters.push(
+      c.jwksFile
+        ? { name: c.name, issuer: c.issuer, jwks: await readJson<JSONWebKeySet>(c.jwksFile, 'KEYHOLD_CLUSTERS', false) }
+        : { name: c.name, issuer: c.issuer, jwksUri: c.jwksUri! },
+    );
+  }
+  if (config.dev) clusters.push({ ...devCluster, jwks: await readJson<JSONWebKeySet>(files.devIssuerJwks, 'KEYHOLD_HOME', false) });
+
+  const operatorKeys = config.operatorKeysFile ? await readJson<OperatorKey[]>(config.operatorKeysFile, 'KEYHOLD_OPERATOR_KEYS_FILE', false) : [];
+  return buildBroker({
+    state,
+    keyStores,
+    signer,
+    clusters,
+    operatorKeys,
+    ...(config.operatorOidc ? { operatorOidc: config.operatorOidc } : {}),
+    timing: config.timing,
+    clock,
+    logger,
+  });
+}

@@ -1,0 +1,188 @@
+// One schema for the broker's settings, parsed once from the environment.
+// Settings that would break an invariant are refused here, at start, with a
+// message that names the variable to change.
+
+import { z } from 'zod';
+import type { Timing } from './core/horizon';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const runtimes = ['node', 'aws-lambda', 'gcp-functions'] as const;
+export type Runtime = (typeof runtimes)[number];
+
+const seconds = (name: string, dflt: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return dflt;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of seconds from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+const clusterSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
+    issuer: z.string().min(1),
+    jwksUri: z.string().url().optional(),
+    jwksFile: z.string().optional(),
+  })
+  .strict()
+  .refine((c) => (c.jwksUri === undefined) !== (c.jwksFile === undefined), 'give exactly one of jwksUri or jwksFile');
+
+const envSchema = z.object({
+  KEYHOLD_RUNTIME: z.enum(runtimes).default('node'),
+  KEYHOLD_HOME: z.string().default('.keyhold'),
+  KEYHOLD_HOST: z.string().default('127.0.0.1'),
+  KEYHOLD_PORT: seconds('KEYHOLD_PORT', 8787, 0, 65535),
+  KEYHOLD_STATE_STORE: z.string().default('sqlite'),
+  KEYHOLD_KEY_STORES: list,
+  KEYHOLD_CLUSTERS: z.string().optional(),
+  KEYHOLD_GRANT_TTL_SECONDS: seconds('KEYHOLD_GRANT_TTL_SECONDS', 120, 15, 3600),
+  KEYHOLD_OUTAGE_TOLERANCE_SECONDS: seconds('KEYHOLD_OUTAGE_TOLERANCE_SECONDS', 900, 0, 86_400),
+  KEYHOLD_MAX_CLOCK_SKEW_SECONDS: seconds('KEYHOLD_MAX_CLOCK_SKEW_SECONDS', 5, 1, 300),
+  KEYHOLD_SIGNING_KEY_FILE: z.string().optional(),
+  KEYHOLD_SIGNING_KEY_SECRET: z.string().optional(),
+  KEYHOLD_OPERATOR_KEYS_FILE: z.string().optional(),
+  KEYHOLD_OPERATOR_ISSUER: z.string().optional(),
+  KEYHOLD_OPERATOR_AUDIENCE: z.string().optional(),
+  KEYHOLD_OPERATOR_JWKS_URI: z.string().url().optional(),
+  KEYHOLD_OPERATOR_ROLE_CLAIM: z.string().default('keyhold_roles'),
+  KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  KEYHOLD_DEV: z.enum(['0', '1']).optional(),
+});
+
+export interface ClusterSetting {
+  readonly name: string;
+  readonly issuer: string;
+  readonly jwksUri?: string;
+  readonly jwksFile?: string;
+}
+
+export interface Config {
+  readonly runtime: Runtime;
+  readonly home: string;
+  readonly host: string;
+  readonly port: number;
+  readonly stateStore: string;
+  readonly keyStores: readonly string[];
+  /** Empty: the local dev issuer (node runtime only). */
+  readonly clusters: readonly ClusterSetting[];
+  readonly timing: Timing;
+  readonly signingKey: { readonly file: string } | { readonly secret: string };
+  readonly operatorKeysFile: string | null;
+  readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Create the dev issuer and dev operator credential on first run. */
+  readonly dev: boolean;
+  /** The whole environment, for store factories that parse their own settings. */
+  readonly env: Env;
+}
+
+/** Stores that live in one process's files: unsafe wherever several broker instances run at once. */
+const singleMachineStores = new Set(['sqlite']);
+
+export function parseConfig(env: Env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? '');
+    throw new ConfigError(issue.code === 'custom' ? issue.message : `${variable}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const keyStores = e.KEYHOLD_KEY_STORES.length > 0 ? e.KEYHOLD_KEY_STORES : ['sqlite'];
+  if (new Set(keyStores).size !== keyStores.length) throw new ConfigError('KEYHOLD_KEY_STORES lists a store twice');
+
+  const timing: Timing = {
+    grantTtlMs: e.KEYHOLD_GRANT_TTL_SECONDS * 1000,
+    outageToleranceMs: e.KEYHOLD_OUTAGE_TOLERANCE_SECONDS * 1000,
+    maxClockSkewMs: e.KEYHOLD_MAX_CLOCK_SKEW_SECONDS * 1000,
+  };
+  // The keeper renews at a third of the TTL; a tolerance under one TTL would
+  // let a single slow renewal expire a healthy holder during a blip.
+  if (timing.outageToleranceMs < timing.grantTtlMs) {
+    throw new ConfigError(
+      `the horizon is shorter than two grant lifetimes: set KEYHOLD_OUTAGE_TOLERANCE_SECONDS (${e.KEYHOLD_OUTAGE_TOLERANCE_SECONDS}) to at least KEYHOLD_GRANT_TTL_SECONDS (${e.KEYHOLD_GRANT_TTL_SECONDS})`,
+    );
+  }
+  if (timing.maxClockSkewMs * 3 > timing.grantTtlMs) {
+    throw new ConfigError('KEYHOLD_MAX_CLOCK_SKEW_SECONDS must be under a third of KEYHOLD_GRANT_TTL_SECONDS, or renewals race the skew');
+  }
+
+  if (e.KEYHOLD_RUNTIME !== 'node') {
+    if (singleMachineStores.has(e.KEYHOLD_STATE_STORE)) {
+      throw new ConfigError(
+        `KEYHOLD_STATE_STORE=${e.KEYHOLD_STATE_STORE} cannot back a broker that runs as ${e.KEYHOLD_RUNTIME}: every function instance would keep its own designations and two pods could hold one key. Use dynamodb, firestore or vault.`,
+      );
+    }
+    const local = keyStores.filter((k) => singleMachineStores.has(k));
+    if (local.length > 0) throw new ConfigError(`KEYHOLD_KEY_STORES includes ${local.join(',')}, which a ${e.KEYHOLD_RUNTIME} function cannot keep: use aws-secrets-manager, gcp-secret-manager or vault.`);
+  }
+
+  let clusters: ClusterSetting[] = [];
+  if (e.KEYHOLD_CLUSTERS) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(e.KEYHOLD_CLUSTERS);
+    } catch {
+      throw new ConfigError('KEYHOLD_CLUSTERS must be a JSON list of {name, issuer, jwksUri | jwksFile}');
+    }
+    const c = z.array(clusterSchema).min(1).safeParse(raw);
+    if (!c.success) throw new ConfigError(`KEYHOLD_CLUSTERS: ${c.error.issues[0]?.message ?? 'invalid'} (a JSON list of {name, issuer, jwksUri | jwksFile})`);
+    if (new Set(c.data.map((x) => x.name)).size !== c.data.length) throw new ConfigError('KEYHOLD_CLUSTERS: cluster names must be distinct');
+    clusters = c.data as ClusterSetting[];
+  }
+  const dev = e.KEYHOLD_DEV === '1' || (e.KEYHOLD_DEV === undefined && e.KEYHOLD_RUNTIME === 'node' && clusters.length === 0);
+  if (clusters.length === 0 && !dev) throw new ConfigError('no cluster issuers configured: set KEYHOLD_CLUSTERS (a JSON list of {name, issuer, jwksUri | jwksFile})');
+  if (dev && e.KEYHOLD_RUNTIME !== 'node') throw new ConfigError('KEYHOLD_DEV=1 is for a local node broker only; set KEYHOLD_CLUSTERS');
+
+  if (e.KEYHOLD_SIGNING_KEY_FILE && e.KEYHOLD_SIGNING_KEY_SECRET) throw new ConfigError('set only one of KEYHOLD_SIGNING_KEY_FILE and KEYHOLD_SIGNING_KEY_SECRET');
+  if (e.KEYHOLD_RUNTIME !== 'node' && !e.KEYHOLD_SIGNING_KEY_SECRET) {
+    throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET must name the secret holding the broker signing key (never put the key itself in the environment)');
+  }
+  const signingKey = e.KEYHOLD_SIGNING_KEY_SECRET ? { secret: e.KEYHOLD_SIGNING_KEY_SECRET } : { file: e.KEYHOLD_SIGNING_KEY_FILE ?? `${e.KEYHOLD_HOME}/signing-keys.json` };
+
+  const oidcParts = [e.KEYHOLD_OPERATOR_ISSUER, e.KEYHOLD_OPERATOR_AUDIENCE, e.KEYHOLD_OPERATOR_JWKS_URI];
+  if (oidcParts.some(Boolean) && !oidcParts.every(Boolean)) {
+    throw new ConfigError('operator OIDC needs all of KEYHOLD_OPERATOR_ISSUER, KEYHOLD_OPERATOR_AUDIENCE and KEYHOLD_OPERATOR_JWKS_URI');
+  }
+  const operatorOidc = e.KEYHOLD_OPERATOR_ISSUER
+    ? { issuer: e.KEYHOLD_OPERATOR_ISSUER, audience: e.KEYHOLD_OPERATOR_AUDIENCE!, jwksUri: e.KEYHOLD_OPERATOR_JWKS_URI!, roleClaim: e.KEYHOLD_OPERATOR_ROLE_CLAIM }
+    : null;
+  const operatorKeysFile = e.KEYHOLD_OPERATOR_KEYS_FILE ?? (dev ? `${e.KEYHOLD_HOME}/operators.json` : null);
+  if (!operatorKeysFile && !operatorOidc) throw new ConfigError('no operator credentials: set KEYHOLD_OPERATOR_KEYS_FILE or the KEYHOLD_OPERATOR_ISSUER settings');
+
+  return {
+    runtime: e.KEYHOLD_RUNTIME,
+    home: e.KEYHOLD_HOME,
+    host: e.KEYHOLD_HOST,
+    port: e.KEYHOLD_PORT,
+    stateStore: e.KEYHOLD_STATE_STORE,
+    keyStores,
+    clusters,
+    timing,
+    signingKey,
+    operatorKeysFile,
+    operatorOidc,
+    logLevel: e.KEYHOLD_LOG_LEVEL,
+    dev,
+    env,
+  };
+}

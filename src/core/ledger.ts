@@ -1,0 +1,161 @@
+// Ledger hashing: one hash chain per validator plus the broker chain. Each
+// entry commits to its predecessor, so `verifyChain` finds any changed,
+// removed, reordered or inserted row; signed checkpoints over all heads catch
+// truncation. Pure: stores call `sealEntry` inside their transactions.
+
+import { createHash } from 'node:crypto';
+import type { Action } from './designation';
+
+export const genesisHash = '0'.repeat(64);
+
+/** What a decision writes down. Never key material: only ids, epochs, slots, reasons. */
+export interface LedgerDraft {
+  readonly chain: string;
+  readonly time: number;
+  readonly actor: string;
+  readonly action: Action;
+  readonly validator: string | null;
+  readonly epoch: number | null;
+  readonly slot: string | null;
+  readonly reason: string | null;
+  /** Small, public facts (fingerprints, store names, error codes). */
+  readonly details: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export interface LedgerEntry extends LedgerDraft {
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface ChainHead {
+  readonly chain: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** Deterministic JSON: keys sorted at every level, so the hash never depends on insertion order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite number in ledger entry');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export function entryHash(e: Omit<LedgerEntry, 'hash'>): string {
+  const body = {
+    v: 1,
+    chain: e.chain,
+    seq: e.seq,
+    prevHash: e.prevHash,
+    time: e.time,
+    actor: e.actor,
+    action: e.action,
+    validator: e.validator,
+    epoch: e.epoch,
+    slot: e.slot,
+    reason: e.reason,
+    details: e.details,
+  };
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+/** The entry that follows `head` (null: the chain is empty). */
+export function sealEntry(draft: LedgerDraft, head: ChainHead | null): LedgerEntry {
+  if (head !== null && head.chain !== draft.chain) throw new TypeError('head belongs to another chain');
+  const unsealed = { ...draft, details: { ...draft.details }, seq: (head?.seq ?? 0) + 1, prevHash: head?.hash ?? genesisHash };
+  return { ...unsealed, hash: entryHash(unsealed) };
+}
+
+/** Seal several drafts in order, each chain continuing from its own head. */
+export function sealAll(drafts: readonly LedgerDraft[], heads: ReadonlyMap<string, ChainHead | null>): LedgerEntry[] {
+  const current = new Map(heads);
+  return drafts.map((d) => {
+    const e = sealEntry(d, current.get(d.chain) ?? null);
+    current.set(d.chain, { chain: e.chain, seq: e.seq, hash: e.hash });
+    return e;
+  });
+}
+
+export type ChainFault = 'hash_mismatch' | 'broken_link' | 'sequence_gap' | 'wrong_chain' | 'truncated';
+
+export interface VerifyProblem {
+  readonly chain: string;
+  /** The first entry that fails, by position in the chain (1-based). */
+  readonly seq: number;
+  readonly fault: ChainFault;
+}
+
+/** A streaming verifier for long chains: feed entries in order, read the result at the end. */
+export class ChainVerifier {
+  private expectSeq = 1;
+  private prev = genesisHash;
+  private problem: VerifyProblem | null = null;
+
+  constructor(readonly chain: string) {}
+
+  push(e: LedgerEntry): boolean {
+    if (this.problem) return false;
+    const fault: ChainFault | null =
+      e.chain !== this.chain ? 'wrong_chain'
+      : e.seq !== this.expectSeq ? 'sequence_gap'
+      : e.prevHash !== this.prev ? 'broken_link'
+      : entryHash(e) !== e.hash ? 'hash_mismatch'
+      : null;
+    if (fault) {
+      this.problem = { chain: this.chain, seq: this.expectSeq, fault };
+      return false;
+    }
+    this.prev = e.hash;
+    this.expectSeq += 1;
+    return true;
+  }
+
+  get head(): ChainHead | null {
+    return this.expectSeq === 1 ? null : { chain: this.chain, seq: this.expectSeq - 1, hash: this.prev };
+  }
+
+  result(): VerifyProblem | null {
+    return this.problem;
+  }
+}
+
+/** Verify one chain, given in stored order: the first bad entry, or null. */
+export function verifyChain(chain: string, entries: Iterable<LedgerEntry>): VerifyProblem | null {
+  const v = new ChainVerifier(chain);
+  for (const e of entries) if (!v.push(e)) break;
+  return v.result();
+}
+
+/** A commitment to every chain head at once; the broker signs `digest`. */
+export interface CheckpointBody {
+  readonly time: number;
+  readonly heads: readonly ChainHead[];
+}
+
+export function checkpointDigest(body: CheckpointBody): string {
+  const heads = [...body.heads].sort((a, b) => (a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0));
+  return createHash('sha256').update(canonicalJson({ v: 1, time: body.time, heads })).digest('hex');
+}
+
+/**
+ * Compare verified chain heads with a checkpoint: a chain that is now
+ * shorter than the checkpoint says, or whose entry at the checkpointed
+ * position has another hash, was truncated or rewritten.
+ */
+export function checkAgainstCheckpoint(
+  checkpoint: CheckpointBody,
+  hashAt: (chain: string, seq: number) => string | null,
+): VerifyProblem | null {
+  for (const h of checkpoint.heads) {
+    const actual = hashAt(h.chain, h.seq);
+    if (actual === null) return { chain: h.chain, seq: h.seq, fault: 'truncated' };
+    if (actual !== h.hash) return { chain: h.chain, seq: h.seq, fault: 'hash_mismatch' };
+  }
+  return null;
+}

@@ -1,0 +1,175 @@
+// createApp(deps): the one Hono app that the Node server, the Lambda handler
+// and the Cloud Functions handler all serve. It never reads the environment;
+// everything comes in through `deps`.
+
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { z } from 'zod';
+import { KeyholdError } from '../core/errors';
+import { parseKeyMaterial } from '../core/key-material';
+import type { GrantService } from '../broker/grants';
+import type { OperationsService } from '../broker/operations';
+import type { IssuedGrant } from '../grants/signer';
+import type { GrantSigner } from '../grants/signer';
+import { hasRole, type Operator, type OperatorRole, type OperatorVerifier } from '../identity/operator-token';
+import type { PodIdentity, PodTokenVerifier } from '../identity/pod-token';
+import type { Logger } from '../log';
+import type { Clock } from '../ports';
+import { errorBody, toResponse } from './errors';
+import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId } from './schemas';
+import { presentEntry, presentRecord } from './present';
+import type { Readiness } from './readiness';
+
+export interface AppDeps {
+  readonly grants: GrantService;
+  readonly operations: OperationsService;
+  readonly podTokens: PodTokenVerifier;
+  readonly operators: OperatorVerifier;
+  readonly signer: GrantSigner;
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+const smallBody = 16 * 1024;
+
+const limit = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new KeyholdError('body_too_large');
+    },
+  });
+
+async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) throw new KeyholdError('unsupported_media_type');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await c.req.text());
+  } catch {
+    throw new KeyholdError('invalid_request');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new KeyholdError('invalid_request');
+  return result.data;
+}
+
+function bearer(c: Context): string {
+  const h = c.req.header('authorization') ?? '';
+  const m = /^Bearer ([A-Za-z0-9_.-]{16,8192})$/.exec(h);
+  if (!m?.[1]) throw new KeyholdError('unauthenticated');
+  return m[1];
+}
+
+function param(c: Context, name: string): string {
+  const r = validatorId.safeParse(c.req.param(name));
+  if (!r.success) throw new KeyholdError('invalid_request');
+  return r.data;
+}
+
+const grantView = (g: IssuedGrant) => ({
+  validator: g.claims.validator,
+  slot: g.claims.slot,
+  grant: g.token,
+  epoch: g.claims.epoch,
+  expiresAt: new Date(g.exp * 1000).toISOString(),
+});
+
+export function createApp(deps: AppDeps): Hono {
+  const { grants, operations, logger, clock } = deps;
+  const app = new Hono();
+
+  const pod = (c: Context): Promise<PodIdentity> => deps.podTokens.verify(bearer(c), clock.now());
+  const operator = async (c: Context, role: OperatorRole): Promise<Operator> => {
+    const op = await deps.operators.verify(bearer(c), { method: c.req.method, path: new URL(c.req.url).pathname }, clock.now());
+    if (!hasRole(op, role)) throw new KeyholdError('forbidden');
+    return op;
+  };
+
+  app.onError((e, c) => toResponse(c, e, logger));
+  app.notFound((c) => c.json(errorBody('not_found'), 404));
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
+    c.header('X-Content-Type-Options', 'nosniff');
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const r = await deps.readiness.check();
+    return c.json(r, r.status === 'down' ? 503 : 200);
+  });
+  app.get('/.well-known/jwks.json', (c) => {
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.json(deps.signer.jwks());
+  });
+
+  // Pods. Authentication comes before the body is even parsed: nothing about
+  // a validator is revealed to a caller the broker does not know.
+  app.post('/v1/grants', limit(smallBody), async (c) => {
+    const who = await pod(c);
+    const body = await jsonBody(c, fetchBody);
+    const result = await grants.fetch(who, body.validator, body.ephemeralKey);
+    logger.log('info', 'grant_issued', { validator: body.validator, slot: who.slot, epoch: result.grant.claims.epoch, jti: result.grant.jti });
+    return c.json({ ...grantView(result.grant), key: result.key }, 201);
+  });
+  app.post('/v1/grants/renew', limit(smallBody), async (c) => {
+    const who = await pod(c);
+    const body = await jsonBody(c, renewBody);
+    const result = await grants.renew(who, body.grant);
+    return c.json(grantView(result.grant));
+  });
+  app.post('/v1/grants/release', limit(slashingProtectionLimit + smallBody), async (c) => {
+    const who = await pod(c);
+    const body = await jsonBody(c, releaseBody);
+    const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
+    if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
+    return c.json(await grants.release(who, body.grant, sp));
+  });
+
+  // Operators.
+  app.get('/v1/validators', async (c) => {
+    await operator(c, 'viewer');
+    return c.json({ validators: (await operations.list()).map(presentRecord) });
+  });
+  app.get('/v1/validators/:id', async (c) => {
+    await operator(c, 'viewer');
+    return c.json(presentRecord(await operations.status(param(c, 'id'))));
+  });
+  app.put('/v1/validators/:id/key', limit(512 * 1024), async (c) => {
+    const op = await operator(c, 'operator');
+    const id = param(c, 'id');
+    const body = await jsonBody(c, importBody);
+    const material = parseKeyMaterial(new TextEncoder().encode(JSON.stringify({ v: 1, format: body.format, publicId: body.publicId, files: body.files })));
+    const result = await operations.importKey(op, id, body.slots, material, body.reason ?? null);
+    for (const f of material.files.values()) f.wipe();
+    return c.json({ ...presentRecord(result.record), fingerprint: result.fingerprint, replicas: result.replicas }, 201);
+  });
+  app.post('/v1/validators/:id/promote', limit(smallBody), async (c) => {
+    const op = await operator(c, 'operator');
+    const id = param(c, 'id');
+    const body = await jsonBody(c, promoteBody);
+    return c.json(presentRecord(await operations.promote(op, id, body.slot, body.reason)));
+  });
+  app.get('/v1/audit', async (c) => {
+    await operator(c, 'viewer');
+    const q = auditQuery.safeParse(c.req.query());
+    if (!q.success) throw new KeyholdError('invalid_request');
+    const { limit: n, ...filters } = q.data;
+    const page = await operations.query({ ...filters, limit: n ?? 100 });
+    return c.json({ entries: page.entries.map(presentEntry), cursor: page.cursor });
+  });
+  app.get('/v1/audit/verify', async (c) => {
+    await operator(c, 'viewer');
+    const report = await operations.verify();
+    return c.json(report, report.ok ? 200 : 409);
+  });
+  app.post('/v1/audit/checkpoints', async (c) => {
+    await operator(c, 'operator');
+    const cp = await operations.checkpoint();
+    return c.json({ time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
+  });
+
+  return app;
+}

@@ -1,0 +1,21 @@
+// What operators see of records and ledger entries: times as ISO strings,
+// and never the slashing-protection interchange itself, only whether one is kept.
+
+import type { ValidatorRecord } from '../core/designation';
+import type { LedgerEntry } from '../core/ledger';
+
+export const presentRecord = (r: ValidatorRecord) => ({
+  id: r.id,
+  slots: r.slots,
+  designation: {
+    ...r.designation,
+    notBefore: new Date(r.designation.notBefore).toISOString(),
+    updatedAt: new Date(r.designation.updatedAt).toISOString(),
+  },
+  keyFingerprint: r.keyFingerprint,
+  keyFormat: r.keyFormat,
+  slashingProtection: r.slashingProtection !== null,
+  version: r.version,
+});
+
+export const presentEntry = (e: LedgerEntry) => ({ ...e, at: new Date(e.time).toISOString() });

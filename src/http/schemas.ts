@@ -1,0 +1,48 @@
+// Request bodies and query strings, checked once at the edge. Objects are
+// strict: an unknown field is an error, not something silently ignored.
+
+import { z } from 'zod';
+import { isKeyFileName } from '../core/key-material';
+import { isSlot, isValidatorId } from '../core/names';
+import { ephemeralKeySchema } from '../grants/key-delivery';
+
+export const validatorId = z.string().max(63).refine(isValidatorId);
+export const slot = z.string().refine(isSlot);
+const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+
+export const fetchBody = z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict();
+export const renewBody = z.object({ grant: compactJws }).strict();
+
+/** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
+export const slashingProtectionLimit = 256 * 1024;
+export const releaseBody = z
+  .object({ grant: compactJws, slashingProtection: z.record(z.string(), z.unknown()).optional() })
+  .strict();
+
+export const importBody = z
+  .object({
+    format: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,31}$/),
+    publicId: z.string().min(1).max(256).regex(/^[A-Za-z0-9:._-]+$/),
+    files: z
+      .record(z.string().refine(isKeyFileName), z.string().max(64 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/))
+      .refine((f) => Object.keys(f).length >= 1 && Object.keys(f).length <= 8),
+    slots: z.array(slot).min(1).max(16).refine((s) => new Set(s).size === s.length),
+    reason: z.string().min(1).max(500).optional(),
+  })
+  .strict();
+
+export const promoteBody = z.object({ slot, reason: z.string().trim().min(1).max(500) }).strict();
+
+const time = z.union([z.string().regex(/^\d{1,16}$/).transform(Number), z.string().datetime({ offset: true }).transform((s) => Date.parse(s))]);
+
+export const auditQuery = z
+  .object({
+    validator: validatorId.optional(),
+    slot: slot.optional(),
+    action: z.string().regex(/^[a-z_]{1,32}$/).optional(),
+    since: time.optional(),
+    until: time.optional(),
+    cursor: z.string().max(512).regex(/^[A-Za-z0-9_-]+$/).optional(),
+    limit: z.string().regex(/^\d{1,4}$/).transform(Number).pipe(z.number().int().min(1).max(1000)).optional(),
+  })
+  .strict();

@@ -1,0 +1,82 @@
+// Kubernetes projected service-account tokens. Namespace, pod name and pod
+// UID come from the token's signed `kubernetes.io` claims only; the cluster
+// is chosen by the issuer and its keys are that cluster's alone.
+
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { KeyholdError } from '../core/errors';
+import { isSlot, slotOf } from '../core/names';
+import type { Caller } from '../core/designation';
+
+export const podTokenAudience = 'keyhold';
+
+export interface ClusterConfig {
+  /** First part of every slot of this cluster. */
+  readonly name: string;
+  readonly issuer: string;
+  readonly jwksUri?: string;
+  readonly jwks?: JSONWebKeySet;
+}
+
+export interface PodIdentity extends Caller {
+  readonly cluster: string;
+  readonly namespace: string;
+  readonly podName: string;
+  readonly serviceAccount: string;
+}
+
+// Asymmetric only: an HS256 token "signed" with a public key, or alg none, never verifies.
+const podTokenAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+
+export class PodTokenVerifier {
+  private readonly clusters: Map<string, { config: ClusterConfig; keys: JWTVerifyGetKey }>;
+
+  constructor(clusters: readonly ClusterConfig[]) {
+    this.clusters = new Map();
+    for (const c of clusters) {
+      if (this.clusters.has(c.issuer)) throw new TypeError(`two clusters share the issuer ${c.issuer}`);
+      const keys = c.jwks ? createLocalJWKSet(c.jwks) : c.jwksUri ? createRemoteJWKSet(new URL(c.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 }) : undefined;
+      if (!keys) throw new TypeError(`cluster ${c.name} needs jwksUri or jwks`);
+      this.clusters.set(c.issuer, { config: c, keys });
+    }
+  }
+
+  async verify(token: string, now: number): Promise<PodIdentity> {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch {
+      throw new KeyholdError('unauthenticated');
+    }
+    const cluster = typeof issuer === 'string' ? this.clusters.get(issuer) : undefined;
+    if (!cluster) throw new KeyholdError('unauthenticated');
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, cluster.keys, {
+        algorithms: podTokenAlgorithms,
+        issuer: cluster.config.issuer,
+        audience: podTokenAudience,
+        currentDate: new Date(now),
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: 5,
+      }));
+    } catch (e) {
+      if (e instanceof joseErrors.JOSEError) throw new KeyholdError('unauthenticated');
+      throw e;
+    }
+    const k8s = payload['kubernetes.io'] as
+      | { namespace?: unknown; pod?: { name?: unknown; uid?: unknown }; serviceaccount?: { name?: unknown } }
+      | undefined;
+    const namespace = k8s?.namespace;
+    const podName = k8s?.pod?.name;
+    const podUid = k8s?.pod?.uid;
+    const serviceAccount = k8s?.serviceaccount?.name;
+    // A token not bound to a pod (a long-lived secret token) names no pod instance: useless for fencing.
+    if (typeof namespace !== 'string' || typeof podName !== 'string' || typeof podUid !== 'string' || typeof serviceAccount !== 'string') {
+      throw new KeyholdError('unauthenticated');
+    }
+    if (!/^[0-9a-f-]{36}$/i.test(podUid)) throw new KeyholdError('unauthenticated');
+    const slot = slotOf(cluster.config.name, namespace, podName);
+    if (!isSlot(slot)) throw new KeyholdError('unauthenticated');
+    return { cluster: cluster.config.name, namespace, podName, podUid: podUid.toLowerCase(), serviceAccount, slot };
+  }
+}

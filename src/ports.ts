@@ -1,0 +1,161 @@
+// The interfaces the broker needs from the outside world. Stores are
+// untrusted and may fail at any call: adapters translate their answers into
+// these types and these errors, nothing more.
+
+import type { ValidatorRecord } from './core/designation';
+import type { KeyMaterial } from './core/key-material';
+import type { ChainHead, LedgerDraft, LedgerEntry } from './core/ledger';
+
+export interface Clock {
+  /** Wall-clock milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Three states, so a readiness probe can tell "don't know yet" from "broken". */
+export type HealthState = 'ready' | 'unknown' | 'error';
+export interface Health {
+  readonly state: HealthState;
+  /** A short public reason (never a store's raw error text). */
+  readonly detail?: string;
+}
+
+// ---------------------------------------------------------------- key store
+
+export interface StoredKey {
+  readonly material: KeyMaterial;
+  /** The store's own version id of this value. */
+  readonly version: string;
+}
+
+export interface KeyListing {
+  readonly validator: string;
+  readonly version: string;
+  readonly fingerprint: string;
+}
+
+export interface KeyStore {
+  readonly name: string;
+  /** The current material, or null if this store has none for the validator. */
+  get(validator: string): Promise<StoredKey | null>;
+  /** Write a new version. Refuses (KeyStoreOwnershipError) to overwrite what keyhold does not own. */
+  put(validator: string, material: KeyMaterial): Promise<{ version: string }>;
+  list(): Promise<KeyListing[]>;
+  health(): Promise<Health>;
+  close(): Promise<void>;
+}
+
+// -------------------------------------------------------- state + ledger store
+
+export interface RecordChange {
+  readonly next: ValidatorRecord;
+  /** The version the decision was made from; null: the record must not exist yet. */
+  readonly expectedVersion: number | null;
+}
+
+export interface Commit {
+  /** A designation change, compare-and-swapped on its version. */
+  readonly record?: RecordChange;
+  /** Ledger entries, sealed by the store onto their chains' heads in the same transaction. */
+  readonly entries: readonly LedgerDraft[];
+}
+
+export interface LedgerQuery {
+  readonly validator?: string;
+  readonly chain?: string;
+  readonly slot?: string;
+  readonly action?: string;
+  /** Inclusive, ms. */
+  readonly since?: number;
+  /** Exclusive, ms. */
+  readonly until?: number;
+  /** Opaque, from a previous page. */
+  readonly cursor?: string;
+  readonly limit: number;
+}
+
+export interface LedgerPage {
+  readonly entries: LedgerEntry[];
+  readonly cursor: string | null;
+}
+
+export interface StoredCheckpoint {
+  readonly time: number;
+  readonly heads: readonly ChainHead[];
+  readonly digest: string;
+  /** Compact JWS over the digest by the broker's signing key. */
+  readonly signature: string;
+}
+
+export interface StateStore {
+  readonly name: string;
+  getValidator(id: string): Promise<ValidatorRecord | null>;
+  listValidators(): Promise<ValidatorRecord[]>;
+  /**
+   * Apply a record change and append its ledger entries, all or nothing.
+   * Throws StateConflictError when the record moved since `expectedVersion`
+   * (the caller re-reads and decides again); a concurrent append to the same
+   * chain is retried by the store itself, since it does not change the decision.
+   */
+  commit(commit: Commit): Promise<LedgerEntry[]>;
+  queryLedger(query: LedgerQuery): Promise<LedgerPage>;
+  /** One chain in order, from `fromSeq`, at most `limit` entries. */
+  readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]>;
+  chainHeads(): Promise<ChainHead[]>;
+  putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  latestCheckpoint(): Promise<StoredCheckpoint | null>;
+  health(): Promise<Health>;
+  close(): Promise<void>;
+}
+
+// ------------------------------------------------------------------- errors
+
+/** Base of every error a store adapter raises; `code` is stable. */
+export class StoreError extends Error {
+  readonly code: string = 'store_error';
+  constructor(
+    readonly store: string,
+    message: string,
+    opts?: { cause?: unknown },
+  ) {
+    super(`${store}: ${message}`, opts);
+    this.name = 'StoreError';
+  }
+}
+
+/** The compare-and-swap lost: someone else changed the record first. */
+export class StateConflictError extends StoreError {
+  override readonly code = 'state_conflict';
+  constructor(store: string, validator: string) {
+    super(store, `validator ${validator} changed concurrently`);
+    this.name = 'StateConflictError';
+  }
+}
+
+/** The store could not be reached or answered with a fault; the operation may be retried. */
+export class StoreUnavailableError extends StoreError {
+  override readonly code = 'store_unavailable';
+  constructor(store: string, reason: string, opts?: { cause?: unknown }) {
+    super(store, `unavailable (${reason})`, opts);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** keyhold refuses to overwrite or delete an object it did not create. */
+export class KeyStoreOwnershipError extends StoreError {
+  override readonly code = 'not_owned';
+  constructor(store: string, validator: string) {
+    super(store, `the secret for ${validator} exists but is not owned by keyhold; refusing to overwrite it`);
+    this.name = 'KeyStoreOwnershipError';
+  }
+}
+
+/** A value larger than the store accepts, refused before any call. */
+export class KeyStoreValueTooLargeError extends StoreError {
+  override readonly code = 'value_too_large';
+  constructor(store: string, size: number, limit: number) {
+    super(store, `value of ${size} bytes exceeds the store's limit of ${limit} bytes`);
+    this.name = 'KeyStoreValueTooLargeError';
+  }
+}

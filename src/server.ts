@@ -1,0 +1,49 @@
+// `npm start`: the broker as a plain Node server, on the embedded default.
+
+import { resolve } from 'node:path';
+import { serve } from '@hono/node-server';
+import { composeBroker } from './compose';
+import { ConfigError, parseConfig } from './config';
+import { homeFiles } from './identity/dev-credentials';
+
+async function main(): Promise<void> {
+  // The SQLite files hold sealed keys and the ledger: nobody else reads them.
+  process.umask(0o077);
+  const config = parseConfig(process.env);
+  const broker = await composeBroker(config);
+  const server = serve({ fetch: broker.app.fetch, hostname: config.host, port: config.port }, (info) => {
+    const url = `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`;
+    const home = resolve(config.home);
+    const f = homeFiles(home);
+    const lines = [
+      `keyhold broker listening on ${url}`,
+      `  state store: ${config.stateStore}   key stores: ${config.keyStores.join(', ')}   home: ${home}`,
+      `  grant TTL ${config.timing.grantTtlMs / 1000}s, horizon ${(config.timing.grantTtlMs + config.timing.outageToleranceMs) / 1000}s, max clock skew ${config.timing.maxClockSkewMs / 1000}s`,
+      `  signing keys: ${'file' in config.signingKey ? resolve(config.signingKey.file) : config.signingKey.secret}`,
+    ];
+    if (config.dev) {
+      lines.push(
+        `  dev pod-token issuer: ${f.devIssuerKey} (cluster "local")`,
+        `  dev operator credential: ${f.operatorCredential}`,
+        '',
+        '  Walk the flow:',
+        '    npx keyhold keys import v1 --file keystore.json --password-file pw.txt --slot local/validators/v1-0 --slot local/validators/v1-standby-0',
+        '    TOKEN=$(npx keyhold dev token --slot local/validators/v1-0 --pod-uid $(node -p "crypto.randomUUID()"))',
+        `    curl -s ${url}/v1/grants -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"validator":"v1","ephemeralKey":{...}}'`,
+      );
+    }
+    console.log(lines.join('\n'));
+  });
+  const stop = () => {
+    server.close();
+    void broker.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((e: unknown) => {
+  // Config errors are ours and name the setting; anything else prints its name only.
+  console.error(e instanceof ConfigError ? `keyhold: ${e.message}` : `keyhold: failed to start (${(e as Error).name})`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+});

@@ -1,0 +1,33 @@
+// A validator record as stores keep it (JSON). Stores are untrusted: what
+// comes back is checked before the core decides anything from it.
+
+import { z } from 'zod';
+import type { ValidatorRecord } from '../core/designation';
+import { StoreError } from '../ports';
+
+const designation = z.object({
+  epoch: z.number().int().positive(),
+  slot: z.string(),
+  podUid: z.string().nullable(),
+  state: z.enum(['vacant', 'held', 'released']),
+  notBefore: z.number().int(),
+  updatedAt: z.number().int(),
+});
+
+export const validatorRecordSchema = z.object({
+  id: z.string(),
+  slots: z.array(z.string()).min(1),
+  designation,
+  slashingProtection: z.string().nullable(),
+  keyFingerprint: z.string(),
+  keyFormat: z.string(),
+  version: z.number().int().positive(),
+});
+
+export function parseRecord(json: string | unknown): ValidatorRecord {
+  try {
+    return validatorRecordSchema.parse(typeof json === 'string' ? JSON.parse(json) : json);
+  } catch (e) {
+    throw new StoreError('state', 'a stored validator record is malformed', { cause: e });
+  }
+}

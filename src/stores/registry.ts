@@ -1,0 +1,25 @@
+// Store name → factory, explicit (no registration by import side effect).
+// Each factory parses its own settings from the environment at start and
+// imports its SDK lazily, so a broker loads only the clients it is configured for.
+
+import type { Env } from '../config';
+import type { Logger } from '../log';
+import type { Clock, KeyStore, StateStore } from '../ports';
+
+export interface StoreContext {
+  readonly env: Env;
+  readonly home: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export type KeyStoreFactory = (ctx: StoreContext) => Promise<KeyStore>;
+export type StateStoreFactory = (ctx: StoreContext) => Promise<StateStore>;
+
+export const keyStoreFactories: Record<string, KeyStoreFactory> = {
+  sqlite: async (ctx) => (await import('./sqlite/factory')).createSqliteKeyStore(ctx),
+};
+
+export const stateStoreFactories: Record<string, StateStoreFactory> = {
+  sqlite: async (ctx) => (await import('./sqlite/factory')).createSqliteStateStore(ctx),
+};

@@ -1,0 +1,220 @@
+// Embedded SQLite state + ledger store: the single-machine default. One
+// SQLite transaction covers the designation CAS and its ledger appends, so a
+// decision and its record commit together or not at all.
+
+import Database from 'better-sqlite3';
+import type { ValidatorRecord } from '../../core/designation';
+import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
+import {
+  StateConflictError,
+  StoreUnavailableError,
+  type Commit,
+  type Health,
+  type LedgerPage,
+  type LedgerQuery,
+  type StateStore,
+  type StoredCheckpoint,
+} from '../../ports';
+import { decodeCursor, encodeCursor } from '../ledger-cursor';
+import { parseRecord } from '../record-codec';
+
+const schema = `
+CREATE TABLE IF NOT EXISTS validators (
+  id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  record TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS ledger (
+  chain TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  time INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  validator TEXT,
+  epoch INTEGER,
+  slot TEXT,
+  reason TEXT,
+  details TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  PRIMARY KEY (chain, seq)
+) STRICT;
+CREATE INDEX IF NOT EXISTS ledger_by_time ON ledger (time, chain, seq);
+CREATE INDEX IF NOT EXISTS ledger_by_validator ON ledger (validator, time, chain, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  body TEXT NOT NULL
+) STRICT;
+`;
+
+interface LedgerRow {
+  chain: string;
+  seq: number;
+  time: number;
+  actor: string;
+  action: string;
+  validator: string | null;
+  epoch: number | null;
+  slot: string | null;
+  reason: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+const toEntry = (r: LedgerRow): LedgerEntry => ({
+  chain: r.chain,
+  seq: r.seq,
+  time: r.time,
+  actor: r.actor,
+  action: r.action as LedgerEntry['action'],
+  validator: r.validator,
+  epoch: r.epoch,
+  slot: r.slot,
+  reason: r.reason,
+  details: JSON.parse(r.details) as LedgerEntry['details'],
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+export class SqliteStateStore implements StateStore {
+  readonly name = 'sqlite';
+  private readonly db: Database.Database;
+
+  /** `path` ':memory:' for tests. */
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a ledger entry that was acknowledged survives a power cut.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(schema);
+  }
+
+  async getValidator(id: string): Promise<ValidatorRecord | null> {
+    const row = this.db.prepare('SELECT record FROM validators WHERE id = ?').get(id) as { record: string } | undefined;
+    return row ? parseRecord(row.record) : null;
+  }
+
+  async listValidators(): Promise<ValidatorRecord[]> {
+    const rows = this.db.prepare('SELECT record FROM validators ORDER BY id').all() as { record: string }[];
+    return rows.map((r) => parseRecord(r.record));
+  }
+
+  async commit(commit: Commit): Promise<LedgerEntry[]> {
+    const run = this.db.transaction((): LedgerEntry[] => {
+      const change = commit.record;
+      if (change) {
+        const { next, expectedVersion } = change;
+        if (expectedVersion === null) {
+          const inserted = this.db
+            .prepare('INSERT INTO validators (id, version, record) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING')
+            .run(next.id, next.version, JSON.stringify(next));
+          if (inserted.changes !== 1) throw new StateConflictError(this.name, next.id);
+        } else {
+          const updated = this.db
+            .prepare('UPDATE validators SET version = ?, record = ? WHERE id = ? AND version = ?')
+            .run(next.version, JSON.stringify(next), next.id, expectedVersion);
+          if (updated.changes !== 1) throw new StateConflictError(this.name, next.id);
+        }
+      }
+      const heads = new Map<string, ChainHead | null>();
+      for (const d of commit.entries) if (!heads.has(d.chain)) heads.set(d.chain, this.head(d.chain));
+      const sealed = sealAll(commit.entries, heads);
+      const insert = this.db.prepare(
+        `INSERT INTO ledger (chain, seq, time, actor, action, validator, epoch, slot, reason, details, prev_hash, hash)
+         VALUES (@chain, @seq, @time, @actor, @action, @validator, @epoch, @slot, @reason, @details, @prevHash, @hash)`,
+      );
+      for (const e of sealed) insert.run({ ...e, details: JSON.stringify(e.details) });
+      return sealed;
+    });
+    try {
+      // IMMEDIATE takes the write lock first, so two processes on one file serialise.
+      return run.immediate();
+    } catch (e) {
+      if (e instanceof StateConflictError) throw e;
+      if (e instanceof Database.SqliteError && (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_IOERR')) {
+        throw new StoreUnavailableError(this.name, e.code, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  private head(chain: string): ChainHead | null {
+    const row = this.db.prepare('SELECT seq, hash FROM ledger WHERE chain = ? ORDER BY seq DESC LIMIT 1').get(chain) as
+      | { seq: number; hash: string }
+      | undefined;
+    return row ? { chain, seq: row.seq, hash: row.hash } : null;
+  }
+
+  async queryLedger(q: LedgerQuery): Promise<LedgerPage> {
+    const where: string[] = [];
+    const args: Record<string, string | number> = { limit: q.limit + 1 };
+    const filters: [keyof LedgerQuery, string][] = [
+      ['validator', 'validator = @validator'],
+      ['chain', 'chain = @chain'],
+      ['slot', 'slot = @slot'],
+      ['action', 'action = @action'],
+      ['since', 'time >= @since'],
+      ['until', 'time < @until'],
+    ];
+    for (const [field, clause] of filters) {
+      const value = q[field];
+      if (value === undefined || field === 'cursor' || field === 'limit') continue;
+      where.push(clause);
+      args[field] = value;
+    }
+    if (q.cursor !== undefined) {
+      const c = decodeCursor(q.cursor);
+      where.push('(time, chain, seq) > (@ct, @cc, @cs)');
+      Object.assign(args, { ct: c.time, cc: c.chain, cs: c.seq });
+    }
+    const sql = `SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time, chain, seq LIMIT @limit`;
+    const rows = this.db.prepare(sql).all(args) as LedgerRow[];
+    const more = rows.length > q.limit;
+    const entries = rows.slice(0, q.limit).map(toEntry);
+    const last = entries.at(-1);
+    return { entries, cursor: more && last ? encodeCursor(last) : null };
+  }
+
+  async readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM ledger WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?')
+      .all(chain, fromSeq, limit) as LedgerRow[];
+    return rows.map(toEntry);
+  }
+
+  async chainHeads(): Promise<ChainHead[]> {
+    const rows = this.db
+      .prepare('SELECT chain, seq, hash FROM ledger l WHERE seq = (SELECT MAX(seq) FROM ledger WHERE chain = l.chain) ORDER BY chain')
+      .all() as ChainHead[];
+    return rows.map((r) => ({ chain: r.chain, seq: r.seq, hash: r.hash }));
+  }
+
+  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
+    this.db.prepare('INSERT INTO checkpoints (body) VALUES (?)').run(JSON.stringify(c));
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    const row = this.db.prepare('SELECT body FROM checkpoints ORDER BY id DESC LIMIT 1').get() as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as StoredCheckpoint) : null;
+  }
+
+  async health(): Promise<Health> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return { state: 'ready' };
+    } catch {
+      return { state: 'error', detail: 'sqlite query failed' };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** For tests of tamper detection: direct access to the rows, as an attacker with the file would have. */
+  rawDatabase(): Database.Database {
+    return this.db;
+  }
+}
