@@ -27,8 +27,10 @@ export class FaultController {
 
   /** Inject `fault` for `operation` ('*' for all), `times` times (default: until cleared). */
   set(operation: string, fault: Fault, opts: { times?: number } = {}): void {
+    const wasDown = this.isDown();
     this.rules.set(operation, { fault, remaining: opts.times ?? Number.POSITIVE_INFINITY });
-    if (fault.kind === 'down') this.emitDown(true);
+    // Replacing the last 'down' rule with another fault must reopen the port.
+    if (wasDown !== this.isDown()) this.emitDown(!wasDown);
   }
 
   clear(operation?: string): void {
