@@ -58,7 +58,9 @@ export class GrantSigner {
   /** `now` and `exp` in ms; JWT times are whole seconds. */
   async sign(claims: GrantClaims, now: number, exp: number): Promise<IssuedGrant> {
     const jti = randomUUID();
-    const iat = Math.floor(now / 1000);
+    // The holder counts exp - iat from when it sent its request, so both
+    // roundings must shorten the lifetime: iat up, exp down.
+    const iat = Math.ceil(now / 1000);
     const expS = Math.floor(exp / 1000);
     const token = await new SignJWT({ slot: claims.slot, pod_uid: claims.podUid, epoch: claims.epoch })
       .setProtectedHeader({ alg: 'EdDSA', kid: this.active.kid, typ: grantType })

@@ -1,0 +1,149 @@
+// Everything a test needs to stand up a broker with no files and no network:
+// a clock it controls, a cluster issuer and operator keys generated per run,
+// and key material that is random bytes in the shape of an EIP-2335 keystore.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { buildBroker, type Broker, type BrokerParts } from '../../src/compose';
+import { Secret, type KeyMaterial } from '../../src/core/key-material';
+import type { Timing } from '../../src/core/horizon';
+import { GrantSigner, generateSigningJwk, signingKeyFromJwk } from '../../src/grants/signer';
+import { signOperatorRequest, type OperatorCredential } from '../../src/identity/dev-credentials';
+import type { OperatorKey, OperatorRole } from '../../src/identity/operator-token';
+import type { ClusterConfig } from '../../src/identity/pod-token';
+import { memoryLogger } from '../../src/log';
+import type { Clock, KeyStore, StateStore } from '../../src/ports';
+import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
+import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
+
+export class ManualClock implements Clock {
+  constructor(public t = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export const testTiming: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000 };
+
+export interface TestCluster {
+  readonly config: ClusterConfig;
+  /** A projected service-account token as the kubelet would mint it. */
+  podToken(opts: { namespace?: string; podName: string; podUid: string; now: number; audience?: string; issuer?: string; ttlSeconds?: number }): Promise<string>;
+  readonly privateKey: CryptoKey;
+}
+
+export async function testCluster(name = 'eu1'): Promise<TestCluster> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const kid = randomUUID();
+  const issuer = `https://oidc.${name}.example.invalid`;
+  const config: ClusterConfig = { name, issuer, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'RS256' }] } };
+  return {
+    config,
+    privateKey,
+    async podToken(o) {
+      const iat = Math.floor(o.now / 1000);
+      const namespace = o.namespace ?? 'validators';
+      return new SignJWT({ 'kubernetes.io': { namespace, pod: { name: o.podName, uid: o.podUid }, serviceaccount: { name: 'validator', uid: randomUUID() } } })
+        .setProtectedHeader({ alg: 'RS256', kid })
+        .setIssuer(o.issuer ?? issuer)
+        .setAudience(o.audience ?? 'keyhold')
+        .setSubject(`system:serviceaccount:${namespace}:validator`)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + (o.ttlSeconds ?? 600))
+        .sign(privateKey);
+    },
+  };
+}
+
+export interface TestOperator {
+  readonly key: OperatorKey;
+  readonly credential: OperatorCredential;
+  token(method: string, path: string, now: number): Promise<string>;
+}
+
+export async function testOperator(name = 'alice', role: OperatorRole = 'operator'): Promise<TestOperator> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const credential: OperatorCredential = { name, privateJwk: await exportJWK(privateKey) };
+  return {
+    key: { name, role, publicJwk: await exportJWK(publicKey) },
+    credential,
+    token: (method, path, now) => signOperatorRequest(credential, method, path, now),
+  };
+}
+
+/** Random bytes shaped like an EIP-2335 keystore and its password: never a real key. */
+export function generatedKeyMaterial(): { material: KeyMaterial; publicId: string; keystore: string; password: string } {
+  const publicId = `0x${randomBytes(48).toString('hex')}`;
+  const keystore = JSON.stringify({
+    crypto: {
+      kdf: { function: 'scrypt', params: { dklen: 32, n: 2, r: 8, p: 1, salt: randomBytes(32).toString('hex') }, message: '' },
+      checksum: { function: 'sha256', params: {}, message: randomBytes(32).toString('hex') },
+      cipher: { function: 'aes-128-ctr', params: { iv: randomBytes(16).toString('hex') }, message: randomBytes(32).toString('hex') },
+    },
+    description: 'generated test fixture, not a real key',
+    pubkey: publicId.slice(2),
+    path: 'm/12381/3600/0/0/0',
+    uuid: randomUUID(),
+    version: 4,
+  });
+  const password = randomBytes(24).toString('base64url');
+  return {
+    publicId,
+    keystore,
+    password,
+    material: {
+      format: 'eip2335',
+      publicId,
+      files: new Map([
+        ['keystore.json', new Secret(Buffer.from(keystore))],
+        ['password.txt', new Secret(Buffer.from(password))],
+      ]),
+    },
+  };
+}
+
+export async function testSigner(): Promise<GrantSigner> {
+  return new GrantSigner(await signingKeyFromJwk(await generateSigningJwk()));
+}
+
+export interface TestBroker extends Broker {
+  readonly clock: ManualClock;
+  readonly cluster: TestCluster;
+  readonly operator: TestOperator;
+  readonly logs: string[];
+}
+
+export async function testBroker(
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer'>> & { clock?: ManualClock; cluster?: TestCluster; operator?: TestOperator } = {},
+): Promise<TestBroker> {
+  const clock = overrides.clock ?? new ManualClock();
+  const cluster = overrides.cluster ?? (await testCluster());
+  const operator = overrides.operator ?? (await testOperator());
+  const logger = memoryLogger();
+  const state: StateStore = overrides.state ?? new SqliteStateStore(':memory:');
+  const keyStores: KeyStore[] = overrides.keyStores ? [...overrides.keyStores] : [new SqliteKeyStore(':memory:', randomBytes(32), () => clock.now())];
+  const broker = buildBroker({
+    state,
+    keyStores,
+    signer: overrides.signer ?? (await testSigner()),
+    clusters: [cluster.config],
+    operatorKeys: [operator.key],
+    timing: overrides.timing ?? testTiming,
+    clock,
+    logger,
+    ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
+  });
+  return { ...broker, clock, cluster, operator, logs: logger.lines };
+}
+
+/** An ephemeral X25519 key pair, as the init container makes one. */
+export async function ephemeralKeyPair(crv: 'X25519' | 'P-256' = 'X25519'): Promise<{ publicJwk: JWK; privateKey: CryptoKey }> {
+  const { privateKey, publicKey } = crv === 'X25519'
+    ? await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519', extractable: true })
+    : await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
+  const { kty, crv: c, x, y } = await exportJWK(publicKey);
+  return { publicJwk: y === undefined ? { kty, crv: c, x } : { kty, crv: c, x, y }, privateKey };
+}
