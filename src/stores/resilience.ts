@@ -1,0 +1,149 @@
+// Every store call goes through a timeout, a circuit breaker and, for reads
+// only, a retry with jittered backoff (cockatiel). Writes are not retried
+// here: a compare-and-swap or ledger append that timed out may have been
+// applied, and the broker's own decision loop is the one place that knows
+// how to re-decide safely. SDK retries are set explicitly by each adapter
+// (normally to one attempt) so the two layers do not multiply.
+
+import {
+  BrokenCircuitError,
+  CircuitState,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  TaskCancelledError,
+  TimeoutStrategy,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  timeout,
+  wrap,
+  type IPolicy,
+} from 'cockatiel';
+import { StateConflictError, StoreError, StoreUnavailableError, type KeyStore, type StateStore } from '../ports';
+
+export interface ResilienceOptions {
+  /** Per attempt, ms. */
+  readonly timeoutMs: number;
+  /** Read attempts in all (1 = no retry). */
+  readonly readAttempts: number;
+  /** Consecutive failures that open the breaker. */
+  readonly breakerThreshold: number;
+  /** How long the breaker stays open before one trial call, ms. */
+  readonly halfOpenAfterMs: number;
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export const defaultResilience: ResilienceOptions = {
+  timeoutMs: 2000,
+  readAttempts: 3,
+  breakerThreshold: 5,
+  halfOpenAfterMs: 10_000,
+  initialBackoffMs: 50,
+  maxBackoffMs: 1000,
+};
+
+export type BreakerState = 'closed' | 'open' | 'half_open' | 'isolated';
+
+export interface StoreCallEvent {
+  readonly store: string;
+  readonly operation: string;
+  readonly ms: number;
+  readonly outcome: 'ok' | 'error';
+  readonly code?: string;
+}
+
+export interface ResilienceHooks {
+  onCall?(event: StoreCallEvent): void;
+  onBreaker?(store: string, state: BreakerState): void;
+}
+
+/** Faults worth another attempt or worth counting against the breaker; answers like "not owned" or a lost CAS are not. */
+const isFault = (e: unknown): boolean =>
+  !(e instanceof StateConflictError) && (!(e instanceof StoreError) || e instanceof StoreUnavailableError);
+
+const breakerStates: Record<CircuitState, BreakerState> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half_open',
+  [CircuitState.Isolated]: 'isolated',
+};
+
+class Guard {
+  private readonly read: IPolicy;
+  private readonly write: IPolicy;
+  readonly breaker;
+
+  constructor(
+    readonly store: string,
+    opts: ResilienceOptions,
+    private readonly hooks: ResilienceHooks,
+  ) {
+    this.breaker = circuitBreaker(handleWhen(isFault), { halfOpenAfter: opts.halfOpenAfterMs, breaker: new ConsecutiveBreaker(opts.breakerThreshold) });
+    this.breaker.onStateChange((s) => hooks.onBreaker?.(store, breakerStates[s]));
+    const perAttempt = timeout(opts.timeoutMs, TimeoutStrategy.Aggressive);
+    const retries = retry(handleWhen((e) => isFault(e) && !(e instanceof BrokenCircuitError)), {
+      maxAttempts: Math.max(0, opts.readAttempts - 1),
+      backoff: new ExponentialBackoff({ initialDelay: opts.initialBackoffMs, maxDelay: opts.maxBackoffMs }),
+    });
+    this.read = wrap(retries, this.breaker, perAttempt);
+    this.write = wrap(this.breaker, perAttempt);
+  }
+
+  async call<T>(operation: string, kind: 'read' | 'write', fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = (await (kind === 'read' ? this.read : this.write).execute(fn)) as T;
+      this.hooks.onCall?.({ store: this.store, operation, ms: performance.now() - started, outcome: 'ok' });
+      return result;
+    } catch (e) {
+      const mapped = this.map(e);
+      this.hooks.onCall?.({ store: this.store, operation, ms: performance.now() - started, outcome: 'error', code: (mapped as { code?: string }).code ?? 'error' });
+      throw mapped;
+    }
+  }
+
+  private map(e: unknown): unknown {
+    if (e instanceof BrokenCircuitError) return new StoreUnavailableError(this.store, 'circuit_open', { cause: e });
+    if (e instanceof TaskCancelledError) return new StoreUnavailableError(this.store, 'timeout', { cause: e });
+    return e;
+  }
+
+  breakerState(): BreakerState {
+    return breakerStates[this.breaker.state];
+  }
+}
+
+export type Guarded<T> = T & { readonly breakerState: () => BreakerState };
+
+export function resilientKeyStore(inner: KeyStore, opts: ResilienceOptions = defaultResilience, hooks: ResilienceHooks = {}): Guarded<KeyStore> {
+  const g = new Guard(inner.name, opts, hooks);
+  return {
+    name: inner.name,
+    get: (v) => g.call('get', 'read', () => inner.get(v)),
+    put: (v, m) => g.call('put', 'write', () => inner.put(v, m)),
+    list: () => g.call('list', 'read', () => inner.list()),
+    // Health is a probe of the store itself: it bypasses the breaker so it can see recovery.
+    health: () => inner.health(),
+    close: () => inner.close(),
+    breakerState: () => g.breakerState(),
+  };
+}
+
+export function resilientStateStore(inner: StateStore, opts: ResilienceOptions = defaultResilience, hooks: ResilienceHooks = {}): Guarded<StateStore> {
+  const g = new Guard(inner.name, opts, hooks);
+  return {
+    name: inner.name,
+    getValidator: (id) => g.call('getValidator', 'read', () => inner.getValidator(id)),
+    listValidators: () => g.call('listValidators', 'read', () => inner.listValidators()),
+    commit: (c) => g.call('commit', 'write', () => inner.commit(c)),
+    queryLedger: (q) => g.call('queryLedger', 'read', () => inner.queryLedger(q)),
+    readChain: (c, f, l) => g.call('readChain', 'read', () => inner.readChain(c, f, l)),
+    chainHeads: () => g.call('chainHeads', 'read', () => inner.chainHeads()),
+    putCheckpoint: (c) => g.call('putCheckpoint', 'write', () => inner.putCheckpoint(c)),
+    latestCheckpoint: () => g.call('latestCheckpoint', 'read', () => inner.latestCheckpoint()),
+    health: () => inner.health(),
+    close: () => inner.close(),
+    breakerState: () => g.breakerState(),
+  };
+}
