@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { checkRenew, createRecord, decideFetch, decidePromote, decideReimport, decideRelease, type ValidatorRecord } from './designation';
+import { KeyholdError } from './errors';
+import { horizonMs, type Timing } from './horizon';
+
+const t: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000 };
+const wait = horizonMs(t) + t.maxClockSkewMs;
+const s0 = 'eu1/validators/v1-0';
+const s1 = 'eu1/validators/v1-standby-0';
+const a = { slot: s0, podUid: 'a' };
+const a2 = { slot: s0, podUid: 'a2' };
+const b = { slot: s1, podUid: 'b' };
+const now = 1_000_000;
+const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
+
+function held(by = a): ValidatorRecord {
+  const d = decideFetch(t, fresh(), by, now);
+  if (d.kind !== 'issue') throw new Error('expected issue');
+  return d.next;
+}
+
+describe('createRecord', () => {
+  it('designates the first slot, vacant at epoch 1', () => {
+    const r = fresh();
+    expect(r.designation).toMatchObject({ epoch: 1, slot: s0, podUid: null, state: 'vacant', notBefore: now });
+    expect(r.version).toBe(1);
+  });
+  it('refuses no slots and duplicate slots', () => {
+    expect(() => createRecord({ id: 'v', slots: [], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [s0, s0], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+  });
+});
+
+describe('decideFetch', () => {
+  it('issues a vacant designation to the first pod of its slot without raising the epoch', () => {
+    const d = decideFetch(t, fresh(), a, now);
+    expect(d.kind).toBe('issue');
+    if (d.kind !== 'issue') return;
+    expect(d.action).toBe('grant_issued');
+    expect(d.next.designation).toMatchObject({ epoch: 1, podUid: 'a', state: 'held' });
+    expect(d.next.version).toBe(2);
+  });
+
+  it('re-issues to the same pod, still with a compare-and-swap on the version', () => {
+    const r = held();
+    const d = decideFetch(t, r, a, now + 10);
+    expect(d).toMatchObject({ kind: 'issue', action: 'grant_reissued' });
+    if (d.kind === 'issue') {
+      expect(d.next.designation).toEqual(r.designation);
+      expect(d.next.version).toBe(r.version + 1);
+    }
+  });
+
+  it('makes a restarted pod in the same slot wait out the horizon under a new epoch', () => {
+    const d = decideFetch(t, held(), a2, now + 10);
+    expect(d.kind).toBe('wait');
+    if (d.kind !== 'wait') return;
+    expect(d.action).toBe('takeover');
+    expect(d.notBefore).toBe(now + 10 + wait);
+    expect(d.retryAfter).toBe(Math.ceil(wait / 1000));
+    expect(d.next?.designation).toMatchObject({ epoch: 2, podUid: 'a2', state: 'held' });
+  });
+
+  it('keeps the waiting pod waiting until notBefore, then re-issues', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error('expected takeover');
+    expect(decideFetch(t, w.next, a2, w.notBefore - 1)).toMatchObject({ kind: 'wait', action: 'denied', next: null });
+    expect(decideFetch(t, w.next, a2, w.notBefore)).toMatchObject({ kind: 'issue', action: 'grant_reissued' });
+  });
+
+  it('refuses pods of other slots, allowed or not', () => {
+    expect(decideFetch(t, held(), b, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x' }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+  });
+
+  it('admits the next pod at once after a clean release, with a new epoch', () => {
+    const r = held();
+    const rel = decideRelease(r, { validator: 'v1', slot: s0, podUid: 'a', epoch: 1 }, a, now + 5, null);
+    if (rel.kind !== 'released') throw new Error('expected release');
+    const d = decideFetch(t, rel.next, a2, now + 5);
+    expect(d).toMatchObject({ kind: 'issue', action: 'grant_issued' });
+    if (d.kind === 'issue') expect(d.next.designation).toMatchObject({ epoch: 2, podUid: 'a2' });
+  });
+});
+
+describe('checkRenew', () => {
+  const grant = { validator: 'v1', slot: s0, podUid: 'a', epoch: 1 };
+  it('renews exactly the holder', () => {
+    expect(checkRenew(held(), grant, a, now)).toBeNull();
+  });
+  it('refuses a stale epoch, another pod, or a released designation', () => {
+    const r = held();
+    expect(checkRenew(r, { ...grant, epoch: 0 }, a, now)?.code).toBe('stale_epoch');
+    const w = decideFetch(t, r, a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    expect(checkRenew(w.next, grant, a, now)?.code).toBe('stale_epoch');
+    const rel = decideRelease(r, grant, a, now, null);
+    if (rel.kind !== 'released') throw new Error();
+    expect(checkRenew(rel.next, grant, a, now)?.code).toBe('stale_epoch');
+  });
+  it('refuses a grant presented by another pod than the one it names', () => {
+    expect(checkRenew(held(), grant, a2, now)?.code).toBe('invalid_grant');
+  });
+});
+
+describe('decideRelease', () => {
+  const grant = { validator: 'v1', slot: s0, podUid: 'a', epoch: 1 };
+  it('releases the current holder and keeps its interchange', () => {
+    const d = decideRelease(held(), grant, a, now + 1, '{"x":1}');
+    expect(d.kind).toBe('released');
+    if (d.kind === 'released') {
+      expect(d.next.designation).toMatchObject({ state: 'released', notBefore: now + 1, epoch: 1 });
+      expect(d.next.slashingProtection).toBe('{"x":1}');
+    }
+  });
+  it('is idempotent', () => {
+    const d = decideRelease(held(), grant, a, now, null);
+    if (d.kind !== 'released') throw new Error();
+    expect(decideRelease(d.next, grant, a, now + 1, null).kind).toBe('already_released');
+  });
+  it('lets the superseded holder move notBefore to now, never later, and drops its interchange', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    const ack = decideRelease(w.next, grant, a, now + 1000, '{"x":1}');
+    expect(ack.kind).toBe('fenced_ack');
+    if (ack.kind === 'fenced_ack') {
+      expect(ack.next?.designation.notBefore).toBe(now + 1000);
+      expect(ack.next?.slashingProtection).toBeNull();
+    }
+    const late = decideRelease(w.next, grant, a, w.notBefore + 1, null);
+    expect(late).toEqual({ kind: 'fenced_ack', next: null });
+  });
+  it('ignores acknowledgements of epochs older than the one superseded', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    const p = decidePromote(t, w.next, s1, now + 1);
+    if (p instanceof KeyholdError) throw p;
+    expect(decideRelease(p, grant, a, now + 2, null)).toMatchObject({ kind: 'deny', error: { code: 'stale_epoch' } });
+  });
+  it('refuses a grant presented by another pod', () => {
+    expect(decideRelease(held(), grant, a2, now, null)).toMatchObject({ kind: 'deny', error: { code: 'invalid_grant' } });
+  });
+});
+
+describe('decidePromote', () => {
+  it('fences a holder: new epoch, vacant target, notBefore after the horizon', () => {
+    const p = decidePromote(t, held(), s1, now + 7);
+    if (p instanceof KeyholdError) throw p;
+    expect(p.designation).toEqual({ epoch: 2, slot: s1, podUid: null, state: 'vacant', notBefore: now + 7 + wait, updatedAt: now + 7 });
+  });
+  it('is immediate from a clean release or a vacant designation', () => {
+    const p = decidePromote(t, fresh(), s1, now + 7);
+    if (p instanceof KeyholdError) throw p;
+    expect(p.designation.notBefore).toBe(now + 7);
+  });
+  it('never brings forward a notBefore set by an earlier unclean promotion', () => {
+    const p1 = decidePromote(t, held(), s1, now);
+    if (p1 instanceof KeyholdError) throw p1;
+    const p2 = decidePromote(t, p1, s0, now + 1);
+    if (p2 instanceof KeyholdError) throw p2;
+    expect(p2.designation.notBefore).toBe(p1.designation.notBefore);
+    expect(p2.designation.epoch).toBe(3);
+  });
+  it('refuses a slot the validator may not run in', () => {
+    expect(decidePromote(t, held(), 'eu1/validators/other-0', now)).toMatchObject({ code: 'slot_not_allowed' });
+  });
+});
+
+describe('decideReimport', () => {
+  it('keeps the designation and requires the same slots', () => {
+    const r = held();
+    const next = decideReimport(r, [s0, s1], 'fp2', 'eip2335');
+    if (next instanceof KeyholdError) throw next;
+    expect(next.designation).toEqual(r.designation);
+    expect(next.keyFingerprint).toBe('fp2');
+    expect(decideReimport(r, [s1, s0], 'fp', 'eip2335')).toMatchObject({ code: 'validator_exists' });
+  });
+});
