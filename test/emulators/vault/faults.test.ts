@@ -97,7 +97,8 @@ describe('faults keyed "<METHOD> <route family>"', () => {
 
 describe('standalone CLI', () => {
   it('prints one JSON line with address and token, and serves on it', async () => {
-    const child = spawn('npx', ['tsx', 'test/emulators/cli.ts', 'vault', '--port', '0'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+    // Its own process group: npx does not pass SIGTERM on to tsx and node, so the whole group is signalled.
+    const child = spawn('npx', ['tsx', 'test/emulators/cli.ts', 'vault', '--port', '0'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     try {
       const first = await new Promise<string>((resolve, reject) => {
         const lines = createInterface({ input: child.stdout });
@@ -112,7 +113,7 @@ describe('standalone CLI', () => {
       const self = await fetch(`${printed.address}/v1/auth/token/lookup-self`, { headers: { 'X-Vault-Token': printed.token } });
       expect(self.status).toBe(200);
     } finally {
-      child.kill('SIGTERM');
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
     }
   }, 60_000);
 });

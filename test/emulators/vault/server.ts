@@ -149,6 +149,8 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
 
   /** The request, once it has passed the fault, seal and token checks. */
   const route = async (method: Method, path: string, query: URLSearchParams, body: Record<string, unknown>, token: TokenEntry): Promise<Reply> => {
+    // Only sys/health answers HEAD; Vault's logical handler has no HEAD operation.
+    if (method === 'HEAD') return { status: 405 };
     if (path === 'auth/token/lookup-self') {
       return method === 'GET' || method === 'PUT' ? auth.lookupSelf(token) : fail(405, MSG.unsupportedOperation);
     }
@@ -184,7 +186,7 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
     }
 
     const r = resolveMount(path);
-    const op: KvOperation = { GET: 'read', LIST: 'list', PUT: 'write', DELETE: 'delete', PATCH: 'patch', HEAD: 'read' }[method] as KvOperation;
+    const op: KvOperation = ({ GET: 'read', LIST: 'list', PUT: 'write', DELETE: 'delete', PATCH: 'patch' } as const)[method];
     const capability: Capability =
       op === 'write' ? (r && /^(data|metadata)\//.test(r.rest) && !r.kv.exists(r.rest) ? 'create' : 'update') : op === 'list' ? 'list' : op;
     const denied = deny(capability);
