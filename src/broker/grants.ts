@@ -112,14 +112,14 @@ export class GrantService {
     const { record, readAt } = await this.d.designations.readForRenewal(validator);
     const refusal = record ? checkRenew(record, presented.claims, pod, now) : new KeyholdError('stale_epoch');
     if (refusal) {
-      if (refusal.code === 'stale_epoch') {
-        await this.refuse(
-          draft(
-            { time: now, actor: actorOf(pod), action: 'renew_refused', validator, epoch: presented.claims.epoch, slot: pod.slot, reason: 'stale_epoch', details: { currentEpoch: record?.designation.epoch ?? null } },
-            record !== null,
-          ),
-        );
-      }
+      // A stale holder and a grant presented by another pod (a stolen grant) are both worth recording.
+      const action = refusal.code === 'stale_epoch' ? 'renew_refused' : 'denied';
+      await this.refuse(
+        draft(
+          { time: now, actor: actorOf(pod), action, validator, epoch: presented.claims.epoch, slot: pod.slot, reason: refusal.code, details: { request: 'renew', currentEpoch: record?.designation.epoch ?? null } },
+          record !== null,
+        ),
+      );
       throw refusal;
     }
     const exp = grantExpiry(this.d.timing, now, readAt);
