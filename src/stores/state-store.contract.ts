@@ -1,0 +1,337 @@
+// The one exercise every state + ledger store must pass (as Vault's
+// sdk/physical/testing.go is for its backends): SQLite, and each cloud store
+// against its emulator. Concurrency is tested with separate store instances
+// (separate clients) on one backend, as separate broker instances would be.
+
+import { describe, expect, it } from 'vitest';
+import { createRecord, type ValidatorRecord } from '../core/designation';
+import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
+import { StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
+import { compareEntries, matchesQuery } from './ledger-codec';
+
+export interface StateStoreBackend {
+  /** A new store instance with its own client, on this backend's (fresh, empty) namespace. */
+  open(): Promise<StateStore>;
+  /** Store something malformed as `id`'s record, as a hostile or corrupted store would answer. */
+  corruptRecord(id: string): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export interface ContractOptions {
+  /** Set when the backend cannot run here: the suite is skipped under a name that says why. */
+  readonly skip?: string;
+  /** Writers in the concurrency tests (default 8). */
+  readonly writers?: number;
+}
+
+const t0 = Date.UTC(2026, 10, 22, 12, 0, 0);
+
+export const recordFor = (id: string, now = t0): ValidatorRecord =>
+  createRecord({ id, slots: ['eu1/validators/a-0', 'eu1/validators/b-0'], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
+
+const moved = (r: ValidatorRecord, now: number): ValidatorRecord => ({
+  ...r,
+  designation: { ...r.designation, epoch: r.designation.epoch + 1, podUid: `pod-${now}`, state: 'held', updatedAt: now },
+  version: r.version + 1,
+});
+
+export const draftFor = (chain: string, time: number, extra: Partial<LedgerDraft> = {}): LedgerDraft => ({
+  chain,
+  time,
+  actor: 'test',
+  action: 'grant_issued',
+  validator: chain.startsWith('_') ? null : chain,
+  epoch: 1,
+  slot: 'eu1/validators/a-0',
+  reason: null,
+  details: {},
+  ...extra,
+});
+
+async function wholeChain(store: StateStore, chain: string): Promise<LedgerEntry[]> {
+  return store.readChain(chain, 1, 10_000);
+}
+
+/** The record's last change has its ledger entry, and the chain is sound. */
+async function expectConsistent(store: StateStore, id: string): Promise<void> {
+  const record = await store.getValidator(id);
+  const chain = await wholeChain(store, id);
+  expect(verifyChain(id, chain)).toBeNull();
+  expect(chain.map((e) => e.seq)).toEqual(chain.map((_, i) => i + 1));
+  if (record) expect(chain.filter((e) => e.details.version === record.version)).toHaveLength(1);
+}
+
+async function allPages(store: StateStore, q: Omit<LedgerQuery, 'cursor'>): Promise<LedgerEntry[]> {
+  const out: LedgerEntry[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < 100; i++) {
+    const page = await store.queryLedger({ ...q, ...(cursor ? { cursor } : {}) });
+    expect(page.entries.length).toBeLessThanOrEqual(q.limit);
+    out.push(...page.entries);
+    if (page.cursor === null) return out;
+    cursor = page.cursor;
+  }
+  throw new Error('query did not end');
+}
+
+export function describeStateStoreContract(name: string, makeBackend: () => Promise<StateStoreBackend>, opts: ContractOptions = {}): void {
+  const suite = opts.skip ? describe.skip : describe;
+  const writers = opts.writers ?? 8;
+
+  suite(`state store contract: ${name}${opts.skip ? ` (skipped: ${opts.skip})` : ''}`, () => {
+    /** A fresh backend and one store on it; everything opened is closed after the test. */
+    async function setup(): Promise<{ store: StateStore; open: () => Promise<StateStore>; backend: StateStoreBackend; done: () => Promise<void> }> {
+      const backend = await makeBackend();
+      const opened: StateStore[] = [];
+      const open = async () => {
+        const s = await backend.open();
+        opened.push(s);
+        return s;
+      };
+      const store = await open();
+      return {
+        store,
+        open,
+        backend,
+        done: async () => {
+          await Promise.allSettled(opened.map((s) => s.close()));
+          await backend.dispose();
+        },
+      };
+    }
+
+    it('reads nothing from an empty store', async () => {
+      const { store, done } = await setup();
+      try {
+        expect(await store.getValidator('v1')).toBeNull();
+        expect(await store.listValidators()).toEqual([]);
+        expect(await store.chainHeads()).toEqual([]);
+        expect(await store.readChain('v1', 1, 10)).toEqual([]);
+        expect(await store.latestCheckpoint()).toBeNull();
+        expect(await store.queryLedger({ limit: 10 })).toEqual({ entries: [], cursor: null });
+        expect((await store.health()).state).toBe('ready');
+      } finally {
+        await done();
+      }
+    });
+
+    it('creates a record with its entry, and refuses to create it twice', async () => {
+      const { store, done } = await setup();
+      try {
+        const r = recordFor('v1');
+        const [entry] = await store.commit({ record: { next: r, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })] });
+        expect(entry).toMatchObject({ chain: 'v1', seq: 1, details: { version: 1 } });
+        expect(await store.getValidator('v1')).toEqual(r);
+        expect(await store.listValidators()).toEqual([r]);
+        await expect(store.commit({ record: { next: r, expectedVersion: null }, entries: [draftFor('v1', t0 + 1)] })).rejects.toBeInstanceOf(StateConflictError);
+        // The refused commit left no entry behind.
+        expect(await wholeChain(store, 'v1')).toHaveLength(1);
+        await expectConsistent(store, 'v1');
+      } finally {
+        await done();
+      }
+    });
+
+    it('compare-and-swaps on the version and refuses a stale one', async () => {
+      const { store, done } = await setup();
+      try {
+        const r1 = recordFor('v1');
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })] });
+        const r2 = moved(r1, t0 + 10);
+        await store.commit({ record: { next: r2, expectedVersion: 1 }, entries: [draftFor('v1', t0 + 10, { details: { version: 2 } })] });
+        expect(await store.getValidator('v1')).toEqual(r2);
+        await expectConsistent(store, 'v1');
+        const stale = moved(r1, t0 + 20);
+        await expect(store.commit({ record: { next: stale, expectedVersion: 1 }, entries: [draftFor('v1', t0 + 20, { details: { version: 2 } })] })).rejects.toBeInstanceOf(
+          StateConflictError,
+        );
+        expect(await store.getValidator('v1')).toEqual(r2);
+        expect(await wholeChain(store, 'v1')).toHaveLength(2);
+        await expectConsistent(store, 'v1');
+        // A change for a record that does not exist is a conflict too.
+        await expect(store.commit({ record: { next: moved(recordFor('nope'), t0), expectedVersion: 1 }, entries: [draftFor('nope', t0)] })).rejects.toBeInstanceOf(
+          StateConflictError,
+        );
+        expect(await store.readChain('nope', 1, 10)).toEqual([]);
+      } finally {
+        await done();
+      }
+    });
+
+    it(`lets exactly one of ${writers} concurrent writers from separate instances win a compare-and-swap`, async () => {
+      const { store, open, done } = await setup();
+      try {
+        const r1 = recordFor('v1');
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })] });
+        const stores = await Promise.all(Array.from({ length: writers }, () => open()));
+        const results = await Promise.allSettled(
+          stores.map((s, i) => s.commit({ record: { next: moved(r1, t0 + i + 1), expectedVersion: 1 }, entries: [draftFor('v1', t0 + i + 1, { details: { version: 2, writer: i } })] })),
+        );
+        const won = results.filter((x) => x.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const x of results) if (x.status === 'rejected') expect(x.reason).toBeInstanceOf(StateConflictError);
+        const winner = results.indexOf(won[0]!);
+        expect(await store.getValidator('v1')).toEqual(moved(r1, t0 + winner + 1));
+        const chain = await wholeChain(store, 'v1');
+        expect(chain.filter((e) => e.details.version === 2).map((e) => e.details.writer)).toEqual([winner]);
+        await expectConsistent(store, 'v1');
+      } finally {
+        await done();
+      }
+    });
+
+    it('appends to a chain without a record change, and seals several drafts in order across chains', async () => {
+      const { store, done } = await setup();
+      try {
+        const [a] = await store.commit({ entries: [draftFor('_broker', t0, { action: 'denied', reason: 'unknown_validator', validator: 'ghost' })] });
+        expect(a).toMatchObject({ chain: '_broker', seq: 1, validator: 'ghost', action: 'denied' });
+        const out = await store.commit({ entries: [draftFor('v1', t0 + 1), draftFor('_broker', t0 + 1), draftFor('v1', t0 + 2, { action: 'store_fallback', details: { store: 'x', n: 1.5, ok: true, none: null } })] });
+        expect(out.map((e) => [e.chain, e.seq])).toEqual([
+          ['v1', 1],
+          ['_broker', 2],
+          ['v1', 2],
+        ]);
+        expect(out[1]!.prevHash).toBe(a!.hash);
+        expect(await wholeChain(store, 'v1')).toEqual([out[0], out[2]]);
+        expect(verifyChain('_broker', await wholeChain(store, '_broker'))).toBeNull();
+        expect(await store.getValidator('v1')).toBeNull();
+      } finally {
+        await done();
+      }
+    });
+
+    it(`lands every concurrent append to one chain from ${writers} instances without a fork`, async () => {
+      const { store, open, done } = await setup();
+      try {
+        const stores = await Promise.all(Array.from({ length: writers }, () => open()));
+        const perWriter = 3;
+        await Promise.all(
+          stores.map(async (s, w) => {
+            for (let k = 0; k < perWriter; k++) await s.commit({ entries: [draftFor('v1', t0 + k, { details: { w, k } })] });
+          }),
+        );
+        const chain = await wholeChain(store, 'v1');
+        expect(chain).toHaveLength(writers * perWriter);
+        expect(chain.map((e) => e.seq)).toEqual(chain.map((_, i) => i + 1));
+        expect(verifyChain('v1', chain)).toBeNull();
+        expect(new Set(chain.map((e) => `${e.details.w}/${e.details.k}`)).size).toBe(writers * perWriter);
+        expect(await store.chainHeads()).toEqual([{ chain: 'v1', seq: writers * perWriter, hash: chain.at(-1)!.hash }]);
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps chains independent: concurrent decisions on different validators all commit', async () => {
+      const { open, store, done } = await setup();
+      try {
+        const ids = Array.from({ length: writers }, (_, i) => `v${i}`);
+        const stores = await Promise.all(ids.map(() => open()));
+        await Promise.all(ids.map((id, i) => stores[i]!.commit({ record: { next: recordFor(id), expectedVersion: null }, entries: [draftFor(id, t0, { details: { version: 1 } })] })));
+        await Promise.all(ids.map((id, i) => stores[i]!.commit({ record: { next: moved(recordFor(id), t0 + 1), expectedVersion: 1 }, entries: [draftFor(id, t0 + 1, { details: { version: 2 } })] })));
+        expect((await store.listValidators()).map((r) => [r.id, r.version]).sort()).toEqual(ids.map((id) => [id, 2]).sort());
+        for (const id of ids) await expectConsistent(store, id);
+        expect((await store.chainHeads()).map((h) => [h.chain, h.seq]).sort()).toEqual(ids.map((id) => [id, 2]).sort());
+      } finally {
+        await done();
+      }
+    });
+
+    it('queries the ledger by validator, chain, slot, action and time, paging in (time, chain, seq) order', async () => {
+      const { store, done } = await setup();
+      try {
+        // Times not monotonic within a chain (brokers' clocks differ), spread over three days.
+        const day = 86_400_000;
+        const plan: LedgerDraft[] = [];
+        const chains = ['a1', 'a10', 'b', '_broker'];
+        for (let i = 0; i < 30; i++) {
+          const chain = chains[i % chains.length]!;
+          const time = t0 + ((i * 7919) % 13) * (day / 5) + (i % 3);
+          plan.push(
+            draftFor(chain, time, {
+              validator: chain === '_broker' ? (i % 2 ? 'ghost' : null) : chain,
+              action: i % 4 === 0 ? 'denied' : 'grant_issued',
+              slot: i % 5 === 0 ? 'eu1/validators/b-0' : 'eu1/validators/a-0',
+              details: { i },
+            }),
+          );
+        }
+        for (let i = 0; i < plan.length; i += 3) await store.commit({ entries: plan.slice(i, i + 3) });
+        const all = [...(await Promise.all(chains.map((c) => wholeChain(store, c)))).flat()].sort(compareEntries);
+        expect(all).toHaveLength(30);
+
+        const queries: Omit<LedgerQuery, 'cursor'>[] = [
+          { limit: 4 },
+          { limit: 7, validator: 'a1' },
+          { limit: 3, validator: 'ghost' },
+          { limit: 5, chain: '_broker' },
+          { limit: 4, slot: 'eu1/validators/b-0' },
+          { limit: 4, action: 'denied' },
+          { limit: 4, since: t0 + day / 2, until: t0 + 2 * day },
+          { limit: 2, since: t0 + day, action: 'grant_issued', validator: 'b' },
+          { limit: 50 },
+        ];
+        for (const q of queries) {
+          const expected = all.filter((e) => matchesQuery(e, q));
+          expect(await allPages(store, q), JSON.stringify(q)).toEqual(expected);
+        }
+        expect(await store.queryLedger({ limit: 5, validator: 'nobody' })).toEqual({ entries: [], cursor: null });
+        // Stable: the same cursor gives the same page again.
+        const first = await store.queryLedger({ limit: 4 });
+        const again = await store.queryLedger({ limit: 4, cursor: first.cursor! });
+        expect(await store.queryLedger({ limit: 4, cursor: first.cursor! })).toEqual(again);
+      } finally {
+        await done();
+      }
+    });
+
+    it('reads chain ranges and reports chain heads', async () => {
+      const { store, done } = await setup();
+      try {
+        for (let i = 0; i < 12; i++) await store.commit({ entries: [draftFor('v1', t0 + i), ...(i % 4 === 0 ? [draftFor('v2', t0 + i)] : [])] });
+        const chain = await wholeChain(store, 'v1');
+        expect(chain).toHaveLength(12);
+        expect((await store.readChain('v1', 5, 3)).map((e) => e.seq)).toEqual([5, 6, 7]);
+        expect((await store.readChain('v1', 11, 10)).map((e) => e.seq)).toEqual([11, 12]);
+        expect(await store.readChain('v1', 13, 10)).toEqual([]);
+        expect(await store.readChain('v1', 1, 12)).toEqual(chain);
+        const v2 = await wholeChain(store, 'v2');
+        expect(await store.chainHeads()).toEqual([
+          { chain: 'v1', seq: 12, hash: chain.at(-1)!.hash },
+          { chain: 'v2', seq: 3, hash: v2.at(-1)!.hash },
+        ]);
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps checkpoints and answers the latest', async () => {
+      const { store, open, done } = await setup();
+      try {
+        await store.commit({ entries: [draftFor('v1', t0)] });
+        const heads = await store.chainHeads();
+        const c1 = { time: t0, heads, digest: checkpointDigest({ time: t0, heads }), signature: 'sig1' };
+        await store.putCheckpoint(c1);
+        expect(await store.latestCheckpoint()).toEqual(c1);
+        const c2 = { ...c1, time: t0 + 1000, digest: checkpointDigest({ time: t0 + 1000, heads }), signature: 'sig2' };
+        await store.putCheckpoint(c2);
+        expect(await (await open()).latestCheckpoint()).toEqual(c2);
+      } finally {
+        await done();
+      }
+    });
+
+    it('treats a malformed stored record as a store error, never as data', async () => {
+      const { store, backend, done } = await setup();
+      try {
+        await store.commit({ record: { next: recordFor('v1'), expectedVersion: null }, entries: [draftFor('v1', t0)] });
+        await backend.corruptRecord('v1');
+        const read = store.getValidator('v1');
+        await expect(read).rejects.toBeInstanceOf(StoreError);
+        await expect(read).rejects.not.toBeInstanceOf(StateConflictError);
+        await expect(store.listValidators()).rejects.toBeInstanceOf(StoreError);
+      } finally {
+        await done();
+      }
+    });
+  });
+}
