@@ -9,7 +9,7 @@ import type { Timing } from '../core/horizon';
 import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import type { GrantSigner } from '../grants/signer';
 import type { Operator } from '../identity/operator-token';
-import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
+import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, type Clock, type KeyListing, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import { asStateStoreError, type DesignationReader } from './designation-reader';
 import { publicReason } from './key-reader';
@@ -113,6 +113,19 @@ export class OperationsService {
     });
     await this.checkpoint();
     return record;
+  }
+
+  /** Every replica's view: validator, store, version, fingerprint (never the secret). A failing store is reported, not fatal. */
+  async listKeys(): Promise<{ store: string; keys: KeyListing[] | null; error: string | null }[]> {
+    return Promise.all(
+      this.d.keyStores.map(async (store) => {
+        try {
+          return { store: store.name, keys: await store.list(), error: null };
+        } catch (e) {
+          return { store: store.name, keys: null, error: publicReason(e) };
+        }
+      }),
+    );
   }
 
   async status(validator: string): Promise<ValidatorRecord> {

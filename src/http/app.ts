@@ -152,6 +152,10 @@ export function createApp(deps: AppDeps): Hono {
     const body = await jsonBody(c, promoteBody);
     return c.json(presentRecord(await operations.promote(op, id, body.slot, body.reason)));
   });
+  app.get('/v1/keys', async (c) => {
+    await operator(c, 'viewer');
+    return c.json({ stores: await operations.listKeys() });
+  });
   app.get('/v1/audit', async (c) => {
     await operator(c, 'viewer');
     const q = auditQuery.safeParse(c.req.query());

@@ -1,0 +1,264 @@
+// The keyhold CLI: thin over the broker's HTTP API. Exit codes: 0 ok,
+// 1 refused (or the ledger failed verification), 2 usage, 3 broker unreachable.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { isSlot, isValidatorId } from '../core/names';
+import { homeFiles, mintDevPodToken, readOperatorCredential } from '../identity/dev-credentials';
+import { BrokerClient, CliError, exitCodes } from './client';
+import { emit, progress, type Format } from './output';
+
+export interface CliIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+  /** Answers a yes/no question on a terminal; null when there is no terminal. */
+  readonly confirm: ((question: string) => Promise<boolean>) | null;
+}
+
+export const processIo = (): CliIo => ({
+  env: process.env,
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  confirm:
+    process.stdin.isTTY && process.stdout.isTTY
+      ? async (q) => {
+          const rl = createInterface({ input: process.stdin, output: process.stdout });
+          try {
+            return /^y(es)?$/i.test((await rl.question(`${q} [y/N] `)).trim());
+          } finally {
+            rl.close();
+          }
+        }
+      : null,
+});
+
+const usage = (message: string) => new CliError(message, exitCodes.usage);
+
+function validatorArg(v: string): string {
+  if (!isValidatorId(v)) throw usage(`"${v}" is not a validator id (lower-case letters, digits, '.' and '-', at most 63)`);
+  return v;
+}
+function slotArg(s: string): string {
+  if (!isSlot(s)) throw usage(`"${s}" is not a slot (cluster/namespace/pod-name)`);
+  return s;
+}
+const collect = (v: string, prev: string[]) => [...prev, v];
+const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json', 'ndjson']).default('table');
+
+interface Designation {
+  epoch: number;
+  slot: string;
+  podUid: string | null;
+  state: string;
+  notBefore: string;
+  updatedAt: string;
+}
+interface ValidatorView {
+  id: string;
+  slots: string[];
+  designation: Designation;
+  keyFingerprint: string;
+  keyFormat: string;
+  slashingProtection: boolean;
+}
+const statusRow = (v: ValidatorView) => ({ validator: v.id, epoch: v.designation.epoch, state: v.designation.state, slot: v.designation.slot, pod: v.designation.podUid, notBefore: v.designation.notBefore, fingerprint: v.keyFingerprint.slice(0, 16) });
+const statusColumns = ['validator', 'epoch', 'state', 'slot', 'pod', 'notBefore', 'fingerprint'];
+
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const home = io.env.KEYHOLD_HOME ?? '.keyhold';
+  const program = new Command('keyhold')
+    .description('Key custody for proof-of-stake validators: talk to a keyhold broker.')
+    .option('--url <url>', 'broker URL', io.env.KEYHOLD_URL ?? 'http://127.0.0.1:8787')
+    .option('--credential <file>', 'operator credential (JSON: name, privateJwk)', io.env.KEYHOLD_OPERATOR_CREDENTIAL ?? homeFiles(home).operatorCredential)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  const client = () => {
+    const opts = program.opts<{ url: string; credential: string }>();
+    return new BrokerClient(opts.url, async () => {
+      try {
+        return await readOperatorCredential(opts.credential);
+      } catch (e) {
+        throw usage(`cannot read the operator credential ${opts.credential}: ${(e as Error).message}`);
+      }
+    });
+  };
+
+  const keys = program.command('keys').description('key material');
+  keys
+    .command('import <validator>')
+    .description('define a validator: import its key material and its allowed slots (the first is designated)')
+    .requiredOption('--file <keystore>', 'EIP-2335 keystore JSON')
+    .requiredOption('--password-file <file>', 'the keystore password')
+    .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
+    .option('--reason <text>', 'why, for the ledger')
+    .addOption(formatOption())
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; reason?: string; format: Format }) => {
+      validatorArg(validator);
+      o.slot.forEach(slotArg);
+      const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
+        throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
+      });
+      let pubkey: unknown;
+      try {
+        pubkey = (JSON.parse(keystore.toString()) as { pubkey?: unknown }).pubkey;
+      } catch {
+        throw usage(`${o.file} is not JSON`);
+      }
+      if (typeof pubkey !== 'string' || !/^(0x)?[0-9a-fA-F]{96}$/.test(pubkey)) throw usage(`${o.file} has no EIP-2335 "pubkey" (48 bytes hex)`);
+      const publicId = pubkey.startsWith('0x') ? pubkey.toLowerCase() : `0x${pubkey.toLowerCase()}`;
+      const body = {
+        format: 'eip2335',
+        publicId,
+        files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
+        slots: o.slot,
+        ...(o.reason ? { reason: o.reason } : {}),
+      };
+      keystore.fill(0);
+      password.fill(0);
+      const res = await client().call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body);
+      const r = res.body;
+      emit(o.format, [{ validator: r.id, fingerprint: r.fingerprint, epoch: r.designation.epoch, slot: r.designation.slot, replicas: r.replicas.map((x) => `${x.store}@${x.version}`).join(',') }], ['validator', 'fingerprint', 'epoch', 'slot', 'replicas'], io.stdout);
+    });
+  keys
+    .command('list')
+    .description('key material in every configured store: validator, store, version, fingerprint')
+    .addOption(formatOption())
+    .action(async (o: { format: Format }) => {
+      const res = await client().call<{ stores: { store: string; keys: { validator: string; version: string; fingerprint: string }[] | null; error: string | null }[] }>('GET', '/v1/keys');
+      const rows: Record<string, unknown>[] = res.body.stores.flatMap((s): Record<string, unknown>[] =>
+        s.keys ? s.keys.map((k) => ({ ...k, store: s.store })) : [{ validator: null, store: s.store, version: null, fingerprint: null, error: s.error }],
+      );
+      emit(o.format, rows, ['validator', 'store', 'version', 'fingerprint'], io.stdout);
+    });
+
+  program
+    .command('status [validator]')
+    .description('the designation of one validator, or of all')
+    .addOption(formatOption())
+    .action(async (validator: string | undefined, o: { format: Format }) => {
+      const c = client();
+      const views = validator
+        ? [(await c.call<ValidatorView>('GET', `/v1/validators/${validatorArg(validator)}`)).body]
+        : (await c.call<{ validators: ValidatorView[] }>('GET', '/v1/validators')).body.validators;
+      if (o.format === 'table') emit('table', views.map(statusRow), statusColumns, io.stdout);
+      else emit(o.format, views as unknown as Record<string, unknown>[], [], io.stdout);
+    });
+
+  program
+    .command('promote <validator>')
+    .description('move the designation to another allowed slot (raises the epoch; the old holder is fenced)')
+    .requiredOption('--to <slot>', 'target slot')
+    .requiredOption('--reason <text>', 'why, for the ledger')
+    .option('--yes', 'do not ask for confirmation')
+    .addOption(formatOption())
+    .action(async (validator: string, o: { to: string; reason: string; yes?: boolean; format: Format }) => {
+      validatorArg(validator);
+      slotArg(o.to);
+      if (!o.yes) {
+        if (!io.confirm) throw usage('promote changes who may sign: confirm on a terminal or pass --yes');
+        if (!(await io.confirm(`Promote ${validator} to ${o.to}? The current holder is fenced.`))) throw new CliError('not promoted', exitCodes.refused);
+      }
+      const res = await client().call<ValidatorView>('POST', `/v1/validators/${validator}/promote`, { slot: o.to, reason: o.reason });
+      emit(o.format, [statusRow(res.body)], statusColumns, io.stdout);
+    });
+
+  const audit = program.command('audit').description('the tamper-evident ledger');
+  audit
+    .command('query')
+    .description('decisions, oldest first, following pages to the end (or --limit)')
+    .option('--validator <id>')
+    .option('--slot <slot>')
+    .option('--action <action>')
+    .option('--since <time>', 'ISO time or epoch ms')
+    .option('--until <time>', 'ISO time or epoch ms')
+    .option('--limit <n>', 'at most this many entries', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw usage('--limit must be a positive integer');
+      return n;
+    })
+    .addOption(formatOption())
+    .action(async (o: { validator?: string; slot?: string; action?: string; since?: string; until?: string; limit?: number; format: Format }) => {
+      const c = client();
+      const rows: Record<string, unknown>[] = [];
+      let cursor: string | null = null;
+      const done = progress('reading the ledger');
+      try {
+        do {
+          const q = new URLSearchParams();
+          for (const k of ['validator', 'slot', 'action', 'since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
+          q.set('limit', String(Math.min(1000, (o.limit ?? Infinity) - rows.length)));
+          if (cursor) q.set('cursor', cursor);
+          const page: { body: { entries: Record<string, unknown>[]; cursor: string | null } } = await c.call('GET', `/v1/audit?${q}`);
+          rows.push(...page.body.entries);
+          cursor = page.body.cursor;
+        } while (cursor && rows.length < (o.limit ?? Infinity));
+      } finally {
+        done();
+      }
+      emit(o.format, rows, ['at', 'chain', 'seq', 'action', 'actor', 'epoch', 'slot', 'reason'], io.stdout);
+    });
+  audit
+    .command('verify')
+    .description('check every hash chain and the latest signed checkpoint; exit 1 on any tampering')
+    .addOption(formatOption())
+    .action(async (o: { format: Format }) => {
+      const done = progress('verifying the ledger');
+      let res;
+      try {
+        res = await client().call<{ ok: boolean; chains: number; entries: number; problem: { chain: string; seq: number; fault: string } | null; checkpoint: { time: number; verified: boolean } | null }>('GET', '/v1/audit/verify', undefined, { accept: [409] });
+      } finally {
+        done();
+      }
+      const r = res.body;
+      if (o.format === 'table') {
+        io.stdout(r.ok ? `ledger OK: ${r.entries} entries in ${r.chains} chains${r.checkpoint ? `, checkpoint of ${new Date(r.checkpoint.time).toISOString()} verified` : ', no checkpoint yet'}\n` : `ledger TAMPERED: chain ${r.problem!.chain}, first bad entry ${r.problem!.seq} (${r.problem!.fault})\n`);
+      } else emit(o.format, [r], [], io.stdout);
+      if (!r.ok) throw new CliError('', exitCodes.refused);
+    });
+  audit
+    .command('checkpoint')
+    .description('sign a commitment to every chain head now')
+    .action(async () => {
+      const res = await client().call<{ time: string; digest: string; chains: number }>('POST', '/v1/audit/checkpoints');
+      io.stdout(`checkpoint ${res.body.digest} at ${res.body.time} over ${res.body.chains} chains\n`);
+    });
+
+  program
+    .command('dev')
+    .description('local development helpers (the broker\'s KEYHOLD_HOME)')
+    .command('token')
+    .description('print a pod token from the local dev issuer')
+    .requiredOption('--slot <slot>', 'local/<namespace>/<pod-name>')
+    .requiredOption('--pod-uid <uuid>', 'the pod instance')
+    .option('--ttl <seconds>', 'lifetime', '600')
+    .action(async (o: { slot: string; podUid: string; ttl: string }) => {
+      const [cluster, namespace, podName] = slotArg(o.slot).split('/') as [string, string, string];
+      if (cluster !== 'local') throw usage('the dev issuer signs for the cluster "local" only: use --slot local/<namespace>/<pod>');
+      if (!/^[0-9a-f-]{36}$/i.test(o.podUid)) throw usage('--pod-uid must be a UUID');
+      const token = await mintDevPodToken(home, { namespace, podName, podUid: o.podUid, ttlSeconds: Number(o.ttl) }).catch((e: Error) => {
+        throw usage(`no dev issuer in ${join(home)} (${e.message}); run npm start first`);
+      });
+      io.stdout(`${token}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCodes.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    if (e instanceof CliError) {
+      if (e.message) io.stderr(`keyhold: ${e.message}\n`);
+      return e.exitCode;
+    }
+    io.stderr(`keyhold: ${(e as Error).message}\n`);
+    return exitCodes.refused;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}

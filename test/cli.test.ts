@@ -1,0 +1,115 @@
+// The CLI against a real broker on loopback: it speaks HTTP only, so this is
+// the same path an operator takes against a cloud broker.
+
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliIo } from '../src/cli/main';
+import type { SqliteStateStore } from '../src/stores/sqlite/state-store';
+import { generatedKeyMaterial, testBroker, type TestBroker } from './support/fixtures';
+
+let b: TestBroker;
+let server: ServerType;
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  b = await testBroker();
+  // The CLI signs with the real clock; keep the broker's clock real too.
+  b.clock.t = Date.now();
+  server = serve({ fetch: b.app.fetch, hostname: '127.0.0.1', port: 0 });
+  await new Promise((r) => server.once('listening', r));
+  dir = await mkdtemp(join(tmpdir(), 'keyhold-cli-'));
+  const gen = generatedKeyMaterial();
+  await writeFile(join(dir, 'keystore.json'), gen.keystore);
+  await writeFile(join(dir, 'pw.txt'), gen.password);
+  await writeFile(join(dir, 'operator.json'), JSON.stringify(b.operator.credential), { mode: 0o600 });
+  env = { KEYHOLD_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, KEYHOLD_OPERATOR_CREDENTIAL: join(dir, 'operator.json'), KEYHOLD_HOME: dir };
+});
+afterAll(() => {
+  server.close();
+});
+
+async function cli(args: string[], opts: { confirm?: boolean | null; env?: Record<string, string> } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    env: { ...env, ...opts.env },
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    confirm: opts.confirm === undefined || opts.confirm === null ? null : async () => opts.confirm as boolean,
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr };
+}
+
+describe('keyhold CLI', () => {
+  it('imports a validator from an EIP-2335 keystore, designating the first slot', async () => {
+    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--format', 'json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [row] = JSON.parse(r.stdout) as { validator: string; epoch: number; slot: string; replicas: string }[];
+    expect(row).toMatchObject({ validator: 'v1', epoch: 1, slot: 'eu1/validators/v1-0', replicas: 'sqlite@1' });
+    const ks = JSON.parse(await readFile(join(dir, 'keystore.json'), 'utf8')) as { pubkey: string };
+    expect(r.stdout).not.toContain(ks.pubkey.slice(0, 40));
+  });
+
+  it('shows status as a table and as JSON', async () => {
+    const t = await cli(['status', 'v1']);
+    expect(t.code).toBe(0);
+    expect(t.stdout.split('\n')[0]).toMatch(/^VALIDATOR\s+EPOCH\s+STATE\s+SLOT/);
+    expect(t.stdout).toMatch(/v1\s+1\s+vacant\s+eu1\/validators\/v1-0/);
+    const j = await cli(['status', '--format', 'json']);
+    expect((JSON.parse(j.stdout) as { id: string }[]).map((v) => v.id)).toEqual(['v1']);
+  });
+
+  it('promotes only with confirmation on a terminal or --yes', async () => {
+    const args = ['promote', 'v1', '--to', 'eu1/validators/v1-standby-0', '--reason', 'node drain'];
+    expect((await cli(args)).code).toBe(2);
+    expect((await cli(args, { confirm: false })).code).toBe(1);
+    expect((await cli(['status', 'v1', '--format', 'json'])).stdout).toContain('"epoch": 1');
+    const ok = await cli([...args, '--yes', '--format', 'json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)[0]).toMatchObject({ epoch: 2, slot: 'eu1/validators/v1-standby-0', state: 'vacant' });
+  });
+
+  it('exits 1 with the broker\'s code when refused', async () => {
+    const r = await cli(['promote', 'v1', '--to', 'eu1/validators/elsewhere-0', '--reason', 'x', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('slot_not_allowed');
+  });
+
+  it('queries the audit trail as NDJSON, following cursors', async () => {
+    const r = await cli(['audit', 'query', '--validator', 'v1', '--format', 'ndjson']);
+    expect(r.code).toBe(0);
+    const actions = r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action);
+    expect(actions).toEqual(['key_imported', 'promoted', 'denied']);
+    const limited = await cli(['audit', 'query', '--limit', '1', '--format', 'json']);
+    expect(JSON.parse(limited.stdout)).toHaveLength(1);
+  });
+
+  it('verifies the ledger, and exits 1 naming the first bad row once a row is changed', async () => {
+    const ok = await cli(['audit', 'verify']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ledger OK: 3 entries in 1 chains, checkpoint of .* verified/);
+    (b.parts.state as SqliteStateStore).rawDatabase().prepare("UPDATE ledger SET reason = 'forged' WHERE chain = 'v1' AND seq = 2").run();
+    const bad = await cli(['audit', 'verify', '--format', 'json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)[0]).toMatchObject({ ok: false, problem: { chain: 'v1', seq: 2, fault: 'hash_mismatch' } });
+  });
+
+  it('says so and exits 3 when the broker cannot be reached, 2 on usage errors', async () => {
+    const r = await cli(['status'], { env: { KEYHOLD_URL: 'http://127.0.0.1:9' } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('cannot reach the broker at http://127.0.0.1:9');
+    expect((await cli(['promote', '../v1', '--to', 'a/b/c', '--reason', 'x', '--yes'])).code).toBe(2);
+    expect((await cli(['nonsense'])).code).toBe(2);
+  });
+
+  it('mints a dev pod token only for the local cluster', async () => {
+    expect((await cli(['dev', 'token', '--slot', 'eu1/validators/v1-0', '--pod-uid', '00000000-0000-4000-8000-000000000001'])).code).toBe(2);
+  });
+});
