@@ -20,7 +20,8 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
+          // Real processes and ports: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],
