@@ -1,0 +1,409 @@
+// DynamoDB state + ledger store. Every decision is ONE TransactWriteItems
+// whose condition expressions check the record's version and each chain
+// head's seq, so a decision and its ledger entries commit together or not at
+// all ("TransactWriteItems is a synchronous write operation that groups up to
+// 100 action requests ... either all of them succeed, or all of them are
+// rejected", https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+//
+// One table, hash key `pk` (S), range key `sk` (S), no secondary index
+// (infra/terraform/aws/dynamodb.tf). Layout (also in README.md here):
+//
+//   pk                 sk                              attributes
+//   V#<validator>      RECORD                          version N, record S (JSON)
+//   VALIDATORS         <validator>                     (directory, written when the record is created)
+//   HEADS              <chain>                         seq N, hash S, firstTime N, lastTime N
+//   C#<chain>          E#<seq, 12 digits>              entry S (JSON), time N
+//   T#<yyyy-mm-dd>     <time 15 d>#<chain>#<seq 12 d>  entry S, chain, validator, slot, action, time
+//   CHECKPOINT         <time 15 d>#<uuid>              body S (JSON)
+//
+// - A chain's head lives in the HEADS partition, one item per chain: the
+//   append condition is on that item only, so validators never contend,
+//   while chainHeads() and every checkpoint are one Query.
+// - Each entry is written twice in the same transaction: under its chain (seq
+//   order, for readChain and verify) and under its UTC day (time order, for
+//   audit queries). The day key sorts exactly as SQLite's (time, chain, seq),
+//   so no GSI is needed. Day partitions hold a day of decisions, far below
+//   a partition's 1,000 writes/s.
+// - Every read is ConsistentRead: a renewal decides from the record it reads
+//   without writing, so an eventually consistent read could renew a holder
+//   that was already fenced.
+
+import { randomUUID } from 'node:crypto';
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  type AttributeValue,
+  type QueryCommandInput,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import type { ValidatorRecord } from '../../core/designation';
+import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
+import {
+  StateConflictError,
+  StoreError,
+  StoreUnavailableError,
+  systemClock,
+  type Clock,
+  type Commit,
+  type Health,
+  type LedgerPage,
+  type LedgerQuery,
+  type StateStore,
+  type StoredCheckpoint,
+} from '../../ports';
+import { checkChainName, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
+import { decodeCursor, encodeCursor } from '../ledger-cursor';
+import { parseRecord } from '../record-codec';
+
+type Item = Record<string, AttributeValue>;
+
+/** The part of the client this store uses: a seam for tests that cut the wire at a chosen call. */
+export interface DynamoSender {
+  send(command: GetItemCommand | PutItemCommand | QueryCommand | TransactWriteItemsCommand): Promise<unknown>;
+  destroy?(): void;
+}
+
+export interface DynamoStateStoreOptions {
+  readonly client: DynamoSender;
+  readonly table: string;
+  readonly clock?: Clock;
+  /** Attempts at an append that keeps losing a chain head to other brokers (the decision itself does not change). */
+  readonly appendAttempts?: number;
+}
+
+const day = 86_400_000;
+const S = (s: string): AttributeValue => ({ S: s });
+const N = (n: number): AttributeValue => ({ N: String(n) });
+const dayOf = (t: number): string => new Date(t).toISOString().slice(0, 10);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class DynamoDbStateStore implements StateStore {
+  readonly name = 'dynamodb';
+  private readonly client: DynamoSender;
+  private readonly table: string;
+  private readonly clock: Clock;
+  private readonly appendAttempts: number;
+
+  constructor(opts: DynamoStateStoreOptions) {
+    this.client = opts.client;
+    this.table = opts.table;
+    this.clock = opts.clock ?? systemClock;
+    this.appendAttempts = opts.appendAttempts ?? 40;
+  }
+
+  async getValidator(id: string): Promise<ValidatorRecord | null> {
+    const item = await this.get(`V#${id}`, 'RECORD');
+    return item ? this.record(item) : null;
+  }
+
+  async listValidators(): Promise<ValidatorRecord[]> {
+    const ids = (await this.queryAll({ pk: 'VALIDATORS' })).map((i) => this.str(i, 'sk'));
+    const records = await Promise.all(ids.map((id) => this.getValidator(id)));
+    return records.filter((r): r is ValidatorRecord => r !== null);
+  }
+
+  async commit(commit: Commit): Promise<LedgerEntry[]> {
+    for (const d of commit.entries) checkChainName(d.chain);
+    const chains = [...new Set(commit.entries.map((d) => d.chain))];
+    for (let attempt = 1; ; attempt++) {
+      const heads = new Map<string, (ChainHead & { firstTime: number; lastTime: number }) | null>(
+        await Promise.all(chains.map(async (c) => [c, await this.head(c)] as const)),
+      );
+      const sealed = sealAll(commit.entries, heads);
+      const items: TransactWriteItem[] = [];
+      const change = commit.record;
+      if (change) {
+        const { next, expectedVersion } = change;
+        items.push({
+          Put: {
+            TableName: this.table,
+            Item: { pk: S(`V#${next.id}`), sk: S('RECORD'), version: N(next.version), record: S(JSON.stringify(next)) },
+            ...(expectedVersion === null
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : { ConditionExpression: '#v = :expected', ExpressionAttributeNames: { '#v': 'version' }, ExpressionAttributeValues: { ':expected': N(expectedVersion) } }),
+          },
+        });
+        if (expectedVersion === null) {
+          items.push({ Put: { TableName: this.table, Item: { pk: S('VALIDATORS'), sk: S(next.id) }, ConditionExpression: 'attribute_not_exists(pk)' } });
+        }
+      }
+      const headItemAt = items.length;
+      for (const chain of chains) {
+        const before = heads.get(chain) ?? null;
+        const mine = sealed.filter((e) => e.chain === chain);
+        const last = mine.at(-1)!;
+        items.push({
+          Put: {
+            TableName: this.table,
+            Item: {
+              pk: S('HEADS'),
+              sk: S(chain),
+              seq: N(last.seq),
+              hash: S(last.hash),
+              firstTime: N(before?.firstTime ?? Math.min(...mine.map((e) => e.time))),
+              lastTime: N(Math.max(before?.lastTime ?? 0, ...mine.map((e) => e.time))),
+            },
+            // The fork guard: this append continues exactly the head it sealed onto.
+            ...(before === null
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : { ConditionExpression: '#s = :seq', ExpressionAttributeNames: { '#s': 'seq' }, ExpressionAttributeValues: { ':seq': N(before.seq) } }),
+          },
+        });
+      }
+      for (const e of sealed) {
+        const json = encodeEntry(e);
+        items.push({
+          Put: {
+            TableName: this.table,
+            Item: { pk: S(`C#${e.chain}`), sk: S(`E#${padSeq(e.seq)}`), entry: S(json), time: N(e.time) },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        });
+        items.push({
+          Put: {
+            TableName: this.table,
+            Item: {
+              pk: S(`T#${dayOf(e.time)}`),
+              sk: S(orderKey(e)),
+              entry: S(json),
+              chain: S(e.chain),
+              time: N(e.time),
+              action: S(e.action),
+              ...(e.validator === null ? {} : { validator: S(e.validator) }),
+              ...(e.slot === null ? {} : { slot: S(e.slot) }),
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        });
+      }
+      if (items.length === 0) return [];
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return sealed;
+      } catch (e) {
+        const reasons = (e as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+        if ((e as { name?: string }).name !== 'TransactionCanceledException') throw this.fault(e);
+        // CancellationReasons come in the order of TransactItems
+        // (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#API_TransactWriteItems_Errors).
+        const codes = (reasons ?? []).map((r) => r.Code ?? 'None');
+        if (change && codes.slice(0, headItemAt).includes('ConditionalCheckFailed')) throw new StateConflictError(this.name, change.next.id);
+        const retryable = codes.length > 0 && codes.every((c) => c === 'None' || c === 'ConditionalCheckFailed' || c === 'TransactionConflict');
+        if (!retryable) throw new StoreUnavailableError(this.name, `transaction cancelled (${codes.join(',') || 'no reason'})`, { cause: e });
+        // Another broker appended to one of these chains first (or was mid-transaction
+        // on an item here): re-read the heads and seal again. The decision stands.
+        if (attempt >= this.appendAttempts) throw new StoreUnavailableError(this.name, 'chain append contention', { cause: e });
+        await sleep(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  private async head(chain: string): Promise<(ChainHead & { firstTime: number; lastTime: number }) | null> {
+    const item = await this.get('HEADS', chain);
+    return item ? this.headOf(item) : null;
+  }
+
+  private headOf(item: Item): ChainHead & { firstTime: number; lastTime: number } {
+    return { chain: this.str(item, 'sk'), seq: this.num(item, 'seq'), hash: this.str(item, 'hash'), firstTime: this.num(item, 'firstTime'), lastTime: this.num(item, 'lastTime') };
+  }
+
+  async queryLedger(q: LedgerQuery): Promise<LedgerPage> {
+    const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
+    let from = q.since;
+    let to = q.until === undefined ? undefined : q.until - 1;
+    if (from === undefined || to === undefined) {
+      const heads = await this.allHeads();
+      if (heads.length === 0) return { entries: [], cursor: null };
+      // Entries on a chain can predate its first entry or follow its last by
+      // the brokers' clock skew, far under the day of margin taken here.
+      from ??= Math.max(0, Math.min(...heads.map((h) => h.firstTime)) - day);
+      to ??= Math.max(this.clock.now(), ...heads.map((h) => h.lastTime)) + day;
+    }
+    if (cursor) from = Math.max(from, cursor.time);
+    const want = q.limit + 1;
+    const out: LedgerEntry[] = [];
+    for (let t = Date.parse(`${dayOf(from)}T00:00:00Z`); t <= to && out.length < want; t += day) {
+      // Attribute names go through placeholders: TIME and others are DynamoDB reserved words.
+      const names: Record<string, string> = {};
+      const values: Item = {};
+      let key = 'pk = :pk';
+      values[':pk'] = S(`T#${dayOf(t)}`);
+      // The lower bound on the sort key: after the cursor, or from `since`.
+      if (cursor && (q.since === undefined || cursor.time >= q.since)) {
+        key += ' AND sk > :lo';
+        values[':lo'] = S(orderKey(cursor));
+      } else if (q.since !== undefined) {
+        key += ' AND sk >= :lo';
+        values[':lo'] = S(padTime(q.since));
+      }
+      const filters: string[] = [];
+      if (q.until !== undefined) {
+        filters.push('#t < :until');
+        names['#t'] = 'time';
+        values[':until'] = N(q.until);
+      }
+      for (const f of ['validator', 'chain', 'slot', 'action'] as const) {
+        const v = q[f];
+        if (v === undefined) continue;
+        filters.push(`#${f} = :${f}`);
+        names[`#${f}`] = f;
+        values[`:${f}`] = S(v);
+      }
+      let start: Item | undefined;
+      do {
+        const page = (await this.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: key,
+            ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
+            ...(filters.length ? { ExpressionAttributeNames: names } : {}),
+            ExpressionAttributeValues: values,
+            ConsistentRead: true,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        )) as { Items?: Item[]; LastEvaluatedKey?: Item };
+        for (const item of page.Items ?? []) {
+          const e = parseEntry(this.name, this.str(item, 'entry'));
+          // The filter ran on copies of the fields; the entry itself decides.
+          if (matchesQuery(e, q)) out.push(e);
+        }
+        start = page.LastEvaluatedKey;
+      } while (start && out.length < want);
+    }
+    const entries = out.slice(0, q.limit);
+    const last = entries.at(-1);
+    return { entries, cursor: out.length > q.limit && last ? encodeCursor(last) : null };
+  }
+
+  async readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
+    checkChainName(chain);
+    if (limit <= 0) return [];
+    const out: LedgerEntry[] = [];
+    let start: Item | undefined;
+    do {
+      const page = (await this.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk >= :from',
+          ExpressionAttributeValues: { ':pk': S(`C#${chain}`), ':from': S(`E#${padSeq(Math.max(1, fromSeq))}`) },
+          ConsistentRead: true,
+          Limit: limit - out.length,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      )) as { Items?: Item[]; LastEvaluatedKey?: Item };
+      for (const item of page.Items ?? []) out.push(parseEntry(this.name, this.str(item, 'entry')));
+      start = page.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
+  }
+
+  async chainHeads(): Promise<ChainHead[]> {
+    return (await this.allHeads()).map(({ chain, seq, hash }) => ({ chain, seq, hash }));
+  }
+
+  private async allHeads() {
+    // Sort keys come back in byte order, the same as SQLite's ORDER BY chain.
+    return (await this.queryAll({ pk: 'HEADS' })).map((i) => this.headOf(i));
+  }
+
+  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
+    await this.send(
+      new PutItemCommand({ TableName: this.table, Item: { pk: S('CHECKPOINT'), sk: S(`${padTime(c.time)}#${randomUUID()}`), body: S(JSON.stringify(c)) }, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    const page = (await this.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': S('CHECKPOINT') }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
+    )) as { Items?: Item[] };
+    const item = page.Items?.[0];
+    if (!item) return null;
+    try {
+      return JSON.parse(this.str(item, 'body')) as StoredCheckpoint;
+    } catch (e) {
+      throw new StoreError(this.name, 'a stored checkpoint is malformed', { cause: e });
+    }
+  }
+
+  async health(): Promise<Health> {
+    try {
+      // GetItem only: the function's role has no DescribeTable.
+      await this.get('HEALTH', 'HEALTH');
+      return { state: 'ready' };
+    } catch {
+      return { state: 'error', detail: 'dynamodb read failed' };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy?.();
+  }
+
+  private async get(pk: string, sk: string): Promise<Item | null> {
+    const out = (await this.send(new GetItemCommand({ TableName: this.table, Key: { pk: S(pk), sk: S(sk) }, ConsistentRead: true }))) as { Item?: Item };
+    return out.Item ?? null;
+  }
+
+  private async queryAll(k: { pk: string }): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const input: QueryCommandInput = {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': S(k.pk) },
+        ConsistentRead: true,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      };
+      const page = (await this.send(new QueryCommand(input))) as { Items?: Item[]; LastEvaluatedKey?: Item };
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  private async send(command: GetItemCommand | PutItemCommand | QueryCommand): Promise<unknown> {
+    try {
+      return await this.client.send(command);
+    } catch (e) {
+      throw this.fault(e);
+    }
+  }
+
+  /** Any SDK failure is the store being unreachable or refusing: the broker answers 503 and stays safe. */
+  private fault(e: unknown): StoreError {
+    if (e instanceof StoreError) return e;
+    const name = (e as { name?: string }).name ?? 'error';
+    return new StoreUnavailableError(this.name, /^[A-Za-z]{1,64}$/.test(name) ? name : 'error', { cause: e });
+  }
+
+  private record(item: Item): ValidatorRecord {
+    const r = parseRecord(item.record?.S ?? null);
+    if (String(r.version) !== item.version?.N) throw new StoreError(this.name, 'a stored validator record disagrees with its version');
+    return r;
+  }
+
+  private str(item: Item, key: string): string {
+    const v = item[key]?.S;
+    if (v === undefined) throw new StoreError(this.name, `a stored item lacks ${key}`);
+    return v;
+  }
+
+  private num(item: Item, key: string): number {
+    const v = Number(item[key]?.N);
+    if (!Number.isSafeInteger(v)) throw new StoreError(this.name, `a stored item has a bad ${key}`);
+    return v;
+  }
+}
+
+/** A client with the SDK's own retries off: the broker re-decides on a conflict, and writes must not repeat blindly. */
+export function dynamoClient(opts: { region: string; endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } }): DynamoDBClient {
+  return new DynamoDBClient({
+    region: opts.region,
+    maxAttempts: 1,
+    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+  });
+}

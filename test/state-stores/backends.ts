@@ -1,0 +1,74 @@
+// Each cloud state store on its emulator, as a contract-suite backend: a
+// fresh namespace per call (a new DynamoDB table, a new Firestore project
+// id, a new Vault prefix), and as many store instances on it as a test wants.
+
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { StateStore } from '../../src/ports';
+import { DynamoDbStateStore, dynamoClient, type DynamoSender } from '../../src/stores/dynamodb/state-store';
+import type { StateStoreBackend } from '../../src/stores/state-store.contract';
+import { motoCredentials, motoRegion } from '../moto';
+
+export function requireTool(available: boolean, tool: string): string | undefined {
+  if (available) return undefined;
+  if (process.env.CI) throw new Error(`${tool} is required in CI (it comes with the machine image, see /work/shared/WIRE.md)`);
+  return `${tool} not installed`;
+}
+
+/**
+ * moto's TransactWriteItems is not isolated: it deep-copies the table and
+ * restores that copy when a transaction is cancelled, while its threaded
+ * server runs other requests (moto/dynamodb/models/__init__.py,
+ * transact_write_items). Concurrent requests can then 500, or a cancelled
+ * transaction can undo another one's committed writes. DynamoDB's own
+ * transactions are serializable, so requests go to moto one at a time: brokers
+ * still interleave between calls (read a head, lose it, retry), which is the
+ * race under test.
+ */
+let motoQueue: Promise<unknown> = Promise.resolve();
+export function serialised(sender: DynamoSender): DynamoSender {
+  return {
+    send(command) {
+      const run = motoQueue.then(() => sender.send(command));
+      motoQueue = run.catch(() => undefined);
+      return run;
+    },
+    destroy: () => sender.destroy?.(),
+  };
+}
+
+export interface DynamoBackend extends StateStoreBackend {
+  readonly table: string;
+  /** A store whose client is wrapped, e.g. to cut the wire at a chosen call. */
+  openWith(wrap: (sender: DynamoSender) => DynamoSender): Promise<StateStore>;
+}
+
+export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
+  const table = `keyhold-${randomUUID()}`;
+  const client = () => serialised(dynamoClient({ region: motoRegion, endpoint, credentials: motoCredentials }));
+  const admin = client();
+  await (admin as unknown as { send(c: CreateTableCommand): Promise<unknown> }).send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  return {
+    table,
+    open: async () => new DynamoDbStateStore({ client: client(), table }),
+    openWith: async (wrap) => new DynamoDbStateStore({ client: wrap(client()), table }),
+    async corruptRecord(id) {
+      await admin.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `V#${id}` }, sk: { S: 'RECORD' }, version: { N: '1' }, record: { S: '{"id":"v1","version":"x"}' } } }));
+    },
+    // Tables are left to die with moto (it keeps everything in memory).
+    dispose: async () => admin.destroy?.(),
+  };
+}
