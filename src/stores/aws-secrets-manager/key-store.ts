@@ -249,7 +249,16 @@ export class AwsSecretsManagerKeyStore implements KeyStore {
       }
       next = page.NextToken;
     } while (next);
-    return listingsOf(validators.sort(), (v) => this.get(v));
+    // Read each current value: the fingerprint comes from the material itself,
+    // not from a tag that could drift from the version it describes.
+    const out: KeyListing[] = [];
+    for (const v of validators.sort()) {
+      const got = await this.get(v);
+      if (!got) continue;
+      out.push({ validator: v, version: got.version, fingerprint: fingerprint(got.material.publicId) });
+      for (const f of got.material.files.values()) f.wipe();
+    }
+    return out;
   }
 
   async health(): Promise<Health> {
@@ -269,21 +278,4 @@ export class AwsSecretsManagerKeyStore implements KeyStore {
   async close(): Promise<void> {
     this.client.destroy();
   }
-}
-
-/** Read each validator's current material (a few at a time) to report its version and fingerprint. */
-export async function listingsOf(validators: readonly string[], get: (v: string) => Promise<StoredKey | null>, concurrency = 4): Promise<KeyListing[]> {
-  const out: (KeyListing | null)[] = new Array<KeyListing | null>(validators.length).fill(null);
-  let i = 0;
-  const worker = async () => {
-    while (i < validators.length) {
-      const at = i++;
-      const v = validators[at]!;
-      const got = await get(v);
-      if (got) out[at] = { validator: v, version: got.version, fingerprint: fingerprint(got.material.publicId) };
-      for (const s of got?.material.files.values() ?? []) s.wipe();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, validators.length) }, worker));
-  return out.filter((x): x is KeyListing => x !== null);
 }
