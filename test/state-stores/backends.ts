@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { StateStore } from '../../src/ports';
 import { DynamoDbStateStore, dynamoClient, type DynamoSender } from '../../src/stores/dynamodb/state-store';
+import { FirestoreStateStore, firestoreClient, type FirestoreStateStoreOptions } from '../../src/stores/firestore/state-store';
 import type { StateStoreBackend } from '../../src/stores/state-store.contract';
 import { motoCredentials, motoRegion } from '../moto';
 
@@ -70,5 +71,25 @@ export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
     },
     // Tables are left to die with moto (it keeps everything in memory).
     dispose: async () => admin.destroy?.(),
+  };
+}
+
+export async function firestoreBackend(emulatorHost: string): Promise<StateStoreBackend & { readonly projectId: string; openWith(o: Partial<FirestoreStateStoreOptions>): Promise<StateStore> }> {
+  // A project per backend: the emulator keeps projects apart, so tests never see each other's data.
+  const projectId = `keyhold-${randomUUID().slice(0, 8)}`;
+  const db = () => firestoreClient({ projectId, databaseId: '(default)', emulatorHost });
+  const openWith = async (o: Partial<FirestoreStateStoreOptions>) => new FirestoreStateStore({ db: db(), ...o });
+  return {
+    projectId,
+    open: () => openWith({}),
+    openWith,
+    async corruptRecord(id) {
+      const admin = db();
+      await admin.collection('keyhold_validators').doc(id).set({ version: 1, record: '{"id":"v1","version":"x"}' });
+      await admin.terminate();
+    },
+    dispose: async () => {
+      await fetch(`http://${emulatorHost}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: 'DELETE' }).catch(() => undefined);
+    },
   };
 }

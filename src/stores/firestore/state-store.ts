@@ -1,0 +1,263 @@
+// Firestore state + ledger store. Every decision is one `runTransaction`:
+// the record and each chain head it appends to are read inside the
+// transaction, so the commit fails (and the client retries the attempt) if
+// another broker changed any of them in between; a decision and its ledger
+// entries commit together or not at all
+// (https://cloud.google.com/firestore/docs/manage-data/transactions,
+// https://cloud.google.com/firestore/docs/transaction-data-contention).
+//
+// Layout, `<p>` the collection prefix (default `keyhold`):
+//
+//   <p>_validators/<validator>            { version, record (JSON text), commit }
+//   <p>_chains/<chain>                    head: { seq, hash, commit }
+//   <p>_chains/<chain>/entries/<seq 12 d> { entry (JSON text), time }
+//   <p>_ledger/<time 15 d>#<chain>#<seq>  { entry, chain, validator, slot, action, time }
+//   <p>_checkpoints/<time 15 d>#<uuid>    { order (= the id), body (JSON text) }
+//
+// Records and entries are stored as JSON text, not as Firestore maps, so what
+// is hashed is exactly what comes back (no integer/double or empty-map
+// conversions), and is checked on the way in like any store's answer.
+// Audit queries read `<p>_ledger` in document-id order, which is (time,
+// chain, seq) order, and filter on the client: no composite index is needed.
+// Its ids rise with time, which Firestore limits to about 500 writes/s
+// (https://cloud.google.com/firestore/docs/best-practices#hotspots): orders
+// of magnitude above a broker's decision rate.
+
+import { randomUUID } from 'node:crypto';
+import { FieldPath, Firestore, type DocumentReference, type DocumentSnapshot, type Settings } from '@google-cloud/firestore';
+import type { ValidatorRecord } from '../../core/designation';
+import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
+import {
+  StateConflictError,
+  StoreError,
+  StoreUnavailableError,
+  type Commit,
+  type Health,
+  type LedgerPage,
+  type LedgerQuery,
+  type StateStore,
+  type StoredCheckpoint,
+} from '../../ports';
+import { checkChainName, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
+import { decodeCursor, encodeCursor } from '../ledger-cursor';
+import { parseRecord } from '../record-codec';
+
+export interface FirestoreStateStoreOptions {
+  readonly db: Firestore;
+  readonly collectionPrefix?: string;
+  /**
+   * `maxAttempts` of runTransaction. Contention on a chain head or record
+   * aborts an attempt and the client retries it, passing the aborted
+   * transaction's id so the retry keeps its place in the lock queue (without
+   * that, fresh transactions on a hot chain starve each other). Each attempt
+   * re-reads the record and the heads, so a retry re-seals the same decision;
+   * a lost record compare-and-swap is thrown from the callback as
+   * StateConflictError, which the client never retries. Small (default 5, the
+   * client's own default) because the client backs off about 1 s between
+   * attempts (build/src/backoff.js) and the resilience layer bounds the whole
+   * call: more attempts would only run on after the broker has answered 503.
+   */
+  readonly maxAttempts?: number;
+  /** Test seam: called at named points of a commit; throwing there simulates a broker that died. */
+  readonly crashPoint?: (point: 'before-commit' | 'after-commit') => void;
+}
+
+const scanPage = 300;
+
+export class FirestoreStateStore implements StateStore {
+  readonly name = 'firestore';
+  private readonly db: Firestore;
+  private readonly p: string;
+  private readonly maxAttempts: number;
+  private readonly crashPoint: FirestoreStateStoreOptions['crashPoint'];
+
+  constructor(opts: FirestoreStateStoreOptions) {
+    this.db = opts.db;
+    this.p = opts.collectionPrefix ?? 'keyhold';
+    this.maxAttempts = opts.maxAttempts ?? 5;
+    this.crashPoint = opts.crashPoint;
+  }
+
+  private validators = () => this.db.collection(`${this.p}_validators`);
+  private chains = () => this.db.collection(`${this.p}_chains`);
+  private entries = (chain: string) => this.chains().doc(chain).collection('entries');
+  private ledger = () => this.db.collection(`${this.p}_ledger`);
+  private checkpoints = () => this.db.collection(`${this.p}_checkpoints`);
+
+  async getValidator(id: string): Promise<ValidatorRecord | null> {
+    const snap = await this.call(() => this.validators().doc(id).get());
+    return snap.exists ? this.record(snap) : null;
+  }
+
+  async listValidators(): Promise<ValidatorRecord[]> {
+    const snaps = await this.call(() => this.validators().orderBy(FieldPath.documentId()).get());
+    return snaps.docs.map((d) => this.record(d));
+  }
+
+  async commit(commit: Commit): Promise<LedgerEntry[]> {
+    for (const d of commit.entries) checkChainName(d.chain);
+    const chains = [...new Set(commit.entries.map((d) => d.chain))];
+    // A commit id lets a retried attempt recognise that an earlier attempt
+    // whose answer was lost (DEADLINE_EXCEEDED, UNAVAILABLE: both retried by
+    // the client) did commit, instead of appending the same entries twice.
+    const commitId = randomUUID();
+    let previous: LedgerEntry[] | null = null;
+    const change = commit.record;
+    const attempt = () =>
+      this.db.runTransaction(
+        async (tx) => {
+          const refs: DocumentReference[] = [...(change ? [this.validators().doc(change.next.id)] : []), ...chains.map((c) => this.chains().doc(c))];
+          // Firestore transactions read everything before writing anything.
+          const snaps = refs.length ? await tx.getAll(...refs) : [];
+          const recordSnap = change ? snaps[0]! : null;
+          const headSnaps = change ? snaps.slice(1) : snaps;
+          const done = (recordSnap?.get('commit') ?? headSnaps[0]?.get('commit')) === commitId;
+          if (done && previous) return previous;
+          if (change && recordSnap) {
+            const { next, expectedVersion } = change;
+            if (expectedVersion === null ? recordSnap.exists : !recordSnap.exists || this.num(recordSnap, 'version') !== expectedVersion) {
+              throw new StateConflictError(this.name, next.id);
+            }
+            tx.set(recordSnap.ref, { version: next.version, record: JSON.stringify(next), commit: commitId });
+          }
+          const heads = new Map<string, ChainHead | null>(chains.map((c, i) => [c, this.headOf(c, headSnaps[i]!)]));
+          const out = sealAll(commit.entries, heads);
+          for (const [i, chain] of chains.entries()) {
+            const last = out.filter((e) => e.chain === chain).at(-1)!;
+            tx.set(headSnaps[i]!.ref, { seq: last.seq, hash: last.hash, commit: commitId });
+          }
+          for (const e of out) {
+            const entry = encodeEntry(e);
+            tx.create(this.entries(e.chain).doc(padSeq(e.seq)), { entry, time: e.time });
+            tx.create(this.ledger().doc(orderKey(e)), { entry, chain: e.chain, validator: e.validator, slot: e.slot, action: e.action, time: e.time });
+          }
+          this.crashPoint?.('before-commit');
+          previous = out;
+          return out;
+        },
+        { maxAttempts: this.maxAttempts },
+      );
+    const sealed = await this.call(attempt);
+    this.crashPoint?.('after-commit');
+    return sealed;
+  }
+
+  private headOf(chain: string, snap: DocumentSnapshot): ChainHead | null {
+    if (!snap.exists) return null;
+    const hash = snap.get('hash') as unknown;
+    if (typeof hash !== 'string') throw new StoreError(this.name, 'a stored chain head is malformed');
+    return { chain, seq: this.num(snap, 'seq'), hash };
+  }
+
+  async queryLedger(q: LedgerQuery): Promise<LedgerPage> {
+    const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
+    const want = q.limit + 1;
+    const out: LedgerEntry[] = [];
+    // Lower bound by id: after the cursor, or from `since`; upper bound: before `until`.
+    let after: string | null = cursor && (q.since === undefined || cursor.time >= q.since) ? orderKey(cursor) : null;
+    const from = after === null && q.since !== undefined ? padTime(q.since) : null;
+    const to = q.until === undefined ? null : padTime(q.until);
+    for (;;) {
+      let query = this.ledger().orderBy(FieldPath.documentId());
+      if (after !== null) query = query.where(FieldPath.documentId(), '>', after);
+      else if (from !== null) query = query.where(FieldPath.documentId(), '>=', from);
+      if (to !== null) query = query.where(FieldPath.documentId(), '<', to);
+      const page = await this.call(() => query.limit(scanPage).get());
+      for (const d of page.docs) {
+        const e = parseEntry(this.name, d.get('entry'));
+        if (matchesQuery(e, q)) out.push(e);
+      }
+      if (page.docs.length < scanPage || out.length >= want) break;
+      after = page.docs.at(-1)!.id;
+    }
+    const entries = out.slice(0, q.limit);
+    const last = entries.at(-1);
+    return { entries, cursor: out.length > q.limit && last ? encodeCursor(last) : null };
+  }
+
+  async readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
+    checkChainName(chain);
+    if (limit <= 0) return [];
+    const snaps = await this.call(() =>
+      this.entries(chain)
+        .orderBy(FieldPath.documentId())
+        .where(FieldPath.documentId(), '>=', padSeq(Math.max(1, fromSeq)))
+        .limit(limit)
+        .get(),
+    );
+    return snaps.docs.map((d) => parseEntry(this.name, d.get('entry')));
+  }
+
+  async chainHeads(): Promise<ChainHead[]> {
+    const snaps = await this.call(() => this.chains().orderBy(FieldPath.documentId()).get());
+    // Document ids order as UTF-8 bytes; chain names are ASCII, so this is SQLite's order.
+    return snaps.docs.map((d) => this.headOf(d.id, d)!);
+  }
+
+  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
+    const id = `${padTime(c.time)}#${randomUUID()}`;
+    await this.call(() => this.checkpoints().doc(id).create({ order: id, body: JSON.stringify(c) }));
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    // Firestore scans document ids ascending only; a copy of the id in a field has a descending single-field index.
+    const snaps = await this.call(() => this.checkpoints().orderBy('order', 'desc').limit(1).get());
+    const doc = snaps.docs[0];
+    if (!doc) return null;
+    try {
+      return JSON.parse(doc.get('body') as string) as StoredCheckpoint;
+    } catch (e) {
+      throw new StoreError(this.name, 'a stored checkpoint is malformed', { cause: e });
+    }
+  }
+
+  async health(): Promise<Health> {
+    try {
+      await this.validators().doc('_health').get();
+      return { state: 'ready' };
+    } catch {
+      return { state: 'error', detail: 'firestore read failed' };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.terminate();
+  }
+
+  private record(snap: DocumentSnapshot): ValidatorRecord {
+    const r = parseRecord(snap.get('record') as unknown);
+    if (r.version !== snap.get('version') || r.id !== snap.id) throw new StoreError(this.name, 'a stored validator record disagrees with its document');
+    return r;
+  }
+
+  private num(snap: DocumentSnapshot, field: string): number {
+    const v = snap.get(field) as unknown;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new StoreError(this.name, `a stored document has a bad ${field}`);
+    return v;
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.fault(e);
+    }
+  }
+
+  private fault(e: unknown): unknown {
+    if (e instanceof StoreError || e instanceof TypeError) return e;
+    // gRPC status codes only: the raw message can name documents.
+    const code = (e as { code?: unknown }).code;
+    return new StoreUnavailableError(this.name, typeof code === 'number' ? `grpc_${code}` : 'error', { cause: e });
+  }
+}
+
+/** A Firestore client; with `emulatorHost` it speaks plaintext to the emulator and never asks for Google credentials. */
+export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string }): Firestore {
+  const settings: Settings = {
+    projectId: opts.projectId,
+    databaseId: opts.databaseId,
+    ...(opts.emulatorHost ? { host: opts.emulatorHost, ssl: false } : {}),
+  };
+  return new Firestore(settings);
+}
