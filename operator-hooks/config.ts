@@ -1,0 +1,219 @@
+// The hooks' whole contract with the manifests: KEYHOLD_* environment
+// variables, parsed once per process. One set of names for all three verbs,
+// because the liveness probe is exec'd inside the keeper container and
+// inherits its environment; a name outside the set is a typo, refused by name.
+
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { isValidatorId } from '../src/core/names';
+
+export type Verb = 'fetch' | 'keeper' | 'probe';
+export const verbs: readonly Verb[] = ['fetch', 'keeper', 'probe'];
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class HookConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'HookConfigError';
+  }
+}
+
+/** Every variable any verb reads, with what it is for (printed by `keyhold-hook help`). */
+export const knownVariables = {
+  KEYHOLD_URL: 'broker base URL (https, or http on loopback only)',
+  KEYHOLD_VALIDATOR: 'validator id',
+  KEYHOLD_TOKEN_FILE: 'projected service-account token (audience keyhold), re-read on every request',
+  KEYHOLD_KEY_DIR: 'memory-backed volume the key is written to',
+  KEYHOLD_FETCH_WAIT_FOR_DESIGNATION: 'true (default): keep waiting on 403 not_designated; false: exit on it',
+  KEYHOLD_RETRY_MAX_SECONDS: 'longest single wait between broker attempts (default 5)',
+  KEYHOLD_HTTP_TIMEOUT_SECONDS: 'timeout of one broker request (default 10)',
+  KEYHOLD_SIGNER_PIDFILE: 'keeper: file holding the signer pid',
+  KEYHOLD_SIGNER_PROCESS: 'keeper: signer process name, matched against /proc/*/comm and argv[0]',
+  KEYHOLD_SIGNER_STOP_GRACE_SECONDS: 'keeper: SIGTERM to SIGKILL delay (default 5)',
+  KEYHOLD_KEEPER_PORT: 'keeper: port of /state, /metrics, /readyz (default 9102; 0 picks one)',
+  KEYHOLD_SLASHING_EXPORT_COMMAND: 'keeper: command printing the EIP-3076 interchange on shutdown (argv split on spaces, no shell)',
+  KEYHOLD_RENEW_MARGIN_SECONDS: 'keeper: stop the signer this long before the grant runs out (default 10)',
+  KEYHOLD_RELEASE_TIMEOUT_SECONDS: 'keeper: how long to keep trying to release on shutdown (default 30)',
+  KEYHOLD_PROBE_KIND: 'probe: beacon (default) or execution',
+  KEYHOLD_PROBE_LOCAL_URL: 'probe: the local node',
+  KEYHOLD_PROBE_REFERENCE_URLS: 'probe: comma-separated reference nodes (empty: wall clock and genesis)',
+  KEYHOLD_PROBE_MAX_BEHIND_SECONDS: 'probe: unhealthy when further behind than this',
+  KEYHOLD_PROBE_BLOCK_TIME_SECONDS: 'probe: seconds per block or slot, to turn blocks into time',
+  KEYHOLD_PROBE_GRACE_SECONDS: 'probe: how long the local node may be unreachable before that counts (default 600)',
+  KEYHOLD_PROBE_STATE_FILE: 'probe: where the probe remembers outages between runs (default $TMPDIR/keyhold-probe.json)',
+} as const;
+export type Variable = keyof typeof knownVariables;
+
+export interface BrokerSettings {
+  readonly url: URL;
+  readonly validator: string;
+  readonly tokenFile: string;
+  readonly keyDir: string;
+  readonly waitForDesignation: boolean;
+  readonly retryMaxMs: number;
+  readonly httpTimeoutMs: number;
+}
+
+export interface FetchConfig extends BrokerSettings {
+  readonly verb: 'fetch';
+}
+
+export interface KeeperConfig extends BrokerSettings {
+  readonly verb: 'keeper';
+  readonly signer: { readonly pidfile: string | null; readonly process: string | null; readonly graceMs: number };
+  readonly port: number;
+  readonly exportCommand: readonly string[] | null;
+  readonly renewMarginMs: number;
+  readonly releaseTimeoutMs: number;
+  readonly probeStateFile: string;
+}
+
+export interface ProbeConfig {
+  readonly verb: 'probe';
+  readonly validator: string | null;
+  readonly kind: 'beacon' | 'execution';
+  readonly localUrl: URL;
+  readonly referenceUrls: readonly URL[];
+  readonly maxBehindSeconds: number;
+  readonly blockTimeSeconds: number;
+  readonly graceMs: number;
+  readonly stateFile: string;
+}
+
+export type HookConfig = FetchConfig | KeeperConfig | ProbeConfig;
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+class Reader {
+  constructor(private readonly env: Env) {}
+
+  optional(name: Variable): string | undefined {
+    const v = this.env[name]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  required(name: Variable, why: string): string {
+    const v = this.optional(name);
+    if (v === undefined) throw new HookConfigError(name, `required ${why}`);
+    return v;
+  }
+
+  number(name: Variable, dflt: number | undefined, min: number, max: number, opts: { integer?: boolean } = {}): number {
+    const raw = this.optional(name);
+    if (raw === undefined) {
+      if (dflt === undefined) throw new HookConfigError(name, 'required');
+      return dflt;
+    }
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max || (opts.integer && !Number.isInteger(n))) {
+      throw new HookConfigError(name, `must be a ${opts.integer ? 'whole ' : ''}number from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+  }
+
+  flag(name: Variable, dflt: boolean): boolean {
+    const raw = this.optional(name);
+    if (raw === undefined) return dflt;
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    throw new HookConfigError(name, `must be true or false, got "${raw}"`);
+  }
+
+  url(name: Variable, raw: string, opts: { secret: boolean }): URL {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new HookConfigError(name, `not a URL: "${raw}"`);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new HookConfigError(name, 'must be http or https');
+    // The pod token is a bearer credential: anyone who reads it can ask for
+    // the key with an ephemeral key of their own. Plain HTTP only on loopback.
+    if (opts.secret && u.protocol === 'http:' && !loopbackHosts.has(u.hostname)) {
+      throw new HookConfigError(name, 'must be https (plain http is allowed on loopback only, because the pod token travels with every request)');
+    }
+    return u;
+  }
+}
+
+/** Refuse any KEYHOLD_* variable this program does not know: a typo must not silently fall back to a default. */
+export function checkUnknown(env: Env): void {
+  for (const name of Object.keys(env).sort()) {
+    if (name.startsWith('KEYHOLD_') && !(name in knownVariables)) {
+      throw new HookConfigError(name, 'unknown variable (see `keyhold-hook help` for the ones that exist)');
+    }
+  }
+}
+
+function brokerSettings(r: Reader, verb: Verb): BrokerSettings {
+  const why = `for ${verb}`;
+  const validator = r.required('KEYHOLD_VALIDATOR', why);
+  if (!isValidatorId(validator)) throw new HookConfigError('KEYHOLD_VALIDATOR', `not a validator id: "${validator}"`);
+  return {
+    url: r.url('KEYHOLD_URL', r.required('KEYHOLD_URL', why), { secret: true }),
+    validator,
+    tokenFile: r.required('KEYHOLD_TOKEN_FILE', why),
+    keyDir: resolve(r.required('KEYHOLD_KEY_DIR', why)),
+    waitForDesignation: r.flag('KEYHOLD_FETCH_WAIT_FOR_DESIGNATION', true),
+    retryMaxMs: r.number('KEYHOLD_RETRY_MAX_SECONDS', 5, 0.1, 300) * 1000,
+    httpTimeoutMs: r.number('KEYHOLD_HTTP_TIMEOUT_SECONDS', 10, 0.5, 120) * 1000,
+  };
+}
+
+export function parseHookConfig(verb: Verb, env: Env): HookConfig {
+  checkUnknown(env);
+  const r = new Reader(env);
+  if (verb === 'fetch') return { verb, ...brokerSettings(r, verb) };
+  if (verb === 'keeper') {
+    const base = brokerSettings(r, verb);
+    const pidfile = r.optional('KEYHOLD_SIGNER_PIDFILE') ?? null;
+    const processName = r.optional('KEYHOLD_SIGNER_PROCESS') ?? null;
+    if (pidfile === null && processName === null) {
+      throw new HookConfigError('KEYHOLD_SIGNER_PROCESS', 'required for keeper (or KEYHOLD_SIGNER_PIDFILE): the keeper must be able to stop the signer');
+    }
+    if (processName !== null && !/^[A-Za-z0-9._+-]{1,64}$/.test(processName)) {
+      throw new HookConfigError('KEYHOLD_SIGNER_PROCESS', `must be a plain process name, got "${processName}"`);
+    }
+    const graceMs = r.number('KEYHOLD_SIGNER_STOP_GRACE_SECONDS', 5, 0.1, 600) * 1000;
+    const renewMarginMs = r.number('KEYHOLD_RENEW_MARGIN_SECONDS', 10, 1, 3600) * 1000;
+    // The margin is the time the keeper has to stop the signer before the
+    // grant runs out; the stop can take the whole grace before SIGKILL.
+    if (renewMarginMs <= graceMs) {
+      throw new HookConfigError('KEYHOLD_RENEW_MARGIN_SECONDS', `must be more than KEYHOLD_SIGNER_STOP_GRACE_SECONDS (${graceMs / 1000}), or the signer may outlive the grant`);
+    }
+    const cmd = r.optional('KEYHOLD_SLASHING_EXPORT_COMMAND');
+    return {
+      verb,
+      ...base,
+      signer: { pidfile: pidfile === null ? null : resolve(pidfile), process: processName, graceMs },
+      port: r.number('KEYHOLD_KEEPER_PORT', 9102, 0, 65535, { integer: true }),
+      exportCommand: cmd === undefined ? null : cmd.split(/\s+/).filter(Boolean),
+      renewMarginMs,
+      releaseTimeoutMs: r.number('KEYHOLD_RELEASE_TIMEOUT_SECONDS', 30, 1, 600) * 1000,
+      probeStateFile: probeStateFile(r),
+    };
+  }
+  const kind = r.optional('KEYHOLD_PROBE_KIND') ?? 'beacon';
+  if (kind !== 'beacon' && kind !== 'execution') throw new HookConfigError('KEYHOLD_PROBE_KIND', `must be beacon or execution, got "${kind}"`);
+  const refs = (r.optional('KEYHOLD_PROBE_REFERENCE_URLS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const validator = r.optional('KEYHOLD_VALIDATOR') ?? null;
+  return {
+    verb,
+    validator,
+    kind,
+    localUrl: r.url('KEYHOLD_PROBE_LOCAL_URL', r.required('KEYHOLD_PROBE_LOCAL_URL', 'for probe'), { secret: false }),
+    referenceUrls: refs.map((u) => r.url('KEYHOLD_PROBE_REFERENCE_URLS', u, { secret: false })),
+    maxBehindSeconds: r.number('KEYHOLD_PROBE_MAX_BEHIND_SECONDS', undefined, 1, 86_400),
+    blockTimeSeconds: r.number('KEYHOLD_PROBE_BLOCK_TIME_SECONDS', undefined, 0.01, 3600),
+    graceMs: r.number('KEYHOLD_PROBE_GRACE_SECONDS', 600, 0, 86_400) * 1000,
+    stateFile: probeStateFile(r),
+  };
+}
+
+function probeStateFile(r: Reader): string {
+  return resolve(r.optional('KEYHOLD_PROBE_STATE_FILE') ?? join(tmpdir(), 'keyhold-probe.json'));
+}

@@ -1,0 +1,354 @@
+// `keyhold-hook keeper`, the native sidecar: keeps the grant fetch obtained,
+// and makes sure the signer runs only while this pod holds one.
+//
+//   waiting ──grant──► holding ──renewed──► holding
+//      ▲                 │ │
+//      │                 │ └─ no renewal by the deadline ─► lost ── same epoch again ─► holding
+//      │                 │                                   │
+//      │                 └─ 409 stale_epoch ─► fenced ◄─ not designated / other epoch
+//      └─ (start without a grant on disk)
+//   any state ── SIGTERM ─► releasing ─► released (process exits)
+//
+// Outside `holding` the signer is stopped, and kept stopped, and the key
+// files are gone. The deadline is counted from when each grant's request was
+// sent, on both clocks (see deadline.ts).
+
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { acquireGrant } from './acquire';
+import type { Failure } from './broker-client';
+import type { KeeperConfig } from './config';
+import { deadlineFromSend, isPast, lifetimeMs, remainingMs, renewAtMono, sentFromRecord, type Deadline } from './deadline';
+import { grantClaims } from './ephemeral-key';
+import { installGrant, type HookDeps } from './fetch';
+import { fileNames, readGrant, wipeDir, writeGrant, type GrantRecord } from './key-files';
+import { seconds } from './log';
+import { backoffMs } from './retry';
+
+export type KeeperState = 'waiting' | 'holding' | 'lost' | 'fenced' | 'releasing' | 'released';
+
+export interface KeeperStatus {
+  readonly validator: string;
+  readonly state: KeeperState;
+  readonly reason: string | null;
+  readonly since: string;
+  readonly epoch: number | null;
+  readonly slot: string | null;
+  readonly podUid: string | null;
+  readonly expiresAt: string | null;
+  /** When this keeper stops the signer unless a renewal succeeds first (wall clock). */
+  readonly holdUntil: string | null;
+  readonly lastRenewedAt: string | null;
+  readonly renewFailures: number;
+  readonly renewFailuresTotal: number;
+}
+
+export interface KeeperDeps extends HookDeps {
+  /** Stop the signer and return once it has exited. */
+  readonly stopSigner: () => Promise<void>;
+}
+
+interface Held {
+  readonly token: string;
+  readonly record: GrantRecord;
+  readonly sentMono: number;
+  readonly deadline: Deadline;
+}
+
+/** Largest interchange the broker accepts; a larger one is left out rather than losing the release. */
+const interchangeLimit = 250 * 1024;
+const sweepMs = 1000;
+
+export class Keeper {
+  private state: KeeperState = 'waiting';
+  private reason: string | null = 'starting';
+  private since: number;
+  private held: Held | null = null;
+  /** The grant that was lost (for recovery at its epoch, and for the release on shutdown). */
+  private lost: Held | null = null;
+  /** A fenced grant whose acknowledgement did not get through yet. */
+  private unacknowledged: string | null = null;
+  /** The last grant this keeper knew, for the status after it was given up. */
+  private last: Held | null = null;
+  private loop: Promise<void> = Promise.resolve();
+  private lastRenewedAt: number | null = null;
+  private failures = 0;
+  private failuresTotal = 0;
+  private readonly stopping = new AbortController();
+  private stopChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly config: KeeperConfig,
+    private readonly d: KeeperDeps,
+  ) {
+    this.since = d.clock.wall();
+  }
+
+  status(): KeeperStatus {
+    const g = this.held ?? this.lost ?? this.last;
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      validator: this.config.validator,
+      state: this.state,
+      reason: this.reason,
+      since: new Date(this.since).toISOString(),
+      epoch: g?.record.epoch ?? null,
+      slot: g?.record.slot ?? null,
+      podUid: g?.record.podUid ?? null,
+      expiresAt: iso(g ? g.record.exp * 1000 : null),
+      holdUntil: iso(this.held ? this.held.deadline.wall : null),
+      lastRenewedAt: iso(this.lastRenewedAt),
+      renewFailures: this.failures,
+      renewFailuresTotal: this.failuresTotal,
+    };
+  }
+
+  private set(state: KeeperState, reason: string | null): void {
+    if (state !== this.state || reason !== this.reason) {
+      this.d.log(`${state}${reason ? `: ${reason}` : ''}`);
+      this.since = this.d.clock.wall();
+    }
+    this.state = state;
+    this.reason = reason;
+  }
+
+  /** Serialised, so the sweeper and a state change never race each other's signals. */
+  private stopSigner(): Promise<void> {
+    this.stopChain = this.stopChain.then(() => this.d.stopSigner()).catch((e: unknown) => this.d.log(`stopping the signer failed: ${(e as Error).name}`));
+    return this.stopChain;
+  }
+
+  private get signal(): AbortSignal {
+    return this.stopping.signal;
+  }
+
+  /** Runs until shutdown() (SIGTERM) has finished. */
+  async run(): Promise<void> {
+    const sweeper = this.sweep();
+    this.loop = this.main();
+    await this.loop;
+    await sweeper;
+  }
+
+  private async main(): Promise<void> {
+    const onDisk = await readGrant(this.config.keyDir);
+    if (onDisk !== null && onDisk.record.validator === this.config.validator) {
+      const sent = sentFromRecord(onDisk.record.sentAt, this.d.clock);
+      this.hold(onDisk.token, onDisk.record, sent.mono);
+    } else {
+      await this.withoutKey();
+      await this.acquireFresh();
+    }
+    while (!this.signal.aborted) {
+      if (this.state === 'holding') await this.keepHolding();
+      else if (this.state === 'lost') await this.recover();
+      else await this.d.sleep(60_000, this.signal);
+    }
+  }
+
+  private hold(token: string, record: GrantRecord, sentMono: number): void {
+    const deadline = deadlineFromSend({ wall: record.sentAt, mono: sentMono }, lifetimeMs(record), this.config.renewMarginMs);
+    this.held = { token, record, sentMono, deadline };
+    this.last = this.held;
+    this.lost = null;
+    this.set('holding', null);
+  }
+
+  /** While not holding, keep the signer stopped: the validator container restarts it on its own. */
+  private async sweep(): Promise<void> {
+    while (this.state !== 'released') {
+      if (this.state !== 'holding') await this.stopSigner();
+      await this.d.sleep(sweepMs);
+    }
+  }
+
+  private async withoutKey(): Promise<void> {
+    await this.stopSigner();
+    await wipeDir(this.config.keyDir);
+  }
+
+  private async acquireFresh(): Promise<void> {
+    this.set('waiting', 'no grant on disk; asking the broker');
+    const got = await acquireGrant({ ...this.d, settings: this.config, signal: this.signal });
+    if (got.kind === 'aborted') return;
+    if (got.kind === 'gave_up') return this.fence(got.reason, null);
+    const record = await installGrant(this.config.keyDir, this.config.validator, got);
+    this.hold(got.token, record, got.sent.mono);
+  }
+
+  private async keepHolding(): Promise<void> {
+    const h = this.held;
+    if (h === null) return;
+    const { clock } = this.d;
+    const left = remainingMs(h.deadline, clock);
+    if (left <= 0) return this.lose(`could not renew within the grant's lifetime less the ${seconds(this.config.renewMarginMs)} margin`);
+    const due = this.failures === 0 ? renewAtMono(h.sentMono, lifetimeMs(h.record)) : clock.mono();
+    if (due > clock.mono()) {
+      await this.d.sleep(Math.min(due - clock.mono(), left), this.signal);
+      return;
+    }
+    const sent = { wall: clock.wall(), mono: clock.mono() };
+    const answer = await this.d.client.renew(h.token, { signal: this.signal, timeoutMs: Math.min(this.config.httpTimeoutMs, left) });
+    if (this.signal.aborted) return;
+    if (answer.ok) {
+      const claims = grantClaims(answer.body.grant);
+      if (claims.epoch !== h.record.epoch || claims.podUid !== h.record.podUid || claims.validator !== h.record.validator) {
+        return this.fence(`the broker renewed into epoch ${claims.epoch} for another instance; refusing it`, h.token);
+      }
+      const record: GrantRecord = { ...h.record, iat: claims.iat, exp: claims.exp, jti: claims.jti, sentAt: sent.wall };
+      const deadline = deadlineFromSend(sent, lifetimeMs(record), this.config.renewMarginMs);
+      if (isPast(deadline, clock)) return this.renewFailed({ ok: false, kind: 'unreachable', reason: 'the renewed grant was already spent on arrival' });
+      this.held = { token: answer.body.grant, record, sentMono: sent.mono, deadline };
+      if (this.failures > 0) this.d.log(`renewed after ${this.failures} failed attempt(s)`);
+      this.failures = 0;
+      this.lastRenewedAt = sent.wall;
+      this.reason = null;
+      await writeGrant(this.config.keyDir, answer.body.grant, record).catch((e: unknown) => this.d.log(`could not rewrite grant files (${(e as Error).name}); holding on the grant in memory`));
+      return;
+    }
+    if (answer.kind === 'refused' && answer.code === 'stale_epoch') {
+      return this.fence(`stale_epoch: the broker moved this validator past epoch ${h.record.epoch} (promotion or takeover)`, h.token);
+    }
+    if (answer.kind === 'refused' && answer.code === 'invalid_grant') {
+      return this.lose('invalid_grant: the broker no longer accepts this grant for renewal');
+    }
+    return this.renewFailed(answer);
+  }
+
+  private async renewFailed(f: Failure): Promise<void> {
+    this.failures++;
+    this.failuresTotal++;
+    const h = this.held;
+    const why = f.kind === 'unreachable' ? `broker unreachable (${f.reason})` : `${f.code} (${f.status})`;
+    const left = h ? remainingMs(h.deadline, this.d.clock) : 0;
+    const wait = Math.min(Math.max(backoffMs(this.failures - 1, this.config.retryMaxMs), f.kind === 'refused' ? (f.retryAfterMs ?? 0) : 0), this.config.retryMaxMs, Math.max(0, left));
+    this.reason = `renewal failing: ${why}`;
+    this.d.log(`renewal ${this.failures} failed: ${why}; ${seconds(left)} left before the signer is stopped; retrying in ${seconds(wait)}`);
+    await this.d.sleep(wait, this.signal);
+  }
+
+  /** No renewal in time: stop, wipe, and try to get the same epoch back. */
+  private async lose(reason: string): Promise<void> {
+    this.lost = this.held;
+    this.held = null;
+    this.set('lost', reason);
+    await this.withoutKey();
+  }
+
+  /**
+   * Init containers do not run again, so recovery is the keeper's: only the
+   * same pod instance at the same epoch comes back (the broker re-issues to a
+   * holder it still designates). Anything else means someone else may hold it.
+   */
+  private async recover(): Promise<void> {
+    const lost = this.lost;
+    if (lost === null) return this.fence('lost a grant it does not know', null);
+    const got = await acquireGrant({ ...this.d, settings: { retryMaxMs: this.config.retryMaxMs, waitForDesignation: false }, signal: this.signal });
+    if (got.kind === 'aborted') return;
+    if (got.kind === 'gave_up') {
+      const ack = got.failure.kind === 'refused' && got.failure.code === 'not_designated' ? lost.token : null;
+      return this.fence(`not recovering: ${got.reason}`, ack);
+    }
+    const c = got.claims;
+    if (c.epoch !== lost.record.epoch || c.podUid !== lost.record.podUid) {
+      // A designation at a new epoch for this pod (an operator re-designated
+      // the slot to fence it): not ours to resume. Hand it straight back.
+      await this.releaseWithRetry(got.token, null, 'returning the new-epoch grant');
+      return this.fence(`the broker now designates this pod at epoch ${c.epoch}, not ${lost.record.epoch}; not resuming (delete the pod to start clean)`, null);
+    }
+    const record = await installGrant(this.config.keyDir, this.config.validator, got);
+    this.hold(got.token, record, got.sent.mono);
+    this.d.log(`recovered: the broker still designates this pod at epoch ${record.epoch}`);
+  }
+
+  /** Fenced: stop, wipe, and say so to the broker with the stale grant, so a successor need not wait out the horizon. */
+  private async fence(reason: string, staleGrant: string | null): Promise<void> {
+    this.held = null;
+    this.lost = null;
+    this.set('fenced', reason);
+    await this.withoutKey();
+    if (staleGrant !== null) {
+      const ok = await this.releaseWithRetry(staleGrant, null, 'acknowledging the fence');
+      if (!ok) this.unacknowledged = staleGrant;
+    }
+  }
+
+  /** SIGTERM: stop the signer, take its slashing-protection export, wipe, release. */
+  async shutdown(): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    this.stopping.abort();
+    // Let a grant being installed land first, so the wipe below removes it.
+    await this.loop.catch(() => undefined);
+    const grant = this.held?.token ?? this.lost?.token ?? this.unacknowledged;
+    const label = this.held ? 'releasing' : this.lost ? 'releasing the lost grant' : this.unacknowledged ? 'acknowledging the fence' : null;
+    this.set('releasing', 'SIGTERM');
+    await this.stopSigner();
+    const interchange = grant !== null && this.unacknowledged === null ? await this.exportSlashingProtection() : null;
+    await wipeDir(this.config.keyDir);
+    if (grant !== null && label !== null) await this.releaseWithRetry(grant, interchange, label);
+    this.held = null;
+    this.lost = null;
+    this.set('released', null);
+  }
+
+  private async exportSlashingProtection(): Promise<Record<string, unknown> | null> {
+    if (this.config.exportCommand !== null) {
+      const [cmd, ...args] = this.config.exportCommand;
+      try {
+        const { stdout } = await promisify(execFile)(cmd!, args, { timeout: 60_000, maxBuffer: 4 * interchangeLimit });
+        if (stdout.trim() !== '') return this.interchange(stdout, 'KEYHOLD_SLASHING_EXPORT_COMMAND output');
+      } catch (e) {
+        this.d.log(`KEYHOLD_SLASHING_EXPORT_COMMAND failed (${(e as { code?: unknown }).code ?? (e as Error).name}); looking for ${fileNames.slashingExport}`);
+      }
+    }
+    const text = await readFile(join(this.config.keyDir, fileNames.slashingExport), 'utf8').catch(() => null);
+    return text === null ? null : this.interchange(text, fileNames.slashingExport);
+  }
+
+  private interchange(text: string, source: string): Record<string, unknown> | null {
+    if (text.length > interchangeLimit) {
+      this.d.log(`${source} is larger than ${interchangeLimit} bytes; releasing without it`);
+      return null;
+    }
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    } catch {
+      // fall through
+    }
+    this.d.log(`${source} is not a JSON object; releasing without it`);
+    return null;
+  }
+
+  /** Release (or acknowledge) until the broker answers or the release timeout passes. True when it answered. */
+  private async releaseWithRetry(grant: string, interchange: Record<string, unknown> | null, what: string): Promise<boolean> {
+    const end = this.d.clock.mono() + this.config.releaseTimeoutMs;
+    let sp = interchange;
+    for (let attempt = 0; ; attempt++) {
+      const left = end - this.d.clock.mono();
+      const answer = await this.d.client.release(grant, sp, { timeoutMs: Math.max(1, Math.min(this.config.httpTimeoutMs, left)) });
+      if (answer.ok) {
+        this.d.log(`${what}: ${answer.body.outcome} at epoch ${answer.body.epoch}; slashing protection ${answer.body.slashingProtection}`);
+        return true;
+      }
+      if (answer.kind === 'refused' && sp !== null && (answer.status === 400 || answer.status === 413)) {
+        // A bad interchange must not cost the clean handoff.
+        this.d.log(`${what}: the broker refused the slashing-protection interchange (${answer.code}); releasing without it`);
+        sp = null;
+        continue;
+      }
+      if (answer.kind === 'refused' && answer.status !== 503 && answer.status < 500) {
+        this.d.log(`${what}: refused (${answer.code}); nothing more to do`);
+        return true;
+      }
+      const wait = Math.min(backoffMs(attempt, this.config.retryMaxMs), end - this.d.clock.mono());
+      if (wait <= 0) {
+        this.d.log(`${what}: gave up after ${seconds(this.config.releaseTimeoutMs)} (${answer.kind === 'refused' ? answer.code : answer.reason}); a successor waits out the horizon`);
+        return false;
+      }
+      await this.d.sleep(wait);
+    }
+  }
+}

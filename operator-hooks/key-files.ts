@@ -1,0 +1,195 @@
+// What lives in KEYHOLD_KEY_DIR, the pod's memory-backed volume, and the only
+// code that writes or wipes it. Every file is written whole under a temporary
+// name, fsynced, made 0400 and renamed into place, so a reader (the validator
+// wrapper waits for validator_definitions.yml and grant.jwt) never sees half
+// a key. Wiping touches regular files only and never follows a symlink: the
+// wrapper links slashing_protection.sqlite there to the real database on disk.
+
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const fileNames = {
+  grantToken: 'grant.jwt',
+  grantRecord: 'grant.json',
+  definitions: 'validator_definitions.yml',
+  slashingImport: 'slashing-protection.json',
+  slashingExport: 'slashing-protection-export.json',
+} as const;
+
+/** Names a key material file may not take, because they mean something else here. */
+const reserved = new Set<string>([...Object.values(fileNames), 'slashing_protection.sqlite', 'validator_key_cache.json']);
+const materialName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const isAllowedMaterialName = (name: string): boolean => materialName.test(name) && !name.includes('..') && !reserved.has(name);
+
+/** What the keeper needs to know about its grant without trusting its own memory (grant.json). */
+export interface GrantRecord {
+  readonly validator: string;
+  readonly slot: string;
+  readonly podUid: string;
+  readonly epoch: number;
+  readonly iat: number;
+  readonly exp: number;
+  readonly jti: string;
+  /** Wall-clock ms when the request that obtained this grant was sent. */
+  readonly sentAt: number;
+}
+
+export interface KeyBundle {
+  readonly format: string;
+  readonly publicId: string;
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  /** EIP-3076 interchange as JSON text, for the validator to import before it starts. */
+  readonly slashingProtection: string | null;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await open(dir, constants.O_RDONLY);
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** Write `data` as `dir/name`, mode 0400, atomically. The caller still owns (and wipes) `data`. */
+export async function writeFileAtomic(dir: string, name: string, data: Uint8Array | string, opts: { syncDir?: boolean } = {}): Promise<void> {
+  const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+  // O_EXCL: never write through a file (or symlink) someone put there first.
+  const h = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o400);
+  try {
+    await h.writeFile(data);
+    await h.chmod(0o400);
+    await h.sync();
+  } catch (e) {
+    await h.close();
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await h.close();
+  await rename(tmp, join(dir, name));
+  if (opts.syncDir !== false) await fsyncDir(dir);
+}
+
+/** Lighthouse's validator_definitions.yml: one enabled local keystore. JSON strings are valid YAML scalars. */
+export function lighthouseDefinitions(dir: string, publicId: string): string {
+  return [
+    '---',
+    '- enabled: true',
+    `  voting_public_key: ${JSON.stringify(publicId)}`,
+    '  description: "delivered by keyhold"',
+    '  type: local_keystore',
+    `  voting_keystore_path: ${JSON.stringify(join(dir, 'keystore.json'))}`,
+    `  voting_keystore_password_path: ${JSON.stringify(join(dir, 'password.txt'))}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Everything fetch hands to the validator and the keeper. Order matters: the
+ * interchange is in place before the files the wrapper waits for, and
+ * grant.jwt comes last because its presence means "complete".
+ */
+export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { token: string; record: GrantRecord }): Promise<string[]> {
+  const written: string[] = [];
+  for (const [name, bytes] of bundle.files) {
+    if (!isAllowedMaterialName(name)) throw new Error(`key material file name not allowed: ${JSON.stringify(name)}`);
+    await writeFileAtomic(dir, name, bytes, { syncDir: false });
+    written.push(name);
+  }
+  if (bundle.slashingProtection !== null) {
+    await writeFileAtomic(dir, fileNames.slashingImport, bundle.slashingProtection, { syncDir: false });
+    written.push(fileNames.slashingImport);
+  }
+  if (bundle.format === 'eip2335' && bundle.files.has('keystore.json') && bundle.files.has('password.txt')) {
+    await writeFileAtomic(dir, fileNames.definitions, lighthouseDefinitions(dir, bundle.publicId), { syncDir: false });
+    written.push(fileNames.definitions);
+  }
+  await writeGrant(dir, grant.token, grant.record);
+  written.push(fileNames.grantRecord, fileNames.grantToken);
+  return written;
+}
+
+/** grant.json before grant.jwt: a record newer than its token only ever shortens the holding (an earlier send time is never written over a later one). */
+export async function writeGrant(dir: string, token: string, record: GrantRecord): Promise<void> {
+  await writeFileAtomic(dir, fileNames.grantRecord, `${JSON.stringify(record)}\n`, { syncDir: false });
+  await writeFileAtomic(dir, fileNames.grantToken, token);
+}
+
+export async function readGrant(dir: string): Promise<{ token: string; record: GrantRecord } | null> {
+  try {
+    const [token, raw] = await Promise.all([readFile(join(dir, fileNames.grantToken), 'utf8'), readFile(join(dir, fileNames.grantRecord), 'utf8')]);
+    const r = JSON.parse(raw) as Partial<GrantRecord>;
+    const numbers = [r.epoch, r.iat, r.exp, r.sentAt];
+    if (numbers.some((n) => typeof n !== 'number' || !Number.isFinite(n)) || typeof r.validator !== 'string' || typeof r.jti !== 'string') return null;
+    return { token: token.trim(), record: r as GrantRecord };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether any file the signer could use (a grant or key material) is present. */
+export async function hasKeyFiles(dir: string): Promise<boolean> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.some((n) => n === fileNames.grantToken || n === fileNames.definitions || n === 'keystore.json' || n === 'password.txt');
+}
+
+/**
+ * Overwrite and remove every regular file directly in `dir`. Symlinks,
+ * directories and anything else are left alone, and no path is followed:
+ * each file is opened with O_NOFOLLOW and checked to be the same inode
+ * before it is overwritten. Returns the names removed.
+ */
+export async function wipeDir(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    let st: Stats;
+    try {
+      st = await lstat(path);
+    } catch {
+      continue;
+    }
+    if (!st.isFile()) continue;
+    await overwrite(path, st).catch(() => undefined);
+    try {
+      await unlink(path);
+      removed.push(name);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  if (removed.length > 0) await fsyncDir(dir).catch(() => undefined);
+  return removed;
+}
+
+/** Zero a 0400 file in place (tmpfs pages are otherwise only freed, not cleared). */
+async function overwrite(path: string, seen: Stats): Promise<void> {
+  const ro = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await ro.stat();
+    if (!st.isFile() || st.ino !== seen.ino || st.dev !== seen.dev) return;
+    await ro.chmod(0o600);
+    const rw = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const again = await rw.stat();
+      if (again.ino !== st.ino || again.dev !== st.dev) return;
+      const zeros = Buffer.alloc(Math.min(st.size, 1 << 20));
+      for (let pos = 0; pos < st.size; pos += zeros.length) await rw.write(zeros, 0, Math.min(zeros.length, st.size - pos), pos);
+      await rw.sync();
+    } finally {
+      await rw.close();
+    }
+  } finally {
+    await ro.close();
+  }
+}
