@@ -18,6 +18,9 @@ export type StateStoreFactory = (ctx: StoreContext) => Promise<StateStore>;
 
 export const keyStoreFactories: Record<string, KeyStoreFactory> = {
   sqlite: async (ctx) => (await import('./sqlite/factory')).createSqliteKeyStore(ctx),
+  'aws-secrets-manager': async (ctx) => (await import('./aws-secrets-manager/factory')).createAwsSecretsManagerKeyStore(ctx),
+  'gcp-secret-manager': async (ctx) => (await import('./gcp-secret-manager/factory')).createGcpSecretManagerKeyStore(ctx),
+  vault: async (ctx) => (await import('./vault-kv/factory')).createVaultKvKeyStore(ctx),
 };
 
 export const stateStoreFactories: Record<string, StateStoreFactory> = {
