@@ -6,7 +6,9 @@ import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
 import { DesignationReader } from './broker/designation-reader';
 import { GrantService } from './broker/grants';
-import { ReplicatedKeyReader, type KeyReader } from './broker/key-reader';
+import { CachedKeyReader } from './broker/key-cache';
+import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-reader';
+import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
 import { ConfigError, type Config } from './config';
 import type { Timing } from './core/horizon';
@@ -34,6 +36,8 @@ export interface BrokerParts {
   /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
   readonly keyReader?: KeyReader;
   readonly readiness?: Readiness;
+  readonly metrics?: BrokerMetrics;
+  readonly exposeMetrics?: boolean;
 }
 
 export interface Broker {
@@ -50,7 +54,16 @@ export function buildBroker(parts: BrokerParts): Broker {
   const logger = parts.logger ?? jsonLogger();
   const designations = new DesignationReader(parts.state, clock, parts.timing);
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
-  const grants = new GrantService({ state: parts.state, designations, keys, signer: parts.signer, clock, timing: parts.timing });
+  const metrics = parts.metrics;
+  const grants = new GrantService({
+    state: parts.state,
+    designations,
+    keys,
+    signer: parts.signer,
+    clock,
+    timing: parts.timing,
+    ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
+  });
   const operations = new OperationsService({ state: parts.state, designations, keyStores: parts.keyStores, signer: parts.signer, clock, timing: parts.timing });
   const app = createApp({
     grants,
@@ -61,6 +74,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
     logger,
     clock,
+    ...(metrics ? { metrics, exposeMetrics: parts.exposeMetrics ?? false } : {}),
   });
   return {
     app,
@@ -95,14 +109,16 @@ export async function loadSigner(keys: readonly JWK[], setting: string): Promise
   }
 }
 
-export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[]>;
+/** The ring from a cloud secret: its keys, or a signer of its own (one that re-reads the secret to follow rotations). */
+export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[] | GrantSigner>;
 
 /** Config → a running broker. `signingKeySource` reads the key ring from a cloud secret (functions). */
 export async function composeBroker(config: Config, opts: { clock?: Clock; logger?: Logger; signingKeySource?: SigningKeySource } = {}): Promise<Broker> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
   if (config.runtime === 'node') await bootstrapHome(config.home, { dev: config.dev });
-  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger };
+  const metrics = new BrokerMetrics();
+  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger, storeHooks: metrics.storeHooks };
 
   const stateFactory = stateStoreFactories[config.stateStore];
   if (!stateFactory) throw new ConfigError(`KEYHOLD_STATE_STORE: unknown store "${config.stateStore}" (known: ${Object.keys(stateStoreFactories).join(', ')})`);
@@ -115,7 +131,8 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
   let signer: GrantSigner;
   if ('secret' in config.signingKey) {
     if (!opts.signingKeySource) throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET is set but this runtime has no secret source for it');
-    signer = await loadSigner(await opts.signingKeySource(config.signingKey.secret, ctx), 'KEYHOLD_SIGNING_KEY_SECRET');
+    const ring = await opts.signingKeySource(config.signingKey.secret, ctx);
+    signer = ring instanceof GrantSigner ? ring : await loadSigner(ring, 'KEYHOLD_SIGNING_KEY_SECRET');
   } else {
     const ring = await readJson<{ keys: JWK[] }>(config.signingKey.file, 'KEYHOLD_SIGNING_KEY_FILE', true);
     signer = await loadSigner(ring.keys ?? [], 'KEYHOLD_SIGNING_KEY_FILE');
@@ -143,5 +160,8 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     timing: config.timing,
     clock,
     logger,
+    keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyStores), clock, config.keyCache, (e) => metrics.cacheEvent(e)),
+    metrics,
+    exposeMetrics: config.exposeMetrics,
   });
 }

@@ -65,6 +65,10 @@ const envSchema = z.object({
   KEYHOLD_OPERATOR_AUDIENCE: z.string().optional(),
   KEYHOLD_OPERATOR_JWKS_URI: z.string().url().optional(),
   KEYHOLD_OPERATOR_ROLE_CLAIM: z.string().default('keyhold_roles'),
+  KEYHOLD_KEY_CACHE_FRESH_SECONDS: seconds('KEYHOLD_KEY_CACHE_FRESH_SECONDS', 30, 0, 3600),
+  KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS: seconds('KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS', 900, 0, 86_400),
+  KEYHOLD_KEY_CACHE_ENTRIES: seconds('KEYHOLD_KEY_CACHE_ENTRIES', 1000, 1, 1_000_000),
+  KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
 });
@@ -90,6 +94,10 @@ export interface Config {
   readonly operatorKeysFile: string | null;
   readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** In-memory key cache (invariant 6), ms. */
+  readonly keyCache: { readonly freshMs: number; readonly maxAgeMs: number; readonly maxEntries: number };
+  /** Serve GET /metrics without credentials (fine behind a NetworkPolicy; off by default for functions). */
+  readonly exposeMetrics: boolean;
   /** Create the dev issuer and dev operator credential on first run. */
   readonly dev: boolean;
   /** The whole environment, for store factories that parse their own settings. */
@@ -169,8 +177,14 @@ export function parseConfig(env: Env): Config {
   const operatorKeysFile = e.KEYHOLD_OPERATOR_KEYS_FILE ?? (dev ? `${e.KEYHOLD_HOME}/operators.json` : null);
   if (!operatorKeysFile && !operatorOidc) throw new ConfigError('no operator credentials: set KEYHOLD_OPERATOR_KEYS_FILE or the KEYHOLD_OPERATOR_ISSUER settings');
 
+  if (e.KEYHOLD_KEY_CACHE_FRESH_SECONDS > e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS) {
+    throw new ConfigError('KEYHOLD_KEY_CACHE_FRESH_SECONDS cannot exceed KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS');
+  }
+
   return {
     runtime: e.KEYHOLD_RUNTIME,
+    keyCache: { freshMs: e.KEYHOLD_KEY_CACHE_FRESH_SECONDS * 1000, maxAgeMs: e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS * 1000, maxEntries: e.KEYHOLD_KEY_CACHE_ENTRIES },
+    exposeMetrics: (e.KEYHOLD_METRICS ?? (e.KEYHOLD_RUNTIME === 'node' ? 'public' : 'off')) === 'public',
     home: e.KEYHOLD_HOME,
     host: e.KEYHOLD_HOST,
     port: e.KEYHOLD_PORT,

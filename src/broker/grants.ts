@@ -22,6 +22,8 @@ export interface GrantServiceDeps {
   readonly signer: GrantSigner;
   readonly clock: Clock;
   readonly timing: Timing;
+  /** Metrics; never given secrets. */
+  readonly observe?: { keyRead(read: KeyRead): void };
 }
 
 export interface FetchResult {
@@ -73,12 +75,7 @@ export class GrantService {
         if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
       }
-      const key = await this.readKey(validator, base, epoch);
-      if (fingerprint(key.material.publicId) !== record.keyFingerprint) {
-        // A replica that serves other material than was imported is a store fault, never a grant.
-        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: 'key_fingerprint_mismatch', details: { store: key.store } }, true));
-        throw new KeyholdError('key_store_unavailable', { retryAfter: 10 });
-      }
+      const key = await this.readKey(validator, record.keyFingerprint, base, epoch);
       const after = decision.next;
       const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
       const exp = grantExpiry(this.d.timing, now, readAt);
@@ -99,8 +96,12 @@ export class GrantService {
       ];
       await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
       this.d.designations.remember(validator, after, readAt);
-      const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
-      return { grant, key: jwe };
+      try {
+        const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
+        return { grant, key: jwe };
+      } finally {
+        for (const f of key.material.files.values()) f.wipe();
+      }
     });
   }
 
@@ -153,9 +154,9 @@ export class GrantService {
     });
   }
 
-  private async readKey(validator: string, base: { time: number; actor: string; slot: string }, epoch: number): Promise<KeyRead> {
+  private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number): Promise<KeyRead> {
     try {
-      return await this.d.keys.read(validator);
+      return await this.d.keys.read(validator, expectedFingerprint);
     } catch (e) {
       if (e instanceof KeyReadError) {
         await this.refuse(
@@ -167,6 +168,7 @@ export class GrantService {
   }
 
   private keyReadEntries(key: KeyRead, base: { time: number; actor: string; validator: string; slot: string }, epoch: number): LedgerDraft[] {
+    this.d.observe?.keyRead(key);
     const entries = key.fallbacks.map((f) =>
       draft({ ...base, action: 'store_fallback', epoch, reason: f.reason, details: { store: f.store, servedBy: key.store } }, true),
     );

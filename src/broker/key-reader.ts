@@ -3,7 +3,7 @@
 // can ledger the fallback with the store's name and a public reason.
 
 import { KeyholdError } from '../core/errors';
-import type { KeyMaterial } from '../core/key-material';
+import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { KeyStore } from '../ports';
 
 export interface Fallback {
@@ -22,7 +22,12 @@ export interface KeyRead {
 }
 
 export interface KeyReader {
-  read(validator: string): Promise<KeyRead>;
+  /**
+   * The material whose public identifier has `expectedFingerprint`: a replica
+   * that serves other material (stale after a rotation, or tampered) is
+   * passed over like a failing one.
+   */
+  read(validator: string, expectedFingerprint: string): Promise<KeyRead>;
 }
 
 export const publicReason = (e: unknown): string => {
@@ -37,13 +42,16 @@ export class ReplicatedKeyReader implements KeyReader {
     if (stores.length === 0) throw new TypeError('at least one key store is required');
   }
 
-  async read(validator: string): Promise<KeyRead> {
+  async read(validator: string, expectedFingerprint: string): Promise<KeyRead> {
     const fallbacks: Fallback[] = [];
     for (const store of this.stores) {
       try {
         const got = await store.get(validator);
-        if (got) return { material: got.material, store: store.name, version: got.version, fallbacks };
-        fallbacks.push({ store: store.name, reason: 'missing' });
+        if (got && fingerprint(got.material.publicId) === expectedFingerprint) {
+          return { material: got.material, store: store.name, version: got.version, fallbacks };
+        }
+        if (got) for (const f of got.material.files.values()) f.wipe();
+        fallbacks.push({ store: store.name, reason: got ? 'fingerprint_mismatch' : 'missing' });
       } catch (e) {
         fallbacks.push({ store: store.name, reason: publicReason(e) });
       }

@@ -128,6 +128,19 @@ export class OperationsService {
     );
   }
 
+  /** Each validator against each replica: ok, missing, differs (another fingerprint) or error. */
+  async checkKeys(): Promise<{ validator: string; store: string; status: 'ok' | 'missing' | 'differs' | 'error'; version: string | null; fingerprint: string | null }[]> {
+    const [records, listings] = await Promise.all([this.list(), this.listKeys()]);
+    return records.flatMap((r) =>
+      listings.map((l) => {
+        if (!l.keys) return { validator: r.id, store: l.store, status: 'error' as const, version: null, fingerprint: null };
+        const k = l.keys.find((x) => x.validator === r.id);
+        if (!k) return { validator: r.id, store: l.store, status: 'missing' as const, version: null, fingerprint: null };
+        return { validator: r.id, store: l.store, status: k.fingerprint === r.keyFingerprint ? ('ok' as const) : ('differs' as const), version: k.version, fingerprint: k.fingerprint };
+      }),
+    );
+  }
+
   async status(validator: string): Promise<ValidatorRecord> {
     const record = await this.read(validator);
     if (!record) throw new KeyholdError('unknown_validator');

@@ -135,6 +135,16 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       emit(o.format, rows, ['validator', 'store', 'version', 'fingerprint'], io.stdout);
     });
 
+  keys
+    .command('check')
+    .description('compare every replica with the imported fingerprint; exit 1 if any is missing, differs or fails')
+    .addOption(formatOption())
+    .action(async (o: { format: Format }) => {
+      const res = await client().call<{ ok: boolean; replicas: Record<string, unknown>[] }>('GET', '/v1/keys/check');
+      emit(o.format, res.body.replicas, ['validator', 'store', 'status', 'version', 'fingerprint'], io.stdout);
+      if (!res.body.ok) throw new CliError('some replicas are missing, differ or could not be read', exitCodes.refused);
+    });
+
   program
     .command('status [validator]')
     .description('the designation of one validator, or of all')

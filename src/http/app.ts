@@ -15,6 +15,7 @@ import { hasRole, type Operator, type OperatorRole, type OperatorVerifier } from
 import type { PodIdentity, PodTokenVerifier } from '../identity/pod-token';
 import type { Logger } from '../log';
 import type { Clock } from '../ports';
+import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
 import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId } from './schemas';
 import { presentEntry, presentRecord } from './present';
@@ -29,6 +30,9 @@ export interface AppDeps {
   readonly readiness: Readiness;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** When set, decisions are counted; `exposeMetrics` also serves GET /metrics. */
+  readonly metrics?: BrokerMetrics;
+  readonly exposeMetrics?: boolean;
 }
 
 const smallBody = 16 * 1024;
@@ -87,7 +91,12 @@ export function createApp(deps: AppDeps): Hono {
     return op;
   };
 
-  app.onError((e, c) => toResponse(c, e, logger));
+  const count = (decision: string, code?: string) => deps.metrics?.decision(decision, code);
+  app.onError((e, c) => {
+    const res = toResponse(c, e, logger);
+    count(res.status === 425 ? 'waiting' : res.status >= 500 ? 'unavailable' : 'denied', (e as { code?: string }).code ?? 'internal');
+    return res;
+  });
   app.notFound((c) => c.json(errorBody('not_found'), 404));
   app.use('*', async (c, next) => {
     await next();
@@ -100,6 +109,13 @@ export function createApp(deps: AppDeps): Hono {
     const r = await deps.readiness.check();
     return c.json(r, r.status === 'down' ? 503 : 200);
   });
+  if (deps.metrics && deps.exposeMetrics) {
+    const metrics = deps.metrics;
+    app.get('/metrics', async (c) => {
+      const m = await metrics.render();
+      return c.body(m.body, 200, { 'content-type': m.contentType });
+    });
+  }
   app.get('/.well-known/jwks.json', (c) => {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(deps.signer.jwks());
@@ -112,12 +128,14 @@ export function createApp(deps: AppDeps): Hono {
     const body = await jsonBody(c, fetchBody);
     const result = await grants.fetch(who, body.validator, body.ephemeralKey);
     logger.log('info', 'grant_issued', { validator: body.validator, slot: who.slot, epoch: result.grant.claims.epoch, jti: result.grant.jti });
+    count('issued');
     return c.json({ ...grantView(result.grant), key: result.key }, 201);
   });
   app.post('/v1/grants/renew', limit(smallBody), async (c) => {
     const who = await pod(c);
     const body = await jsonBody(c, renewBody);
     const result = await grants.renew(who, body.grant);
+    count('renewed');
     return c.json(grantView(result.grant));
   });
   app.post('/v1/grants/release', limit(slashingProtectionLimit + smallBody), async (c) => {
@@ -125,7 +143,9 @@ export function createApp(deps: AppDeps): Hono {
     const body = await jsonBody(c, releaseBody);
     const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
     if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
-    return c.json(await grants.release(who, body.grant, sp));
+    const result = await grants.release(who, body.grant, sp);
+    count(result.outcome);
+    return c.json(result);
   });
 
   // Operators.
@@ -150,7 +170,14 @@ export function createApp(deps: AppDeps): Hono {
     const op = await operator(c, 'operator');
     const id = param(c, 'id');
     const body = await jsonBody(c, promoteBody);
-    return c.json(presentRecord(await operations.promote(op, id, body.slot, body.reason)));
+    const record = await operations.promote(op, id, body.slot, body.reason);
+    count('promoted');
+    return c.json(presentRecord(record));
+  });
+  app.get('/v1/keys/check', async (c) => {
+    await operator(c, 'viewer');
+    const rows = await operations.checkKeys();
+    return c.json({ ok: rows.every((r) => r.status === 'ok'), replicas: rows });
   });
   app.get('/v1/keys', async (c) => {
     await operator(c, 'viewer');

@@ -17,6 +17,14 @@ export interface Readiness {
 
 const asStatus = (h: Health): StoreStatus => (h.state === 'ready' ? 'ready' : h.state === 'unknown' ? 'degraded' : 'down');
 
+/** A store whose breaker is open fails every call fast, whatever its own health says. */
+function withBreaker(store: object, status: StoreStatus): StoreStatus {
+  const b = (store as { breakerState?: () => string }).breakerState?.();
+  if (b === 'open' || b === 'isolated') return 'down';
+  if (b === 'half_open' && status === 'ready') return 'degraded';
+  return status;
+}
+
 async function probe(check: () => Promise<Health>, timeoutMs: number): Promise<Health> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -38,8 +46,8 @@ export function storeReadiness(state: StateStore, keys: readonly KeyStore[], tim
     async check() {
       const [s, ...k] = await Promise.all([probe(() => state.health(), timeoutMs), ...keys.map((ks) => probe(() => ks.health(), timeoutMs))]);
       const stores = [
-        { name: state.name, role: 'state' as const, status: asStatus(s!), ...(s!.detail ? { detail: s!.detail } : {}) },
-        ...keys.map((ks, i) => ({ name: ks.name, role: 'key' as const, status: asStatus(k[i]!), ...(k[i]!.detail ? { detail: k[i]!.detail } : {}) })),
+        { name: state.name, role: 'state' as const, status: withBreaker(state, asStatus(s!)), ...(s!.detail ? { detail: s!.detail } : {}) },
+        ...keys.map((ks, i) => ({ name: ks.name, role: 'key' as const, status: withBreaker(ks, asStatus(k[i]!)), ...(k[i]!.detail ? { detail: k[i]!.detail } : {}) })),
       ];
       const status: StoreStatus = stores.every((x) => x.status === 'down')
         ? 'down'

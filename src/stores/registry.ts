@@ -5,12 +5,15 @@
 import type { Env } from '../config';
 import type { Logger } from '../log';
 import type { Clock, KeyStore, StateStore } from '../ports';
+import type { ResilienceHooks } from './resilience';
 
 export interface StoreContext {
   readonly env: Env;
   readonly home: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Factories pass these to resilientKeyStore/resilientStateStore, so metrics see every call. */
+  readonly storeHooks?: ResilienceHooks;
 }
 
 export type KeyStoreFactory = (ctx: StoreContext) => Promise<KeyStore>;

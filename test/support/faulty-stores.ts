@@ -1,0 +1,95 @@
+// In-process stand-ins for a store behind a network: down, failing, hanging,
+// or serving other material than was imported. The cloud emulators inject the
+// same classes on the wire; this lets the broker's own logic be tested fast.
+
+import { StoreUnavailableError, type Commit, type KeyStore, type StateStore } from '../../src/ports';
+import { generatedKeyMaterial } from './fixtures';
+
+export type FaultMode = 'ok' | 'down' | 'error' | 'hang' | 'wrong_material';
+
+export class FaultyKeyStore implements KeyStore {
+  mode: FaultMode = 'ok';
+  reads = 0;
+  constructor(
+    private readonly inner: KeyStore,
+    readonly name: string,
+  ) {}
+
+  private async gate(): Promise<void> {
+    if (this.mode === 'down') throw new StoreUnavailableError(this.name, 'connection refused');
+    if (this.mode === 'error') throw new StoreUnavailableError(this.name, 'server error');
+    if (this.mode === 'hang') await new Promise(() => {});
+  }
+
+  async get(validator: string) {
+    this.reads += 1;
+    await this.gate();
+    if (this.mode === 'wrong_material') return { material: generatedKeyMaterial().material, version: '99' };
+    return this.inner.get(validator);
+  }
+  async put(validator: string, m: Parameters<KeyStore['put']>[1]) {
+    await this.gate();
+    return this.inner.put(validator, m);
+  }
+  async list() {
+    await this.gate();
+    return this.inner.list();
+  }
+  async health() {
+    return this.mode === 'ok' ? this.inner.health() : { state: 'error' as const, detail: this.mode };
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+export class FaultyStateStore implements StateStore {
+  mode: 'ok' | 'down' = 'ok';
+  writes = 0;
+  constructor(private readonly inner: StateStore) {}
+  get name() {
+    return this.inner.name;
+  }
+  private gate(): void {
+    if (this.mode === 'down') throw new StoreUnavailableError(this.inner.name, 'connection refused');
+  }
+  async getValidator(id: string) {
+    this.gate();
+    return this.inner.getValidator(id);
+  }
+  async listValidators() {
+    this.gate();
+    return this.inner.listValidators();
+  }
+  async commit(c: Commit) {
+    this.gate();
+    this.writes += 1;
+    return this.inner.commit(c);
+  }
+  async queryLedger(q: Parameters<StateStore['queryLedger']>[0]) {
+    this.gate();
+    return this.inner.queryLedger(q);
+  }
+  async readChain(c: string, f: number, l: number) {
+    this.gate();
+    return this.inner.readChain(c, f, l);
+  }
+  async chainHeads() {
+    this.gate();
+    return this.inner.chainHeads();
+  }
+  async putCheckpoint(c: Parameters<StateStore['putCheckpoint']>[0]) {
+    this.gate();
+    return this.inner.putCheckpoint(c);
+  }
+  async latestCheckpoint() {
+    this.gate();
+    return this.inner.latestCheckpoint();
+  }
+  async health() {
+    return this.mode === 'ok' ? this.inner.health() : { state: 'error' as const, detail: 'down' };
+  }
+  close() {
+    return this.inner.close();
+  }
+}
