@@ -8,6 +8,8 @@ import type { StateStore } from '../../src/ports';
 import { DynamoDbStateStore, dynamoClient, type DynamoSender } from '../../src/stores/dynamodb/state-store';
 import { FirestoreStateStore, firestoreClient, type FirestoreStateStoreOptions } from '../../src/stores/firestore/state-store';
 import type { StateStoreBackend } from '../../src/stores/state-store.contract';
+import { nodeVaultKv } from '../../src/stores/vault-kv-state/kv-client';
+import { VaultKvStateStore, type VaultStateStoreOptions } from '../../src/stores/vault-kv-state/state-store';
 import { motoCredentials, motoRegion } from '../moto';
 
 export function requireTool(available: boolean, tool: string): string | undefined {
@@ -91,5 +93,23 @@ export async function firestoreBackend(emulatorHost: string): Promise<StateStore
     dispose: async () => {
       await fetch(`http://${emulatorHost}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: 'DELETE' }).catch(() => undefined);
     },
+  };
+}
+
+export async function vaultBackend(vault: { address: string; token: string }, opts: { intentGraceMs?: number } = {}): Promise<StateStoreBackend & { readonly prefix: string; openWith(o: Partial<VaultStateStoreOptions>): Promise<VaultKvStateStore> }> {
+  const prefix = `keyhold/state-${randomUUID().slice(0, 8)}/`;
+  const nodeVault = (await import('node-vault')).default;
+  const kv = () => nodeVaultKv({ client: nodeVault({ apiVersion: 'v1', endpoint: vault.address, token: vault.token }), mount: 'secret', prefix, timeoutMs: 5000 });
+  const openWith = async (o: Partial<VaultStateStoreOptions>) => new VaultKvStateStore({ kv: kv(), intentGraceMs: opts.intentGraceMs ?? 300, ...o });
+  return {
+    prefix,
+    open: () => openWith({}),
+    openWith,
+    async corruptRecord(id) {
+      const k = kv();
+      const cur = await k.read(`validators/${id}`);
+      await k.write(`validators/${id}`, { record: '{"id":"v1","version":"x"}', intent: null }, cur?.version ?? 0);
+    },
+    dispose: async () => undefined,
   };
 }
