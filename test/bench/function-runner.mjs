@@ -1,0 +1,67 @@
+// Runs one function bundle in a fresh process and prints its first answer to
+// /healthz as one JSON line, then exits. The bench times this process from
+// spawn to that line: module load, init and the first request, as a cold start.
+//
+//   node function-runner.mjs aws-lambda <bundle.mjs>   handler(event) with a Function URL event
+//   node function-runner.mjs gcp <bundle.mjs> [export]  the exported (req, res) handler behind node:http
+/* global fetch, console */
+import { Buffer } from 'node:buffer';
+import { createServer } from 'node:http';
+import process from 'node:process';
+import { pathToFileURL } from 'node:url';
+
+const [kind, bundle, exportName] = process.argv.slice(2);
+const path = process.env.BENCH_PATH ?? '/healthz';
+const method = process.env.BENCH_METHOD ?? 'GET';
+const body = process.env.BENCH_BODY ?? '';
+const headers = JSON.parse(process.env.BENCH_HEADERS ?? '{}');
+const mod = await import(pathToFileURL(bundle).href);
+
+const pick = (names) => {
+  for (const n of names) if (typeof mod[n] === 'function') return mod[n];
+  const first = Object.values(mod).find((v) => typeof v === 'function');
+  if (!first) throw new Error(`${bundle} exports no function`);
+  return first;
+};
+
+if (kind === 'aws-lambda') {
+  const now = new Date();
+  const host = 'bench.lambda-url.us-east-1.on.aws';
+  const event = {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: '',
+    headers: { host, 'user-agent': 'keyhold-bench', ...headers, ...(body ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'bench',
+      domainName: host,
+      domainPrefix: 'bench',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'keyhold-bench' },
+      requestId: 'bench-1',
+      routeKey: '$default',
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body ? { body } : {}),
+    isBase64Encoded: false,
+  };
+  const context = { functionName: 'keyhold', awsRequestId: 'bench-1', getRemainingTimeInMillis: () => 30_000, callbackWaitsForEmptyEventLoop: false };
+  const res = await pick(['handler'])(event, context);
+  process.stdout.write(`${JSON.stringify({ status: res?.statusCode ?? null, body: String(res?.body ?? '').slice(0, 300) })}\n`);
+  process.exit(0);
+} else if (kind === 'gcp') {
+  const fn = pick(exportName ? [exportName] : ['keyhold', 'handler', 'app']);
+  const server = createServer((req, res) => fn(req, res));
+  server.listen(0, '127.0.0.1', async () => {
+    const { port } = server.address();
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body ? { body } : {}) });
+    process.stdout.write(`${JSON.stringify({ status: r.status, body: (await r.text()).slice(0, 300) })}\n`);
+    process.exit(0);
+  });
+} else {
+  console.error(`unknown kind ${kind}`);
+  process.exit(2);
+}

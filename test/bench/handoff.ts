@@ -1,0 +1,128 @@
+// A planned handoff with real processes on loopback: pod A (fetch, then
+// keeper with a stand-in signer) holds the validator; A's keeper gets SIGTERM,
+// stops the signer and releases; then, as a StatefulSet does once the old pod
+// is gone, pod B (same slot, new pod UID) runs fetch. The figure runs from
+// the broker's `released` ledger entry to B's fetch exiting 0, which it does
+// only once the key files are written.
+//
+// The hooks run as an esbuild bundle of operator-hooks/main.ts, as the
+// container image runs them, so tsx start-up is not part of the handoff.
+
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
+import { generatedKeyMaterial } from '../support/fixtures';
+import { firstJsonLine, freePort, nodeTs, repoRoot, spawnBounded, type Bounded } from './children';
+import { progress, round, unavailable } from './report';
+
+const validator = 'handoff-v1';
+const slot = `local/validators/${validator}-0`;
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => null);
+    if (v !== null) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function handoffPlanned(): Promise<number | null> {
+  const main = join(repoRoot, 'operator-hooks', 'main.ts');
+  if (!existsSync(main)) return unavailable('handoff_planned_ms', 'operator-hooks/main.ts does not exist yet (no keyhold-hook fetch|keeper to run)');
+  const home = await mkdtemp(join(tmpdir(), 'keyhold-bench-handoff-'));
+  const procs: Bounded[] = [];
+  try {
+    const hook = join(home, 'keyhold-hook.mjs');
+    await build({
+      entryPoints: [main],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: hook,
+      logLevel: 'error',
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    });
+
+    const broker = nodeTs('broker-child.ts', { env: { KEYHOLD_HOME: join(home, 'broker'), BENCH_MAX_LIFE_MS: '120000' }, lifeMs: 130_000 });
+    procs.push(broker);
+    const { port } = await firstJsonLine<{ port: number }>(broker, 60_000);
+    const url = `http://127.0.0.1:${port}`;
+    const brokerHome = join(home, 'broker');
+    const cred = await readOperatorCredential(homeFiles(brokerHome).operatorCredential);
+    const gen = generatedKeyMaterial();
+    const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
+    const keyPath = `/v1/validators/${validator}/key`;
+    const imported = await fetch(`${url}${keyPath}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'PUT', keyPath)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot] }),
+    });
+    if (imported.status !== 201) throw new Error(`import: ${imported.status} ${await imported.text()}`);
+
+    const podEnv = async (name: string) => {
+      const dir = join(home, name);
+      await mkdir(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+      const tokenFile = join(dir, 'token');
+      await writeFile(tokenFile, await mintDevPodToken(brokerHome, { namespace: 'validators', podName: `${validator}-0`, podUid: randomUUID(), ttlSeconds: 600 }), { mode: 0o600 });
+      return { dir, env: { KEYHOLD_URL: url, KEYHOLD_VALIDATOR: validator, KEYHOLD_TOKEN_FILE: tokenFile, KEYHOLD_KEY_DIR: join(dir, 'keys'), KEYHOLD_RETRY_MAX_SECONDS: '1' } };
+    };
+    const hookEnv = (env: Record<string, string>): NodeJS.ProcessEnv => {
+      const clean: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KEYHOLD_')) clean[k] = v;
+      return { ...clean, ...env };
+    };
+    const runFetch = async (env: Record<string, string>) => {
+      const f = spawnBounded(process.execPath, [hook, 'fetch'], { env: hookEnv(env), lifeMs: 60_000 });
+      procs.push(f);
+      const code = await f.exited;
+      if (code !== 0) throw new Error(`fetch exited ${code}: ${f.stderrTail()}`);
+      return Date.now();
+    };
+
+    // Pod A: fetch, a stand-in signer, the keeper.
+    const a = await podEnv('pod-a');
+    await runFetch(a.env);
+    const signer = spawnBounded('sleep', ['120'], { lifeMs: 125_000 });
+    procs.push(signer);
+    const pidfile = join(a.dir, 'signer.pid');
+    await writeFile(pidfile, String(signer.pid));
+    const keeperPort = await freePort();
+    const keeper = spawnBounded(process.execPath, [hook, 'keeper'], {
+      env: hookEnv({ ...a.env, KEYHOLD_SIGNER_PIDFILE: pidfile, KEYHOLD_KEEPER_PORT: String(keeperPort), KEYHOLD_SIGNER_STOP_GRACE_SECONDS: '5' }),
+      lifeMs: 120_000,
+    });
+    procs.push(keeper);
+    await until('the keeper to hold', 30_000, async () => {
+      const r = await fetch(`http://127.0.0.1:${keeperPort}/state`);
+      const text = await r.text();
+      return /holding/.test(text) ? true : null;
+    });
+
+    // Planned shutdown of A; B starts once A is gone, as a StatefulSet replaces a pod.
+    keeper.child.kill('SIGTERM');
+    const keeperCode = await keeper.exited;
+    const b = await podEnv('pod-b');
+    const bDone = await runFetch(b.env);
+
+    const auditPath = `/v1/audit?validator=${validator}&action=released`;
+    const audit = await fetch(`${url}${auditPath}`, { headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'GET', '/v1/audit')}` } });
+    const entries = ((await audit.json()) as { entries?: { time: number; at: string }[] }).entries ?? [];
+    const released = entries.at(-1);
+    if (!released) throw new Error(`no released entry in the ledger (keeper exit ${keeperCode})`);
+    const ms = bDone - released.time;
+    progress(`handoff_planned_ms: ${ms} (keeper exit ${keeperCode}; release at ${released.at})`);
+    return round(ms, 0);
+  } catch (e) {
+    return unavailable('handoff_planned_ms', `the hooks did not complete a handoff: ${(e as Error).message.split('\n').slice(0, 4).join(' / ')}`);
+  } finally {
+    for (const p of procs.reverse()) await p.stop(2000);
+    await rm(home, { recursive: true, force: true });
+  }
+}

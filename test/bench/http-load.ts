@@ -1,0 +1,172 @@
+// The broker under load over HTTP, as pods would drive it: a child process
+// composed from the environment exactly like `npm start` (embedded SQLite in a
+// temp KEYHOLD_HOME), many validators imported through the API with the dev
+// operator credential, one pod per validator with a token from the dev issuer.
+// The load generator (autocannon) runs here; the broker runs alone in its child.
+//
+// Fetch: every pod already holds its grant, so each request is a re-issue,
+// which is a full decision (designation CAS + ledger append, signed grant,
+// JWE). Consecutive requests go to different validators, so in-flight
+// requests do not race each other's compare-and-swap.
+
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon, { type Request as LoadRequest, type Result } from 'autocannon';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
+import { generatedKeyMaterial } from '../support/fixtures';
+import { firstJsonLine, nodeTs, rssSampler, type Bounded } from './children';
+import { summarizeProfile } from './profile';
+import { progress, round } from './report';
+
+export interface LoadSettings {
+  readonly connections: number;
+  readonly warmupSeconds: number;
+  readonly seconds: number;
+}
+
+export const defaultLoad: LoadSettings = { connections: 10, warmupSeconds: 2, seconds: 8 };
+
+export interface LoadFigure {
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+interface Served {
+  readonly proc: Bounded;
+  readonly url: string;
+}
+
+/** Our environment minus every KEYHOLD_* setting, so the child sees only what the bench gives it. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KEYHOLD_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+async function serveChild(script: string, env: Record<string, string>, profileDir: string | null): Promise<Served> {
+  const proc = nodeTs(script, {
+    env: cleanEnv({ ...env, BENCH_MAX_LIFE_MS: '240000' }),
+    lifeMs: 250_000,
+    nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+  });
+  const { port } = await firstJsonLine<{ port: number }>(proc, 60_000);
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+async function load(label: string, url: string, settings: LoadSettings, requests: LoadRequest[] | undefined): Promise<Result> {
+  const opts = { url, connections: settings.connections, pipelining: 1, timeout: 30, ...(requests ? { requests } : {}) };
+  if (settings.warmupSeconds > 0) await autocannon({ ...opts, duration: settings.warmupSeconds });
+  progress(`${label}: ${settings.seconds}s at ${settings.connections} connections`);
+  const r = await autocannon({ ...opts, duration: settings.seconds });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  if (bad > 0) progress(`${label}: ${bad} failed requests (status ${JSON.stringify(r.statusCodeStats)}, errors ${r.errors}, timeouts ${r.timeouts})`);
+  return r;
+}
+
+const figure = (r: Result): LoadFigure => ({ perSecond: round(r['2xx'] / r.duration, 0), p50: r.latency.p50, p99: r.latency.p99 });
+
+interface Pod {
+  readonly validator: string;
+  readonly token: string;
+  readonly ephemeralKey: JWK;
+  grant: string;
+}
+
+async function inBatches<T>(items: readonly T[], width: number, each: (item: T, i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map((x, j) => each(x, i + j)));
+}
+
+async function post(url: string, path: string, headers: Record<string, string>, body: unknown, method = 'POST'): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}${path}`, { method, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Import `count` validators through the API, each with one slot and one pod that has fetched its first grant. */
+async function population(url: string, home: string, count: number): Promise<Pod[]> {
+  const cred = await readOperatorCredential(homeFiles(home).operatorCredential);
+  const ids = Array.from({ length: count }, (_, i) => `bench-v${i}`);
+  await inBatches(ids, 8, async (id) => {
+    const gen = generatedKeyMaterial();
+    const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
+    const path = `/v1/validators/${id}/key`;
+    const auth = `Bearer ${await signOperatorRequest(cred, 'PUT', path)}`;
+    await post(url, path, { authorization: auth }, { format: 'eip2335', publicId: gen.publicId, files, slots: [`local/validators/${id}-0`] }, 'PUT');
+  });
+  const pods: Pod[] = [];
+  await inBatches(ids, 8, async (id) => {
+    const token = await mintDevPodToken(home, { namespace: 'validators', podName: `${id}-0`, podUid: randomUUID(), ttlSeconds: 3600 });
+    const { publicKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519', extractable: true });
+    const { kty, crv, x } = await exportJWK(publicKey);
+    const ephemeralKey = { kty, crv, x } as JWK;
+    const first = await post(url, '/v1/grants', { authorization: `Bearer ${token}` }, { validator: id, ephemeralKey });
+    pods.push({ validator: id, token, ephemeralKey, grant: String(first.grant) });
+  });
+  return pods;
+}
+
+/** One request template whose headers and body move to the next pod on every send. */
+function cycling(path: string, pods: readonly Pod[], body: (p: Pod) => string): LoadRequest[] {
+  let next = 0;
+  return [
+    {
+      method: 'POST',
+      path,
+      setupRequest: (req) => {
+        const p = pods[next++ % pods.length]!;
+        return { ...req, method: 'POST', path, headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' }, body: body(p) };
+      },
+    },
+  ];
+}
+
+export interface BrokerLoadResult {
+  readonly grant: LoadFigure;
+  readonly renew: LoadFigure;
+  readonly rssMb: number | null;
+}
+
+export async function brokerLoad(opts: { validators: number; settings: LoadSettings; only: ReadonlySet<'grant' | 'renew'>; profile: boolean }): Promise<Partial<BrokerLoadResult>> {
+  const home = await mkdtemp(join(tmpdir(), 'keyhold-bench-'));
+  const profileDir = opts.profile ? join(home, 'profile') : null;
+  let served: Served | undefined;
+  try {
+    served = await serveChild('broker-child.ts', { KEYHOLD_HOME: home }, profileDir);
+    progress(`broker child ${served.proc.pid} on ${served.url}; importing ${opts.validators} validators`);
+    const pods = await population(served.url, home, opts.validators);
+    const out: { -readonly [K in keyof BrokerLoadResult]?: BrokerLoadResult[K] } = {};
+    if (opts.only.has('grant')) {
+      const rss = rssSampler(served.proc.pid);
+      const r = await load('grant load (POST /v1/grants)', served.url, opts.settings, cycling('/v1/grants', pods, (p) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey })));
+      const max = rss.stop();
+      out.grant = figure(r);
+      out.rssMb = max === null ? null : round(max, 1);
+    }
+    if (opts.only.has('renew')) {
+      const r = await load('renew load (POST /v1/grants/renew)', served.url, opts.settings, cycling('/v1/grants/renew', pods, (p) => JSON.stringify({ grant: p.grant })));
+      out.renew = figure(r);
+    }
+    await served.proc.stop();
+    served = undefined;
+    if (profileDir) await summarizeProfile(profileDir);
+    return out;
+  } finally {
+    await served?.proc.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+/** Hono's hello world on the same server and the same load settings. */
+export async function helloLoad(settings: LoadSettings): Promise<LoadFigure> {
+  const served = await serveChild('hello-child.ts', {}, null);
+  try {
+    return figure(await load('hello load (GET /)', served.url, settings, undefined));
+  } finally {
+    await served.proc.stop();
+  }
+}

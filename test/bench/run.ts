@@ -1,0 +1,135 @@
+// `npm run bench`: every figure of issue 9, measured with its baselines in the
+// same run, printed as a table (figure, value, target, status).
+//
+//   npm run bench -- --json                  one JSON object on stdout (progress stays on stderr)
+//   npm run bench -- --only grant,renew      a subset, by group or by figure name
+//   npm run bench -- --profile               the broker child under node --cpu-prof; top self time on stderr
+//   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
+//
+// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, cold-start, handoff.
+// A ratio needs its baseline: --only grant measures the crypto floor too.
+
+import { coldStarts } from './cold-start';
+import { cryptoFloor, renewFloor } from './crypto';
+import { handoffPlanned } from './handoff';
+import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
+import { largeLedger, ledgerAppend } from './ledger';
+import { notes, progress, round, table, type Figures } from './report';
+import { storeCallsPerRenew } from './store-calls';
+
+const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'cold-start', 'handoff'] as const;
+type Group = (typeof groups)[number];
+
+/** Figure name → the group that measures it, so --only takes either. */
+const groupOf: Record<string, Group> = {
+  crypto_floor_per_s: 'crypto',
+  renew_floor_per_s: 'crypto',
+  grant_issue_per_s: 'grant',
+  grant_p50_ms: 'grant',
+  grant_p99_ms: 'grant',
+  grant_vs_floor: 'grant',
+  rss_mb: 'grant',
+  renew_per_s: 'renew',
+  renew_vs_floor: 'renew',
+  hono_hello_per_s: 'hello',
+  ledger_append_per_s: 'ledger',
+  ledger_verify_per_s: 'verify',
+  audit_query_p99_ms: 'audit',
+  store_calls_per_renew: 'store-calls',
+  cold_start_ms: 'cold-start',
+  hello_cold_start_ms: 'cold-start',
+  cold_start_vs_hello: 'cold-start',
+  cold_grant_ms: 'cold-start',
+  bundle_bytes: 'cold-start',
+  handoff_planned_ms: 'handoff',
+};
+
+function usage(message: string): never {
+  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N]`);
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]) {
+  let json = false;
+  let profile = false;
+  let only: Set<Group> = new Set(groups);
+  let seconds = defaultLoad.seconds;
+  let validators = 200;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => argv[++i] ?? usage(`${a} needs a value`);
+    if (a === '--json') json = true;
+    else if (a === '--profile') profile = true;
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const list = a.startsWith('--only=') ? a.slice(7) : value();
+      only = new Set(
+        list.split(',').filter(Boolean).map((n) => {
+          const g = (groups as readonly string[]).includes(n) ? (n as Group) : groupOf[n];
+          return g ?? usage(`unknown figure or group "${n}"`);
+        }),
+      );
+    } else if (a === '--seconds') seconds = Number(value());
+    else if (a === '--validators') validators = Number(value());
+    else usage(`unknown option ${a}`);
+  }
+  if (!Number.isFinite(seconds) || seconds <= 0) usage('--seconds must be positive');
+  if (!Number.isInteger(validators) || validators < 20) usage('--validators must be a whole number of at least 20 (more than the connections)');
+  return { json, profile, only, seconds, validators };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const has = (g: Group) => args.only.has(g);
+  const settings: LoadSettings = { ...defaultLoad, seconds: args.seconds };
+  const figures: Figures = {};
+  const started = performance.now();
+
+  // Baselines first, while nothing of ours runs in the background.
+  if (has('crypto') || has('grant')) figures.crypto_floor_per_s = await cryptoFloor(3);
+  if (has('crypto') || has('renew')) figures.renew_floor_per_s = await renewFloor(3);
+
+  if (has('grant') || has('renew')) {
+    const r = await brokerLoad({
+      validators: args.validators,
+      settings,
+      only: new Set([...(has('grant') ? (['grant'] as const) : []), ...(has('renew') ? (['renew'] as const) : [])]),
+      profile: args.profile,
+    });
+    if (r.grant) {
+      figures.grant_issue_per_s = r.grant.perSecond;
+      figures.grant_p50_ms = r.grant.p50;
+      figures.grant_p99_ms = r.grant.p99;
+      const floor = figures.crypto_floor_per_s;
+      figures.grant_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.grant.perSecond / floor, 3) : null;
+      figures.rss_mb = r.rssMb ?? null;
+    }
+    if (r.renew) {
+      figures.renew_per_s = r.renew.perSecond;
+      const floor = figures.renew_floor_per_s;
+      figures.renew_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.renew.perSecond / floor, 3) : null;
+    }
+  }
+  if (has('hello')) figures.hono_hello_per_s = (await helloLoad(settings)).perSecond;
+
+  if (has('ledger')) figures.ledger_append_per_s = await ledgerAppend(3);
+  if (has('verify') || has('audit')) {
+    const l = await largeLedger({ chains: 1000, perChain: 1000, queries: 200, verify: has('verify'), audit: has('audit') });
+    if (has('verify')) figures.ledger_verify_per_s = l.verifyPerSecond;
+    if (has('audit')) figures.audit_query_p99_ms = l.auditP99Ms;
+  }
+  if (has('store-calls')) figures.store_calls_per_renew = await storeCallsPerRenew(200);
+  if (has('cold-start')) Object.assign(figures, await coldStarts(5));
+  if (has('handoff')) figures.handoff_planned_ms = await handoffPlanned();
+
+  progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (args.json) process.stdout.write(`${JSON.stringify({ ...figures, ...(Object.keys(notes).length ? { notes } : {}) })}\n`);
+  else process.stdout.write(`${table(figures)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(`bench failed: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);
