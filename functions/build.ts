@@ -1,0 +1,201 @@
+// `npm run build`: one bundle per cloud, for infra/terraform.
+//
+//   dist/aws-lambda/aws-lambda.mjs (+ chunks/)   handler aws-lambda.handler
+//   dist/aws-lambda.zip                          when the `zip` command exists
+//   dist/gcp/index.mjs (+ chunks/, package.json) entry point keyhold
+//
+// Which stores a bundle can serve: src/stores/registry.ts maps every store
+// name to a factory behind `await import('./<backend>/...')`, so an instance
+// loads only the SDKs it is configured for. esbuild still follows every
+// dynamic import, so each target lists the backend folders it may contain and
+// the `narrowRegistry` plugin resolves the registry's imports of any other
+// backend to a stub that refuses the configuration by name. The registry stays
+// the one list of stores; a target only says which of them it ships. The
+// imports that remain become lazy chunks (splitting + esm), so an SDK is
+// still loaded on first use. Other stores for one target, for example the
+// AWS stores in the GCP function when DynamoDB is the shared authority:
+//
+//   npm run build -- --gcp-stores=firestore,gcp-secret-manager,dynamodb,aws-secrets-manager
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Metafile, type Plugin } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const registryFile = join(root, 'src/stores/registry.ts');
+const configFile = join(root, 'src/config.ts');
+
+export type TargetName = 'aws-lambda' | 'gcp';
+
+interface Target {
+  readonly entry: string;
+  /** Output file name without extension: what the platform's handler setting names. */
+  readonly entryName: string;
+  /** Backend folders under src/stores/ this bundle contains ("vault" also covers "vault-*"). */
+  readonly stores: readonly string[];
+  /** Left to the platform: functions-framework must be the very module that runs the function. */
+  readonly external: readonly string[];
+}
+
+export const targets: Record<TargetName, Target> = {
+  'aws-lambda': { entry: 'functions/aws-lambda.ts', entryName: 'aws-lambda', stores: ['dynamodb', 'aws-secrets-manager', 'vault'], external: [] },
+  gcp: { entry: 'functions/gcp.ts', entryName: 'index', stores: ['firestore', 'gcp-secret-manager', 'vault'], external: ['@google-cloud/functions-framework'] },
+};
+
+const storeAllowed = (stores: readonly string[], backend: string) => stores.some((s) => backend === s || backend.startsWith(`${s}-`));
+
+/** Resolve the registry's dynamic imports of backends outside `stores` to a stub that refuses them. */
+export function narrowRegistry(target: TargetName, stores: readonly string[]): Plugin {
+  return {
+    name: 'keyhold-narrow-registry',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/[^/]+\// }, (args) => {
+        if (args.importer !== registryFile || args.kind !== 'dynamic-import') return undefined;
+        const backend = args.path.split('/')[1]!;
+        if (storeAllowed(stores, backend)) return undefined;
+        return { path: backend, namespace: 'keyhold-excluded-store' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'keyhold-excluded-store' }, (args) => ({
+        resolveDir: root,
+        loader: 'ts',
+        // Thrown when the store is first used, i.e. while composing: the
+        // function answers 503 and logs this, which says how to rebuild.
+        contents: `import { ConfigError } from ${JSON.stringify(configFile)};
+throw new ConfigError(${JSON.stringify(
+          `the store backend "${args.path}" is not in this ${target} bundle (it has: ${stores.join(', ')}); choose one of those in KEYHOLD_STATE_STORE / KEYHOLD_KEY_STORES, or rebuild with npm run build -- --${target === 'gcp' ? 'gcp' : 'aws'}-stores=${[...stores, args.path].join(',')}`,
+        )});`,
+      }));
+    },
+  };
+}
+
+// CommonJS dependencies (the cloud SDKs) call require and read __dirname;
+// an ES module has neither, so each output file defines them.
+const banner = [
+  "import { createRequire as __keyholdCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __keyholdFileUrlToPath } from 'node:url';",
+  "import { dirname as __keyholdDirname } from 'node:path';",
+  'const require = __keyholdCreateRequire(import.meta.url);',
+  'const __filename = __keyholdFileUrlToPath(import.meta.url);',
+  'const __dirname = __keyholdDirname(__filename);',
+].join('\n');
+
+export interface Built {
+  readonly target: TargetName;
+  readonly outdir: string;
+  /** The entry file, absolute. */
+  readonly entry: string;
+  readonly metafile: Metafile;
+}
+
+export async function buildTarget(target: TargetName, opts: { outdir: string; stores?: readonly string[] }): Promise<Built> {
+  const t = targets[target];
+  const stores = opts.stores ?? t.stores;
+  await rm(opts.outdir, { recursive: true, force: true });
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: { [t.entryName]: join(root, t.entry) },
+    outdir: opts.outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    minify: true,
+    // Error names reach the logs (the redactor keeps only name and code).
+    keepNames: true,
+    treeShaking: true,
+    sourcemap: true,
+    sourcesContent: false,
+    legalComments: 'none',
+    external: [...t.external],
+    banner: { js: banner },
+    metafile: true,
+    logLevel: 'warning',
+    // protobufjs probes for optional modules with eval; harmless here.
+    logOverride: { 'direct-eval': 'silent' },
+    plugins: [narrowRegistry(target, stores)],
+  });
+  if (target === 'gcp') {
+    // The source upload Cloud Build installs: only functions-framework, at the version tested here.
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const ff = '@google-cloud/functions-framework';
+    await writeFile(
+      join(opts.outdir, 'package.json'),
+      `${JSON.stringify({ name: 'keyhold-gcp-function', private: true, type: 'module', main: 'index.mjs', engines: { node: '>=20' }, dependencies: { [ff]: pkg.dependencies[ff] } }, null, 2)}\n`,
+    );
+  }
+  return { target, outdir: opts.outdir, entry: join(opts.outdir, `${t.entryName}.mjs`), metafile: result.metafile };
+}
+
+/** Where an input came from: its npm package, or the project file. */
+export function inputOwner(path: string): string {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path.slice(path.lastIndexOf('node_modules/')));
+  return m?.[1] ?? path;
+}
+
+/** The npm packages (and project files) that ended up in a bundle. */
+export function bundledInputs(metafile: Metafile): Set<string> {
+  return new Set(Object.keys(metafile.inputs).map(inputOwner));
+}
+
+export function sizeReport(built: Built, top = 8): string {
+  const outputs = Object.entries(built.metafile.outputs).filter(([f]) => f.endsWith('.mjs'));
+  const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
+  const entry = outputs.find(([f]) => resolve(root, f) === built.entry)?.[1];
+  const byOwner = new Map<string, number>();
+  for (const [, o] of outputs) {
+    for (const [input, { bytesInOutput }] of Object.entries(o.inputs)) {
+      const owner = inputOwner(input);
+      byOwner.set(owner, (byOwner.get(owner) ?? 0) + bytesInOutput);
+    }
+  }
+  const kb = (n: number) => `${(n / 1024).toFixed(1).padStart(8)} KiB`;
+  const lines = [
+    `${built.target}: ${relative(root, built.outdir)}  ${kb(total)} in ${outputs.length} files (entry ${kb(entry?.bytes ?? 0)}; the rest are chunks loaded on first use)`,
+    ...[...byOwner].sort((a, b) => b[1] - a[1]).slice(0, top).map(([owner, n]) => `  ${kb(n)}  ${owner}`),
+  ];
+  return lines.join('\n');
+}
+
+function zipIfPossible(dir: string, zipFile: string): boolean {
+  try {
+    execFileSync('zip', ['-v'], { stdio: 'ignore' });
+  } catch {
+    return false;
+  }
+  execFileSync('zip', ['-q', '-r', '-X', zipFile, '.'], { cwd: dir });
+  return true;
+}
+
+function storesFlag(argv: readonly string[], name: string): string[] | undefined {
+  const v = argv.find((a) => a.startsWith(`--${name}-stores=`))?.split('=')[1];
+  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const dist = join(root, 'dist');
+  await mkdir(dist, { recursive: true });
+  const aws = await buildTarget('aws-lambda', { outdir: join(dist, 'aws-lambda'), ...withStores(storesFlag(argv, 'aws')) });
+  const gcp = await buildTarget('gcp', { outdir: join(dist, 'gcp'), ...withStores(storesFlag(argv, 'gcp')) });
+  const zip = join(dist, 'aws-lambda.zip');
+  await rm(zip, { force: true });
+  const zipped = zipIfPossible(aws.outdir, zip);
+  console.log(sizeReport(aws));
+  console.log(zipped ? `  zip: ${relative(root, zip)}` : '  zip: skipped (no zip command; Terraform zips dist/aws-lambda/ itself)');
+  console.log(sizeReport(gcp));
+}
+
+const withStores = (stores: string[] | undefined) => (stores ? { stores } : {});
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,71 @@
+// What both function entry points share: the broker is composed once per
+// instance (cold start), on the first request rather than at import, so a
+// configuration the broker refuses is answered, not a crash loop. Concurrent
+// first requests share one composition. A failed one is not kept: the next
+// request tries again (the secret may have been set meanwhile), and until
+// one succeeds every request gets the same fixed 503.
+
+import { Hono } from 'hono';
+import { composeBroker, type Broker, type SigningKeySource } from '../src/compose';
+import { ConfigError, parseConfig, type Env, type Runtime } from '../src/config';
+import { jsonLogger, type Logger } from '../src/log';
+
+/** The only body a function answers while it cannot start: nothing about why, which is in the log. */
+export const unavailableBody = { code: 'broker_unavailable', message: 'The broker is not available; retry later.' } as const;
+
+export interface LazyBrokerOptions {
+  readonly runtime: Exclude<Runtime, 'node'>;
+  readonly env: Env;
+  readonly signingKeySource: SigningKeySource;
+  readonly logger?: Logger;
+}
+
+export interface LazyBroker {
+  /** Forwards every request to the broker once it is composed. */
+  readonly app: Hono;
+  /** The composed broker, or null when it cannot start (tests). */
+  ready(): Promise<Broker | null>;
+}
+
+export function lazyBroker(opts: LazyBrokerOptions): LazyBroker {
+  const logger = opts.logger ?? jsonLogger();
+  let composing: Promise<Broker> | undefined;
+  let lastRefusal: string | undefined;
+
+  const compose = async (): Promise<Broker> => {
+    // A function is a function whatever KEYHOLD_RUNTIME says: the runtime
+    // decides which stores are refused (sqlite would give each instance its
+    // own designations).
+    const config = parseConfig({ ...opts.env, KEYHOLD_RUNTIME: opts.runtime });
+    return composeBroker(config, { signingKeySource: opts.signingKeySource, ...(opts.logger ? { logger: opts.logger } : {}) });
+  };
+
+  const ready = async (): Promise<Broker | null> => {
+    composing ??= compose().then(
+      (broker) => {
+        lastRefusal = undefined;
+        logger.log('info', 'broker_started', { runtime: opts.runtime });
+        return broker;
+      },
+      (e: unknown) => {
+        composing = undefined;
+        // Logged once per distinct reason, not once per request of a broken instance.
+        const reason = e instanceof ConfigError ? e.message : `${(e as Error | null)?.name ?? 'Error'}:${String((e as { code?: unknown } | null)?.code ?? '')}`;
+        if (reason !== lastRefusal) {
+          lastRefusal = reason;
+          logger.log('error', 'broker_start_refused', e instanceof ConfigError ? { code: e.code, reason: e.message } : { error: e });
+        }
+        throw e;
+      },
+    );
+    return composing.catch(() => null);
+  };
+
+  const app = new Hono();
+  app.all('*', async (c) => {
+    const broker = await ready();
+    if (!broker) return c.json(unavailableBody, 503, { 'Cache-Control': 'no-store', 'Retry-After': '5' });
+    return broker.app.fetch(c.req.raw, c.env);
+  });
+  return { app, ready };
+}
