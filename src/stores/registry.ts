@@ -28,4 +28,7 @@ export const keyStoreFactories: Record<string, KeyStoreFactory> = {
 
 export const stateStoreFactories: Record<string, StateStoreFactory> = {
   sqlite: async (ctx) => (await import('./sqlite/factory')).createSqliteStateStore(ctx),
+  dynamodb: async (ctx) => (await import('./dynamodb/factory')).createDynamoDbStateStore(ctx),
+  firestore: async (ctx) => (await import('./firestore/factory')).createFirestoreStateStore(ctx),
+  vault: async (ctx) => (await import('./vault-kv-state/factory')).createVaultStateStore(ctx),
 };

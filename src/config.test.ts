@@ -1,0 +1,99 @@
+// Settings that would break an invariant are refused at start, with a
+// message that names what to change.
+
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, type Env } from './config';
+
+const cloud: Env = {
+  KEYHOLD_RUNTIME: 'aws-lambda',
+  KEYHOLD_STATE_STORE: 'dynamodb',
+  KEYHOLD_KEY_STORES: 'aws-secrets-manager',
+  KEYHOLD_CLUSTERS: JSON.stringify([{ name: 'eu1', issuer: 'https://oidc.example', jwksUri: 'https://oidc.example/keys' }]),
+  KEYHOLD_SIGNING_KEY_SECRET: 'keyhold/signing-key',
+  KEYHOLD_OPERATOR_KEYS_FILE: '/etc/keyhold/operators.json',
+};
+
+function refused(env: Env): string {
+  try {
+    parseConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).message;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('parseConfig', () => {
+  it('accepts a complete serverless configuration', () => {
+    const c = parseConfig(cloud);
+    expect(c).toMatchObject({ runtime: 'aws-lambda', stateStore: 'dynamodb', dev: false, signingKey: { secret: 'keyhold/signing-key' } });
+  });
+
+  it('refuses the embedded SQLite state store behind a function, naming the stores to use', () => {
+    for (const runtime of ['aws-lambda', 'gcp-functions']) {
+      const msg = refused({ ...cloud, KEYHOLD_RUNTIME: runtime, KEYHOLD_STATE_STORE: 'sqlite' });
+      expect(msg).toContain('KEYHOLD_STATE_STORE=sqlite');
+      expect(msg).toContain(runtime);
+      expect(msg).toMatch(/dynamodb, firestore or vault/);
+    }
+    // The default state store is SQLite: leaving it unset is refused the same way.
+    const { KEYHOLD_STATE_STORE: _omit, ...noStore } = cloud;
+    expect(refused(noStore)).toContain('KEYHOLD_STATE_STORE=sqlite');
+    // A node broker on one machine may keep it.
+    expect(parseConfig({ KEYHOLD_RUNTIME: 'node' }).stateStore).toBe('sqlite');
+  });
+
+  it('refuses a local key store behind a function', () => {
+    expect(refused({ ...cloud, KEYHOLD_KEY_STORES: 'sqlite' })).toContain('KEYHOLD_KEY_STORES');
+  });
+
+  it('refuses a horizon shorter than the grant lifetime', () => {
+    const msg = refused({ KEYHOLD_GRANT_TTL_SECONDS: '600', KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '300' });
+    expect(msg).toContain('KEYHOLD_OUTAGE_TOLERANCE_SECONDS');
+    expect(msg).toContain('KEYHOLD_GRANT_TTL_SECONDS');
+  });
+
+  it('refuses a clock skew of a third of the grant lifetime or more', () => {
+    expect(refused({ KEYHOLD_GRANT_TTL_SECONDS: '60', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '21' })).toContain('KEYHOLD_MAX_CLOCK_SKEW_SECONDS');
+    expect(parseConfig({ KEYHOLD_GRANT_TTL_SECONDS: '60', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '20' }).timing.maxClockSkewMs).toBe(20_000);
+  });
+
+  it('refuses numbers that are not whole seconds in range', () => {
+    for (const [k, v] of [
+      ['KEYHOLD_GRANT_TTL_SECONDS', 'abc'],
+      ['KEYHOLD_GRANT_TTL_SECONDS', '1.5'],
+      ['KEYHOLD_GRANT_TTL_SECONDS', '5'],
+      ['KEYHOLD_OUTAGE_TOLERANCE_SECONDS', '-1'],
+      ['KEYHOLD_MAX_CLOCK_SKEW_SECONDS', '0'],
+      ['KEYHOLD_PORT', '70000'],
+    ] as const) {
+      expect(refused({ [k]: v }), `${k}=${v}`).toContain(k);
+    }
+  });
+
+  it('refuses a function without cluster issuers, and dev mode outside a node broker', () => {
+    const { KEYHOLD_CLUSTERS: _omit, ...noClusters } = cloud;
+    expect(refused(noClusters)).toContain('KEYHOLD_CLUSTERS');
+    expect(refused({ ...noClusters, KEYHOLD_DEV: '1' })).toContain('KEYHOLD_DEV');
+    expect(refused({ ...cloud, KEYHOLD_CLUSTERS: 'not json' })).toContain('KEYHOLD_CLUSTERS');
+    expect(refused({ ...cloud, KEYHOLD_CLUSTERS: JSON.stringify([{ name: 'eu1', issuer: 'x' }]) })).toContain('KEYHOLD_CLUSTERS');
+    // A node broker with no clusters runs its local dev issuer.
+    expect(parseConfig({}).dev).toBe(true);
+  });
+
+  it('refuses partial operator OIDC settings', () => {
+    for (const partial of [{ KEYHOLD_OPERATOR_ISSUER: 'https://idp' }, { KEYHOLD_OPERATOR_ISSUER: 'https://idp', KEYHOLD_OPERATOR_AUDIENCE: 'keyhold' }, { KEYHOLD_OPERATOR_JWKS_URI: 'https://idp/keys' }]) {
+      const msg = refused({ ...cloud, ...partial });
+      expect(msg).toContain('KEYHOLD_OPERATOR_ISSUER');
+      expect(msg).toContain('KEYHOLD_OPERATOR_JWKS_URI');
+    }
+    const full = parseConfig({ ...cloud, KEYHOLD_OPERATOR_ISSUER: 'https://idp', KEYHOLD_OPERATOR_AUDIENCE: 'keyhold', KEYHOLD_OPERATOR_JWKS_URI: 'https://idp/keys' });
+    expect(full.operatorOidc).toMatchObject({ issuer: 'https://idp', audience: 'keyhold', roleClaim: 'keyhold_roles' });
+  });
+
+  it('refuses a function without its signing key secret, and two signing key sources', () => {
+    const { KEYHOLD_SIGNING_KEY_SECRET: _omit, ...noSecret } = cloud;
+    expect(refused(noSecret)).toContain('KEYHOLD_SIGNING_KEY_SECRET');
+    expect(refused({ KEYHOLD_SIGNING_KEY_FILE: '/a', KEYHOLD_SIGNING_KEY_SECRET: 'b' })).toContain('KEYHOLD_SIGNING_KEY_FILE');
+  });
+});
