@@ -15,6 +15,7 @@ import type { Guarded, ResilienceOptions } from '../../src/stores/resilience';
 import { createVaultKvKeyStore } from '../../src/stores/vault-kv/factory';
 import { startFaultProxy } from '../emulators/fault-proxy';
 import type { FaultController } from '../emulators/faults';
+import { eventually } from '../emulators/gcp-secret-manager/harness';
 import { startGcpSecretManagerEmulator } from '../emulators/gcp-secret-manager/server';
 import { startVaultEmulator } from '../emulators/vault/server';
 import { motoCredentials, motoRegion, startMoto } from '../moto';
@@ -83,6 +84,10 @@ export async function gcpRig(clock: Clock): Promise<StoreRig> {
     makeStore: (resilience) => createGcpSecretManagerKeyStore(context(env, clock), resilience ? { resilience } : {}),
     createForeign: async (v, value) => {
       const id = secretIdOf('keyhold-validators-', v);
+      // After a 'down' fault the raw client's channel may still be in its reconnect backoff.
+      await eventually(() => raw.getSecret({ name: `projects/${project}/secrets/${id}` }).catch((e: { code?: number }) => {
+        if (e.code !== 5) throw e;
+      }));
       await raw.createSecret({ parent: `projects/${project}`, secretId: id, secret: { replication: { automatic: {} } } });
       await raw.addSecretVersion({ parent: `projects/${project}/secrets/${id}`, payload: { data: Buffer.from(value) } });
     },
