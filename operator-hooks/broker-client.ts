@@ -60,7 +60,8 @@ export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile:
     } catch (e) {
       return { ok: false, kind: 'unreachable', reason: `cannot read KEYHOLD_TOKEN_FILE (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
     }
-    const signals = [AbortSignal.timeout(Math.max(1, Math.min(req.timeoutMs ?? opts.timeoutMs, opts.timeoutMs)))];
+    // AbortSignal.timeout takes whole ms only; rounding down keeps a request inside the keeper's deadline.
+    const signals = [AbortSignal.timeout(Math.max(1, Math.floor(Math.min(req.timeoutMs ?? opts.timeoutMs, opts.timeoutMs))))];
     if (req.signal) signals.push(req.signal);
     let res: Response;
     try {

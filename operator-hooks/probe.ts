@@ -31,7 +31,7 @@ class NodeUnavailable extends Error {}
 async function call(url: URL, init: RequestInit, timeoutMs: number): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))), redirect: 'error' });
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
     throw new NodeUnavailable(err.name === 'TimeoutError' ? 'no answer in time' : (err.cause?.code ?? err.name));
