@@ -17,7 +17,10 @@ import type { GrantSigner, IssuedGrant } from '../src/grants/signer';
 import type { PodIdentity } from '../src/identity/pod-token';
 import { memoryLogger } from '../src/log';
 import { StoreUnavailableError, type Commit, type StateStore } from '../src/ports';
+import { CachedKeyReader } from '../src/broker/key-cache';
+import { ReplicatedKeyReader } from '../src/broker/key-reader';
 import { SqliteKeyStore } from '../src/stores/sqlite/key-store';
+import { FaultyKeyStore } from './support/faulty-stores';
 import { SqliteStateStore } from '../src/stores/sqlite/state-store';
 import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testOperator, testSigner } from './support/fixtures';
 
@@ -80,6 +83,7 @@ type Cmd =
   /** Time passes and every pod that believes it holds renews, as its keeper would. */
   | { k: 'keep'; ms: number; broker: number }
   | { k: 'outage'; down: boolean }
+  | { k: 'keyOutage'; store: number; down: boolean }
   | { k: 'race'; a: Cmd; b: Cmd };
 
 const brokerCount = 3;
@@ -98,6 +102,7 @@ const simpleCmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: promoteCmd },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('tick' as const), ms: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 15_000 }) }, { weight: 1, arbitrary: fc.integer({ min: 15_000, max: 120_000 }) }) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('outage' as const), down: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('keyOutage' as const), store: fc.nat(1), down: fc.boolean() }) },
 );
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 6, arbitrary: simpleCmd },
@@ -114,19 +119,24 @@ beforeAll(async () => {
 async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], scheduler: fc.Scheduler): Promise<void> {
   const world: World = { t: Date.UTC(2026, 0, 1), down: false, scheduler: null, readLag: 0 };
   const store = new SqliteStateStore(':memory:');
-  const keys = new SqliteKeyStore(':memory:', new Uint8Array(32).fill(7), () => world.t);
+  const keyReplicas = [
+    new FaultyKeyStore(new SqliteKeyStore(':memory:', new Uint8Array(32).fill(7), () => world.t), 'primary'),
+    new FaultyKeyStore(new SqliteKeyStore(':memory:', new Uint8Array(32).fill(8), () => world.t), 'replica'),
+  ];
   const cluster = await testCluster();
   const operator = await testOperator();
   const brokers: Broker[] = offsets.map((offset) =>
     buildBroker({
       state: networked(store, world),
-      keyStores: [keys],
+      keyStores: keyReplicas,
       signer,
       clusters: [cluster.config],
       operatorKeys: [operator.key],
       timing,
       clock: { now: () => world.t + offset },
       logger: memoryLogger(),
+      // Each instance has its own cache: stale copies on several brokers at once.
+      keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyReplicas), { now: () => world.t + offset }, { freshMs: 10_000, maxAgeMs: 60_000, maxEntries: 10 }),
     }),
   );
   await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, allowed, generatedKeyMaterial().material, null);
@@ -171,9 +181,18 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
     }
   };
 
+  // Every answer that is a decision must leave exactly one ledger entry:
+  // all but unauthenticated grants, store outages, lost races and no-ops.
+  let decisions = 0;
+  const unrecorded = new Set(['invalid_grant', 'state_store_unavailable', 'conflict']);
   const swallow = (e: unknown) => {
     if (!(e instanceof KeyholdError)) throw e;
+    if (!unrecorded.has(e.code)) decisions += 1;
     return e;
+  };
+  const decided = <T>(r: T): T => {
+    if (!(r instanceof KeyholdError)) decisions += 1;
+    return r;
   };
 
   const run = async (c: Cmd): Promise<void> => {
@@ -184,11 +203,14 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
       case 'outage':
         world.down = c.down;
         return;
+      case 'keyOutage':
+        keyReplicas[c.store]!.mode = c.down ? 'down' : 'ok';
+        return;
       case 'restart':
         newPod(slots[c.slot]!);
         return;
       case 'promote':
-        await brokers[c.broker]!.operations.promote({ name: 'alice', role: 'operator' }, validator, slots[c.slot]!, 'test').catch(swallow);
+        decided(await brokers[c.broker]!.operations.promote({ name: 'alice', role: 'operator' }, validator, slots[c.slot]!, 'test').catch(swallow));
         return;
       case 'keep': {
         world.t += c.ms;
@@ -205,7 +227,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
     world.readLag = c.lag;
     try {
       if (c.k === 'fetch') {
-        const r = await b.grants.fetch(identity(p), validator, ephemeral as never).catch(swallow);
+        const r = decided(await b.grants.fetch(identity(p), validator, ephemeral as never).catch(swallow));
         if (!(r instanceof KeyholdError)) {
           fetchedJtis.push(r.grant.jti);
           hold(p, r.grant, sentAt);
@@ -214,13 +236,15 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
         if (!p.grant) return;
         const r = await b.grants.renew(identity(p), p.grant.token).catch(swallow);
         if (r instanceof KeyholdError) {
+          // a refused renewal was counted by swallow; a successful one writes nothing
           if (r.code === 'stale_epoch' || r.code === 'invalid_grant') stop(p);
         } else hold(p, r.grant, sentAt);
       } else {
         // Release and acknowledgement come only after the holder has stopped and wiped.
         if (!p.grant) return;
         stop(p);
-        await b.grants.release(identity(p), p.grant.token, null).catch(swallow);
+        const r = await b.grants.release(identity(p), p.grant.token, null).catch(swallow);
+        if (!(r instanceof KeyholdError) && r.outcome !== 'already_released') decisions += 1;
       }
     } finally {
       world.readLag = 0;
@@ -253,12 +277,15 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
     }
   }
   // Invariant 5: every grant a pod received was ledgered, and the chain verifies.
-  const ledgered = new Set((await store.readChain(validator, 1, 100_000)).map((e) => e.details.jti));
+  const chain = await store.readChain(validator, 1, 100_000);
+  const bookkeeping = new Set(['key_imported', 'store_fallback', 'cache_served']);
+  expect(chain.filter((e) => !bookkeeping.has(e.action)).length).toBe(decisions);
+  const ledgered = new Set(chain.map((e) => e.details.jti));
   for (const jti of fetchedJtis) expect(ledgered.has(jti)).toBe(true);
   const report = await brokers[0]!.operations.verify();
   expect(report.problem).toBeNull();
   await store.close();
-  await keys.close();
+  await Promise.all(keyReplicas.map((k) => k.close()));
 }
 
 describe('safety under random schedules', () => {
@@ -270,7 +297,7 @@ describe('safety under random schedules', () => {
       ),
       { numRuns: 100 },
     );
-  });
+  }, 180_000);
 
   it('finds the double holder when the takeover wait is removed (the property can fail)', async () => {
     // A skew term of -H cancels the takeover wait: a restarted pod is admitted
