@@ -25,6 +25,8 @@ async function outcome(p: Promise<unknown>): Promise<{ code: string; ms: number;
   } catch (e) {
     // Every failure must be one of the port's errors, with a stable code.
     expect(e).toBeInstanceOf(StoreError);
+    // Never the service's own error text (the emulators' and the proxy's say "injected").
+    expect((e as Error).message).not.toMatch(/inject|internal error|rate exceeded|quota/i);
     return { code: (e as StoreError).code, ms: performance.now() - started, error: e };
   }
 }

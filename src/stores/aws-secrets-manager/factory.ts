@@ -85,5 +85,5 @@ export async function createAwsSecretsManagerKeyStore(ctx: StoreContext, overrid
       ctx.logger.log('warn', 'key_store_start_check_failed', { store: store.name, code: translateAwsError(store.name, e, 'DescribeSecret').code });
     }
   }
-  return resilientKeyStore(store, resilience, overrides.hooks);
+  return resilientKeyStore(store, resilience, overrides.hooks ?? ctx.storeHooks);
 }

@@ -61,5 +61,5 @@ export async function createGcpSecretManagerKeyStore(ctx: StoreContext, override
       ctx.logger.log('warn', 'key_store_start_check_failed', { store: store.name, code: translateGcpError(store.name, e, 'GetSecret').code });
     }
   }
-  return resilientKeyStore(store, resilience, overrides.hooks);
+  return resilientKeyStore(store, resilience, overrides.hooks ?? ctx.storeHooks);
 }

@@ -49,7 +49,7 @@ export async function createVaultKvKeyStore(ctx: StoreContext, overrides: VaultK
     ctx.logger.log('warn', 'key_store_start_check_failed', { store: store.name, code: translateVaultError(store.name, e, 'start').code });
     return resilientWith(store);
   };
-  const resilientWith = (inner: VaultKvKeyStore) => Object.assign(resilientKeyStore(inner, resilience, overrides.hooks), { inner });
+  const resilientWith = (inner: VaultKvKeyStore) => Object.assign(resilientKeyStore(inner, resilience, overrides.hooks ?? ctx.storeHooks), { inner });
 
   let health: { initialized?: boolean; sealed?: boolean };
   try {
