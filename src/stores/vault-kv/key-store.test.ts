@@ -129,6 +129,21 @@ describe('vault specifics', () => {
     await store.close();
   });
 
+  it('a token file is read again once its token can no longer be renewed (Vault Agent keeps it fresh)', async () => {
+    let token = vault.createToken({ policies: ['keyhold'], ttlSeconds: 30, maxTtlSeconds: 30 });
+    const store = await createVaultKvKeyStore(ctx({ KEYHOLD_VAULT_TOKEN: '', KEYHOLD_VAULT_TOKEN_FILE: '/run/vault-token' }), {
+      renewCheckMs: 0,
+      readText: async () => token,
+    });
+    const v = freshValidator('file');
+    await store.put(v, generatedKeyMaterial().material);
+    clock.advance(31_000); // past its max TTL: dead
+    token = vault.createToken({ policies: ['keyhold'], ttlSeconds: 600 });
+    expect(await store.get(v)).not.toBeNull();
+    expect(store.inner.session.expiry).toBe(clock.now() + 600_000);
+    await store.close();
+  });
+
   it('health: ready, then error when sealed', async () => {
     const store = await createVaultKvKeyStore(ctx(), { renewCheckMs: 0 });
     expect(await store.health()).toEqual({ state: 'ready' });

@@ -2,7 +2,8 @@
 // and renewed (auth/token/renew-self) before it expires, by the store's own
 // clock so that tests move time instead of waiting. Renewal is checked before
 // every call and by a slow background tick; once renewal can no longer extend
-// the token (its max TTL is near), kubernetes and approle log in again.
+// the token (its max TTL is near), kubernetes and approle log in again, and a
+// token file is read again.
 //
 // node-vault 0.12 is used for transport only (read/write with a per-call
 // timeout). Its generated login helpers are avoided: kubernetesLogin without
@@ -46,8 +47,13 @@ export class VaultSession {
     private readonly readText: (path: string) => Promise<string> = async (p) => (await readFile(p, 'utf8')).trim(),
   ) {}
 
+  /**
+   * Whether a refused or expiring token can be replaced: by logging in again,
+   * or by re-reading a token file that something else (Vault Agent's sink)
+   * keeps fresh. A token given inline can only be renewed.
+   */
   get canLogin(): boolean {
-    return this.auth.kind === 'kubernetes' || this.auth.kind === 'approle';
+    return this.auth.kind !== 'token';
   }
 
   /** When the current token expires (ms), or null when it never does. */
