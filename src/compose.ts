@@ -38,6 +38,7 @@ export interface BrokerParts {
   readonly readiness?: Readiness;
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
+  readonly promotionApprovals?: 1 | 2;
 }
 
 export interface Broker {
@@ -64,7 +65,15 @@ export function buildBroker(parts: BrokerParts): Broker {
     timing: parts.timing,
     ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
   });
-  const operations = new OperationsService({ state: parts.state, designations, keyStores: parts.keyStores, signer: parts.signer, clock, timing: parts.timing });
+  const operations = new OperationsService({
+    state: parts.state,
+    designations,
+    keyStores: parts.keyStores,
+    signer: parts.signer,
+    clock,
+    timing: parts.timing,
+    ...(parts.promotionApprovals ? { promotionApprovals: parts.promotionApprovals } : {}),
+  });
   const app = createApp({
     grants,
     operations,
@@ -163,5 +172,6 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyStores), clock, config.keyCache, (e) => metrics.cacheEvent(e)),
     metrics,
     exposeMetrics: config.exposeMetrics,
+    promotionApprovals: config.promotionApprovals,
   });
 }

@@ -69,6 +69,7 @@ const envSchema = z.object({
   KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS: seconds('KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS', 900, 0, 86_400),
   KEYHOLD_KEY_CACHE_ENTRIES: seconds('KEYHOLD_KEY_CACHE_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
+  KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
 });
@@ -98,6 +99,8 @@ export interface Config {
   readonly keyCache: { readonly freshMs: number; readonly maxAgeMs: number; readonly maxEntries: number };
   /** Serve GET /metrics without credentials (fine behind a NetworkPolicy; off by default for functions). */
   readonly exposeMetrics: boolean;
+  /** Distinct operators a promotion needs. */
+  readonly promotionApprovals: 1 | 2;
   /** Create the dev issuer and dev operator credential on first run. */
   readonly dev: boolean;
   /** The whole environment, for store factories that parse their own settings. */
@@ -184,6 +187,7 @@ export function parseConfig(env: Env): Config {
   return {
     runtime: e.KEYHOLD_RUNTIME,
     keyCache: { freshMs: e.KEYHOLD_KEY_CACHE_FRESH_SECONDS * 1000, maxAgeMs: e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS * 1000, maxEntries: e.KEYHOLD_KEY_CACHE_ENTRIES },
+    promotionApprovals: e.KEYHOLD_PROMOTION_APPROVALS === '2' ? 2 : 1,
     exposeMetrics: (e.KEYHOLD_METRICS ?? (e.KEYHOLD_RUNTIME === 'node' ? 'public' : 'off')) === 'public',
     home: e.KEYHOLD_HOME,
     host: e.KEYHOLD_HOST,

@@ -2,7 +2,7 @@
 // standby, read status, and query or verify the ledger. Every change is
 // ledgered with who, why and when.
 
-import { createRecord, decidePromote, decideReimport, type ValidatorRecord } from '../core/designation';
+import { createRecord, decidePromotion, decideReimport, type ValidatorRecord } from '../core/designation';
 import { KeyholdError } from '../core/errors';
 import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
@@ -22,7 +22,14 @@ export interface OperationsDeps {
   readonly signer: GrantSigner;
   readonly clock: Clock;
   readonly timing: Timing;
+  /** Distinct operators a promotion needs (DESIGN.md: optionally two). */
+  readonly promotionApprovals?: 1 | 2;
 }
+
+/** How long a proposed promotion waits for its second approver. */
+export const proposalTtlMs = 15 * 60_000;
+
+export type PromoteResult = { readonly status: 'promoted'; readonly record: ValidatorRecord; readonly approvers: readonly string[] } | { readonly status: 'pending'; readonly record: ValidatorRecord };
 
 export interface ImportResult {
   readonly record: ValidatorRecord;
@@ -85,34 +92,36 @@ export class OperationsService {
     return { record, fingerprint: fp, replicas };
   }
 
-  async promote(op: Operator, validator: string, target: string, reason: string): Promise<ValidatorRecord> {
-    const record = await withCasRetry(async () => {
+  async promote(op: Operator, validator: string, target: string, reason: string): Promise<PromoteResult> {
+    const result = await withCasRetry(async (): Promise<PromoteResult> => {
       const { record: current, readAt } = await this.d.designations.read(validator);
       if (!current) throw new KeyholdError('unknown_validator');
       const now = this.d.clock.now();
-      const next = decidePromote(this.d.timing, current, target, now);
-      const base = { time: now, actor: actorOf(op), validator, reason };
-      if (next instanceof KeyholdError) {
-        await commitOrThrow(this.d.state, undefined, [draft({ ...base, action: 'denied', epoch: current.designation.epoch, slot: target, details: { request: 'promote', code: next.code } }, true)]);
-        throw next;
+      const decision = decidePromotion(this.d.timing, current, target, { operator: actorOf(op), reason, approvals: this.d.promotionApprovals ?? 1, proposalTtlMs }, now);
+      const base = { time: now, actor: actorOf(op), validator, reason, slot: target };
+      if (decision.kind === 'deny') {
+        await commitOrThrow(this.d.state, undefined, [draft({ ...base, action: 'denied', epoch: current.designation.epoch, details: { request: 'promote', code: decision.error.code } }, true)]);
+        throw decision.error;
       }
       const from = current.designation;
-      const entry = draft(
-        {
-          ...base,
-          action: 'promoted',
-          epoch: next.designation.epoch,
-          slot: target,
-          details: { fromSlot: from.slot, fromEpoch: from.epoch, fromState: from.state, fromPod: from.podUid, notBefore: next.designation.notBefore },
-        },
-        true,
-      );
-      await commitOrThrow(this.d.state, { next, expectedVersion: current.version }, [entry]);
-      this.d.designations.remember(validator, next, readAt);
-      return next;
+      const entry =
+        decision.kind === 'proposed'
+          ? draft({ ...base, action: 'promotion_proposed', epoch: from.epoch, details: { fromSlot: from.slot, expiresAt: decision.next.pendingPromotion!.expiresAt } }, true)
+          : draft(
+              {
+                ...base,
+                action: 'promoted',
+                epoch: decision.next.designation.epoch,
+                details: { fromSlot: from.slot, fromEpoch: from.epoch, fromState: from.state, fromPod: from.podUid, notBefore: decision.next.designation.notBefore, approvers: decision.approvers.join(',') },
+              },
+              true,
+            );
+      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry]);
+      this.d.designations.remember(validator, decision.next, readAt);
+      return decision.kind === 'proposed' ? { status: 'pending', record: decision.next } : { status: 'promoted', record: decision.next, approvers: decision.approvers };
     });
-    await this.checkpoint();
-    return record;
+    if (result.status === 'promoted') await this.checkpoint();
+    return result;
   }
 
   /** Every replica's view: validator, store, version, fingerprint (never the secret). A failing store is reported, not fatal. */

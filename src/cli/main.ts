@@ -172,8 +172,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         if (!io.confirm) throw usage('promote changes who may sign: confirm on a terminal or pass --yes');
         if (!(await io.confirm(`Promote ${validator} to ${o.to}? The current holder is fenced.`))) throw new CliError('not promoted', exitCodes.refused);
       }
-      const res = await client().call<ValidatorView>('POST', `/v1/validators/${validator}/promote`, { slot: o.to, reason: o.reason });
-      emit(o.format, [statusRow(res.body)], statusColumns, io.stdout);
+      const res = await client().call<ValidatorView & { promotion: { status: string; expiresAt?: string } }>('POST', `/v1/validators/${validator}/promote`, { slot: o.to, reason: o.reason });
+      if (res.body.promotion.status === 'pending') {
+        io.stderr(`keyhold: promotion proposed; a second, different operator must run the same command before ${res.body.promotion.expiresAt}\n`);
+      }
+      emit(o.format, [{ ...statusRow(res.body), promotion: res.body.promotion.status }], [...statusColumns, 'promotion'], io.stdout);
     });
 
   const audit = program.command('audit').description('the tamper-evident ledger');

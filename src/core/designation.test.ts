@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkRenew, createRecord, decideFetch, decidePromote, decideReimport, decideRelease, type ValidatorRecord } from './designation';
+import { checkRenew, createRecord, decideFetch, decidePromote, decidePromotion, decideReimport, decideRelease, type ValidatorRecord } from './designation';
 import { KeyholdError } from './errors';
 import { horizonMs, type Timing } from './horizon';
 
@@ -174,5 +174,34 @@ describe('decideReimport', () => {
     expect(next.designation).toEqual(r.designation);
     expect(next.keyFingerprint).toBe('fp2');
     expect(decideReimport(r, [s1, s0], 'fp', 'eip2335')).toMatchObject({ code: 'validator_exists' });
+  });
+});
+
+describe('decidePromotion with two approvers', () => {
+  const req = (operator: string) => ({ operator, reason: 'drain', approvals: 2 as const, proposalTtlMs: 60_000 });
+  it('proposes first, then promotes when a different operator names the same target', () => {
+    const first = decidePromotion(t, held(), s1, req('operator:alice'), now);
+    expect(first.kind).toBe('proposed');
+    if (first.kind !== 'proposed') return;
+    expect(first.next.designation).toEqual(held().designation);
+    expect(decidePromotion(t, first.next, s1, req('operator:alice'), now + 1)).toMatchObject({ kind: 'deny', error: { code: 'second_approver_required' } });
+    const second = decidePromotion(t, first.next, s1, req('operator:bob'), now + 2);
+    expect(second).toMatchObject({ kind: 'promoted', approvers: ['operator:alice', 'operator:bob'] });
+    if (second.kind === 'promoted') {
+      expect(second.next.designation).toMatchObject({ epoch: 2, slot: s1, state: 'vacant' });
+      expect(second.next.pendingPromotion).toBeNull();
+    }
+  });
+  it('voids a proposal when it expires, when the epoch moves, or for another target', () => {
+    const first = decidePromotion(t, held(), s1, req('operator:alice'), now);
+    if (first.kind !== 'proposed') throw new Error();
+    expect(decidePromotion(t, first.next, s1, req('operator:bob'), now + 60_000).kind).toBe('proposed');
+    expect(decidePromotion(t, first.next, s0, req('operator:bob'), now + 1).kind).toBe('proposed');
+    const taken = decideFetch(t, first.next, a2, now + 1);
+    if (taken.kind !== 'wait' || !taken.next) throw new Error();
+    expect(decidePromotion(t, taken.next, s1, req('operator:bob'), now + 2).kind).toBe('proposed');
+  });
+  it('promotes at once with one approver', () => {
+    expect(decidePromotion(t, held(), s1, { ...req('operator:alice'), approvals: 1 }, now)).toMatchObject({ kind: 'promoted', approvers: ['operator:alice'] });
   });
 });

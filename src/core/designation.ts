@@ -30,6 +30,17 @@ export interface ValidatorRecord {
   readonly keyFingerprint: string;
   readonly keyFormat: string;
   readonly version: number;
+  /** A promotion waiting for its second approver; void once the epoch moves. */
+  readonly pendingPromotion?: PendingPromotion | null;
+}
+
+export interface PendingPromotion {
+  readonly slot: string;
+  /** The epoch the proposal was made at: any change of holder voids it. */
+  readonly fromEpoch: number;
+  readonly proposer: string;
+  readonly reason: string;
+  readonly expiresAt: number;
 }
 
 export interface Caller {
@@ -53,6 +64,7 @@ export type Action =
   | 'released'
   | 'fenced_ack'
   | 'promoted'
+  | 'promotion_proposed'
   | 'key_imported'
   | 'key_rotated'
   | 'store_fallback'
@@ -188,7 +200,40 @@ export function decidePromote(t: Timing, r: ValidatorRecord, target: string, now
   // Nobody can hold a grant for a vacant or cleanly released designation.
   const clean = d.state === 'vacant' || d.state === 'released';
   const notBefore = Math.max(takeoverNotBefore(t, now, clean), clean ? d.notBefore : 0);
-  return bump(r, { epoch: d.epoch + 1, slot: target, podUid: null, state: 'vacant', notBefore, updatedAt: now });
+  return bump(r, { epoch: d.epoch + 1, slot: target, podUid: null, state: 'vacant', notBefore, updatedAt: now }, { pendingPromotion: null });
+}
+
+export type PromotionDecision =
+  | { kind: 'proposed'; next: ValidatorRecord }
+  | { kind: 'promoted'; next: ValidatorRecord; approvers: readonly string[] }
+  | { kind: 'deny'; error: KeyholdError };
+
+/**
+ * Promotion by one operator, or by two distinct ones: the first proposes a
+ * target at the current epoch, the second, naming the same target before the
+ * proposal expires and before the epoch moves, carries it out.
+ */
+export function decidePromotion(
+  t: Timing,
+  r: ValidatorRecord,
+  target: string,
+  request: { operator: string; reason: string; approvals: 1 | 2; proposalTtlMs: number },
+  now: number,
+): PromotionDecision {
+  if (!r.slots.includes(target)) return { kind: 'deny', error: new KeyholdError('slot_not_allowed') };
+  const promote = (approvers: readonly string[]): PromotionDecision => {
+    const next = decidePromote(t, r, target, now);
+    return next instanceof KeyholdError ? { kind: 'deny', error: next } : { kind: 'promoted', next, approvers };
+  };
+  if (request.approvals === 1) return promote([request.operator]);
+  const p = r.pendingPromotion;
+  const standing = p && p.slot === target && p.fromEpoch === r.designation.epoch && p.expiresAt > now ? p : null;
+  if (!standing) {
+    const pendingPromotion: PendingPromotion = { slot: target, fromEpoch: r.designation.epoch, proposer: request.operator, reason: request.reason, expiresAt: now + request.proposalTtlMs };
+    return { kind: 'proposed', next: { ...r, pendingPromotion, version: r.version + 1 } };
+  }
+  if (standing.proposer === request.operator) return { kind: 'deny', error: new KeyholdError('second_approver_required') };
+  return promote([standing.proposer, request.operator]);
 }
 
 /** Re-import of an existing validator: new key material, the same slots. */

@@ -16,6 +16,7 @@ export const errorCodes = {
   validator_exists: { status: 409, message: 'The validator already exists with other slots.' },
   key_not_owned: { status: 409, message: 'A key store holds an object for this validator that keyhold does not own; refusing to overwrite it.' },
   key_too_large: { status: 413, message: 'The key material exceeds a key store\'s size limit.' },
+  second_approver_required: { status: 409, message: 'This promotion needs a second, different operator to approve it.' },
   stale_epoch: { status: 409, message: 'The grant\'s epoch or pod instance is no longer current.' },
   conflict: { status: 409, message: 'The state changed concurrently; retry.' },
   invalid_grant: { status: 401, message: 'The grant is not valid.' },

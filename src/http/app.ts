@@ -170,9 +170,11 @@ export function createApp(deps: AppDeps): Hono {
     const op = await operator(c, 'operator');
     const id = param(c, 'id');
     const body = await jsonBody(c, promoteBody);
-    const record = await operations.promote(op, id, body.slot, body.reason);
-    count('promoted');
-    return c.json(presentRecord(record));
+    const result = await operations.promote(op, id, body.slot, body.reason);
+    count(result.status === 'promoted' ? 'promoted' : 'promotion_proposed');
+    return result.status === 'promoted'
+      ? c.json({ ...presentRecord(result.record), promotion: { status: 'promoted', approvers: result.approvers } })
+      : c.json({ ...presentRecord(result.record), promotion: { status: 'pending', needs: 'a second, different operator to run the same promotion', expiresAt: new Date(result.record.pendingPromotion!.expiresAt).toISOString() } }, 202);
   });
   app.get('/v1/keys/check', async (c) => {
     await operator(c, 'viewer');

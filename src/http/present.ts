@@ -15,6 +15,7 @@ export const presentRecord = (r: ValidatorRecord) => ({
   keyFingerprint: r.keyFingerprint,
   keyFormat: r.keyFormat,
   slashingProtection: r.slashingProtection !== null,
+  pendingPromotion: r.pendingPromotion ? { ...r.pendingPromotion, expiresAt: new Date(r.pendingPromotion.expiresAt).toISOString() } : null,
   version: r.version,
 });
 

@@ -22,6 +22,10 @@ export const validatorRecordSchema = z.object({
   keyFingerprint: z.string(),
   keyFormat: z.string(),
   version: z.number().int().positive(),
+  pendingPromotion: z
+    .object({ slot: z.string(), fromEpoch: z.number().int().positive(), proposer: z.string(), reason: z.string(), expiresAt: z.number().int() })
+    .nullable()
+    .optional(),
 });
 
 export function parseRecord(json: string | unknown): ValidatorRecord {

@@ -262,3 +262,27 @@ describe('operators', () => {
     expect(await res.json()).toEqual({ status: 'ready', stores: [{ name: 'sqlite', role: 'state', status: 'ready' }, { name: 'sqlite', role: 'key', status: 'ready' }] });
   });
 });
+
+describe('two-person promotion', () => {
+  it('needs two different operators, and ledgers both', async () => {
+    const { testOperator } = await import('../support/fixtures');
+    const bob = await testOperator('bob');
+    const b = await testBroker({ promotionApprovals: 2, moreOperators: [bob] });
+    await importValidator(b);
+    const first = await promote(b, slot1);
+    expect(first.status).toBe(202);
+    expect(await first.json()).toMatchObject({ designation: { epoch: 1, slot: slot0 }, promotion: { status: 'pending' } });
+    const again = await promote(b, slot1);
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ code: 'second_approver_required' });
+    const path = '/v1/validators/v1/promote';
+    const res = await b.app.request(path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await bob.token('POST', path, b.clock.now())}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ slot: slot1, reason: 'agreed' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ designation: { epoch: 2, slot: slot1 }, promotion: { status: 'promoted', approvers: ['operator:alice', 'operator:bob'] } });
+    expect(await ledger(b)).toEqual(['key_imported', 'promotion_proposed', 'denied', 'promoted']);
+  });
+});

@@ -117,7 +117,13 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer'>> & { clock?: ManualClock; cluster?: TestCluster; operator?: TestOperator } = {},
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals'>> & {
+    clock?: ManualClock;
+    cluster?: TestCluster;
+    operator?: TestOperator;
+    /** More operators the broker trusts besides `operator`. */
+    moreOperators?: TestOperator[];
+  } = {},
 ): Promise<TestBroker> {
   const clock = overrides.clock ?? new ManualClock();
   const cluster = overrides.cluster ?? (await testCluster());
@@ -130,11 +136,12 @@ export async function testBroker(
     keyStores,
     signer: overrides.signer ?? (await testSigner()),
     clusters: [cluster.config],
-    operatorKeys: [operator.key],
+    operatorKeys: [operator.key, ...(overrides.moreOperators ?? []).map((o) => o.key)],
     timing: overrides.timing ?? testTiming,
     clock,
     logger,
     ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
+    ...(overrides.promotionApprovals ? { promotionApprovals: overrides.promotionApprovals } : {}),
   });
   return { ...broker, clock, cluster, operator, logs: logger.lines };
 }
