@@ -19,6 +19,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -72,6 +73,48 @@ throw new ConfigError(${JSON.stringify(
   };
 }
 
+/**
+ * `await import('a-commonjs-package')` from project code: Node gives the
+ * package's named exports (found by cjs-module-lexer), but across an esbuild
+ * chunk boundary the namespace holds only `default`, so
+ * `const { SecretManagerServiceClient } = await import(...)` would be
+ * undefined in the bundle alone. Such imports get a small module that
+ * re-exports each name, listed by loading the package here once.
+ */
+export function namedExportsForLazyCommonJs(): Plugin {
+  return {
+    name: 'keyhold-lazy-commonjs',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.namespace !== 'file' || args.importer.includes('/node_modules/')) return undefined;
+        const r = await b.resolve(args.path, { kind: 'import-statement', resolveDir: args.resolveDir });
+        if (r.errors.length > 0 || r.external || !isCommonJs(r.path)) return undefined;
+        return { path: r.path, namespace: 'keyhold-lazy-commonjs' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'keyhold-lazy-commonjs' }, (args) => {
+        const names = Object.keys(createRequire(args.path)(args.path) as object).filter((n) => n !== 'default' && /^[A-Za-z_$][\w$]*$/.test(n));
+        return {
+          resolveDir: dirname(args.path),
+          contents: [`import * as ns from ${JSON.stringify(args.path)};`, 'export default ns.default;', ...names.map((n) => `export const ${n} = ns.${n};`)].join('\n'),
+        };
+      });
+    },
+  };
+}
+
+function isCommonJs(file: string): boolean {
+  if (file.endsWith('.cjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: string }).type !== 'module';
+    } catch {
+      // no package.json here: look further up
+    }
+  }
+  return true;
+}
+
 // CommonJS dependencies (the cloud SDKs) call require and read __dirname;
 // an ES module has neither, so each output file defines them.
 const banner = [
@@ -119,7 +162,7 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
     logLevel: 'warning',
     // protobufjs probes for optional modules with eval; harmless here.
     logOverride: { 'direct-eval': 'silent' },
-    plugins: [narrowRegistry(target, stores)],
+    plugins: [narrowRegistry(target, stores), namedExportsForLazyCommonJs()],
   });
   if (target === 'gcp') {
     // The source upload Cloud Build installs: only functions-framework, at the version tested here.
