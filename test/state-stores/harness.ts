@@ -69,7 +69,7 @@ export async function importValidator(b: Broker): Promise<void> {
 }
 
 /** Actions that change the designation when they are committed. */
-const changes = new Set(['key_imported', 'key_rotated', 'grant_issued', 'grant_reissued', 'takeover', 'promoted', 'released']);
+const changes = new Set(['key_imported', 'key_rotated', 'grant_issued', 'grant_reissued', 'takeover', 'promoted', 'promotion_proposed', 'released']);
 
 /**
  * The ledger and the designation agree: the chains verify, every record
