@@ -3,8 +3,14 @@
 // public half sent with the fetch, and the broker's JWE opened with it.
 
 import { compactDecrypt, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { keyDeliveryAlg, keyDeliveryEnc, type EphemeralKey } from '../src/grants/key-delivery';
+import type { EphemeralKey } from '../src/grants/key-delivery';
 import { isAllowedMaterialName, type KeyBundle } from './key-files';
+
+// The broker's choice in src/grants/key-delivery.ts, restated rather than
+// imported so the hook bundle does not pull in the broker's schema code; the
+// e2e tests decrypt real deliveries, so a drift fails there.
+const keyDeliveryAlg = 'ECDH-ES+A256KW';
+const keyDeliveryEnc = 'A256GCM';
 
 export interface EphemeralKeyPair {
   readonly publicJwk: EphemeralKey;

@@ -3,6 +3,8 @@
 // every scenario the stand-ins' holding intervals never overlap, and key files
 // are gone whenever a pod does not hold the key.
 
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, Pod, horizonMs, overlaps, until, watchKeyFiles } from './support/cluster';
 
@@ -44,22 +46,30 @@ const holdingNow = (p: Pod) => until(`${p.podName} holding`, () => p.holding && 
 
 describe('keyhold-hook against a real broker', () => {
   it('clean restart: the keeper releases on SIGTERM and the next pod instance starts at once', async () => {
-    await scenario('e2e-restart', ['e2e-restart-0', 'e2e-restart-standby-0']);
+    const { publicId } = await broker.importValidator('e2e-restart', ['local/validators/e2e-restart-0', 'local/validators/e2e-restart-standby-0']);
     const a = await pod('e2e-restart', 'e2e-restart-0');
     startWatching();
     await a.boot();
     await holdingNow(a);
+    expect(await stat(join(a.keyDir, 'keystore.json')).then((s) => s.mode & 0o777)).toBe(0o400);
+    expect(await readFile(join(a.keyDir, 'validator_definitions.yml'), 'utf8')).toContain(`voting_public_key: "${publicId}"`);
     const epoch = a.lastState!.epoch!;
-    await a.terminate();
+    const interchange = {
+      metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'11'.repeat(32)}` },
+      data: [{ pubkey: publicId, signed_blocks: [{ slot: '81952' }], signed_attestations: [{ source_epoch: '2290', target_epoch: '3007' }] }],
+    };
+    await a.terminate({ interchange });
     const releasedAt = Date.now();
-    expect(a.log.join('\n')).toMatch(/releasing: released at epoch/);
-    expect(await a.keyFilesPresent()).toBe(false);
+    expect(a.log.join('\n')).toMatch(/releasing: released at epoch \d+; slashing protection stored/);
+    expect(await readdir(a.keyDir)).toEqual([]);
 
     const a2 = await pod('e2e-restart', 'e2e-restart-0');
     await a2.boot({ fetchTimeoutMs: 10_000 });
     await holdingNow(a2);
     expect(a2.intervals[0]!.start - releasedAt).toBeLessThan(8_000);
     expect(a2.lastState!.epoch).toBe(epoch + 1);
+    // The next holder gets the interchange to import before its validator starts.
+    expect(JSON.parse(await readFile(join(a2.keyDir, 'slashing-protection.json'), 'utf8'))).toEqual(interchange);
     expect(overlaps(pods)).toEqual([]);
   });
 
@@ -131,10 +141,13 @@ describe('keyhold-hook against a real broker', () => {
     expect(overlaps(pods)).toEqual([]);
   });
 
-  it('broker outage longer than the horizon: the keeper stops the signer before its grant expires, then resumes at the same epoch', async () => {
-    await scenario('e2e-outage', ['e2e-outage-0', 'e2e-outage-standby-0']);
-    const a = await pod('e2e-outage', 'e2e-outage-0');
-    const b = await pod('e2e-outage', 'e2e-outage-standby-0');
+  it.each([
+    ['shorter', 'e2e-outage-short', 15_000],
+    ['longer', 'e2e-outage-long', horizonMs + 5_000],
+  ])('broker outage %s than the horizon: the keeper stops the signer before its grant expires, then resumes at the same epoch', async (_, id, outageMs) => {
+    await scenario(id, [`${id}-0`, `${id}-standby-0`]);
+    const a = await pod(id, `${id}-0`);
+    const b = await pod(id, `${id}-standby-0`);
     startWatching();
     await a.boot();
     await holdingNow(a);
@@ -153,7 +166,7 @@ describe('keyhold-hook against a real broker', () => {
     expect(await a.keyFilesPresent()).toBe(false);
     expect(a.holding).toBe(false);
 
-    await sleep(Math.max(0, downAt + horizonMs + 5_000 - Date.now()));
+    await sleep(Math.max(0, downAt + outageMs - Date.now()));
     expect(a.holding).toBe(false);
     await broker.spawn();
     await until('recovered holder', () => a.holding && a.lastState?.state === 'holding', 20_000);

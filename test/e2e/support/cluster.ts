@@ -261,8 +261,12 @@ export class Pod {
     return hasKeyFiles(this.keyDir);
   }
 
-  /** Graceful pod deletion: SIGTERM the main container, wait, then SIGTERM the sidecar (which releases). */
-  async terminate(): Promise<void> {
+  /**
+   * Graceful pod deletion: SIGTERM the main container, wait, then SIGTERM the
+   * sidecar (which releases). `interchange` is what the manifests' wrapper
+   * exports after lighthouse stopped, for the keeper to upload.
+   */
+  async terminate(opts: { interchange?: unknown } = {}): Promise<void> {
     this.stopped = true;
     if (this.fetcher) {
       this.fetcher.kill('SIGTERM');
@@ -272,6 +276,7 @@ export class Pod {
       this.standIn.kill('SIGTERM');
       await exited(this.standIn);
     }
+    if (opts.interchange !== undefined) await writeFile(join(this.keyDir, 'slashing-protection-export.json'), JSON.stringify(opts.interchange));
     if (this.keeper) {
       this.keeper.kill('SIGTERM');
       await exited(this.keeper);

@@ -4,6 +4,8 @@
 // so the test can record every interval in which it holds the key.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import process from 'node:process';
+import { clearInterval, setInterval } from 'node:timers';
 
 const [keyDir, pidfile] = process.argv.slice(2);
 const ready = () => existsSync(join(keyDir, 'validator_definitions.yml')) && existsSync(join(keyDir, 'grant.jwt'));
