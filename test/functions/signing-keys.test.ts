@@ -3,7 +3,9 @@
 // signs), what a failed refresh does, and the two readers against moto and
 // the Secret Manager emulator.
 
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { decodeProtectedHeader, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,8 @@ import { crc32c } from '../../src/stores/gcp-secret-manager/crc32c';
 import { startGcpSecretManagerEmulator } from '../emulators/gcp-secret-manager/server';
 import { describeWithMoto, motoCredentials, motoRegion, startMoto, type Moto } from '../moto';
 import { ManualClock } from '../support/fixtures';
+import { editRing } from '../../functions/signing-key-ring';
+import { repoRoot } from './support';
 
 const claims = { validator: 'v1', slot: 'eu1/validators/v1-0', podUid: randomUUID(), epoch: 1 };
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
@@ -148,6 +152,28 @@ describe('rotation through a refreshing signer', () => {
   it('refuses to start on a ring that cannot be used', async () => {
     const e = await refusal(RefreshingGrantSigner.start(async () => parseSigningKeyRing('[]', 'secret "s"'), { clock: new ManualClock(), logger: memoryLogger(), refreshMs, source: 'secret "s"' }));
     expect(e.message).toMatch(/^KEYHOLD_SIGNING_KEY_SECRET: /);
+  });
+});
+
+describe('the ring editor (functions/signing-key-ring.ts)', () => {
+  it('walks a rotation: add verify-only, activate, drop; never drops the active key', async () => {
+    const a = await generateSigningJwk('key-a');
+    const added = await editRing([a], { op: 'add', kid: 'key-b' });
+    expect(added.map((k) => k.kid)).toEqual(['key-a', 'key-b']);
+    const activated = await editRing(added, { op: 'activate', kid: 'key-b' });
+    expect(activated.map((k) => k.kid)).toEqual(['key-b', 'key-a']);
+    expect((await editRing(activated, { op: 'drop', kid: 'key-a' })).map((k) => k.kid)).toEqual(['key-b']);
+    await expect(editRing(activated, { op: 'drop', kid: 'key-b' })).rejects.toThrow(/active key/);
+    await expect(editRing(activated, { op: 'add', kid: 'key-a' })).rejects.toThrow(/already has/);
+    // Every step is a ring the broker accepts.
+    for (const r of [added, activated]) expect(parseSigningKeyRing(JSON.stringify({ keys: r }), 'test')).toHaveLength(2);
+  });
+
+  it('runs as a command: new, add, show (no private part printed)', () => {
+    const run = (args: string[], input = '') => execFileSync(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'functions/signing-key-ring.ts'), ...args], { input, encoding: 'utf8' });
+    const one = run(['new', 'key-a']);
+    const two = run(['add', 'key-b'], one);
+    expect(run(['show'], two)).toBe('key-a\tactive (signs)\nkey-b\tverifies only\n');
   });
 });
 
