@@ -9,7 +9,7 @@ import type { Timing } from '../core/horizon';
 import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import type { GrantSigner } from '../grants/signer';
 import type { Operator } from '../identity/operator-token';
-import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, type Clock, type KeyListing, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
+import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import { asStateStoreError, type DesignationReader } from './designation-reader';
 import { publicReason } from './key-reader';
@@ -30,6 +30,15 @@ export interface OperationsDeps {
 export const proposalTtlMs = 15 * 60_000;
 
 export type PromoteResult = { readonly status: 'promoted'; readonly record: ValidatorRecord; readonly approvers: readonly string[] } | { readonly status: 'pending'; readonly record: ValidatorRecord };
+
+export interface ReplicaCheck {
+  readonly validator: string;
+  readonly store: string;
+  readonly status: 'ok' | 'missing' | 'differs' | 'error';
+  readonly version: string | null;
+  readonly fingerprint: string | null;
+  readonly error?: string;
+}
 
 export interface ImportResult {
   readonly record: ValidatorRecord;
@@ -124,30 +133,33 @@ export class OperationsService {
     return result;
   }
 
-  /** Every replica's view: validator, store, version, fingerprint (never the secret). A failing store is reported, not fatal. */
-  async listKeys(): Promise<{ store: string; keys: KeyListing[] | null; error: string | null }[]> {
-    return Promise.all(
-      this.d.keyStores.map(async (store) => {
+  /**
+   * Each known validator against each replica: ok, missing, differs (another
+   * fingerprint) or error. Reads each value with `get`, because listing
+   * secrets cannot be scoped to a prefix in AWS or GCP IAM, and the broker's
+   * role should be able to read only its own secrets. The material is wiped
+   * as soon as it is fingerprinted.
+   */
+  async checkKeys(): Promise<ReplicaCheck[]> {
+    const records = await this.list();
+    const rows: ReplicaCheck[] = [];
+    for (const r of records) {
+      for (const store of this.d.keyStores) {
         try {
-          return { store: store.name, keys: await store.list(), error: null };
+          const got = await store.get(r.id);
+          if (!got) {
+            rows.push({ validator: r.id, store: store.name, status: 'missing', version: null, fingerprint: null });
+            continue;
+          }
+          const fp = fingerprint(got.material.publicId);
+          for (const f of got.material.files.values()) f.wipe();
+          rows.push({ validator: r.id, store: store.name, status: fp === r.keyFingerprint ? 'ok' : 'differs', version: got.version, fingerprint: fp });
         } catch (e) {
-          return { store: store.name, keys: null, error: publicReason(e) };
+          rows.push({ validator: r.id, store: store.name, status: 'error', version: null, fingerprint: null, error: publicReason(e) });
         }
-      }),
-    );
-  }
-
-  /** Each validator against each replica: ok, missing, differs (another fingerprint) or error. */
-  async checkKeys(): Promise<{ validator: string; store: string; status: 'ok' | 'missing' | 'differs' | 'error'; version: string | null; fingerprint: string | null }[]> {
-    const [records, listings] = await Promise.all([this.list(), this.listKeys()]);
-    return records.flatMap((r) =>
-      listings.map((l) => {
-        if (!l.keys) return { validator: r.id, store: l.store, status: 'error' as const, version: null, fingerprint: null };
-        const k = l.keys.find((x) => x.validator === r.id);
-        if (!k) return { validator: r.id, store: l.store, status: 'missing' as const, version: null, fingerprint: null };
-        return { validator: r.id, store: l.store, status: k.fingerprint === r.keyFingerprint ? ('ok' as const) : ('differs' as const), version: k.version, fingerprint: k.fingerprint };
-      }),
-    );
+      }
+    }
+    return rows;
   }
 
   async status(validator: string): Promise<ValidatorRecord> {

@@ -128,13 +128,9 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .description('key material in every configured store: validator, store, version, fingerprint')
     .addOption(formatOption())
     .action(async (o: { format: Format }) => {
-      const res = await client().call<{ stores: { store: string; keys: { validator: string; version: string; fingerprint: string }[] | null; error: string | null }[] }>('GET', '/v1/keys');
-      const rows: Record<string, unknown>[] = res.body.stores.flatMap((s): Record<string, unknown>[] =>
-        s.keys ? s.keys.map((k) => ({ ...k, store: s.store })) : [{ validator: null, store: s.store, version: null, fingerprint: null, error: s.error }],
-      );
-      emit(o.format, rows, ['validator', 'store', 'version', 'fingerprint'], io.stdout);
+      const res = await client().call<{ replicas: Record<string, unknown>[] }>('GET', '/v1/keys');
+      emit(o.format, res.body.replicas, ['validator', 'store', 'version', 'fingerprint', 'status'], io.stdout);
     });
-
   keys
     .command('check')
     .description('compare every replica with the imported fingerprint; exit 1 if any is missing, differs or fails')

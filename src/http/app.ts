@@ -183,7 +183,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.get('/v1/keys', async (c) => {
     await operator(c, 'viewer');
-    return c.json({ stores: await operations.listKeys() });
+    return c.json({ replicas: await operations.checkKeys() });
   });
   app.get('/v1/audit', async (c) => {
     await operator(c, 'viewer');
