@@ -79,11 +79,12 @@ export async function handoffPlanned(): Promise<number | null> {
       return { ...clean, ...env };
     };
     const runFetch = async (env: Record<string, string>) => {
+      const spawned = Date.now();
       const f = spawnBounded(process.execPath, [hook, 'fetch'], { env: hookEnv(env), lifeMs: 60_000 });
       procs.push(f);
       const code = await f.exited;
       if (code !== 0) throw new Error(`fetch exited ${code}: ${f.stderrTail()}`);
-      return Date.now();
+      return { spawned, done: Date.now(), log: f.stderrTail() };
     };
 
     // Pod A: fetch, a stand-in signer, the keeper.
@@ -106,10 +107,13 @@ export async function handoffPlanned(): Promise<number | null> {
     });
 
     // Planned shutdown of A; B starts once A is gone, as a StatefulSet replaces a pod.
+    const b = await podEnv('pod-b');
+    const sigterm = Date.now();
     keeper.child.kill('SIGTERM');
     const keeperCode = await keeper.exited;
-    const b = await podEnv('pod-b');
-    const bDone = await runFetch(b.env);
+    const keeperExit = Date.now();
+    const fetchB = await runFetch(b.env);
+    const bDone = fetchB.done;
 
     const auditPath = `/v1/audit?validator=${validator}&action=released`;
     const audit = await fetch(`${url}${auditPath}`, { headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'GET', '/v1/audit')}` } });
@@ -117,7 +121,11 @@ export async function handoffPlanned(): Promise<number | null> {
     const released = entries.at(-1);
     if (!released) throw new Error(`no released entry in the ledger (keeper exit ${keeperCode})`);
     const ms = bDone - released.time;
-    progress(`handoff_planned_ms: ${ms} (keeper exit ${keeperCode}; release at ${released.at})`);
+    progress(
+      `handoff_planned_ms: ${ms} (SIGTERM to release ${released.time - sigterm} ms; release to keeper exit ${keeperExit - released.time} ms; ` +
+        `pod B fetch from spawn to exit ${fetchB.done - fetchB.spawned} ms; keeper exit code ${keeperCode})`,
+    );
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`pod B fetch log:\n${fetchB.log}\n`);
     return round(ms, 0);
   } catch (e) {
     return unavailable('handoff_planned_ms', `the hooks did not complete a handoff: ${(e as Error).message.split('\n').slice(0, 4).join(' / ')}`);

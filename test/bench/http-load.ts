@@ -131,7 +131,18 @@ export interface BrokerLoadResult {
   readonly rssMb: number | null;
 }
 
-export async function brokerLoad(opts: { validators: number; settings: LoadSettings; only: ReadonlySet<'grant' | 'renew'>; profile: boolean }): Promise<Partial<BrokerLoadResult>> {
+/**
+ * `beforeLoad` runs just before each load phase with the broker idle: the
+ * caller measures that phase's baseline there, so a ratio compares numbers
+ * taken seconds apart on a machine whose other load comes and goes.
+ */
+export async function brokerLoad(opts: {
+  validators: number;
+  settings: LoadSettings;
+  only: ReadonlySet<'grant' | 'renew'>;
+  profile: boolean;
+  beforeLoad?: (phase: 'grant' | 'renew') => Promise<void>;
+}): Promise<Partial<BrokerLoadResult>> {
   const home = await mkdtemp(join(tmpdir(), 'keyhold-bench-'));
   const profileDir = opts.profile ? join(home, 'profile') : null;
   let served: Served | undefined;
@@ -141,6 +152,7 @@ export async function brokerLoad(opts: { validators: number; settings: LoadSetti
     const pods = await population(served.url, home, opts.validators);
     const out: { -readonly [K in keyof BrokerLoadResult]?: BrokerLoadResult[K] } = {};
     if (opts.only.has('grant')) {
+      await opts.beforeLoad?.('grant');
       const rss = rssSampler(served.proc.pid);
       const r = await load('grant load (POST /v1/grants)', served.url, opts.settings, cycling('/v1/grants', pods, (p) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey })));
       const max = rss.stop();
@@ -148,6 +160,7 @@ export async function brokerLoad(opts: { validators: number; settings: LoadSetti
       out.rssMb = max === null ? null : round(max, 1);
     }
     if (opts.only.has('renew')) {
+      await opts.beforeLoad?.('renew');
       const r = await load('renew load (POST /v1/grants/renew)', served.url, opts.settings, cycling('/v1/grants/renew', pods, (p) => JSON.stringify({ grant: p.grant })));
       out.renew = figure(r);
     }

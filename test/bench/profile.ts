@@ -47,7 +47,7 @@ export function selfTimes(p: CpuProfile): { functions: SelfTime[]; areas: SelfTi
     if (!node) return;
     const { functionName, url, lineNumber } = node.callFrame;
     const where = areaOf(url, functionName);
-    const key = `${functionName || '(anonymous)'} ${url ? `${where}:${lineNumber + 1}` : ''}`.trim();
+    const key = `${functionName || '(anonymous)'} ${url ? `${url.startsWith('node:') ? url : where}:${lineNumber + 1}` : ''}`.trim();
     fn.set(key, (fn.get(key) ?? 0) + us);
     area.set(where, (area.get(where) ?? 0) + us);
     total += us;
@@ -89,6 +89,7 @@ if (process.argv[1] && import.meta.url.endsWith(basename(process.argv[1]))) {
     console.error('usage: tsx test/bench/profile.ts <file.cpuprofile>');
     process.exit(2);
   }
+  process.stdout.on('error', () => process.exit(0));
   const s = selfTimes(JSON.parse(await readFile(file, 'utf8')) as CpuProfile);
   for (const x of [...s.areas.slice(0, 15), ...s.functions.slice(0, 40)]) console.log(`${(x.share * 100).toFixed(1).padStart(5)}%  ${x.ms.toFixed(0).padStart(7)} ms  ${x.name}`);
 }
