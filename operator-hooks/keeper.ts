@@ -126,18 +126,19 @@ export class Keeper {
 
   /** Runs until shutdown() (SIGTERM) has finished. */
   async run(): Promise<void> {
+    // Decide from the disk before the sweeper looks at the state: a keeper
+    // restarted next to a running signer with a good grant must not stop it.
+    const onDisk = await readGrant(this.config.keyDir);
+    const resumed = onDisk !== null && onDisk.record.validator === this.config.validator;
+    if (resumed) this.hold(onDisk.token, onDisk.record, sentFromRecord(onDisk.record.sentAt, this.d.clock).mono);
     const sweeper = this.sweep();
-    this.loop = this.main();
+    this.loop = this.main(resumed);
     await this.loop;
     await sweeper;
   }
 
-  private async main(): Promise<void> {
-    const onDisk = await readGrant(this.config.keyDir);
-    if (onDisk !== null && onDisk.record.validator === this.config.validator) {
-      const sent = sentFromRecord(onDisk.record.sentAt, this.d.clock);
-      this.hold(onDisk.token, onDisk.record, sent.mono);
-    } else {
+  private async main(resumed: boolean): Promise<void> {
+    if (!resumed) {
       await this.withoutKey();
       await this.acquireFresh();
     }

@@ -1,0 +1,135 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnsecuredJWT } from 'jose';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Answer, BrokerClient, FetchView, GrantView, ReleaseView } from './broker-client';
+import { realSleep, systemClock } from './clock';
+import type { KeeperConfig } from './config';
+import { writeKeyBundle, type GrantRecord } from './key-files';
+import { Keeper } from './keeper';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keyhold-keeper-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const config = (): KeeperConfig => ({
+  verb: 'keeper',
+  url: new URL('http://127.0.0.1:1'),
+  validator: 'v1',
+  tokenFile: '/unused',
+  keyDir: dir,
+  waitForDesignation: true,
+  retryMaxMs: 200,
+  httpTimeoutMs: 1000,
+  signer: { pidfile: null, process: 'unused', graceMs: 100 },
+  port: 0,
+  exportCommand: null,
+  renewMarginMs: 1000,
+  releaseTimeoutMs: 1000,
+  probeStateFile: join(dir, 'probe.json'),
+});
+
+/** A 3 s grant, as fetch would have left it on disk. */
+async function grantOnDisk(): Promise<{ token: string; record: GrantRecord }> {
+  const now = Date.now();
+  const iat = Math.ceil(now / 1000);
+  const record: GrantRecord = { validator: 'v1', slot: 'local/validators/v1-0', podUid: 'uid-1', epoch: 4, iat, exp: iat + 3, jti: 'j1', sentAt: now };
+  const token = new UnsecuredJWT({ slot: record.slot, pod_uid: record.podUid, epoch: record.epoch }).setSubject('v1').setIssuedAt(iat).setExpirationTime(iat + 3).setJti('j1').encode();
+  await writeKeyBundle(dir, { format: 'eip2335', publicId: '0xab', files: new Map([['keystore.json', Buffer.from('k')], ['password.txt', Buffer.from('p')]]), slashingProtection: null }, { token, record });
+  return { token, record };
+}
+
+function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<FetchView>) {
+  const events: string[] = [];
+  const released: string[] = [];
+  const client: BrokerClient = {
+    renew: async () => {
+      events.push('renew');
+      return renew();
+    },
+    fetchGrant: async () => {
+      events.push('fetch');
+      return fetchGrant();
+    },
+    release: async (grant) => {
+      events.push('release');
+      released.push(grant);
+      return { ok: true, status: 200, body: { outcome: 'acknowledged', epoch: 5, slashingProtection: 'none' } } as Answer<ReleaseView>;
+    },
+  };
+  return { client, events, released };
+}
+
+const until = async (f: () => boolean, ms = 8000) => {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await realSleep(20);
+  }
+};
+
+describe('keeper', () => {
+  it('on stale_epoch stops the signer, wipes, then acknowledges with the stale grant, and stays fenced', async () => {
+    const { token } = await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    let wipedAtStop: string[] | null = null;
+    const keeper = new Keeper(config(), {
+      client: b.client,
+      clock: systemClock,
+      sleep: realSleep,
+      random: () => 0,
+      log: () => undefined,
+      stopSigner: async () => {
+        b.events.push('stop');
+        wipedAtStop ??= await readdir(dir);
+      },
+    });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    // Renewal is due at a third of the 3 s lifetime.
+    expect(b.events[0]).toBe('renew');
+    // The sweeper may stop it again meanwhile; what matters is stop, then acknowledge.
+    expect(b.events.indexOf('stop')).toBeLessThan(b.events.indexOf('release'));
+    expect(wipedAtStop).toContain('keystore.json'); // stopped before the wipe
+    expect(await readdir(dir)).toEqual([]);
+    expect(b.released).toEqual([token]);
+    expect(keeper.status()).toMatchObject({ state: 'fenced', epoch: 4, reason: expect.stringMatching(/^stale_epoch/) });
+    await keeper.shutdown();
+    await running;
+    expect(b.released).toHaveLength(1); // the fence was already acknowledged
+    expect(keeper.status().state).toBe('released');
+  });
+
+  it('stops the signer by the deadline when it cannot renew, then recovers only at the same epoch', async () => {
+    const { record } = await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'unreachable', reason: 'ECONNREFUSED' }), () => ({ ok: false, kind: 'refused', status: 403, code: 'not_designated', retryAfterMs: null }));
+    let stoppedAt = 0;
+    const keeper = new Keeper(config(), {
+      client: b.client,
+      clock: systemClock,
+      sleep: realSleep,
+      random: () => 0,
+      log: () => undefined,
+      stopSigner: async () => {
+        if (stoppedAt === 0) stoppedAt = Date.now();
+      },
+    });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced');
+    // Lifetime 3 s less the 1 s margin, counted from the send recorded by fetch.
+    expect(stoppedAt).toBeGreaterThanOrEqual(record.sentAt + 2000 - 50);
+    expect(stoppedAt).toBeLessThan(record.exp * 1000);
+    expect(keeper.status().renewFailuresTotal).toBeGreaterThan(0);
+    // Not designated any more: it acknowledges with the lost grant and stays fenced.
+    expect(b.events.filter((e) => e === 'fetch')).toHaveLength(1);
+    expect(b.released).toHaveLength(1);
+    expect(await readdir(dir)).toEqual([]);
+    await keeper.shutdown();
+    await running;
+  });
+});
