@@ -3,11 +3,13 @@
 // configuration the broker refuses is answered, not a crash loop. Concurrent
 // first requests share one composition. A failed one is not kept: the next
 // request tries again (the secret may have been set meanwhile), and until
-// one succeeds every request gets the same fixed 503.
+// one succeeds every request gets the same fixed 503. Attempts are at least
+// a second apart, so a flood against a broken instance does not become a
+// flood of store clients and secret reads.
 
 import { Hono } from 'hono';
 import { composeBroker, type Broker, type SigningKeySource } from '../src/compose';
-import { ConfigError, parseConfig, type Env, type Runtime } from '../src/config';
+import { ConfigError, parseConfig, type Config, type Env, type Runtime } from '../src/config';
 import { jsonLogger, type Logger } from '../src/log';
 
 /** The only body a function answers while it cannot start: nothing about why, which is in the log. */
@@ -18,6 +20,11 @@ export interface LazyBrokerOptions {
   readonly env: Env;
   readonly signingKeySource: SigningKeySource;
   readonly logger?: Logger;
+  /** Tests: stands in for composeBroker. */
+  readonly compose?: (config: Config, signingKeySource: SigningKeySource) => Promise<Broker>;
+  /** Least time between two start attempts (default 1000 ms). */
+  readonly retryIntervalMs?: number;
+  readonly now?: () => number;
 }
 
 export interface LazyBroker {
@@ -31,16 +38,21 @@ export function lazyBroker(opts: LazyBrokerOptions): LazyBroker {
   const logger = opts.logger ?? jsonLogger();
   let composing: Promise<Broker> | undefined;
   let lastRefusal: string | undefined;
+  let failedAt = Number.NEGATIVE_INFINITY;
+  const now = opts.now ?? Date.now;
+  const retryIntervalMs = opts.retryIntervalMs ?? 1000;
 
   const compose = async (): Promise<Broker> => {
     // A function is a function whatever KEYHOLD_RUNTIME says: the runtime
     // decides which stores are refused (sqlite would give each instance its
     // own designations).
     const config = parseConfig({ ...opts.env, KEYHOLD_RUNTIME: opts.runtime });
+    if (opts.compose) return opts.compose(config, opts.signingKeySource);
     return composeBroker(config, { signingKeySource: opts.signingKeySource, ...(opts.logger ? { logger: opts.logger } : {}) });
   };
 
   const ready = async (): Promise<Broker | null> => {
+    if (!composing && now() - failedAt < retryIntervalMs) return null;
     composing ??= compose().then(
       (broker) => {
         lastRefusal = undefined;
@@ -49,6 +61,7 @@ export function lazyBroker(opts: LazyBrokerOptions): LazyBroker {
       },
       (e: unknown) => {
         composing = undefined;
+        failedAt = now();
         // Logged once per distinct reason, not once per request of a broken instance.
         const reason = e instanceof ConfigError ? e.message : `${(e as Error | null)?.name ?? 'Error'}:${String((e as { code?: unknown } | null)?.code ?? '')}`;
         if (reason !== lastRefusal) {

@@ -55,6 +55,8 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
       KEYHOLD_KEY_STORES: 'aws-secrets-manager',
       KEYHOLD_AWS_SECRET_PREFIX: `keyhold-${randomUUID().slice(0, 8)}/validators/`,
       KEYHOLD_AWS_ENDPOINT: moto.endpoint,
+      // moto records the key id without encrypting with it; the setting is passed as Terraform passes it.
+      KEYHOLD_AWS_KMS_KEY_ID: `arn:aws:kms:${motoRegion}:123456789012:key/${randomUUID()}`,
       KEYHOLD_SIGNING_KEY_SECRET: signingKeyArn,
       KEYHOLD_CLUSTERS: files.clustersSetting,
       KEYHOLD_OPERATOR_KEYS_FILE: files.operatorKeysFile,
@@ -143,6 +145,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
       expect(refused[0]!.reason).toMatch(/^KEYHOLD_SIGNING_KEY_SECRET: .*no AWSCURRENT value/);
 
       await sm.send(new PutSecretValueCommand({ SecretId: ARN, SecretString: JSON.stringify({ keys: [await generateSigningJwk()] }) }));
+      await new Promise((r) => setTimeout(r, 1000)); // attempts are at least a second apart
       const r = await handler(lambdaEvent({ method: 'GET', path: '/healthz' }), {});
       expect(r.statusCode).toBe(200);
       expect(logs.lines().some((l) => l.event === 'broker_started')).toBe(true);

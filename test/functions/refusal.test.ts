@@ -5,7 +5,10 @@
 
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { unavailableBody } from '../../functions/lazy-broker';
+import { lazyBroker, unavailableBody } from '../../functions/lazy-broker';
+import { ConfigError } from '../../src/config';
+import { memoryLogger } from '../../src/log';
+import { testBroker } from '../support/fixtures';
 import { captureStderr, lambdaEvent, type LambdaResult } from './support';
 
 // Everything else a function needs, valid, so each test breaks exactly one thing.
@@ -65,14 +68,45 @@ describe('the Lambda entry point', () => {
     expect(refusals()[0]!.reason).toMatch(/KEYHOLD_SIGNING_KEY_SECRET/);
   });
 
-  it('tries again on the next request, and logs a changed reason again', async () => {
+  it('tries again on a request a second later, and logs a changed reason again', async () => {
     vi.stubEnv('KEYHOLD_STATE_STORE', 'sqlite');
     const handler = await lambdaColdStart();
     await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
     vi.stubEnv('KEYHOLD_STATE_STORE', 'no-such-store');
+    await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
+    expect(refusals()).toHaveLength(1); // within the second: no new attempt
+    await new Promise((r) => setTimeout(r, 1000));
     const r = await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
     expect(r.statusCode).toBe(503);
     expect(refusals().map((l) => l.reason)).toEqual([expect.stringMatching(/sqlite/), expect.stringMatching(/KEYHOLD_STATE_STORE: unknown store "no-such-store"/)]);
+  });
+
+  it('shares one attempt between concurrent first requests, and keeps no failure', async () => {
+    let attempts = 0;
+    let t = 0;
+    const broker = lazyBroker({
+      runtime: 'aws-lambda',
+      env: { ...base },
+      signingKeySource: async () => [],
+      compose: async () => {
+        attempts += 1;
+        await new Promise((r) => setTimeout(r, 20));
+        if (attempts === 1) throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET: not yet');
+        return testBroker();
+      },
+      logger: memoryLogger(),
+      now: () => t,
+    });
+    const first = await Promise.all([1, 2, 3].map(() => broker.app.request('/healthz')));
+    expect(first.map((r) => r.status)).toEqual([503, 503, 503]);
+    t += 999;
+    expect((await broker.app.request('/healthz')).status).toBe(503);
+    expect(attempts).toBe(1);
+    t += 1;
+    const ok = await Promise.all([1, 2].map(() => broker.app.request('/healthz')));
+    expect(ok.map((r) => r.status)).toEqual([200, 200]);
+    expect((await broker.app.request('/nope')).status).toBe(404);
+    expect(attempts).toBe(2);
   });
 });
 
