@@ -187,10 +187,26 @@ export function bundledInputs(metafile: Metafile): Set<string> {
   return new Set(Object.keys(metafile.inputs).map(inputOwner));
 }
 
+/** Bytes a cold start loads (the entry and the chunks it imports statically) and bytes loaded only on first use. */
+export function startupBytes(built: Built): { atStart: number; lazy: number } {
+  const outputs = built.metafile.outputs;
+  const key = Object.keys(outputs).find((f) => resolve(root, f) === built.entry);
+  const seen = new Set<string>();
+  for (const stack = key ? [key] : []; stack.length > 0; ) {
+    const f = stack.pop()!;
+    if (seen.has(f) || !outputs[f]) continue;
+    seen.add(f);
+    for (const i of outputs[f].imports) if (i.kind === 'import-statement' && !i.external) stack.push(i.path);
+  }
+  const js = Object.entries(outputs).filter(([f]) => f.endsWith('.mjs'));
+  const atStart = js.filter(([f]) => seen.has(f)).reduce((n, [, o]) => n + o.bytes, 0);
+  return { atStart, lazy: js.reduce((n, [, o]) => n + o.bytes, 0) - atStart };
+}
+
 export function sizeReport(built: Built, top = 8): string {
   const outputs = Object.entries(built.metafile.outputs).filter(([f]) => f.endsWith('.mjs'));
   const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
-  const entry = outputs.find(([f]) => resolve(root, f) === built.entry)?.[1];
+  const { atStart, lazy } = startupBytes(built);
   const byOwner = new Map<string, number>();
   for (const [, o] of outputs) {
     for (const [input, { bytesInOutput }] of Object.entries(o.inputs)) {
@@ -200,7 +216,7 @@ export function sizeReport(built: Built, top = 8): string {
   }
   const kb = (n: number) => `${(n / 1024).toFixed(1).padStart(8)} KiB`;
   const lines = [
-    `${built.target}: ${relative(root, built.outdir)}  ${kb(total)} in ${outputs.length} files (entry ${kb(entry?.bytes ?? 0)}; the rest are chunks loaded on first use)`,
+    `${built.target}: ${relative(root, built.outdir)}  ${kb(total)} in ${outputs.length} files: ${kb(atStart).trim()} loaded at start, ${kb(lazy).trim()} in chunks loaded on first use`,
     ...[...byOwner].sort((a, b) => b[1] - a[1]).slice(0, top).map(([owner, n]) => `  ${kb(n)}  ${owner}`),
   ];
   return lines.join('\n');
