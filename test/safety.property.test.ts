@@ -310,5 +310,5 @@ describe('safety under random schedules', () => {
     );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toContain('two holders');
-  });
+  }, 120_000);
 });

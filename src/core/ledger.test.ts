@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, checkAgainstCheckpoint, genesisHash, sealAll, sealEntry, verifyChain, type LedgerDraft, type LedgerEntry } from './ledger';
+import { createHash } from 'node:crypto';
+import { canonicalEntryBody, canonicalJson, checkAgainstCheckpoint, entryHash, genesisHash, sealAll, sealEntry, verifyChain, type LedgerDraft, type LedgerEntry } from './ledger';
 
 const draft = (i: number, chain = 'v1'): LedgerDraft => ({
   chain,
@@ -110,5 +111,30 @@ describe('checkAgainstCheckpoint', () => {
     const truncated = c.slice(0, 2);
     expect(verifyChain('v1', truncated)).toBeNull();
     expect(checkAgainstCheckpoint({ time: 0, heads }, at(truncated))).toEqual({ chain: 'v1', seq: 4, fault: 'truncated' });
+  });
+});
+
+describe('entryHash', () => {
+  it('is exactly SHA-256 of the canonical JSON of the entry, for any entry', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    const entry = fc.record({
+      chain: text,
+      seq: fc.nat(),
+      prevHash: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }),
+      time: fc.integer({ min: 0, max: 2 ** 52 }),
+      actor: text,
+      action: fc.constantFrom('grant_issued' as const, 'denied' as const, 'promoted' as const),
+      validator: fc.option(text),
+      epoch: fc.option(fc.nat()),
+      slot: fc.option(text),
+      reason: fc.option(text),
+      details: fc.dictionary(text, fc.oneof(text, fc.integer(), fc.boolean(), fc.constant(null))),
+    });
+    fc.assert(
+      fc.property(entry, (e) => {
+        expect(entryHash(e)).toBe(createHash('sha256').update(canonicalEntryBody(e)).digest('hex'));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -15,6 +15,8 @@ export interface SigningKey {
   readonly kid: string;
   readonly privateKey: CryptoKey;
   readonly publicJwk: JWK;
+  /** Imported once: every renewal verifies a grant, and importing per call showed in profiles. */
+  readonly publicKey: CryptoKey;
 }
 
 export interface IssuedGrant {
@@ -30,8 +32,10 @@ export async function signingKeyFromJwk(jwk: JWK): Promise<SigningKey> {
     throw new TypeError('a broker signing key must be a private Ed25519 JWK with a kid');
   }
   const privateKey = (await importJWK(jwk, 'EdDSA')) as CryptoKey;
-  const { d: _d, ...publicJwk } = jwk;
-  return { kid: jwk.kid, privateKey, publicJwk: { ...publicJwk, alg: 'EdDSA', use: 'sig' } };
+  const { d: _d, ...publicPart } = jwk;
+  const publicJwk: JWK = { ...publicPart, alg: 'EdDSA', use: 'sig' };
+  const publicKey = (await importJWK(publicJwk, 'EdDSA')) as CryptoKey;
+  return { kid: jwk.kid, privateKey, publicJwk, publicKey };
 }
 
 export async function generateSigningJwk(kid: string = randomUUID()): Promise<JWK> {
@@ -94,7 +98,7 @@ export class GrantSigner {
   private async keyFor(kid: string | undefined): Promise<CryptoKey> {
     const k = kid === undefined ? undefined : this.byKid.get(kid);
     if (!k) throw new KeyholdError('invalid_grant');
-    return (await importJWK(k.publicJwk, 'EdDSA')) as CryptoKey;
+    return k.publicKey;
   }
 
   /**
