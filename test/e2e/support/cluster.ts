@@ -15,7 +15,7 @@ import type { KeeperStatus } from '../../../operator-hooks/keeper';
 import { generatedKeyMaterial } from '../../support/fixtures';
 
 const root = resolve(import.meta.dirname, '../../..');
-const hookBin = join(root, 'bin/keyhold-hook.mjs');
+const hookBin = join(root, 'operator-hooks/bin.mjs');
 const standInScript = join(import.meta.dirname, 'stand-in.mjs');
 
 /** The smallest timings the broker's config allows (src/config.ts): horizon 30 s, takeover wait 31 s. */

@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../operator-hooks/main.ts');
+await import('./main.ts');
