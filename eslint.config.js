@@ -9,7 +9,7 @@ export default tseslint.config(
   {
     // Launchers and scripts run on Node.
     files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', fetch: 'readonly' } },
   },
   {
     rules: {
