@@ -4,7 +4,6 @@
 //
 //   node function-runner.mjs aws-lambda <bundle.mjs>   handler(event) with a Function URL event
 //   node function-runner.mjs gcp <bundle.mjs> [export]  the exported (req, res) handler behind node:http
-/* global fetch */
 import { Buffer } from 'node:buffer';
 import { createServer } from 'node:http';
 import process from 'node:process';
