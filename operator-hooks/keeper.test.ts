@@ -132,4 +132,21 @@ describe('keeper', () => {
     await keeper.shutdown();
     await running;
   });
+
+  it('exits as soon as the release is done, not after the sweeper\'s next tick', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: true, status: 200, body: { validator: 'v1', slot: 'local/validators/v1-0', grant: 'g', epoch: 4, expiresAt: new Date(Date.now() + 3000).toISOString() } }) as Answer<GrantView>, () => {
+      throw new Error('unused');
+    });
+    // A sweep interval that never ends unless it is woken: run() would hang without the wake-up.
+    const sleep = (ms: number, signal?: AbortSignal) => (ms === 1000 && !signal ? new Promise<void>(() => {}) : realSleep(ms, signal));
+    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep, random: () => 0, log: () => undefined, stopSigner: async () => {} });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'holding');
+    const started = Date.now();
+    await keeper.shutdown();
+    await running;
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(b.released).toHaveLength(1);
+  });
 });

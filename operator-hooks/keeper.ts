@@ -77,6 +77,8 @@ export class Keeper {
   private failures = 0;
   private failuresTotal = 0;
   private readonly stopping = new AbortController();
+  /** Wakes the sweeper the moment the grant is released, so the process exits at once (it bounds the planned handoff). */
+  private readonly released = new AbortController();
   private stopChain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -112,6 +114,7 @@ export class Keeper {
     }
     this.state = state;
     this.reason = reason;
+    if (state === 'released') this.released.abort();
   }
 
   /** Serialised, so the sweeper and a state change never race each other's signals. */
@@ -161,7 +164,7 @@ export class Keeper {
   private async sweep(): Promise<void> {
     while (this.state !== 'released') {
       if (this.state !== 'holding') await this.stopSigner();
-      await this.d.sleep(sweepMs);
+      await this.d.sleep(sweepMs, this.released.signal);
     }
   }
 
