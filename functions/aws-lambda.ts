@@ -3,9 +3,8 @@
 // Request and the Response back into the result, base64 for binary bodies.
 
 import { handle } from 'hono/aws-lambda';
-import { awsSigningKeySource } from '../src/signing-keys/aws';
 import { lazyBroker } from './lazy-broker';
 
-const broker = lazyBroker({ runtime: 'aws-lambda', env: process.env, signingKeySource: awsSigningKeySource });
+const broker = lazyBroker({ runtime: 'aws-lambda', env: process.env, signingKeySource: async (name, ctx) => (await import('../src/signing-keys/aws')).awsSigningKeySource(name, ctx) });
 
 export const handler = handle(broker.app);

@@ -5,10 +5,9 @@
 
 import { http } from '@google-cloud/functions-framework';
 import { getRequestListener } from '@hono/node-server';
-import { gcpSigningKeySource } from '../src/signing-keys/gcp';
 import { lazyBroker } from './lazy-broker';
 
-const broker = lazyBroker({ runtime: 'gcp-functions', env: process.env, signingKeySource: gcpSigningKeySource });
+const broker = lazyBroker({ runtime: 'gcp-functions', env: process.env, signingKeySource: async (name, ctx) => (await import('../src/signing-keys/gcp')).gcpSigningKeySource(name, ctx) });
 
 // overrideGlobalObjects: false leaves the process's Request/Response alone.
 http('keyhold', getRequestListener(broker.app.fetch, { overrideGlobalObjects: false }));

@@ -8,9 +8,14 @@
 // flood of store clients and secret reads.
 
 import { Hono } from 'hono';
-import { composeBroker, type Broker, type SigningKeySource } from '../src/compose';
-import { ConfigError, parseConfig, type Config, type Env, type Runtime } from '../src/config';
+import type { Broker, SigningKeySource } from '../src/compose';
+import type { Config, Env, Runtime } from '../src/config';
 import { jsonLogger, type Logger } from '../src/log';
+
+// The broker (config, stores, zod, jose) is imported on the first request that
+// needs it, not at module load: a cold start that answers /healthz loads only
+// Hono and this file. A ConfigError is recognised by its code for the same reason.
+const isConfigError = (e: unknown): e is Error & { code: 'config_invalid' } => (e as { code?: unknown } | null)?.code === 'config_invalid';
 
 /** The only body a function answers while it cannot start: nothing about why, which is in the log. */
 export const unavailableBody = { code: 'broker_unavailable', message: 'The broker is not available; retry later.' } as const;
@@ -46,8 +51,10 @@ export function lazyBroker(opts: LazyBrokerOptions): LazyBroker {
     // A function is a function whatever KEYHOLD_RUNTIME says: the runtime
     // decides which stores are refused (sqlite would give each instance its
     // own designations).
+    const { parseConfig } = await import('../src/config');
     const config = parseConfig({ ...opts.env, KEYHOLD_RUNTIME: opts.runtime });
     if (opts.compose) return opts.compose(config, opts.signingKeySource);
+    const { composeBroker } = await import('../src/compose');
     return composeBroker(config, { signingKeySource: opts.signingKeySource, ...(opts.logger ? { logger: opts.logger } : {}) });
   };
 
@@ -63,10 +70,10 @@ export function lazyBroker(opts: LazyBrokerOptions): LazyBroker {
         composing = undefined;
         failedAt = now();
         // Logged once per distinct reason, not once per request of a broken instance.
-        const reason = e instanceof ConfigError ? e.message : `${(e as Error | null)?.name ?? 'Error'}:${String((e as { code?: unknown } | null)?.code ?? '')}`;
+        const reason = isConfigError(e) ? e.message : `${(e as Error | null)?.name ?? 'Error'}:${String((e as { code?: unknown } | null)?.code ?? '')}`;
         if (reason !== lastRefusal) {
           lastRefusal = reason;
-          logger.log('error', 'broker_start_refused', e instanceof ConfigError ? { code: e.code, reason: e.message } : { error: e });
+          logger.log('error', 'broker_start_refused', isConfigError(e) ? { code: e.code, reason: e.message } : { error: e });
         }
         throw e;
       },
@@ -75,6 +82,9 @@ export function lazyBroker(opts: LazyBrokerOptions): LazyBroker {
   };
 
   const app = new Hono();
+  // Liveness: the instance is up. It needs no store and no secret, so it does
+  // not compose the broker; /readyz, served by the broker, reports the stores.
+  app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, { 'Cache-Control': 'no-store' }));
   app.all('*', async (c) => {
     const broker = await ready();
     if (!broker) return c.json(unavailableBody, 503, { 'Cache-Control': 'no-store', 'Retry-After': '5' });

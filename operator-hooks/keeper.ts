@@ -271,8 +271,10 @@ export class Keeper {
   private async fence(reason: string, staleGrant: string | null): Promise<void> {
     this.held = null;
     this.lost = null;
-    this.set('fenced', reason);
+    // 'fenced' is reported only once the signer is stopped and the key wiped:
+    // whoever reads the state may act on it.
     await this.withoutKey();
+    this.set('fenced', reason);
     if (staleGrant !== null) {
       const ok = await this.releaseWithRetry(staleGrant, null, 'acknowledging the fence');
       if (!ok) this.unacknowledged = staleGrant;

@@ -136,7 +136,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
     try {
       const handler = await coldStart();
       for (let i = 0; i < 2; i++) {
-        const r = await handler(lambdaEvent({ method: 'GET', path: '/healthz' }), {});
+        const r = await handler(lambdaEvent({ method: 'GET', path: '/readyz' }), {});
         expect([r.statusCode, json(r)]).toEqual([503, { code: 'broker_unavailable', message: 'The broker is not available; retry later.' }]);
         expect(r.headers['retry-after']).toBe('5');
       }
@@ -146,7 +146,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
 
       await sm.send(new PutSecretValueCommand({ SecretId: ARN, SecretString: JSON.stringify({ keys: [await generateSigningJwk()] }) }));
       await new Promise((r) => setTimeout(r, 1000)); // attempts are at least a second apart
-      const r = await handler(lambdaEvent({ method: 'GET', path: '/healthz' }), {});
+      const r = await handler(lambdaEvent({ method: 'GET', path: '/readyz' }), {});
       expect(r.statusCode).toBe(200);
       expect(logs.lines().some((l) => l.event === 'broker_started')).toBe(true);
     } finally {

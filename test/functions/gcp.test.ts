@@ -171,7 +171,7 @@ describe.skipIf(skip !== undefined)('functions/gcp.ts bundle under functions-fra
   it('refuses a configuration the bundle cannot serve: 503 and the reason logged', async () => {
     const other = await serve(join(bundle.dir), { ...env, KEYHOLD_STATE_STORE: 'dynamodb', KEYHOLD_DYNAMODB_TABLE: 'keyhold-state' });
     try {
-      const r = await fetch(`${other.url}/healthz`);
+      const r = await fetch(`${other.url}/readyz`);
       expect([r.status, await r.json()]).toEqual([503, { code: 'broker_unavailable', message: 'The broker is not available; retry later.' }]);
       expect(other.stderr()).toContain('the store backend \\"dynamodb\\" is not in this gcp bundle');
     } finally {

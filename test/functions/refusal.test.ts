@@ -48,14 +48,17 @@ describe('the Lambda entry point', () => {
     // Whatever the environment claims, a Lambda is not a single node.
     vi.stubEnv('KEYHOLD_RUNTIME', 'node');
     const handler = await lambdaColdStart();
-    for (const path of ['/healthz', '/v1/grants']) {
-      const r = await handler(lambdaEvent({ method: path === '/healthz' ? 'GET' : 'POST', path, ...(path === '/healthz' ? {} : { body: '{}' }) }));
+    for (const path of ['/readyz', '/v1/grants']) {
+      const r = await handler(lambdaEvent({ method: path === '/readyz' ? 'GET' : 'POST', path, ...(path === '/readyz' ? {} : { body: '{}' }) }));
       expect(r.statusCode).toBe(503);
       expect(JSON.parse(r.body)).toEqual(unavailableBody);
       expect(r.headers['cache-control']).toBe('no-store');
     }
     expect(refusals()).toHaveLength(1);
     expect(refusals()[0]).toMatchObject({ level: 'error', code: 'config_invalid' });
+    // Liveness is not readiness: the instance is up, and says so without the broker.
+    expect((await handler(lambdaEvent({ method: 'GET', path: '/healthz' }))).statusCode).toBe(200);
+    expect(refusals()).toHaveLength(1);
     expect(refusals()[0]!.reason).toMatch(/KEYHOLD_STATE_STORE=sqlite cannot back a broker that runs as aws-lambda.*Use dynamodb, firestore or vault/);
   });
 
@@ -63,7 +66,7 @@ describe('the Lambda entry point', () => {
     vi.stubEnv('KEYHOLD_SIGNING_KEY_SECRET', undefined);
     vi.stubEnv('KEYHOLD_SIGNING_KEY_FILE', '/etc/keyhold/signing-keys.json');
     const handler = await lambdaColdStart();
-    const r = await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
+    const r = await handler(lambdaEvent({ method: 'GET', path: '/readyz' }));
     expect([r.statusCode, JSON.parse(r.body)]).toEqual([503, unavailableBody]);
     expect(refusals()[0]!.reason).toMatch(/KEYHOLD_SIGNING_KEY_SECRET/);
   });
@@ -71,12 +74,12 @@ describe('the Lambda entry point', () => {
   it('tries again on a request a second later, and logs a changed reason again', async () => {
     vi.stubEnv('KEYHOLD_STATE_STORE', 'sqlite');
     const handler = await lambdaColdStart();
-    await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
+    await handler(lambdaEvent({ method: 'GET', path: '/readyz' }));
     vi.stubEnv('KEYHOLD_STATE_STORE', 'no-such-store');
-    await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
+    await handler(lambdaEvent({ method: 'GET', path: '/readyz' }));
     expect(refusals()).toHaveLength(1); // within the second: no new attempt
     await new Promise((r) => setTimeout(r, 1000));
-    const r = await handler(lambdaEvent({ method: 'GET', path: '/healthz' }));
+    const r = await handler(lambdaEvent({ method: 'GET', path: '/readyz' }));
     expect(r.statusCode).toBe(503);
     expect(refusals().map((l) => l.reason)).toEqual([expect.stringMatching(/sqlite/), expect.stringMatching(/KEYHOLD_STATE_STORE: unknown store "no-such-store"/)]);
   });
@@ -97,13 +100,13 @@ describe('the Lambda entry point', () => {
       logger: memoryLogger(),
       now: () => t,
     });
-    const first = await Promise.all([1, 2, 3].map(() => broker.app.request('/healthz')));
+    const first = await Promise.all([1, 2, 3].map(() => broker.app.request('/readyz')));
     expect(first.map((r) => r.status)).toEqual([503, 503, 503]);
     t += 999;
-    expect((await broker.app.request('/healthz')).status).toBe(503);
+    expect((await broker.app.request('/readyz')).status).toBe(503);
     expect(attempts).toBe(1);
     t += 1;
-    const ok = await Promise.all([1, 2].map(() => broker.app.request('/healthz')));
+    const ok = await Promise.all([1, 2].map(() => broker.app.request('/readyz')));
     expect(ok.map((r) => r.status)).toEqual([200, 200]);
     expect((await broker.app.request('/nope')).status).toBe(404);
     expect(attempts).toBe(2);
