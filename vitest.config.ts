@@ -4,6 +4,11 @@ import { defineConfig } from 'vitest/config';
 // `e2e` starts real processes and can be run alone with `npm run test:e2e`.
 export default defineConfig({
   test: {
+    // Vitest's default on 2 cores is one worker (cores - 1). This suite mostly
+    // waits (emulators, timers, child processes), so three files at a time
+    // finish sooner without starving each other.
+    maxWorkers: 3,
+    minWorkers: 1,
     projects: [
       {
         test: {

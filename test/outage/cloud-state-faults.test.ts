@@ -22,8 +22,8 @@ import { testBroker, testTiming } from '../support/fixtures';
 const quick: ResilienceOptions = { timeoutMs: 500, readAttempts: 2, breakerThreshold: 1000, halfOpenAfterMs: 60_000, initialBackoffMs: 5, maxBackoffMs: 20 };
 
 /** Holder in, store fails, newcomer and promotion refused, holder renews, store back, newcomer proceeds. */
-async function scenario(store: StateStore, inject: () => void, heal: () => Promise<void>): Promise<void> {
-  const b = await testBroker({ state: resilientStateStore(store, quick) });
+async function scenario(store: StateStore, inject: () => void, heal: () => Promise<void>, resilience: ResilienceOptions = quick): Promise<void> {
+  const b = await testBroker({ state: resilientStateStore(store, resilience) });
   await importValidator(b);
   const holder = await pod(slot0);
   const first = await fetchGrant(b, holder);
@@ -125,6 +125,10 @@ describe('vault state store', () => {
   });
   it('admits nobody new while it is down', async () => {
     const backend = await firestoreBackend(`127.0.0.1:${relay.port}`);
-    await scenario(await backend.open(), () => relay.shut(), () => relay.open());
+    const store = await backend.open();
+    // A fresh emulator's first answers can take seconds under load: warm up,
+    // and give each call the time this emulator needs.
+    await store.getValidator('warm-up');
+    await scenario(store, () => relay.shut(), () => relay.open(), { ...quick, timeoutMs: 3000 });
   }, 60_000);
 });
