@@ -96,4 +96,13 @@ describe('parseConfig', () => {
     expect(refused(noSecret)).toContain('KEYHOLD_SIGNING_KEY_SECRET');
     expect(refused({ KEYHOLD_SIGNING_KEY_FILE: '/a', KEYHOLD_SIGNING_KEY_SECRET: 'b' })).toContain('KEYHOLD_SIGNING_KEY_FILE');
   });
+
+  it('treats a Kubernetes Deployment as many instances: no SQLite, TLS required, a mounted signing key allowed', () => {
+    const k8s: Env = { ...cloud, KEYHOLD_RUNTIME: 'kubernetes', KEYHOLD_STATE_STORE: 'vault', KEYHOLD_KEY_STORES: 'vault', KEYHOLD_SIGNING_KEY_SECRET: undefined, KEYHOLD_SIGNING_KEY_FILE: '/etc/keyhold/signing/signing-keys.json', KEYHOLD_TLS_CERT_FILE: '/tls/crt', KEYHOLD_TLS_KEY_FILE: '/tls/key' };
+    expect(parseConfig(k8s)).toMatchObject({ runtime: 'kubernetes', signingKey: { file: '/etc/keyhold/signing/signing-keys.json' }, tls: { certFile: '/tls/crt', keyFile: '/tls/key' }, dev: false });
+    expect(refused({ ...k8s, KEYHOLD_STATE_STORE: 'sqlite' })).toMatch(/KEYHOLD_STATE_STORE=sqlite cannot back a broker that runs as kubernetes/);
+    expect(refused({ ...k8s, KEYHOLD_KEY_STORES: 'sqlite' })).toMatch(/KEYHOLD_KEY_STORES includes sqlite/);
+    expect(refused({ ...k8s, KEYHOLD_TLS_CERT_FILE: undefined, KEYHOLD_TLS_KEY_FILE: undefined })).toMatch(/must serve TLS/);
+    expect(refused({ ...k8s, KEYHOLD_TLS_KEY_FILE: undefined })).toMatch(/set both KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE/);
+  });
 });

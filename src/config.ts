@@ -15,7 +15,12 @@ export class ConfigError extends Error {
   }
 }
 
-export const runtimes = ['node', 'aws-lambda', 'gcp-functions'] as const;
+/**
+ * `node`: one process on one machine (`npm start`). `kubernetes`: the same
+ * server as several replicas of a Deployment. The function runtimes run many
+ * instances too. Every runtime but `node` is refused a single-machine store.
+ */
+export const runtimes = ['node', 'kubernetes', 'aws-lambda', 'gcp-functions'] as const;
 export type Runtime = (typeof runtimes)[number];
 
 const seconds = (name: string, dflt: number, min: number, max: number) =>
@@ -72,6 +77,8 @@ const envSchema = z.object({
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
+  KEYHOLD_TLS_CERT_FILE: z.string().optional(),
+  KEYHOLD_TLS_KEY_FILE: z.string().optional(),
 });
 
 export interface ClusterSetting {
@@ -95,6 +102,8 @@ export interface Config {
   readonly operatorKeysFile: string | null;
   readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Serve HTTPS with these (node and kubernetes runtimes): pod tokens travel in every request. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
   /** In-memory key cache (invariant 6), ms. */
   readonly keyCache: { readonly freshMs: number; readonly maxAgeMs: number; readonly maxEntries: number };
   /** Serve GET /metrics without credentials (fine behind a NetworkPolicy; off by default for functions). */
@@ -165,7 +174,8 @@ export function parseConfig(env: Env): Config {
   if (dev && e.KEYHOLD_RUNTIME !== 'node') throw new ConfigError('KEYHOLD_DEV=1 is for a local node broker only; set KEYHOLD_CLUSTERS');
 
   if (e.KEYHOLD_SIGNING_KEY_FILE && e.KEYHOLD_SIGNING_KEY_SECRET) throw new ConfigError('set only one of KEYHOLD_SIGNING_KEY_FILE and KEYHOLD_SIGNING_KEY_SECRET');
-  if (e.KEYHOLD_RUNTIME !== 'node' && !e.KEYHOLD_SIGNING_KEY_SECRET) {
+  const isFunction = e.KEYHOLD_RUNTIME === 'aws-lambda' || e.KEYHOLD_RUNTIME === 'gcp-functions';
+  if (isFunction && !e.KEYHOLD_SIGNING_KEY_SECRET) {
     throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET must name the secret holding the broker signing key (never put the key itself in the environment)');
   }
   const signingKey = e.KEYHOLD_SIGNING_KEY_SECRET ? { secret: e.KEYHOLD_SIGNING_KEY_SECRET } : { file: e.KEYHOLD_SIGNING_KEY_FILE ?? `${e.KEYHOLD_HOME}/signing-keys.json` };
@@ -184,8 +194,17 @@ export function parseConfig(env: Env): Config {
     throw new ConfigError('KEYHOLD_KEY_CACHE_FRESH_SECONDS cannot exceed KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS');
   }
 
+  if ((e.KEYHOLD_TLS_CERT_FILE === undefined) !== (e.KEYHOLD_TLS_KEY_FILE === undefined)) {
+    throw new ConfigError('set both KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE, or neither');
+  }
+  const tls = e.KEYHOLD_TLS_CERT_FILE && e.KEYHOLD_TLS_KEY_FILE ? { certFile: e.KEYHOLD_TLS_CERT_FILE, keyFile: e.KEYHOLD_TLS_KEY_FILE } : null;
+  if (e.KEYHOLD_RUNTIME === 'kubernetes' && !tls) {
+    throw new ConfigError('a broker on Kubernetes must serve TLS (pod tokens travel in every request): set KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE');
+  }
+
   return {
     runtime: e.KEYHOLD_RUNTIME,
+    tls,
     keyCache: { freshMs: e.KEYHOLD_KEY_CACHE_FRESH_SECONDS * 1000, maxAgeMs: e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS * 1000, maxEntries: e.KEYHOLD_KEY_CACHE_ENTRIES },
     promotionApprovals: e.KEYHOLD_PROMOTION_APPROVALS === '2' ? 2 : 1,
     exposeMetrics: (e.KEYHOLD_METRICS ?? (e.KEYHOLD_RUNTIME === 'node' ? 'public' : 'off')) === 'public',

@@ -10,7 +10,11 @@ export async function ensurePrivateDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
 }
 
-/** Read a secret file, refusing one that group or others can read or write. */
+/**
+ * Read a secret file, refusing one that every user may read, or that anyone
+ * but its owner may change. Group read is allowed: Kubernetes mounts Secrets
+ * owned by root and readable by the pod's fsGroup (defaultMode 0440).
+ */
 export async function readSecretFile(path: string, setting: string): Promise<Buffer> {
   let mode: number;
   try {
@@ -18,8 +22,8 @@ export async function readSecretFile(path: string, setting: string): Promise<Buf
   } catch {
     throw new ConfigError(`${setting}: ${path} does not exist`);
   }
-  if ((mode & 0o077) !== 0) {
-    throw new ConfigError(`${setting}: ${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`);
+  if ((mode & 0o007) !== 0 || (mode & 0o020) !== 0) {
+    throw new ConfigError(`${setting}: ${path} is open to other users (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`);
   }
   return readFile(path);
 }

@@ -1,9 +1,12 @@
 // `npm start`: the broker as a plain Node server, on the embedded default.
 
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { composeBroker } from './compose';
 import { ConfigError, parseConfig } from './config';
+import { readSecretFile } from './files';
 import { homeFiles } from './identity/dev-credentials';
 
 async function main(): Promise<void> {
@@ -11,8 +14,9 @@ async function main(): Promise<void> {
   process.umask(0o077);
   const config = parseConfig(process.env);
   const broker = await composeBroker(config);
-  const server = serve({ fetch: broker.app.fetch, hostname: config.host, port: config.port }, (info) => {
-    const url = `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`;
+  const tls = config.tls ? { cert: await readFile(config.tls.certFile), key: await readSecretFile(config.tls.keyFile, 'KEYHOLD_TLS_KEY_FILE') } : null;
+  const server = serve({ fetch: broker.app.fetch, hostname: config.host, port: config.port, ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}) }, (info) => {
+    const url = `${tls ? 'https' : 'http'}://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`;
     const home = resolve(config.home);
     const f = homeFiles(home);
     const lines = [
