@@ -77,6 +77,23 @@ const toEntry = (r: LedgerRow): LedgerEntry => ({
   hash: r.hash,
 });
 
+const ledgerColumns = ['chain', 'seq', 'time', 'actor', 'action', 'validator', 'epoch', 'slot', 'reason', 'details', 'prev_hash', 'hash'] as const;
+
+const fromRawRow = (r: unknown[]): LedgerEntry => ({
+  chain: r[0] as string,
+  seq: r[1] as number,
+  time: r[2] as number,
+  actor: r[3] as string,
+  action: r[4] as LedgerEntry['action'],
+  validator: r[5] as string | null,
+  epoch: r[6] as number | null,
+  slot: r[7] as string | null,
+  reason: r[8] as string | null,
+  details: JSON.parse(r[9] as string) as LedgerEntry['details'],
+  prevHash: r[10] as string,
+  hash: r[11] as string,
+});
+
 export class SqliteStateStore implements StateStore {
   readonly name = 'sqlite';
   private readonly db: Database.Database;
@@ -98,12 +115,15 @@ export class SqliteStateStore implements StateStore {
       ),
       head: this.db.prepare('SELECT seq, hash FROM ledger WHERE chain = ? ORDER BY seq DESC LIMIT 1'),
       getRecord: this.db.prepare('SELECT record FROM validators WHERE id = ?'),
+      readChain: this.db
+        .prepare(`SELECT ${ledgerColumns.join(', ')} FROM ledger WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?`)
+        .raw(true),
     };
     this.applyOne = this.makeApplyOne();
     this.applyBatch = this.makeBatch();
   }
 
-  private readonly stmt: Record<'insertRecord' | 'updateRecord' | 'insertEntry' | 'head' | 'getRecord', Database.Statement>;
+  private readonly stmt: Record<'insertRecord' | 'updateRecord' | 'insertEntry' | 'head' | 'getRecord' | 'readChain', Database.Statement>;
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     const row = this.stmt.getRecord.get(id) as { record: string } | undefined;
@@ -223,10 +243,9 @@ export class SqliteStateStore implements StateStore {
   }
 
   async readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
-    const rows = this.db
-      .prepare('SELECT * FROM ledger WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?')
-      .all(chain, fromSeq, limit) as LedgerRow[];
-    return rows.map(toEntry);
+    // Rows as arrays: verify reads every entry, and keyed rows cost a third more.
+    const rows = this.stmt.readChain.all(chain, fromSeq, limit) as unknown[][];
+    return rows.map(fromRawRow);
   }
 
   async chainHeads(): Promise<ChainHead[]> {
