@@ -52,8 +52,13 @@ if (kind === 'aws-lambda') {
   process.stdout.write(`${JSON.stringify({ status: res?.statusCode ?? null, body: String(res?.body ?? '').slice(0, 300) })}\n`);
   process.exit(0);
 } else if (kind === 'gcp') {
-  const fn = pick(exportName ? [exportName] : ['keyhold', 'handler', 'app']);
-  const server = createServer((req, res) => fn(req, res));
+  // The real entry registers itself with functions-framework (kept external
+  // in the bundle, so this import shares its registry); a hello bundle exports
+  // a plain listener.
+  const exported = Object.values(mod).some((v) => typeof v === 'function');
+  const server = exported
+    ? createServer(pick(exportName ? [exportName] : ['keyhold', 'handler', 'app']))
+    : (await import('@google-cloud/functions-framework/testing')).getTestServer(exportName ?? 'keyhold');
   server.listen(0, '127.0.0.1', async () => {
     const { port } = server.address();
     const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body ? { body } : {}) });

@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     if (has('audit')) figures.audit_query_p99_ms = l.auditP99Ms;
   }
   if (has('store-calls')) figures.store_calls_per_renew = await storeCallsPerRenew(200);
-  if (has('cold-start')) Object.assign(figures, await coldStarts(5));
+  if (has('cold-start')) Object.assign(figures, await coldStarts(11));
   if (has('handoff')) figures.handoff_planned_ms = await handoffPlanned();
 
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
