@@ -60,13 +60,22 @@ const verifyPage = 5000;
 export class OperationsService {
   constructor(private readonly d: OperationsDeps) {}
 
-  async importKey(op: Operator, validator: string, slots: readonly string[], material: KeyMaterial, reason: string | null): Promise<ImportResult> {
+  /**
+   * Write the material to every replica (or only `onlyStores`, to repair a
+   * replica `keys check` reports missing), then record the validator. A
+   * partial import of an existing validator must carry the same material:
+   * replicas never drift apart by import.
+   */
+  async importKey(op: Operator, validator: string, slots: readonly string[], material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
     const fp = fingerprint(material.publicId);
+    const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
+    if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
     const existing = await this.read(validator);
     if (existing && decideReimport(existing, slots, fp, material.format) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
     // Material first: a record that names a key no store has would only fail later, at fetch.
     const replicas: { store: string; version: string }[] = [];
-    for (const store of this.d.keyStores) {
+    for (const store of targets) {
       try {
         replicas.push({ store: store.name, ...(await store.put(validator, material)) });
       } catch (e) {

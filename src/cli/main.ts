@@ -95,8 +95,9 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
     .option('--reason <text>', 'why, for the ledger')
+    .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; reason?: string; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
@@ -116,6 +117,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
         ...(o.reason ? { reason: o.reason } : {}),
+        ...(o.store.length > 0 ? { stores: o.store } : {}),
       };
       keystore.fill(0);
       password.fill(0);

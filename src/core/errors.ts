@@ -11,6 +11,7 @@ export const errorCodes = {
   not_designated: { status: 403, message: 'This pod is not designated to hold this validator key.' },
   slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.' },
   unknown_validator: { status: 404, message: 'No such validator.' },
+  unknown_store: { status: 400, message: 'A named key store is not configured on this broker.' },
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   validator_exists: { status: 409, message: 'The validator already exists with other slots.' },

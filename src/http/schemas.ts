@@ -28,6 +28,8 @@ export const importBody = z
       .refine((f) => Object.keys(f).length >= 1 && Object.keys(f).length <= 8),
     slots: z.array(slot).min(1).max(16).refine((s) => new Set(s).size === s.length),
     reason: z.string().min(1).max(500).optional(),
+    /** Only these replicas (by store name); default all. */
+    stores: z.array(z.string().regex(/^[a-z0-9-]{1,40}$/)).min(1).max(8).optional(),
   })
   .strict();
 

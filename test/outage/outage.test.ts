@@ -91,6 +91,28 @@ describe('replicated key material', () => {
     expect((await b.parts.state.getValidator('v1'))!.designation.state).toBe('vacant');
   });
 
+  it('repairs one replica with an import naming only that store, and refuses other material there', async () => {
+    const { b, gen } = await setup();
+    const clock2 = new ManualClock();
+    const fresh = new FaultyKeyStore(new SqliteKeyStore(':memory:', randomBytes(32), () => clock2.now()), 'fresh');
+    const b2 = await testBroker({ clock: b.clock, cluster: b.cluster, operator: b.operator, state: b.parts.state, keyStores: [...b.parts.keyStores, fresh] });
+    const files = Object.fromEntries([...gen.material.files].map(([n, f]) => [n, Buffer.from(f.reveal()).toString('base64')]));
+    const put = async (body: object) => {
+      const path = '/v1/validators/v1/key';
+      return b2.app.request(path, { method: 'PUT', headers: await operatorHeaders(b2, 'PUT', path), body: JSON.stringify(body) });
+    };
+    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1] };
+    expect((await put({ ...same, stores: ['nope'] })).status).toBe(400);
+    const res = await put({ ...same, stores: ['fresh'] });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { replicas: { store: string }[] }).replicas.map((r) => r.store)).toEqual(['fresh']);
+    expect((await fresh.list()).map((k) => k.validator)).toEqual(['v1']);
+    const { generatedKeyMaterial } = await import('../support/fixtures');
+    const other = generatedKeyMaterial();
+    const otherFiles = Object.fromEntries([...other.material.files].map(([n, f]) => [n, Buffer.from(f.reveal()).toString('base64')]));
+    expect((await put({ ...same, publicId: other.publicId, files: otherFiles, stores: ['fresh'] })).status).toBe(409);
+  });
+
   it('reports replicas that are missing or differ', async () => {
     const { b, replica } = await setup();
     const { generatedKeyMaterial } = await import('../support/fixtures');
