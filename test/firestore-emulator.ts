@@ -6,8 +6,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort } from './support/ports';
 
 export interface FirestoreEmulator {
   /** "127.0.0.1:PORT", for the client's `host` setting. */
@@ -29,16 +29,6 @@ const onPath = (tool: string): boolean =>
 
 export const firestoreEmulatorAvailable = (): boolean => onPath('gcloud') && onPath('java');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let running: Promise<{ host: string; child: ChildProcess; users: number }> | undefined;
 

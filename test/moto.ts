@@ -12,9 +12,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { describe } from 'vitest';
+import { freePort } from './support/ports';
 
 export interface Moto {
   /** http://127.0.0.1:PORT */
@@ -50,16 +50,6 @@ interface Running {
 
 let running: Promise<Running> | undefined;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function launch(): Promise<Running> {
   if (!motoAvailable()) throw new Error(missingMessage);

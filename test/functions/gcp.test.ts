@@ -7,7 +7,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { compactDecrypt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,19 +19,10 @@ import { firestoreEmulatorAvailable, startFirestoreEmulator, type FirestoreEmula
 import { requireTool } from '../state-stores/backends';
 import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testOperator, type TestCluster, type TestOperator } from '../support/fixtures';
 import { bundleDir, functionFiles, operatorHeaders, podHeaders, repoRoot } from './support';
+import { freePort } from '../support/ports';
 
 const PROJECT = 'test-project';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Served {
   readonly url: string;

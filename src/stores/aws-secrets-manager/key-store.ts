@@ -33,7 +33,7 @@ import {
   type DescribeSecretCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { KeyMaterialFormatError, fingerprint, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
+import { KeyMaterialFormatError, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import { isValidatorId } from '../../core/names';
 import {
   KeyStoreOwnershipError,
@@ -46,6 +46,7 @@ import {
   type KeyStore,
   type StoredKey,
 } from '../../ports';
+import { listingsOf } from '../key-listing';
 
 /** SecretString "Maximum length of 65536" (Secrets Manager API reference, CreateSecret / PutSecretValue). */
 export const awsSecretStringLimit = 65536;
@@ -249,16 +250,7 @@ export class AwsSecretsManagerKeyStore implements KeyStore {
       }
       next = page.NextToken;
     } while (next);
-    // Read each current value: the fingerprint comes from the material itself,
-    // not from a tag that could drift from the version it describes.
-    const out: KeyListing[] = [];
-    for (const v of validators.sort()) {
-      const got = await this.get(v);
-      if (!got) continue;
-      out.push({ validator: v, version: got.version, fingerprint: fingerprint(got.material.publicId) });
-      for (const f of got.material.files.values()) f.wipe();
-    }
-    return out;
+    return listingsOf(validators, (v) => this.get(v));
   }
 
   async health(): Promise<Health> {

@@ -24,7 +24,7 @@
 // (https://cloud.google.com/secret-manager/docs/data-integrity).
 
 import type { SecretManagerServiceClient, protos } from '@google-cloud/secret-manager';
-import { KeyMaterialFormatError, fingerprint, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
+import { KeyMaterialFormatError, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import {
   KeyStoreOwnershipError,
   KeyStoreValueTooLargeError,
@@ -38,6 +38,7 @@ import {
 } from '../../ports';
 import { crc32c } from './crc32c';
 import { secretIdOf, validatorOf } from './secret-id';
+import { listingsOf } from '../key-listing';
 
 type Secret = protos.google.cloud.secretmanager.v1.ISecret;
 
@@ -251,15 +252,7 @@ export class GcpSecretManagerKeyStore implements KeyStore {
       }
       pageToken = next?.pageToken ?? undefined;
     } while (pageToken);
-    // Read each current value: the fingerprint comes from the material itself.
-    const out: KeyListing[] = [];
-    for (const v of validators.sort()) {
-      const got = await this.get(v);
-      if (!got) continue;
-      out.push({ validator: v, version: got.version, fingerprint: fingerprint(got.material.publicId) });
-      for (const f of got.material.files.values()) f.wipe();
-    }
-    return out;
+    return listingsOf(validators, (v) => this.get(v));
   }
 
   async health(): Promise<Health> {

@@ -16,7 +16,7 @@
 // version" (vault-plugin-secrets-kv path_data.go) → StateConflictError.
 
 import type NodeVault from 'node-vault';
-import { KeyMaterialFormatError, fingerprint, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
+import { KeyMaterialFormatError, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import { isValidatorId } from '../../core/names';
 import {
   KeyStoreOwnershipError,
@@ -32,6 +32,7 @@ import {
 } from '../../ports';
 import { VaultAuthError, VaultSession } from './session';
 import type { VaultAuthSettings } from './settings';
+import { listingsOf } from '../key-listing';
 
 /**
  * keyhold's own bound on a value, in bytes of serialized material. Vault
@@ -218,22 +219,8 @@ export class VaultKvKeyStore implements KeyStore {
       if (statusOf(e) === 404) return [];
       throw translateVaultError(this.name, e, 'list');
     }
-    const validators = (Array.isArray(keys) ? keys : []).filter((k): k is string => typeof k === 'string' && isValidatorId(k)).sort();
-    const out: KeyListing[] = [];
-    for (const v of validators) {
-      let got: StoredKey | null;
-      try {
-        got = await this.get(v);
-      } catch (e) {
-        // Foreign keys under the prefix are not keyhold's to list.
-        if (e instanceof KeyStoreOwnershipError) continue;
-        throw e;
-      }
-      if (!got) continue;
-      out.push({ validator: v, version: got.version, fingerprint: fingerprint(got.material.publicId) });
-      for (const f of got.material.files.values()) f.wipe();
-    }
-    return out;
+    const validators = (Array.isArray(keys) ? keys : []).filter((k): k is string => typeof k === 'string' && isValidatorId(k));
+    return listingsOf(validators, (v) => this.get(v));
   }
 
   async health(): Promise<Health> {
