@@ -4,7 +4,7 @@
 
 import type { ValidatorRecord } from './core/designation';
 import type { KeyMaterial } from './core/key-material';
-import type { ChainHead, LedgerDraft, LedgerEntry } from './core/ledger';
+import type { ChainHead, LedgerDraft, LedgerEntry, VerifyProblem } from './core/ledger';
 
 export interface Clock {
   /** Wall-clock milliseconds since the epoch. */
@@ -108,6 +108,25 @@ export interface StateStore {
   health(): Promise<Health>;
   close(): Promise<void>;
 }
+
+/** What verifying a set of chains found: the first bad entry (chains in sorted order), and the hashes asked for. */
+export interface ChainsVerification {
+  readonly problem: VerifyProblem | null;
+  readonly entries: number;
+  /** chain → hash of the entry at the seq the caller asked about (a checkpoint's heads). */
+  readonly hashesAt: ReadonlyMap<string, string>;
+}
+
+/**
+ * An optional capability: a store that can verify its own chains close to the
+ * data, for example on several cores. It answers null when it cannot here,
+ * and the caller walks the chains itself.
+ */
+export interface ChainVerifyingStore {
+  verifyChains(chains: readonly string[], hashAt: ReadonlyMap<string, number>): Promise<ChainsVerification | null>;
+}
+
+export const canVerifyChains = (s: StateStore): s is StateStore & ChainVerifyingStore => typeof (s as Partial<ChainVerifyingStore>).verifyChains === 'function';
 
 // ------------------------------------------------------------------- errors
 

@@ -9,7 +9,7 @@ import type { Timing } from '../core/horizon';
 import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import type { GrantSigner } from '../grants/signer';
 import type { Operator } from '../identity/operator-token';
-import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
+import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, canVerifyChains, type ChainsVerification, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import { asStateStoreError, type DesignationReader } from './designation-reader';
 import { publicReason } from './key-reader';
@@ -213,37 +213,45 @@ export class OperationsService {
     try {
       const checkpoint = await this.d.state.latestCheckpoint();
       const wanted = new Map<string, number>((checkpoint?.heads ?? []).map((h) => [h.chain, h.seq]));
-      const seen = new Map<string, string>();
-      const chains = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
-      for (const h of checkpoint?.heads ?? []) chains.add(h.chain);
-      let entries = 0;
-      let problem: VerifyProblem | null = null;
-      for (const chain of [...chains].sort()) {
-        const v = new ChainVerifier(chain);
-        for (let from = 1; problem === null; ) {
-          const page: LedgerEntry[] = await this.d.state.readChain(chain, from, verifyPage);
-          for (const e of page) {
-            if (!v.push(e)) break;
-            entries += 1;
-            if (wanted.get(chain) === e.seq) seen.set(chain, e.hash);
-          }
-          problem = v.result();
-          if (page.length < verifyPage) break;
-          from += page.length;
-        }
-        if (problem) break;
-      }
+      const chainSet = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
+      for (const h of checkpoint?.heads ?? []) chainSet.add(h.chain);
+      const chains = [...chainSet].sort();
+      const state = this.d.state;
+      const found = (canVerifyChains(state) ? await state.verifyChains(chains, wanted) : null) ?? (await this.walkChains(chains, wanted));
+      let problem = found.problem;
       let cp: VerifyReport['checkpoint'] = null;
       if (!problem && checkpoint) {
         const verified = await this.checkpointSignatureValid(checkpoint);
         cp = { time: checkpoint.time, digest: checkpoint.digest, verified };
-        problem = checkAgainstCheckpoint(checkpoint, (chain) => seen.get(chain) ?? null);
+        problem = checkAgainstCheckpoint(checkpoint, (chain) => found.hashesAt.get(chain) ?? null);
         if (!verified && !problem) problem = { chain: '_checkpoint', seq: 0, fault: 'hash_mismatch' };
       }
-      return { ok: problem === null, chains: chains.size, entries, problem, checkpoint: cp };
+      return { ok: problem === null, chains: chains.length, entries: found.entries, problem, checkpoint: cp };
     } catch (e) {
       throw asStateStoreError(e);
     }
+  }
+
+  /** The portable way: every chain in order, page by page, through the port. */
+  private async walkChains(chains: readonly string[], wanted: ReadonlyMap<string, number>): Promise<ChainsVerification> {
+    const hashesAt = new Map<string, string>();
+    let entries = 0;
+    for (const chain of chains) {
+      const v = new ChainVerifier(chain);
+      for (let from = 1; ; ) {
+        const page: LedgerEntry[] = await this.d.state.readChain(chain, from, verifyPage);
+        for (const e of page) {
+          if (!v.push(e)) break;
+          entries += 1;
+          if (wanted.get(chain) === e.seq) hashesAt.set(chain, e.hash);
+        }
+        if (v.result() || page.length < verifyPage) break;
+        from += page.length;
+      }
+      const problem = v.result();
+      if (problem) return { problem, entries, hashesAt };
+    }
+    return { problem: null, entries, hashesAt };
   }
 
   private async checkpointSignatureValid(c: StoredCheckpoint): Promise<boolean> {

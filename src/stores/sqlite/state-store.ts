@@ -9,6 +9,7 @@ import {
   StateConflictError,
   StoreUnavailableError,
   type Commit,
+  type ChainsVerification,
   type Health,
   type LedgerPage,
   type LedgerQuery,
@@ -17,6 +18,8 @@ import {
 } from '../../ports';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
+import { fromRawRow, ledgerColumns } from './ledger-rows';
+import { verifyChainsInWorkers } from './parallel-verify';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS validators (
@@ -77,29 +80,18 @@ const toEntry = (r: LedgerRow): LedgerEntry => ({
   hash: r.hash,
 });
 
-const ledgerColumns = ['chain', 'seq', 'time', 'actor', 'action', 'validator', 'epoch', 'slot', 'reason', 'details', 'prev_hash', 'hash'] as const;
-
-const fromRawRow = (r: unknown[]): LedgerEntry => ({
-  chain: r[0] as string,
-  seq: r[1] as number,
-  time: r[2] as number,
-  actor: r[3] as string,
-  action: r[4] as LedgerEntry['action'],
-  validator: r[5] as string | null,
-  epoch: r[6] as number | null,
-  slot: r[7] as string | null,
-  reason: r[8] as string | null,
-  details: JSON.parse(r[9] as string) as LedgerEntry['details'],
-  prevHash: r[10] as string,
-  hash: r[11] as string,
-});
-
 export class SqliteStateStore implements StateStore {
   readonly name = 'sqlite';
   private readonly db: Database.Database;
 
-  /** `path` ':memory:' for tests. */
-  constructor(path: string) {
+  /**
+   * `path` ':memory:' for tests. `parallelVerifyFrom`: ledgers with at least
+   * this many entries are verified on several cores (a file database only).
+   */
+  constructor(
+    private readonly path: string,
+    private readonly opts: { parallelVerifyFrom?: number } = {},
+  ) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a ledger entry that was acknowledged survives a power cut.
@@ -246,6 +238,16 @@ export class SqliteStateStore implements StateStore {
     // Rows as arrays: verify reads every entry, and keyed rows cost a third more.
     const rows = this.stmt.readChain.all(chain, fromSeq, limit) as unknown[][];
     return rows.map(fromRawRow);
+  }
+
+  /** ChainVerifyingStore: verify in worker threads, each reading the file itself; null where that cannot help. */
+  async verifyChains(chains: readonly string[], hashAt: ReadonlyMap<string, number>): Promise<ChainsVerification | null> {
+    if (this.path === ':memory:' || this.path === '') return null;
+    const heads = await this.chainHeads();
+    const total = heads.reduce((n, h) => n + h.seq, 0);
+    if (total < (this.opts.parallelVerifyFrom ?? 100_000)) return null;
+    const weight = new Map(heads.map((h) => [h.chain, h.seq]));
+    return verifyChainsInWorkers(this.path, chains.map((c) => ({ chain: c, weight: weight.get(c) ?? 0 })), hashAt);
   }
 
   async chainHeads(): Promise<ChainHead[]> {
