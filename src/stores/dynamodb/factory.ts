@@ -4,7 +4,7 @@
 import { ConfigError } from '../../config';
 import type { StateStore } from '../../ports';
 import type { StoreContext } from '../registry';
-import { resilientStateStore } from '../resilience';
+import { defaultResilience, resilientStateStore } from '../resilience';
 import { DynamoDbStateStore, dynamoClient } from './state-store';
 
 // Table names: 3 to 255 of [a-zA-Z0-9_.-] (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
@@ -19,5 +19,5 @@ export async function createDynamoDbStateStore(ctx: StoreContext): Promise<State
   const endpoint = ctx.env.KEYHOLD_DYNAMODB_ENDPOINT;
   if (endpoint !== undefined && endpoint !== '' && !/^https?:\/\/[^\s/]+\/?$/.test(endpoint)) throw new ConfigError(`KEYHOLD_DYNAMODB_ENDPOINT must be a URL like http://127.0.0.1:5000, got "${endpoint}"`);
   const client = dynamoClient({ region, ...(endpoint ? { endpoint } : {}) });
-  return resilientStateStore(new DynamoDbStateStore({ client, table, clock: ctx.clock }));
+  return resilientStateStore(new DynamoDbStateStore({ client, table, clock: ctx.clock }), defaultResilience, ctx.storeHooks);
 }

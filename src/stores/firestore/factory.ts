@@ -4,7 +4,7 @@
 import { ConfigError } from '../../config';
 import type { StateStore } from '../../ports';
 import type { StoreContext } from '../registry';
-import { resilientStateStore } from '../resilience';
+import { defaultResilience, resilientStateStore } from '../resilience';
 import { FirestoreStateStore, firestoreClient } from './state-store';
 
 // GCP project ids: 6-30 of [a-z0-9-], starting with a letter.
@@ -23,5 +23,5 @@ export async function createFirestoreStateStore(ctx: StoreContext): Promise<Stat
   // The client's own convention for its emulator; never set in production.
   const emulatorHost = ctx.env.FIRESTORE_EMULATOR_HOST || undefined;
   const db = firestoreClient({ projectId: project, databaseId: database, ...(emulatorHost ? { emulatorHost } : {}) });
-  return resilientStateStore(new FirestoreStateStore({ db, collectionPrefix: prefix }));
+  return resilientStateStore(new FirestoreStateStore({ db, collectionPrefix: prefix }), defaultResilience, ctx.storeHooks);
 }

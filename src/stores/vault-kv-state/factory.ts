@@ -29,5 +29,5 @@ export async function createVaultStateStore(ctx: StoreContext): Promise<StateSto
   const client = nodeVault({ apiVersion: 'v1', endpoint: s.address, ...(s.namespace ? { namespace: s.namespace } : {}) });
   const session = new VaultSession('vault', client, s.auth, ctx.clock, timeoutMs);
   const kv = nodeVaultKv({ client, mount: s.mount, prefix, timeoutMs, session });
-  return resilientStateStore(new VaultKvStateStore({ kv }));
+  return resilientStateStore(new VaultKvStateStore({ kv }), defaultResilience, ctx.storeHooks);
 }
