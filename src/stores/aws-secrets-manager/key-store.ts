@@ -33,7 +33,7 @@ import {
   type DescribeSecretCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { KeyMaterialFormatError, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
+import { serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import { isValidatorId } from '../../core/names';
 import {
   KeyStoreOwnershipError,
@@ -47,6 +47,7 @@ import {
   type StoredKey,
 } from '../../ports';
 import { listingsOf } from '../key-listing';
+import { openStoredMaterial } from '../stored-material';
 
 /** SecretString "Maximum length of 65536" (Secrets Manager API reference, CreateSecret / PutSecretValue). */
 export const awsSecretStringLimit = 65536;
@@ -151,15 +152,7 @@ export class AwsSecretsManagerKeyStore implements KeyStore {
       throw translateAwsError(this.name, e, 'GetSecretValue');
     }
     if (value === undefined || !version) throw new StoreError(this.name, `the secret for ${validator} holds no string value`);
-    const bytes = new TextEncoder().encode(value);
-    try {
-      return { material: parseKeyMaterial(bytes), version };
-    } catch (e) {
-      if (e instanceof KeyMaterialFormatError) throw new StoreError(this.name, `the secret for ${validator}: ${e.message}`);
-      throw e;
-    } finally {
-      bytes.fill(0);
-    }
+    return { material: openStoredMaterial(this.name, validator, new TextEncoder().encode(value)), version };
   }
 
   async put(validator: string, material: KeyMaterial): Promise<{ version: string }> {

@@ -24,7 +24,7 @@
 // (https://cloud.google.com/secret-manager/docs/data-integrity).
 
 import type { SecretManagerServiceClient, protos } from '@google-cloud/secret-manager';
-import { KeyMaterialFormatError, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
+import { serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import {
   KeyStoreOwnershipError,
   KeyStoreValueTooLargeError,
@@ -39,6 +39,7 @@ import {
 import { crc32c } from './crc32c';
 import { secretIdOf, validatorOf } from './secret-id';
 import { listingsOf } from '../key-listing';
+import { openStoredMaterial } from '../stored-material';
 
 type Secret = protos.google.cloud.secretmanager.v1.ISecret;
 
@@ -165,10 +166,7 @@ export class GcpSecretManagerKeyStore implements KeyStore {
       }
       const version = /\/versions\/(\d+)$/.exec(response.name ?? '')?.[1];
       if (!version) throw new StoreError(this.name, 'AccessSecretVersion answered without a version number');
-      return { material: parseKeyMaterial(bytes), version };
-    } catch (e) {
-      if (e instanceof KeyMaterialFormatError) throw new StoreError(this.name, `the secret for ${validator}: ${e.message}`);
-      throw e;
+      return { material: openStoredMaterial(this.name, validator, bytes), version };
     } finally {
       bytes.fill(0);
     }

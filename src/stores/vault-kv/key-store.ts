@@ -16,7 +16,7 @@
 // version" (vault-plugin-secrets-kv path_data.go) → StateConflictError.
 
 import type NodeVault from 'node-vault';
-import { KeyMaterialFormatError, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
+import { serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import { isValidatorId } from '../../core/names';
 import {
   KeyStoreOwnershipError,
@@ -33,6 +33,7 @@ import {
 import { VaultAuthError, VaultSession } from './session';
 import type { VaultAuthSettings } from './settings';
 import { listingsOf } from '../key-listing';
+import { openStoredMaterial } from '../stored-material';
 
 /**
  * keyhold's own bound on a value, in bytes of serialized material. Vault
@@ -163,15 +164,7 @@ export class VaultKvKeyStore implements KeyStore {
     if (!this.owned(meta?.custom_metadata)) throw new KeyStoreOwnershipError(this.name, validator);
     const value = res.data?.data?.material;
     if (typeof value !== 'string' || typeof meta?.version !== 'number') throw new StoreError(this.name, `the key for ${validator} holds no keyhold material`);
-    const bytes = new TextEncoder().encode(value);
-    try {
-      return { material: parseKeyMaterial(bytes), version: String(meta.version) };
-    } catch (e) {
-      if (e instanceof KeyMaterialFormatError) throw new StoreError(this.name, `the key for ${validator}: ${e.message}`);
-      throw e;
-    } finally {
-      bytes.fill(0);
-    }
+    return { material: openStoredMaterial(this.name, validator, new TextEncoder().encode(value)), version: String(meta.version) };
   }
 
   async put(validator: string, material: KeyMaterial): Promise<{ version: string }> {
