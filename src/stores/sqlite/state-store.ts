@@ -50,36 +50,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 ) STRICT;
 `;
 
-interface LedgerRow {
-  chain: string;
-  seq: number;
-  time: number;
-  actor: string;
-  action: string;
-  validator: string | null;
-  epoch: number | null;
-  slot: string | null;
-  reason: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-const toEntry = (r: LedgerRow): LedgerEntry => ({
-  chain: r.chain,
-  seq: r.seq,
-  time: r.time,
-  actor: r.actor,
-  action: r.action as LedgerEntry['action'],
-  validator: r.validator,
-  epoch: r.epoch,
-  slot: r.slot,
-  reason: r.reason,
-  details: JSON.parse(r.details) as LedgerEntry['details'],
-  prevHash: r.prev_hash,
-  hash: r.hash,
-});
-
 export class SqliteStateStore implements StateStore {
   readonly name = 'sqlite';
   private readonly db: Database.Database;
@@ -226,10 +196,10 @@ export class SqliteStateStore implements StateStore {
       where.push('(time, chain, seq) > (@ct, @cc, @cs)');
       Object.assign(args, { ct: c.time, cc: c.chain, cs: c.seq });
     }
-    const sql = `SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time, chain, seq LIMIT @limit`;
-    const rows = this.db.prepare(sql).all(args) as LedgerRow[];
+    const sql = `SELECT ${ledgerColumns.join(', ')} FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time, chain, seq LIMIT @limit`;
+    const rows = this.db.prepare(sql).raw(true).all(args) as unknown[][];
     const more = rows.length > q.limit;
-    const entries = rows.slice(0, q.limit).map(toEntry);
+    const entries = rows.slice(0, q.limit).map(fromRawRow);
     const last = entries.at(-1);
     return { entries, cursor: more && last ? encodeCursor(last) : null };
   }
