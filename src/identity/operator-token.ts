@@ -33,7 +33,30 @@ export interface Operator {
 const roleRank: Record<OperatorRole, number> = { viewer: 1, operator: 2 };
 export const hasRole = (op: Operator, needed: OperatorRole): boolean => roleRank[op.role] >= roleRank[needed];
 
+/**
+ * Request JWTs already used, until they expire: a replayed `promote` would
+ * raise the epoch again. Bounded (oldest dropped first); per broker instance,
+ * so with several replicas a replay could still reach another one within the
+ * token's short life.
+ */
+class SeenTokens {
+  private readonly expiries = new Map<string, number>();
+  constructor(private readonly max = 100_000) {}
+
+  /** True the first time `id` is seen while unexpired. */
+  claim(id: string, expiresAt: number, now: number): boolean {
+    for (const [k, exp] of this.expiries) {
+      if (exp > now - 10_000 && this.expiries.size < this.max) break;
+      this.expiries.delete(k);
+    }
+    if (this.expiries.has(id)) return false;
+    this.expiries.set(id, expiresAt);
+    return true;
+  }
+}
+
 export class OperatorVerifier {
+  private readonly seen = new SeenTokens();
   private readonly keys = new Map<string, { key: OperatorKey; crypto: Promise<CryptoKey> }>();
   private readonly oidc: { config: OidcOperatorConfig; keys: JWTVerifyGetKey } | undefined;
 
@@ -71,11 +94,14 @@ export class OperatorVerifier {
         audience: operatorAudience,
         currentDate: new Date(now),
         maxTokenAge: maxOperatorTokenSeconds,
-        requiredClaims: ['iat', 'exp', 'htm', 'htu'],
+        requiredClaims: ['iat', 'exp', 'htm', 'htu', 'jti'],
         clockTolerance: 5,
       });
       if (payload.htm !== request.method || payload.htu !== request.path) throw new KeyholdError('unauthenticated');
       if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || payload.exp - payload.iat > maxOperatorTokenSeconds) {
+        throw new KeyholdError('unauthenticated');
+      }
+      if (typeof payload.jti !== 'string' || payload.jti.length > 128 || !this.seen.claim(`${entry.key.name}\0${payload.jti}`, payload.exp * 1000, now)) {
         throw new KeyholdError('unauthenticated');
       }
       return { name: entry.key.name, role: entry.key.role };

@@ -174,6 +174,20 @@ describe('operators', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  it('refuses a replayed operator request token, so a promotion cannot be repeated by replay', async () => {
+    const path = '/v1/validators/v1/promote';
+    const token = await b.operator.token('POST', path, b.clock.now());
+    const send = () => b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ slot: slot1, reason: 'drain' }) });
+    expect((await send()).status).toBe(200);
+    const replay = await send();
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toMatchObject({ code: 'unauthenticated' });
+    const after = (await b.parts.state.getValidator('v1'))!.designation.epoch;
+    expect(after).toBe(2);
+    // A fresh token for the same call is fine.
+    expect((await promote(b, slot0, 'back')).status).toBe(200);
+  });
+
   it('refuses a promotion without a reason', async () => {
     const path = '/v1/validators/v1/promote';
     const res = await b.app.request(path, {
