@@ -7,7 +7,7 @@ import { planVariables, terraformMissingReason } from './terraform-cli';
 const infra = resolve(import.meta.dirname, '../../infra/terraform');
 
 const clusters = [{ name: 'eu1', issuer: 'https://oidc.eu1.example', jwksUri: 'https://oidc.eu1.example/keys' }];
-const common = { clusters, operator_issuer: 'https://login.example' };
+const common = { clusters, operator_issuer: 'https://login.example', operator_jwks_uri: 'https://login.example/jwks' };
 
 const modules = [
   { cloud: 'aws', file: `${infra}/aws/variables.tf`, required: { ...common, region: 'eu-west-1' }, badPrefix: 'keyhold/validators', goodPrefix: 'keyhold/validators/' },
@@ -37,6 +37,7 @@ describe.each(modules)('$cloud variables', ({ file, required, badPrefix, goodPre
     ['duplicate cluster names', { clusters: [...clusters, ...clusters] }, 'clusters'],
     ['a plain-http JWKS URL', { clusters: [{ ...clusters[0], jwksUri: 'http://oidc.eu1.example/keys' }] }, 'clusters'],
     ['a plain-http operator issuer', { operator_issuer: 'http://login.example' }, 'operator_issuer'],
+    ['a plain-http operator JWKS', { operator_jwks_uri: 'http://login.example/jwks' }, 'operator_jwks_uri'],
   ];
   for (const [what, values, variable] of rejected) {
     maybe(`reject ${what}${suffix}`, async () => {

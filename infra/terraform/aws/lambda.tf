@@ -48,6 +48,7 @@ resource "aws_lambda_function" "broker" {
       KEYHOLD_MAX_CLOCK_SKEW_SECONDS   = tostring(var.max_clock_skew_seconds)
       KEYHOLD_OPERATOR_ISSUER          = var.operator_issuer
       KEYHOLD_OPERATOR_AUDIENCE        = var.operator_audience
+      KEYHOLD_OPERATOR_JWKS_URI        = var.operator_jwks_uri
     }
   }
 

@@ -218,6 +218,16 @@ variable "operator_audience" {
   }
 }
 
+variable "operator_jwks_uri" {
+  description = "JWKS URL of the operator OIDC issuer. The broker refuses to start with only part of the issuer, audience and JWKS settings."
+  type        = string
+
+  validation {
+    condition     = startswith(var.operator_jwks_uri, "https://")
+    error_message = "operator_jwks_uri must be an https URL."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the function's log group. Logs carry no key material by design; the ledger, not the logs, is the audit record."
   type        = number
