@@ -4,10 +4,11 @@
 // with a fresh project id each (the emulator keeps projects apart), so no
 // data needs clearing between them.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { freePort } from './support/ports';
+import { sharedProcess, type Launched } from './support/shared-process';
 
 export interface FirestoreEmulator {
   /** "127.0.0.1:PORT", for the client's `host` setting. */
@@ -30,9 +31,8 @@ const onPath = (tool: string): boolean =>
 export const firestoreEmulatorAvailable = (): boolean => onPath('gcloud') && onPath('java');
 
 
-let running: Promise<{ host: string; child: ChildProcess; users: number }> | undefined;
 
-async function launch(): Promise<{ host: string; child: ChildProcess; users: number }> {
+async function launch(): Promise<Launched<string>> {
   if (!firestoreEmulatorAvailable()) throw new Error('the Firestore emulator needs gcloud and java on PATH (they come with the machine image, see /work/shared/WIRE.md)');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -42,13 +42,15 @@ async function launch(): Promise<{ host: string; child: ChildProcess; users: num
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-3000);
   });
-  const kill = () => {
+  // gcloud starts Java under it: signal the whole process group.
+  const signal = (sig: NodeJS.Signals) => {
     try {
-      process.kill(-child.pid!, 'SIGKILL');
+      process.kill(-child.pid!, sig);
     } catch {
       // already gone
     }
   };
+  const kill = () => signal('SIGKILL');
   process.once('exit', kill);
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
@@ -57,48 +59,23 @@ async function launch(): Promise<{ host: string; child: ChildProcess; users: num
       (r) => r.ok,
       () => false,
     );
-    if (up) return { host, child, users: 0 };
+    if (up) return { value: host, child, signal };
     await new Promise((r) => setTimeout(r, 250));
   }
   kill();
   throw new Error(`the Firestore emulator did not start on ${host}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
 }
 
+const acquire = sharedProcess(launch);
+
 export async function startFirestoreEmulator(): Promise<FirestoreEmulator> {
-  running ??= launch().catch((e: unknown) => {
-    running = undefined;
-    throw e;
-  });
-  const r = await running;
-  r.users += 1;
-  let stopped = false;
+  const held = await acquire();
+  const host = held.value;
   return {
-    host: r.host,
+    host,
     async clear(projectId) {
-      await fetch(`http://${r.host}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: 'DELETE' });
+      await fetch(`http://${host}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: 'DELETE' });
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      r.users -= 1;
-      if (r.users > 0) return;
-      running = undefined;
-      if (r.child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => r.child.once('exit', () => resolve()));
-      try {
-        process.kill(-r.child.pid!, 'SIGTERM');
-      } catch {
-        return;
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-r.child.pid!, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }, 3000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: held.release,
   };
 }

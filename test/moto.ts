@@ -10,11 +10,12 @@
 // name that says why, except in CI (CI set), where it fails loudly instead:
 // a green run that silently tested nothing would be worse than a red one.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe } from 'vitest';
 import { freePort } from './support/ports';
+import { sharedProcess, type Launched } from './support/shared-process';
 
 export interface Moto {
   /** http://127.0.0.1:PORT */
@@ -42,16 +43,7 @@ export function motoAvailable(): boolean {
 
 const missingMessage = 'moto_server is not on PATH (it comes with the machine image: moto 5.2.1, see /work/shared/WIRE.md)';
 
-interface Running {
-  readonly endpoint: string;
-  readonly child: ChildProcess;
-  users: number;
-}
-
-let running: Promise<Running> | undefined;
-
-
-async function launch(): Promise<Running> {
+async function launch(): Promise<Launched<string>> {
   if (!motoAvailable()) throw new Error(missingMessage);
   // The port is free when picked and moto binds it a moment later; another
   // process taking it in between is possible, so a failed start tries again.
@@ -86,38 +78,19 @@ async function launch(): Promise<Running> {
       const kill = () => child.kill('SIGKILL');
       process.once('exit', kill);
       child.once('exit', () => process.off('exit', kill));
-      return { endpoint, child, users: 0 };
+      return { value: endpoint, child, signal: (sig) => child.kill(sig) };
     }
     child.kill('SIGKILL');
     if (attempt >= 3) throw new Error(`moto_server did not start on port ${port}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
   }
 }
 
+const acquire = sharedProcess(launch);
+
 /** Start moto (or join the one this test file already started). */
 export async function startMoto(): Promise<Moto> {
-  running ??= launch().catch((e: unknown) => {
-    running = undefined;
-    throw e;
-  });
-  const r = await running;
-  r.users += 1;
-  let stopped = false;
-  return {
-    endpoint: r.endpoint,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      r.users -= 1;
-      if (r.users > 0) return;
-      running = undefined;
-      if (r.child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => r.child.once('exit', () => resolve()));
-      r.child.kill('SIGTERM');
-      const timer = setTimeout(() => r.child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  const held = await acquire();
+  return { endpoint: held.value, stop: held.release };
 }
 
 /**
