@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { GrantClaimsView } from './ephemeral-key';
 
 export const fileNames = {
   grantToken: 'grant.jwt',
@@ -25,14 +26,7 @@ const materialName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const isAllowedMaterialName = (name: string): boolean => materialName.test(name) && !name.includes('..') && !reserved.has(name);
 
 /** What the keeper needs to know about its grant without trusting its own memory (grant.json). */
-export interface GrantRecord {
-  readonly validator: string;
-  readonly slot: string;
-  readonly podUid: string;
-  readonly epoch: number;
-  readonly iat: number;
-  readonly exp: number;
-  readonly jti: string;
+export interface GrantRecord extends GrantClaimsView {
   /** Wall-clock ms when the request that obtained this grant was sent. */
   readonly sentAt: number;
 }

@@ -3,9 +3,10 @@
 // so a row copied onto another validator or version fails to open.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { fingerprint, parseKeyMaterial, serializeKeyMaterial, type KeyMaterial } from '../../core/key-material';
 import { KeyStoreValueTooLargeError, StoreError, type Health, type KeyListing, type KeyStore, type StoredKey } from '../../ports';
+import { databaseHealth, openDurable } from './database';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS key_versions (
@@ -32,9 +33,7 @@ export class SqliteKeyStore implements KeyStore {
     private readonly now: () => number = Date.now,
   ) {
     if (kek.length !== 32) throw new TypeError('the key encryption key must be 32 bytes');
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db = openDurable(path);
     this.db.exec(schema);
   }
 
@@ -96,12 +95,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async health(): Promise<Health> {
-    try {
-      this.db.prepare('SELECT 1').get();
-      return { state: 'ready' };
-    } catch {
-      return { state: 'error', detail: 'sqlite query failed' };
-    }
+    return databaseHealth(this.db);
   }
 
   async close(): Promise<void> {

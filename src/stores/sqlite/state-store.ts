@@ -20,6 +20,7 @@ import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 import { fromRawRow, ledgerColumns } from './ledger-rows';
 import { verifyChainsInWorkers } from './parallel-verify';
+import { databaseHealth, openDurable } from './database';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS validators (
@@ -62,11 +63,7 @@ export class SqliteStateStore implements StateStore {
     private readonly path: string,
     private readonly opts: { parallelVerifyFrom?: number } = {},
   ) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: a ledger entry that was acknowledged survives a power cut.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDurable(path);
     this.db.exec(schema);
     this.stmt = {
       insertRecord: this.db.prepare('INSERT INTO validators (id, version, record) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING'),
@@ -238,12 +235,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   async health(): Promise<Health> {
-    try {
-      this.db.prepare('SELECT 1').get();
-      return { state: 'ready' };
-    } catch {
-      return { state: 'error', detail: 'sqlite query failed' };
-    }
+    return databaseHealth(this.db);
   }
 
   async close(): Promise<void> {
