@@ -31,6 +31,8 @@ export interface BrokerParts {
   readonly operatorKeys: readonly OperatorKey[];
   readonly operatorOidc?: OidcOperatorConfig;
   readonly timing: Timing;
+  /** Oldest pod token accepted (from its `iat`); default one hour. */
+  readonly podTokenMaxAgeMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
   /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
@@ -77,7 +79,7 @@ export function buildBroker(parts: BrokerParts): Broker {
   const app = createApp({
     grants,
     operations,
-    podTokens: new PodTokenVerifier(parts.clusters),
+    podTokens: new PodTokenVerifier(parts.clusters, parts.podTokenMaxAgeMs === undefined ? {} : { maxAgeMs: parts.podTokenMaxAgeMs }),
     operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
     signer: parts.signer,
     readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
@@ -167,6 +169,7 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     operatorKeys,
     ...(config.operatorOidc ? { operatorOidc: config.operatorOidc } : {}),
     timing: config.timing,
+    podTokenMaxAgeMs: config.podTokenMaxAgeMs,
     clock,
     logger,
     keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyStores), clock, config.keyCache, (e) => metrics.cacheEvent(e)),

@@ -139,7 +139,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
       keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyReplicas), { now: () => world.t + offset }, { freshMs: 10_000, maxAgeMs: 60_000, maxEntries: 10 }),
     }),
   );
-  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, allowed, generatedKeyMaterial().material, null);
+  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, { slots: allowed, serviceAccounts: ['validator'] }, generatedKeyMaterial().material, null);
 
   const pods: Pod[] = [];
   let podSeq = 0;

@@ -23,6 +23,12 @@ export interface ValidatorRecord {
   readonly id: string;
   /** Allowed slots; the first is where the validator was designated at import. */
   readonly slots: readonly string[];
+  /**
+   * Service accounts (names, in the slot's namespace) whose pods may hold the
+   * key. A record stored before this policy existed has none, and so admits
+   * nobody until it is imported again with them.
+   */
+  readonly serviceAccounts?: readonly string[];
   readonly designation: Designation;
   /** The EIP-3076 interchange the last holder left for the next one, as JSON text. */
   readonly slashingProtection: string | null;
@@ -46,6 +52,11 @@ export interface PendingPromotion {
 export interface Caller {
   readonly slot: string;
   readonly podUid: string;
+}
+
+/** Who asks for a grant: the pod instance and the service account its token names. */
+export interface FetchCaller extends Caller {
+  readonly serviceAccount: string;
 }
 
 /** A grant as the broker signed it; only the fields that fence matter here. */
@@ -90,6 +101,7 @@ const bump = (r: ValidatorRecord, designation: Designation, extra: Partial<Valid
 export function createRecord(input: {
   id: string;
   slots: readonly string[];
+  serviceAccounts: readonly string[];
   keyFingerprint: string;
   keyFormat: string;
   now: number;
@@ -97,9 +109,11 @@ export function createRecord(input: {
   const first = input.slots[0];
   if (first === undefined) throw new TypeError('a validator needs at least one slot');
   if (new Set(input.slots).size !== input.slots.length) throw new TypeError('slots must be distinct');
+  if (input.serviceAccounts.length === 0) throw new TypeError('a validator needs at least one service account');
   return {
     id: input.id,
     slots: [...input.slots],
+    serviceAccounts: [...input.serviceAccounts],
     designation: { epoch: 1, slot: first, podUid: null, state: 'vacant', notBefore: input.now, updatedAt: input.now },
     slashingProtection: null,
     keyFingerprint: input.keyFingerprint,
@@ -109,11 +123,15 @@ export function createRecord(input: {
 }
 
 /** Fetch flow of DESIGN.md: who gets a grant, who waits, who is refused. */
-export function decideFetch(t: Timing, r: ValidatorRecord, caller: Caller, now: number): FetchDecision {
+export function decideFetch(t: Timing, r: ValidatorRecord, caller: FetchCaller, now: number): FetchDecision {
   const d = r.designation;
-  if (!r.slots.includes(caller.slot) || caller.slot !== d.slot) {
-    return { kind: 'deny', error: new KeyholdError('not_designated') };
-  }
+  // Not in any slot: the same answer as an unknown validator (the broker
+  // decides that one), so a stranger learns nothing about which ids exist.
+  if (!r.slots.includes(caller.slot)) return { kind: 'deny', error: new KeyholdError('not_designated') };
+  // The right namespace and pod name are not enough: anyone who may create
+  // pods there could name one after the slot.
+  if (!(r.serviceAccounts ?? []).includes(caller.serviceAccount)) return { kind: 'deny', error: new KeyholdError('service_account_not_allowed') };
+  if (caller.slot !== d.slot) return { kind: 'deny', error: new KeyholdError('not_designated') };
   const waitUntil = (notBefore: number, next: ValidatorRecord | null, action: 'takeover' | 'denied'): FetchDecision => ({
     kind: 'wait',
     next,
@@ -236,9 +254,9 @@ export function decidePromotion(
   return promote([standing.proposer, request.operator]);
 }
 
-/** Re-import of an existing validator: new key material, the same slots. */
-export function decideReimport(r: ValidatorRecord, slots: readonly string[], keyFingerprint: string, keyFormat: string): ValidatorRecord | KeyholdError {
+/** Re-import of an existing validator: new key material, the same slots, and the service accounts it names now. */
+export function decideReimport(r: ValidatorRecord, slots: readonly string[], keyFingerprint: string, keyFormat: string, serviceAccounts: readonly string[] = r.serviceAccounts ?? []): ValidatorRecord | KeyholdError {
   const sameSlots = slots.length === r.slots.length && slots.every((s, i) => s === r.slots[i]);
   if (!sameSlots) return new KeyholdError('validator_exists');
-  return { ...r, keyFingerprint, keyFormat, version: r.version + 1 };
+  return { ...r, keyFingerprint, keyFormat, serviceAccounts: [...serviceAccounts], version: r.version + 1 };
 }

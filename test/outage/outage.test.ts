@@ -101,7 +101,7 @@ describe('replicated key material', () => {
       const path = '/v1/validators/v1/key';
       return b2.app.request(path, { method: 'PUT', headers: await operatorHeaders(b2, 'PUT', path), body: JSON.stringify(body) });
     };
-    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1] };
+    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1], serviceAccounts: ['validator'] };
     expect((await put({ ...same, stores: ['nope'] })).status).toBe(400);
     const res = await put({ ...same, stores: ['fresh'] });
     expect(res.status).toBe(201);
