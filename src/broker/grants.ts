@@ -51,8 +51,10 @@ export class GrantService {
       const now = this.d.clock.now();
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot };
       if (!record) {
+        // The same answer as a validator this pod has no slot of (decideFetch),
+        // after the same read and one ledger write: ids are not enumerable.
         await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false));
-        throw new KeyholdError('unknown_validator');
+        throw new KeyholdError('not_designated');
       }
       const decision = decideFetch(this.d.timing, record, pod, now);
       const epoch = record.designation.epoch;

@@ -82,13 +82,22 @@ describe('fetch', () => {
     expect(await ledger(b)).toEqual(['key_imported', 'denied']);
   });
 
-  it('answers 404 unknown_validator and records it on the broker chain', async () => {
+  it('answers an unknown validator exactly as a validator the pod has no slot of, and records it on the broker chain', async () => {
     const b = await testBroker();
-    const res = await fetchGrant(b, await pod(slot0), 'nope');
-    expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ code: 'unknown_validator' });
+    await importValidator(b);
+    const stranger = await pod('eu1/validators/elsewhere-0');
+    const answer = async (validator: string) => {
+      const res = await fetchGrant(b, stranger, validator);
+      return { status: res.status, headers: [...res.headers].filter(([k]) => k !== 'date'), body: await res.text() };
+    };
+    const unknown = await answer('nope');
+    const notYours = await answer('v1');
+    expect(unknown).toEqual(notYours);
+    expect(unknown.status).toBe(403);
+    expect(JSON.parse(unknown.body)).toEqual({ code: 'not_designated', message: expect.any(String) });
     const entries = await b.parts.state.readChain('_broker', 1, 10);
     expect(entries.map((e) => [e.action, e.reason, e.validator])).toEqual([['denied', 'unknown_validator', 'nope']]);
+    expect((await b.parts.state.readChain('v1', 1, 10)).map((e) => [e.action, e.reason])).toEqual([['key_imported', null], ['denied', 'not_designated']]);
   });
 });
 
