@@ -78,31 +78,36 @@ export class GrantService {
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
       }
       const key = await this.readKey(validator, record.keyFingerprint, base, epoch);
-      const after = decision.next;
-      const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
-      const exp = grantExpiry(this.d.timing, now, readAt);
-      if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
-      const grant = await this.d.signer.sign(claims, now, exp);
-      const entries: LedgerDraft[] = [
-        ...this.keyReadEntries(key, base, claims.epoch),
-        draft(
-          {
-            ...base,
-            action: decision.action,
-            epoch: claims.epoch,
-            reason: null,
-            details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint },
-          },
-          true,
-        ),
-      ];
-      await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
-      this.d.designations.remember(validator, after, readAt);
+      // Whatever happens from here, this copy is wiped; and when the decision
+      // fails (a lost CAS, the state store down), any cached copy goes too.
+      let delivered = false;
       try {
+        const after = decision.next;
+        const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
+        const exp = grantExpiry(this.d.timing, now, readAt);
+        if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
+        const grant = await this.d.signer.sign(claims, now, exp);
+        const entries: LedgerDraft[] = [
+          ...this.keyReadEntries(key, base, claims.epoch),
+          draft(
+            {
+              ...base,
+              action: decision.action,
+              epoch: claims.epoch,
+              reason: null,
+              details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint },
+            },
+            true,
+          ),
+        ];
+        await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
+        this.d.designations.remember(validator, after, readAt);
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
+        delivered = true;
         return { grant, key: jwe };
       } finally {
         for (const f of key.material.files.values()) f.wipe();
+        if (!delivered) this.d.keys.forget?.(validator);
       }
     });
   }

@@ -88,7 +88,9 @@ describe('fetch', () => {
     const stranger = await pod('eu1/validators/elsewhere-0');
     const answer = async (validator: string) => {
       const res = await fetchGrant(b, stranger, validator);
-      return { status: res.status, headers: [...res.headers].filter(([k]) => k !== 'date'), body: await res.text() };
+      const headers: [string, string][] = [];
+      res.headers.forEach((v, k) => headers.push([k, v]));
+      return { status: res.status, headers: headers.filter(([k]) => k !== 'date'), body: await res.text() };
     };
     const unknown = await answer('nope');
     const notYours = await answer('v1');
