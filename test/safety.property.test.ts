@@ -243,7 +243,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
         // Release and acknowledgement come only after the holder has stopped and wiped.
         if (!p.grant) return;
         stop(p);
-        const r = await b.grants.release(identity(p), p.grant.token, null).catch(swallow);
+        const r = await b.grants.release(identity(p), p.grant.token, null, 'proven').catch(swallow);
         if (!(r instanceof KeyholdError) && r.outcome !== 'already_released') decisions += 1;
       }
     } finally {

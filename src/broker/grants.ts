@@ -2,7 +2,7 @@
 // authenticates first, decides with the pure core, writes the decision down
 // before answering, and only then signs or encrypts anything for the caller.
 
-import { checkRenew, decideFetch, decideRelease, type GrantClaims } from '../core/designation';
+import { checkRenew, decideFetch, decideRelease, type GrantClaims, type StopEvidence } from '../core/designation';
 import { KeyholdError } from '../core/errors';
 import { fingerprint } from '../core/key-material';
 import { grantExpiry, type Timing } from '../core/horizon';
@@ -35,7 +35,13 @@ export interface RenewResult {
   readonly grant: IssuedGrant;
 }
 
-export type ReleaseResult = { readonly outcome: 'released' | 'already_released' | 'acknowledged'; readonly epoch: number; readonly slashingProtection: 'stored' | 'refused' | 'none' };
+export type ReleaseResult = {
+  readonly outcome: 'released' | 'already_released' | 'acknowledged';
+  readonly epoch: number;
+  readonly slashingProtection: 'stored' | 'refused' | 'none';
+  /** For an acknowledgement: whether it moved notBefore (proven) or the successor waits out the horizon (unproven). */
+  readonly stop?: StopEvidence;
+};
 
 const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
 
@@ -135,7 +141,8 @@ export class GrantService {
     return { grant: await this.d.signer.sign(presented.claims, now, exp) };
   }
 
-  async release(pod: PodIdentity, grantToken: string, slashingProtection: string | null): Promise<ReleaseResult> {
+  /** `stop`: the keeper's evidence that the signer stopped; only a fenced acknowledgement depends on it. */
+  async release(pod: PodIdentity, grantToken: string, slashingProtection: string | null, evidence: StopEvidence): Promise<ReleaseResult> {
     const presented = await this.d.signer.verify(grantToken, this.d.clock.now(), { allowExpired: true });
     const validator = presented.claims.validator;
     return withCasRetry(async () => {
@@ -144,7 +151,7 @@ export class GrantService {
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot, epoch: presented.claims.epoch };
       if (!record) throw new KeyholdError('stale_epoch');
       if (slashingProtection !== null) checkInterchangeBelongs(slashingProtection, record.keyFingerprint);
-      const decision = decideRelease(record, presented.claims, pod, now, slashingProtection);
+      const decision = decideRelease(record, presented.claims, pod, now, slashingProtection, evidence);
       if (decision.kind === 'deny') {
         await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true));
         throw decision.error;
@@ -154,10 +161,11 @@ export class GrantService {
       }
       const sp = slashingProtection === null ? 'none' : decision.kind === 'released' ? 'stored' : 'refused';
       const action = decision.kind === 'released' ? 'released' : 'fenced_ack';
-      const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch } }, true);
+      const stop = decision.kind === 'fenced_ack' ? decision.stop : null;
+      const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch, ...(stop ? { stop } : {}) } }, true);
       await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
       if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
-      return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp };
+      return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp, ...(stop ? { stop } : {}) };
     });
   }
 

@@ -141,14 +141,20 @@ describe('decideRelease', () => {
   it('lets the superseded holder move notBefore to now, never later, and drops its interchange', () => {
     const w = decideFetch(t, held(), a2, now);
     if (w.kind !== 'wait' || !w.next) throw new Error();
-    const ack = decideRelease(w.next, grant, a, now + 1000, '{"x":1}');
+    const ack = decideRelease(w.next, grant, a, now + 1000, '{"x":1}', 'proven');
     expect(ack.kind).toBe('fenced_ack');
     if (ack.kind === 'fenced_ack') {
       expect(ack.next?.designation.notBefore).toBe(now + 1000);
       expect(ack.next?.slashingProtection).toBeNull();
     }
-    const late = decideRelease(w.next, grant, a, w.notBefore + 1, null);
-    expect(late).toEqual({ kind: 'fenced_ack', next: null });
+    const late = decideRelease(w.next, grant, a, w.notBefore + 1, null, 'proven');
+    expect(late).toEqual({ kind: 'fenced_ack', next: null, stop: 'proven' });
+  });
+  it('takes an acknowledgement without evidence of the stop as no reason to shorten the wait', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    expect(decideRelease(w.next, grant, a, now + 1000, null, 'unproven')).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven' });
+    expect(decideRelease(w.next, grant, a, now + 1000, null)).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven' });
   });
   it('ignores acknowledgements of epochs older than the one superseded', () => {
     const w = decideFetch(t, held(), a2, now);

@@ -171,16 +171,25 @@ export function checkRenew(r: ValidatorRecord, grant: GrantClaims, caller: Calle
   return null;
 }
 
+/**
+ * What the holder's keeper can show about its signer: `proven` when it saw
+ * the signer exit (or the signer's container is gone), `unproven` otherwise
+ * (it found no signer process, but could not have seen one).
+ */
+export type StopEvidence = 'proven' | 'unproven';
+
 export type ReleaseDecision =
   | { kind: 'released'; next: ValidatorRecord }
   | { kind: 'already_released' }
-  | { kind: 'fenced_ack'; next: ValidatorRecord | null }
+  | { kind: 'fenced_ack'; next: ValidatorRecord | null; stop: StopEvidence }
   | { kind: 'deny'; error: KeyholdError };
 
 /**
  * Release by the current holder, or the acknowledgement of a holder that was
  * fenced by the latest takeover or promotion: one epoch names one pod
- * instance, so its word that it stopped is as good as a release.
+ * instance, so its word that it stopped is as good as a release, when it has
+ * evidence. Without evidence the acknowledgement is recorded and changes
+ * nothing: the successor waits out the horizon.
  */
 export function decideRelease(
   r: ValidatorRecord,
@@ -188,6 +197,7 @@ export function decideRelease(
   caller: Caller,
   now: number,
   slashingProtection: string | null,
+  stop: StopEvidence = 'unproven',
 ): ReleaseDecision {
   const d = r.designation;
   if (grant.podUid !== caller.podUid || grant.slot !== caller.slot) return { kind: 'deny', error: new KeyholdError('invalid_grant') };
@@ -205,8 +215,8 @@ export function decideRelease(
     // The superseded instance's own word that it stopped. It never moves
     // notBefore later, and never touches a designation it was not fenced by.
     // Its interchange, if any, is not kept: only the current epoch writes.
-    if (d.notBefore <= now) return { kind: 'fenced_ack', next: null };
-    return { kind: 'fenced_ack', next: bump(r, { ...d, notBefore: now, updatedAt: now }) };
+    if (stop !== 'proven' || d.notBefore <= now) return { kind: 'fenced_ack', next: null, stop };
+    return { kind: 'fenced_ack', next: bump(r, { ...d, notBefore: now, updatedAt: now }), stop };
   }
   return { kind: 'deny', error: new KeyholdError('stale_epoch') };
 }

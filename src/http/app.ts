@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): Hono {
     const body = await jsonBody(c, releaseBody);
     const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
     if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
-    const result = await grants.release(who, body.grant, sp);
+    const result = await grants.release(who, body.grant, sp, body.stop ?? 'unproven');
     count(result.outcome);
     return c.json(result);
   });

@@ -16,7 +16,12 @@ export const renewBody = z.object({ grant: compactJws }).strict();
 /** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
 export const slashingProtectionLimit = 256 * 1024;
 export const releaseBody = z
-  .object({ grant: compactJws, slashingProtection: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    grant: compactJws,
+    slashingProtection: z.record(z.string(), z.unknown()).optional(),
+    /** The keeper's evidence that the signer stopped; absent counts as none. */
+    stop: z.enum(['proven', 'unproven']).optional(),
+  })
   .strict();
 
 export const importBody = z

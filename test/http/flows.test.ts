@@ -182,12 +182,32 @@ describe('release', () => {
     const standby = await pod(slot1);
     expect((await fetchGrant(b, standby)).status).toBe(425);
     const ack = await release(b, a, grant);
-    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'none' });
+    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'none', stop: 'proven' });
     const res = await fetchGrant(b, standby);
     expect(res.status).toBe(201);
     expect(((await res.json()) as { epoch: number }).epoch).toBe(2);
     expect(await ledger(b)).toEqual(['key_imported', 'grant_issued', 'promoted', 'denied', 'fenced_ack', 'grant_issued']);
   });
+
+  for (const stop of ['unproven', null] as const) {
+    it(`records an acknowledgement without evidence (${stop ?? 'no stop field'}) but keeps the standby waiting out the horizon`, async () => {
+      const b = await testBroker();
+      await importValidator(b);
+      const a = await pod(slot0);
+      const { grant } = (await (await fetchGrant(b, a)).json()) as { grant: string };
+      const promoted = await promote(b, slot1);
+      const notBefore = ((await promoted.json()) as { designation: { notBefore: string } }).designation.notBefore;
+      const standby = await pod(slot1);
+      const ack = await release(b, a, grant, undefined, stop);
+      expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'none', stop: 'unproven' });
+      expect((await b.parts.state.getValidator('v1'))!.designation.notBefore).toBe(Date.parse(notBefore));
+      expect((await fetchGrant(b, standby)).status).toBe(425);
+      const entry = (await b.parts.state.readChain('v1', 1, 100)).find((e) => e.action === 'fenced_ack')!;
+      expect(entry.details.stop).toBe('unproven');
+      b.clock.advance(Date.parse(notBefore) - b.clock.now());
+      expect((await fetchGrant(b, standby)).status).toBe(201);
+    });
+  }
 
   it('refuses a stale epoch that is not the one superseded', async () => {
     const b = await testBroker();

@@ -55,11 +55,12 @@ export async function renew(b: TestBroker, p: TestPod, grant: string) {
   return b.app.request('/v1/grants/renew', { method: 'POST', headers: await podHeaders(b, p), body: JSON.stringify({ grant }) });
 }
 
-export async function release(b: TestBroker, p: TestPod, grant: string, slashingProtection?: unknown) {
+/** A keeper's release or acknowledgement; `stop` defaults to proven, as a keeper that saw its signer exit sends it. */
+export async function release(b: TestBroker, p: TestPod, grant: string, slashingProtection?: unknown, stop: 'proven' | 'unproven' | null = 'proven') {
   return b.app.request('/v1/grants/release', {
     method: 'POST',
     headers: await podHeaders(b, p),
-    body: JSON.stringify(slashingProtection === undefined ? { grant } : { grant, slashingProtection }),
+    body: JSON.stringify({ grant, ...(slashingProtection === undefined ? {} : { slashingProtection }), ...(stop === null ? {} : { stop }) }),
   });
 }
 
