@@ -10,6 +10,7 @@ import { CachedKeyReader } from './broker/key-cache';
 import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-reader';
 import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
+import { RefusalLedger, type RefusalDedupeOptions } from './broker/refusals';
 import { ConfigError, type Config } from './config';
 import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
@@ -41,6 +42,8 @@ export interface BrokerParts {
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
   readonly promotionApprovals?: 1 | 2;
+  /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
+  readonly refusals?: RefusalDedupeOptions;
 }
 
 export interface Broker {
@@ -66,6 +69,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     clock,
     timing: parts.timing,
     ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
+    ...(parts.refusals ? { refusals: new RefusalLedger(parts.refusals) } : {}),
   });
   const operations = new OperationsService({
     state: parts.state,
@@ -176,5 +180,6 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     metrics,
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
+    refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });
 }

@@ -14,6 +14,7 @@ import type { Clock, StateStore } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import type { DesignationReader } from './designation-reader';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
+import type { RefusalLedger } from './refusals';
 
 export interface GrantServiceDeps {
   readonly state: StateStore;
@@ -24,6 +25,8 @@ export interface GrantServiceDeps {
   readonly timing: Timing;
   /** Metrics; never given secrets. */
   readonly observe?: { keyRead(read: KeyRead): void };
+  /** When set, a pod's identical refusals are ledgered once, then counted. */
+  readonly refusals?: RefusalLedger;
 }
 
 export interface FetchResult {
@@ -59,13 +62,14 @@ export class GrantService {
       if (!record) {
         // The same answer as a validator this pod has no slot of (decideFetch),
         // after the same read and one ledger write: ids are not enumerable.
-        await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false));
+        await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false), null);
         throw new KeyholdError('not_designated');
       }
       const decision = decideFetch(this.d.timing, record, pod, now);
       const epoch = record.designation.epoch;
+      const notBefore = record.designation.notBefore;
       if (decision.kind === 'deny') {
-        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: decision.error.code }, true));
+        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: decision.error.code }, true), notBefore);
         throw decision.error;
       }
       if (decision.kind === 'wait') {
@@ -79,11 +83,13 @@ export class GrantService {
           },
           true,
         );
-        await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+        // A takeover changes the record; waiting again for the same notBefore is a repeated refusal.
+        if (decision.next) await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: record.version }, [entry]);
+        else await this.refuse(entry, notBefore);
         if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
       }
-      const key = await this.readKey(validator, record.keyFingerprint, base, epoch);
+      const key = await this.readKey(validator, record.keyFingerprint, base, epoch, notBefore);
       // Whatever happens from here, this copy is wiped; and when the decision
       // fails (a lost CAS, the state store down), any cached copy goes too.
       let delivered = false;
@@ -94,6 +100,7 @@ export class GrantService {
         if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
         const grant = await this.d.signer.sign(claims, now, exp);
         const entries: LedgerDraft[] = [
+          ...(this.d.refusals?.settle(validator, base.actor, now) ?? []),
           ...this.keyReadEntries(key, base, claims.epoch),
           draft(
             {
@@ -133,6 +140,7 @@ export class GrantService {
           { time: now, actor: actorOf(pod), action, validator, epoch: presented.claims.epoch, slot: pod.slot, reason: refusal.code, details: { request: 'renew', currentEpoch: record?.designation.epoch ?? null } },
           record !== null,
         ),
+        record?.designation.notBefore ?? null,
       );
       throw refusal;
     }
@@ -153,7 +161,7 @@ export class GrantService {
       if (slashingProtection !== null) checkInterchangeBelongs(slashingProtection, record.keyFingerprint);
       const decision = decideRelease(record, presented.claims, pod, now, slashingProtection, evidence);
       if (decision.kind === 'deny') {
-        await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true));
+        await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true), record.designation.notBefore);
         throw decision.error;
       }
       if (decision.kind === 'already_released') {
@@ -169,13 +177,14 @@ export class GrantService {
     });
   }
 
-  private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number): Promise<KeyRead> {
+  private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number, notBefore: number): Promise<KeyRead> {
     try {
       return await this.d.keys.read(validator, expectedFingerprint);
     } catch (e) {
       if (e instanceof KeyReadError) {
         await this.refuse(
           draft({ ...base, validator, action: 'denied', epoch, reason: 'key_store_unavailable', details: Object.fromEntries(e.fallbacks.map((f) => [`store:${f.store}`, f.reason])) }, true),
+          notBefore,
         );
       }
       throw e;
@@ -191,9 +200,22 @@ export class GrantService {
     return entries;
   }
 
-  /** A refusal is a decision too: written down before the answer, or the answer is 503. */
-  private async refuse(entry: LedgerDraft): Promise<void> {
-    await commitOrThrow(this.d.state, undefined, [entry]);
+  /**
+   * A refusal is a decision too: written down before the answer, or the
+   * answer is 503. Identical repeats are counted instead (refusals.ts).
+   */
+  private async refuse(entry: LedgerDraft, notBefore: number | null): Promise<void> {
+    const plan = this.d.refusals?.admit(entry, notBefore);
+    if (!plan) return commitOrThrow(this.d.state, undefined, [entry]);
+    // Counts of dropped windows are best effort: their first entries are written already.
+    if (plan.evicted.length > 0) await commitOrThrow(this.d.state, undefined, plan.evicted).catch(() => undefined);
+    if (plan.entries.length === 0) return;
+    try {
+      await commitOrThrow(this.d.state, undefined, plan.entries);
+    } catch (e) {
+      plan.undo();
+      throw e;
+    }
   }
 }
 

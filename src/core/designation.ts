@@ -81,6 +81,7 @@ export type Action =
   | 'store_fallback'
   | 'cache_served'
   | 'renew_refused'
+  | 'refusals_repeated'
   | 'checkpoint';
 
 /** The outcome of a decision: an optional new record and what to write down. */

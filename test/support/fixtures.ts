@@ -120,7 +120,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -146,6 +146,7 @@ export async function testBroker(
     ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
     ...(overrides.promotionApprovals ? { promotionApprovals: overrides.promotionApprovals } : {}),
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
+    ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
   });
   return { ...broker, clock, cluster, operator, logs: logger.lines };
 }
