@@ -7,7 +7,7 @@ import type { Answer, BrokerClient, FetchView, GrantView, ReleaseView } from './
 import { realSleep, systemClock } from './clock';
 import type { KeeperConfig } from './config';
 import { writeKeyBundle, type GrantRecord } from './key-files';
-import { Keeper } from './keeper';
+import { Keeper, type KeeperDeps } from './keeper';
 
 let dir: string;
 beforeEach(async () => {
@@ -109,48 +109,33 @@ describe('keeper', () => {
     expect(keeper.status().state).toBe('released');
   });
 
-  it('acknowledges a fence as unproven when no stop saw the signer exit, and says why', async () => {
+  /** A keeper holding a grant on disk whose next renewal is refused stale_epoch; what its acknowledgement said. */
+  async function fencedWith(stopSigner: KeeperDeps['stopSigner']): Promise<{ stops: string[]; logs: string[] }> {
     await grantOnDisk();
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
     const logs: string[] = [];
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: (l) => logs.push(l),
-      stopSigner: async () => ({ evidence: 'unproven', why: 'no signer process found, but this container shares no process namespace with the signer' }),
-    });
+    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep: realSleep, random: () => 0, log: (l) => logs.push(l), stopSigner });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
-    expect(b.stops).toEqual(['unproven']);
-    await until(() => logs.some((l) => /unproven \(no signer process found.*\); the successor waits out the horizon/.test(l)));
+    await until(() => logs.some((l) => l.startsWith('acknowledging the fence: acknowledged')));
     await keeper.shutdown();
     await running;
+    return { stops: b.stops, logs };
+  }
+
+  it('acknowledges a fence as unproven when no stop saw the signer exit, and says why', async () => {
+    const { stops, logs } = await fencedWith(async () => ({ evidence: 'unproven', why: 'no signer process found, but this container shares no process namespace with the signer' }));
+    expect(stops).toEqual(['unproven']);
+    expect(logs.some((l) => /unproven \(no signer process found.*\); the successor waits out the horizon/.test(l))).toBe(true);
   });
 
   it('keeps a stop proven once it saw the signer exit, though later sweeps find nothing', async () => {
-    await grantOnDisk();
-    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
-      throw new Error('a fenced keeper must not fetch');
-    });
     let calls = 0;
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: () => undefined,
-      // The fence's stop sees the exit; every sweep after it finds nothing.
-      stopSigner: async () => (++calls === 1 ? { evidence: 'proven', why: 'saw it exit' } : { evidence: 'unproven', why: 'no signer process found' }),
-    });
-    const running = keeper.run();
-    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
-    expect(b.stops).toEqual(['proven']);
-    await keeper.shutdown();
-    await running;
+    // The fence's stop sees the exit; every sweep after it finds nothing.
+    const { stops } = await fencedWith(async () => (++calls === 1 ? { evidence: 'proven', why: 'saw it exit' } : { evidence: 'unproven', why: 'no signer process found' }));
+    expect(stops).toEqual(['proven']);
   });
 
   it('stops the signer by the deadline when it cannot renew, then recovers only at the same epoch', async () => {
