@@ -65,6 +65,7 @@ function networked(inner: StateStore, world: World): StateStore {
       return inner.commit(c);
     },
     listValidators: () => inner.listValidators(),
+    keyOwner: (k) => inner.keyOwner(k),
     queryLedger: (q) => inner.queryLedger(q),
     readChain: (c, f, l) => inner.readChain(c, f, l),
     chainHeads: () => inner.chainHeads(),

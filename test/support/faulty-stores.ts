@@ -61,6 +61,10 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.listValidators();
   }
+  async keyOwner(key: string) {
+    this.gate();
+    return this.inner.keyOwner(key);
+  }
   async commit(c: Commit) {
     this.gate();
     this.writes += 1;
