@@ -6,6 +6,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createRecord } from '../../src/core/designation';
 import { fingerprint } from '../../src/core/key-material';
 import type { StateStore } from '../../src/ports';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
@@ -72,6 +73,20 @@ describe('one key, one validator id', () => {
     expect((await putKey(b, 'v1', fresh, [slot0, slot1])).status).toBe(201);
     expect(await putKey(b, 'v3', v1, ['eu1/validators/v3-0'])).toMatchObject({ status: 409, body: { code: 'key_in_use' } });
     await expectNothingFor(b, 'v3');
+  });
+
+  it('counts a key imported before the key index existed as its validator\'s', async () => {
+    const b = await testBroker();
+    const gen = generatedKeyMaterial();
+    // A record as an earlier broker wrote it: the key's fingerprint, no index entry.
+    const old = createRecord({ id: 'v0', slots: ['eu1/validators/v0-0'], keyFingerprint: fingerprint(gen.publicId), keyFormat: 'eip2335', now: b.clock.now() });
+    await b.parts.state.commit({ record: { next: old, expectedVersion: null }, entries: [{ chain: 'v0', time: b.clock.now(), actor: 'test', action: 'key_imported', validator: 'v0', epoch: 1, slot: null, reason: null, details: {} }] });
+    expect(await b.parts.state.keyOwner(gen.publicId.slice(2))).toBeNull();
+    expect(await putKey(b, 'v1', gen, [slot0])).toMatchObject({ status: 409, body: { code: 'key_in_use' } });
+    await expectNothingFor(b, 'v1');
+    // Its own validator re-imports it, and the index learns it.
+    expect((await putKey(b, 'v0', gen, ['eu1/validators/v0-0'])).status).toBe(201);
+    expect(await b.parts.state.keyOwner(gen.publicId.slice(2))).toBe('v0');
   });
 
   it('lets exactly one of two brokers importing one key under two ids at once take it', async () => {
