@@ -24,7 +24,7 @@ import { FaultyKeyStore } from './support/faulty-stores';
 import { SqliteStateStore } from '../src/stores/sqlite/state-store';
 import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testOperator, testSigner } from './support/fixtures';
 
-const safeTiming: Timing = { grantTtlMs: 30_000, outageToleranceMs: 30_000, maxClockSkewMs: 4_000 };
+const safeTiming: Timing = { grantTtlMs: 30_000, outageToleranceMs: 30_000, maxClockSkewMs: 4_000, commitDeadlineMs: 20_000, commitSendWindowMs: 5_000 };
 const slots = ['eu1/validators/v1-0', 'eu1/validators/v1-standby-0', 'eu1/validators/elsewhere-0'];
 const allowed = slots.slice(0, 2);
 const validator = 'v1';
