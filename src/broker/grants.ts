@@ -11,7 +11,7 @@ import { encryptKeyForPod, importEphemeralKey, type EphemeralKey } from '../gran
 import type { GrantSigner, IssuedGrant } from '../grants/signer';
 import type { PodIdentity } from '../identity/pod-token';
 import type { Clock, StateStore } from '../ports';
-import { commitOrThrow, draft, withCasRetry } from './decisions';
+import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisions';
 import type { DesignationReader } from './designation-reader';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 
@@ -71,7 +71,7 @@ export class GrantService {
           },
           true,
         );
-        await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+        await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry], this.window(now));
         if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
       }
@@ -94,7 +94,8 @@ export class GrantService {
           true,
         ),
       ];
-      await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
+      // An issue starts no wait, so its send window may count from after the key read.
+      await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries, this.window(this.d.clock.now()));
       this.d.designations.remember(validator, after, readAt);
       try {
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
@@ -148,10 +149,14 @@ export class GrantService {
       const sp = slashingProtection === null ? 'none' : decision.kind === 'released' ? 'stored' : 'refused';
       const action = decision.kind === 'released' ? 'released' : 'fenced_ack';
       const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch } }, true);
-      await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+      await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry], this.window(now));
       if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
       return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp };
     });
+  }
+
+  private window(decidedAt: number): CommitWindow {
+    return { timing: this.d.timing, decidedAt, clock: this.d.clock };
   }
 
   private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number): Promise<KeyRead> {

@@ -103,7 +103,7 @@ export class OperationsService {
         },
         true,
       );
-      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry]);
+      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], { timing: this.d.timing, decidedAt: now, clock: this.d.clock });
       return next;
     });
     await this.checkpoint();
@@ -134,7 +134,7 @@ export class OperationsService {
               },
               true,
             );
-      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry]);
+      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry], { timing: this.d.timing, decidedAt: now, clock: this.d.clock });
       this.d.designations.remember(validator, decision.next, readAt);
       return decision.kind === 'proposed' ? { status: 'pending', record: decision.next } : { status: 'promoted', record: decision.next, approvers: decision.approvers };
     });

@@ -42,7 +42,7 @@ export function takeoverNotBefore(t: Timing, decidedAt: number, previousReleased
  * store's clock; the skew between it and the brokers' is within maxClockSkew,
  * which `notBefore` already carries once, so it is added once more here.
  */
-export function landedNotBefore(t: Timing, d: { readonly notBefore: number; readonly updatedAt: number }, landedAt: number): number {
+export function landedNotBefore(t: Pick<Timing, 'commitDeadlineMs' | 'maxClockSkewMs'>, d: { readonly notBefore: number; readonly updatedAt: number }, landedAt: number): number {
   if (d.notBefore <= d.updatedAt) return d.notBefore;
   const late = landedAt + t.maxClockSkewMs - (d.updatedAt + t.commitDeadlineMs);
   return late > 0 ? d.notBefore + late : d.notBefore;

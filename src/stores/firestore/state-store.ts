@@ -31,6 +31,7 @@ import {
   StateConflictError,
   StoreError,
   StoreUnavailableError,
+  checkSendable,
   type Commit,
   type Health,
   type LedgerPage,
@@ -106,9 +107,16 @@ export class FirestoreStateStore implements StateStore {
     const attempt = () =>
       this.db.runTransaction(
         async (tx) => {
+          // No attempt, first or retried by the client, begins after the send
+          // deadline; and one whose reads (which begin the transaction on the
+          // server) come back after it does not commit. Begun before the
+          // deadline, the transaction cannot commit more than 270 s later
+          // (stores/commit-bounds.ts).
+          checkSendable(this.name, commit);
           const refs: DocumentReference[] = [...(change ? [this.validators().doc(change.next.id)] : []), ...chains.map((c) => this.chains().doc(c))];
           // Firestore transactions read everything before writing anything.
           const snaps = refs.length ? await tx.getAll(...refs) : [];
+          checkSendable(this.name, commit);
           const recordSnap = change ? snaps[0]! : null;
           const headSnaps = change ? snaps.slice(1) : snaps;
           const done = (recordSnap?.get('commit') ?? headSnaps[0]?.get('commit')) === commitId;

@@ -7,6 +7,7 @@ import type { ValidatorRecord } from '../../core/designation';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
   StateConflictError,
+  checkSendable,
   StoreUnavailableError,
   type Commit,
   type ChainsVerification,
@@ -147,6 +148,8 @@ export class SqliteStateStore implements StateStore {
 
   private makeApplyOne() {
     return this.db.transaction((commit: Commit): LedgerEntry[] => {
+    // The commit is applied right here, synchronously: past its send deadline it is not applied at all.
+    checkSendable(this.name, commit);
     const change = commit.record;
     if (change) {
       const { next, expectedVersion } = change;

@@ -43,7 +43,7 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
   return {
     async read(key, version) {
       const res = await call(
-        () => opts.client.read(`${base}${key}${version === undefined ? '' : `?version=${version}`}`, timeout) as Promise<{ data?: { data?: unknown; metadata?: { version?: unknown } } }>,
+        () => opts.client.read(`${base}${key}${version === undefined ? '' : `?version=${version}`}`, timeout) as Promise<{ data?: { data?: unknown; metadata?: { version?: unknown; created_time?: unknown } } }>,
         (status) => (status === 404 ? null : undefined),
       );
       if (res === null) return null;
@@ -52,7 +52,11 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
       // A destroyed or deleted version reads as data null: absent.
       if (data === null || data === undefined) return null;
       if (typeof data !== 'object' || Array.isArray(data) || typeof v !== 'number') throw new StoreError(store, 'a KV answer is malformed');
-      return { data: data as Record<string, unknown>, version: v };
+      // The server's clock at the write: when the version landed (RFC 3339, nanoseconds).
+      const created = res.data?.metadata?.created_time;
+      const createdTime = typeof created === 'string' ? Date.parse(created) : NaN;
+      if (!Number.isFinite(createdTime)) throw new StoreError(store, 'a KV answer lacks its created_time');
+      return { data: data as Record<string, unknown>, version: v, createdTime };
     },
     async write(key, data, cas) {
       const res = await call(

@@ -39,11 +39,13 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ValidatorRecord } from '../../core/designation';
+import { landedNotBefore, type Timing } from '../../core/horizon';
 import { sealEntry, type ChainHead, type LedgerDraft, type LedgerEntry } from '../../core/ledger';
 import {
   StateConflictError,
   StoreError,
   StoreUnavailableError,
+  checkSendable,
   systemClock,
   type Clock,
   type Commit,
@@ -59,7 +61,8 @@ import { parseRecord } from '../record-codec';
 
 /** The few KV v2 operations this store needs; `null` for a key that does not exist. */
 export interface KvClient {
-  read(key: string, version?: number): Promise<{ data: Record<string, unknown>; version: number } | null>;
+  /** `createdTime`: the version's `created_time`, the server's clock when it landed (ms). */
+  read(key: string, version?: number): Promise<{ data: Record<string, unknown>; version: number; createdTime: number } | null>;
   /** Resolves to the new version, or 'cas_mismatch'. */
   write(key: string, data: Record<string, unknown>, cas: number): Promise<number | 'cas_mismatch'>;
   /** Child names under a folder ('x/' for sub-folders); empty when there is none. */
@@ -76,6 +79,8 @@ export interface VaultStateStoreOptions {
   readonly intentGraceMs?: number;
   /** Test seam: throwing here simulates a broker that died between two writes. */
   readonly crashPoint?: (point: VaultCrashPoint) => void;
+  /** C and the skew: a designation that landed after its deadline counts its wait from the landing. */
+  readonly timing: Pick<Timing, 'commitDeadlineMs' | 'maxClockSkewMs'>;
 }
 
 interface Marker {
@@ -106,6 +111,7 @@ export class VaultKvStateStore implements StateStore {
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly crashPoint: VaultStateStoreOptions['crashPoint'];
+  private readonly timing: VaultStateStoreOptions['timing'];
   /** Entries are immutable once written: cache them (never their markers). */
   private readonly entryCache = new Map<string, LedgerEntry>();
   private readonly knownSeq = new Map<string, number>();
@@ -115,6 +121,7 @@ export class VaultKvStateStore implements StateStore {
     this.clock = opts.clock ?? systemClock;
     this.graceMs = opts.intentGraceMs ?? 1000;
     this.crashPoint = opts.crashPoint;
+    this.timing = opts.timing;
   }
 
   // ------------------------------------------------------------ designations
@@ -128,9 +135,18 @@ export class VaultKvStateStore implements StateStore {
     if (!got) return { record: null, version: 0, data: null };
     const raw = got.data.record;
     // A fence written over a create leaves `record: null`: still no validator.
-    const record = raw === null ? null : parseRecord(raw);
-    if (record && record.id !== id) throw new StoreError(this.name, 'a stored validator record names another validator');
+    const stored = raw === null ? null : parseRecord(raw);
+    if (stored && stored.id !== id) throw new StoreError(this.name, 'a stored validator record names another validator');
+    // KV v2 does not refuse a late write (a broker frozen after deciding can
+    // still CAS minutes later), but it records when the write landed: a wait
+    // is counted from that, so a late landing never shortens it.
+    const record = stored && this.landed(stored, got.createdTime);
     return { record, version: got.version, data: got.data };
+  }
+
+  private landed(r: ValidatorRecord, landedAt: number): ValidatorRecord {
+    const notBefore = landedNotBefore(this.timing, r.designation, landedAt);
+    return notBefore === r.designation.notBefore ? r : { ...r, designation: { ...r.designation, notBefore } };
   }
 
   async listValidators(): Promise<ValidatorRecord[]> {
@@ -148,9 +164,11 @@ export class VaultKvStateStore implements StateStore {
       // The reconciliation argument needs every designation change on its own chain (see the top of this file).
       throw new TypeError('a designation change must be ledgered on its own validator chain, and only there');
     }
-    if (!change && commit.entries.length === 1) return [await this.appendFinal(commit.entries[0]!)];
+    if (!change && commit.entries.length === 1) return [await this.appendFinal(commit.entries[0]!, commit)];
     if (!change && commit.entries.length === 0) return [];
     for (let attempt = 1; ; attempt++) {
+      // No attempt, first or retried, starts after the send deadline.
+      checkSendable(this.name, commit);
       const out = await this.tryIntent(commit);
       if (out) return out;
       if (attempt >= 20) throw new StoreUnavailableError(this.name, 'chain append contention');
@@ -159,10 +177,11 @@ export class VaultKvStateStore implements StateStore {
   }
 
   /** One entry and no record: a plain create-only append, retried on a lost position. */
-  private async appendFinal(d: LedgerDraft): Promise<LedgerEntry> {
+  private async appendFinal(d: LedgerDraft, commit: Commit): Promise<LedgerEntry> {
     for (let attempt = 1; ; attempt++) {
       const head = await this.resolvedHead(d.chain, true);
       const e = sealEntry(d, head);
+      checkSendable(this.name, commit);
       if ((await this.kv.write(this.entryKey(e.chain, e.seq), { entry: encodeEntry(e) }, 0)) !== 'cas_mismatch') {
         this.learned(e);
         await this.updateHint(e.chain, e).catch(() => undefined);
@@ -195,6 +214,8 @@ export class VaultKvStateStore implements StateStore {
     for (const [index, d] of commit.entries.entries()) {
       const e = sealEntry(d, heads.get(d.chain) ?? null);
       const marker: Marker = { nonce, validator: change?.next.id ?? null, from, count: commit.entries.length, index, time };
+      // An intent cut short here is left to the resolvers, as a dead broker's would be.
+      checkSendable(this.name, commit);
       if ((await this.kv.write(this.entryKey(e.chain, e.seq), { entry: encodeEntry(e), intent: marker }, 0)) === 'cas_mismatch') {
         // Another broker took this position (after waiting out and fencing
         // ours, if we had written some): abandon; what we wrote resolves as aborted.
@@ -208,6 +229,7 @@ export class VaultKvStateStore implements StateStore {
     }
     this.crashPoint?.('after-intent');
     if (change && from !== null) {
+      checkSendable(this.name, commit);
       const moved = await this.kv.write(`validators/${change.next.id}`, { record: JSON.stringify(change.next), intent: nonce }, from);
       if (moved === 'cas_mismatch') {
         // Fenced by a resolver, or beaten by another writer: our intent is
