@@ -40,10 +40,16 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
     }
   };
   const timeout = { timeout: opts.timeoutMs };
+  // Every state read feeds a decision or a renewal, so none may be answered by
+  // a performance standby that has not caught up: "X-Vault-Forward:
+  // active-node" forwards the request to the active node
+  // (https://developer.hashicorp.com/vault/docs/enterprise/consistency#unconditional-forwarding-performance-standbys-only).
+  // A Vault without performance standbys ignores it.
+  const authoritative = { ...timeout, headers: { 'X-Vault-Forward': 'active-node' } };
   return {
     async read(key, version) {
       const res = await call(
-        () => opts.client.read(`${base}${key}${version === undefined ? '' : `?version=${version}`}`, timeout) as Promise<{ data?: { data?: unknown; metadata?: { version?: unknown; created_time?: unknown } } }>,
+        () => opts.client.read(`${base}${key}${version === undefined ? '' : `?version=${version}`}`, authoritative) as Promise<{ data?: { data?: unknown; metadata?: { version?: unknown; created_time?: unknown } } }>,
         (status) => (status === 404 ? null : undefined),
       );
       if (res === null) return null;
@@ -70,7 +76,7 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
     },
     async list(folder) {
       const res = await call(
-        () => opts.client.list(`${meta}${folder}`, timeout) as Promise<{ data?: { keys?: unknown } } | null>,
+        () => opts.client.list(`${meta}${folder}`, authoritative) as Promise<{ data?: { keys?: unknown } } | null>,
         (status) => (status === 404 ? null : undefined),
       );
       const keys = res?.data?.keys;
