@@ -56,6 +56,11 @@ describe('landedNotBefore', () => {
     const landed = 1000 + 600_000;
     expect(landedNotBefore(t, d, landed)).toBe(landed + horizonMs(t) + 2 * t.maxClockSkewMs);
   });
+  it('moves no further when the moved record is read again', () => {
+    const landed = 1000 + 600_000;
+    const moved = { ...d, notBefore: landedNotBefore(t, d, landed) };
+    expect(landedNotBefore(t, moved, landed)).toBe(moved.notBefore);
+  });
   it('leaves a designation with no wait alone', () => {
     expect(landedNotBefore(t, { updatedAt: 1000, notBefore: 1000 }, 900_000)).toBe(1000);
   });

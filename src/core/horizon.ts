@@ -37,15 +37,16 @@ export function takeoverNotBefore(t: Timing, decidedAt: number, previousReleased
 
 /**
  * For a store that records when a write landed instead of refusing a late
- * one (Vault KV v2's `created_time`): a wait decided at `updatedAt` counts
- * from the landing if the write landed after its deadline. `landedAt` is the
- * store's clock; the skew between it and the brokers' is within maxClockSkew,
- * which `notBefore` already carries once, so it is added once more here.
+ * one (Vault KV v2's `created_time`): a wait decided at `updatedAt` that
+ * landed after its deadline counts from the landing, as if decided at
+ * `landedAt - C`. `landedAt` is the store's clock, within maxClockSkew of
+ * the brokers', so that skew is added once more. Idempotent: a record
+ * written back with the moved `notBefore` (a re-issue) moves no further.
  */
-export function landedNotBefore(t: Pick<Timing, 'commitDeadlineMs' | 'maxClockSkewMs'>, d: { readonly notBefore: number; readonly updatedAt: number }, landedAt: number): number {
+export function landedNotBefore(t: Timing, d: { readonly notBefore: number; readonly updatedAt: number }, landedAt: number): number {
   if (d.notBefore <= d.updatedAt) return d.notBefore;
   const late = landedAt + t.maxClockSkewMs - (d.updatedAt + t.commitDeadlineMs);
-  return late > 0 ? d.notBefore + late : d.notBefore;
+  return late > 0 ? Math.max(d.notBefore, landedAt + t.maxClockSkewMs + horizonMs(t) + t.maxClockSkewMs) : d.notBefore;
 }
 
 /** When the broker stops sending a commit decided at `decidedAt` (its own clock). */

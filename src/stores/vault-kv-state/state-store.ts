@@ -80,7 +80,7 @@ export interface VaultStateStoreOptions {
   /** Test seam: throwing here simulates a broker that died between two writes. */
   readonly crashPoint?: (point: VaultCrashPoint) => void;
   /** C and the skew: a designation that landed after its deadline counts its wait from the landing. */
-  readonly timing: Pick<Timing, 'commitDeadlineMs' | 'maxClockSkewMs'>;
+  readonly timing: Timing;
 }
 
 interface Marker {
@@ -104,6 +104,14 @@ interface StoredEntry {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const abortedReason = 'intent_aborted';
+
+/** The designation as decided; `notBefore` may have been moved later on reading (landedNotBefore), so it is compared as stored. */
+const sameDesignation = (a: ValidatorRecord['designation'], b: ValidatorRecord['designation']): boolean =>
+  a.epoch === b.epoch && a.slot === b.slot && a.podUid === b.podUid && a.state === b.state && a.updatedAt === b.updatedAt;
+
+/** When a designation's record first landed: its version's created_time, or, for a fence's copy, the original's. */
+const landedAtOf = (v: { data: Record<string, unknown>; createdTime: number }): number =>
+  typeof v.data.landed === 'number' && Number.isSafeInteger(v.data.landed) && v.data.landed <= v.createdTime ? v.data.landed : v.createdTime;
 
 export class VaultKvStateStore implements StateStore {
   readonly name = 'vault';
@@ -130,9 +138,9 @@ export class VaultKvStateStore implements StateStore {
     return (await this.designation(id)).record;
   }
 
-  private async designation(id: string): Promise<{ record: ValidatorRecord | null; version: number; data: Record<string, unknown> | null }> {
+  private async designation(id: string): Promise<{ record: ValidatorRecord | null; version: number; data: Record<string, unknown> | null; landedAt: number | null }> {
     const got = await this.kv.read(`validators/${id}`);
-    if (!got) return { record: null, version: 0, data: null };
+    if (!got) return { record: null, version: 0, data: null, landedAt: null };
     const raw = got.data.record;
     // A fence written over a create leaves `record: null`: still no validator.
     const stored = raw === null ? null : parseRecord(raw);
@@ -140,8 +148,9 @@ export class VaultKvStateStore implements StateStore {
     // KV v2 does not refuse a late write (a broker frozen after deciding can
     // still CAS minutes later), but it records when the write landed: a wait
     // is counted from that, so a late landing never shortens it.
-    const record = stored && this.landed(stored, got.createdTime);
-    return { record, version: got.version, data: got.data };
+    const landedAt = landedAtOf(got);
+    const record = stored && this.landed(stored, landedAt);
+    return { record, version: got.version, data: got.data, landedAt };
   }
 
   private landed(r: ValidatorRecord, landedAt: number): ValidatorRecord {
@@ -202,11 +211,15 @@ export class VaultKvStateStore implements StateStore {
     const heads = new Map<string, ChainHead | null>();
     for (const c of new Set(commit.entries.map((d) => d.chain))) heads.set(c, await this.resolvedHead(c, true));
     let from: number | null = null;
+    // A change that keeps the designation as it is (a re-issue, a re-import)
+    // keeps its landing time too: only a new designation starts a new wait.
+    let landed: { landed: number } | Record<string, never> = {};
     if (change) {
       const current = await this.designation(change.next.id);
       const ok = change.expectedVersion === null ? current.record === null : current.record?.version === change.expectedVersion;
       if (!ok) throw new StateConflictError(this.name, change.next.id);
       from = current.version;
+      if (current.record && current.landedAt !== null && sameDesignation(current.record.designation, change.next.designation)) landed = { landed: current.landedAt };
     }
     const written: LedgerEntry[] = [];
     const markers: Marker[] = [];
@@ -230,7 +243,7 @@ export class VaultKvStateStore implements StateStore {
     this.crashPoint?.('after-intent');
     if (change && from !== null) {
       checkSendable(this.name, commit);
-      const moved = await this.kv.write(`validators/${change.next.id}`, { record: JSON.stringify(change.next), intent: nonce }, from);
+      const moved = await this.kv.write(`validators/${change.next.id}`, { record: JSON.stringify(change.next), intent: nonce, ...landed }, from);
       if (moved === 'cas_mismatch') {
         // Fenced by a resolver, or beaten by another writer: our intent is
         // aborted, and gets its abort entry now. The record itself may be
@@ -336,7 +349,9 @@ export class VaultKvStateStore implements StateStore {
         if (!fence) return 'open';
         const current = await this.kv.read(`validators/${m.validator}`);
         if ((current?.version ?? 0) !== m.from) continue;
-        const fenced = await this.kv.write(`validators/${m.validator}`, { record: current?.data.record ?? null, intent: `fence:${m.nonce}` }, m.from);
+        // The fence copies the record, and with it when that record landed: a copy is not a late landing.
+        const landed = current ? landedAtOf(current) : null;
+        const fenced = await this.kv.write(`validators/${m.validator}`, { record: current?.data.record ?? null, intent: `fence:${m.nonce}`, ...(landed === null ? {} : { landed }) }, m.from);
         if (fenced !== 'cas_mismatch') return 'aborted';
       }
     }
