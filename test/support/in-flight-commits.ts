@@ -1,10 +1,11 @@
 // A state store behind a network where a commit can be caught in flight: a
 // function frozen before it sent the commit (sent, if at all, on resume), or
 // a commit already sent that the store applies later (lands when the test
-// says, which a real store allows up to its deadline C). Also down, like
+// says, which a real store allows up to its deadline C). Down like any
 // FaultyStateStore.
 
-import { CommitDeadlineError, StoreUnavailableError, type Commit, type StateStore } from '../../src/ports';
+import { CommitDeadlineError, type Commit, type StateStore } from '../../src/ports';
+import { FaultyStateStore } from './faulty-stores';
 
 /** The broker's own rule, as a sender: nothing goes out past the deadline or after the caller gave up. */
 function checkSendable(store: string, c: Commit): void {
@@ -17,14 +18,12 @@ interface Held {
   settle(run: () => Promise<unknown>): void;
 }
 
-export class InFlightStateStore implements StateStore {
-  mode: 'ok' | 'down' = 'ok';
+export class InFlightStateStore extends FaultyStateStore {
   private hold: 'frozen' | 'slow' | null = null;
   private held: Held | null = null;
 
-  constructor(private readonly inner: StateStore) {}
-  get name() {
-    return this.inner.name;
+  constructor(private readonly store: StateStore) {
+    super(store);
   }
 
   /** The next commit is caught: `frozen` before it is sent, `slow` after. */
@@ -40,9 +39,8 @@ export class InFlightStateStore implements StateStore {
     let outcome: 'landed' | 'refused' = 'refused';
     const run = async () => {
       // What was on the wire is applied as it was sent; a resumed function checks its deadline first.
-      const commit = h.sent ? { ...h.commit, deadline: undefined, signal: undefined } : h.commit;
-      if (!h.sent) checkSendable(this.name, commit);
-      const out = await this.inner.commit({ record: commit.record, entries: commit.entries } as Commit);
+      if (!h.sent) checkSendable(this.name, h.commit);
+      const out = await this.store.commit({ record: h.commit.record, entries: h.commit.entries } as Commit);
       outcome = 'landed';
       return out;
     };
@@ -50,52 +48,13 @@ export class InFlightStateStore implements StateStore {
     return outcome;
   }
 
-  private gate(): void {
-    if (this.mode === 'down') throw new StoreUnavailableError(this.inner.name, 'connection refused');
-  }
-
-  async getValidator(id: string) {
-    this.gate();
-    return this.inner.getValidator(id);
-  }
-  async listValidators() {
-    this.gate();
-    return this.inner.listValidators();
-  }
-  async commit(c: Commit) {
-    this.gate();
+  override async commit(c: Commit) {
     const how = this.hold;
-    if (how === null) return this.inner.commit(c);
+    if (how === null || this.mode === 'down') return super.commit(c);
     this.hold = null;
     if (how === 'slow') checkSendable(this.name, c);
     return new Promise<Awaited<ReturnType<StateStore['commit']>>>((resolve, reject) => {
       this.held = { commit: c, sent: how === 'slow', settle: (run) => void run().then(resolve as (v: unknown) => void, reject) };
     });
-  }
-  async queryLedger(q: Parameters<StateStore['queryLedger']>[0]) {
-    this.gate();
-    return this.inner.queryLedger(q);
-  }
-  async readChain(chain: string, from: number, limit: number) {
-    this.gate();
-    return this.inner.readChain(chain, from, limit);
-  }
-  async chainHeads() {
-    this.gate();
-    return this.inner.chainHeads();
-  }
-  async putCheckpoint(c: Parameters<StateStore['putCheckpoint']>[0]) {
-    this.gate();
-    return this.inner.putCheckpoint(c);
-  }
-  async latestCheckpoint() {
-    this.gate();
-    return this.inner.latestCheckpoint();
-  }
-  async health() {
-    return this.mode === 'ok' ? this.inner.health() : { state: 'error' as const, detail: this.mode };
-  }
-  close() {
-    return this.inner.close();
   }
 }
