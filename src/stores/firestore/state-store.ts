@@ -17,6 +17,12 @@
 // Records and entries are stored as JSON text, not as Firestore maps, so what
 // is hashed is exactly what comes back (no integer/double or empty-map
 // conversions), and is checked on the way in like any store's answer.
+// Reads that feed a decision or a renewal are authoritative: Firestore
+// document reads are strongly consistent (https://cloud.google.com/firestore/docs/overview,
+// "strong consistency"), and every decision is re-read and compare-and-swapped
+// on its version inside the commit's transaction, so a decision made from a
+// read that another broker has since overtaken can never commit.
+//
 // Audit queries read `<p>_ledger` in document-id order, which is (time,
 // chain, seq) order, and filter on the client: no composite index is needed.
 // Its ids rise with time, which Firestore limits to about 500 writes/s
