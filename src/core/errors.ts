@@ -39,6 +39,8 @@ export const errorCodes = {
   not_before: { status: 425, message: 'The designation takes effect later; retry after the indicated delay.', on: ['fetchGrant'] },
   state_store_unavailable: { status: 503, message: 'The state store is unavailable; retry later.', on: authenticated },
   key_store_unavailable: { status: 503, message: 'No key store could serve the key material; retry later.', on: authenticated },
+  /** A function that cannot compose its broker (the reason is in its log): any route. */
+  broker_unavailable: { status: 503, message: 'The broker is not available; retry later.' },
   internal: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

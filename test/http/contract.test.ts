@@ -12,6 +12,10 @@ import { buildBroker } from '../../src/compose';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeOpenApi } from '../../functions/build';
 import { checkAnswer, contractAjv, ContractViolation } from './contract';
 import { testBroker, testSigner, testTiming } from '../support/fixtures';
 
@@ -52,11 +56,15 @@ describe('the OpenAPI document', () => {
     await broker.close();
   });
 
-  it('is what GET /openapi.json serves', async () => {
+  it('is what GET /openapi.json serves and what npm run build writes', async () => {
     const b = await testBroker();
     const res = await b.app.request('/openapi.json');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual(doc);
+    const dist = mkdtempSync(join(tmpdir(), 'keyhold-dist-'));
+    expect(JSON.parse(readFileSync(await writeOpenApi(dist), 'utf8'))).toEqual(doc);
+    const pkg = JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect((doc as unknown as { info: { version: string } }).info.version).toBe(pkg.version);
   });
 
   it('describes every error code with its status, and each route with a credential names its scheme', () => {
