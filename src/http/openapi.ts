@@ -40,9 +40,17 @@ const security: Record<RouteAuth, Record<string, string[]>[]> = {
 
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 0 } } };
 
+/** One refusal: its code, and the message that is fixed for it. */
+const refusal = (code: ErrorCode): JsonSchema => ({
+  type: 'object',
+  properties: { code: { const: code }, message: { const: errorCodes[code].message } },
+  required: ['code', 'message'],
+  additionalProperties: false,
+});
+
 function errorAnswer(codes: readonly ErrorCode[]): JsonSchema {
-  const base = jsonSchema(errorResponse, 'output');
-  return { ...base, properties: { ...(base.properties as object), code: { type: 'string', enum: codes } } };
+  const [only] = codes;
+  return codes.length === 1 && only ? refusal(only) : { oneOf: codes.map(refusal) };
 }
 
 function operation(id: RouteId): JsonSchema {

@@ -71,8 +71,9 @@ describe('the OpenAPI document', () => {
     const described = new Map<string, Set<string>>();
     for (const { op } of operations) {
       for (const [status, r] of Object.entries(op.responses)) {
-        const schema = r.content['application/json']?.schema as { properties?: { code?: { enum?: string[] } }; oneOf?: { properties?: { code?: { enum?: string[] } } }[] } | undefined;
-        const codes = [...(schema?.properties?.code?.enum ?? []), ...(schema?.oneOf ?? []).flatMap((s) => s.properties?.code?.enum ?? [])];
+        type Refusal = { properties?: { code?: { const?: string } }; oneOf?: Refusal[] };
+        const codesOf = (s: Refusal | undefined): string[] => [...(s?.properties?.code?.const ? [s.properties.code.const] : []), ...(s?.oneOf ?? []).flatMap(codesOf)];
+        const codes = codesOf(r.content['application/json']?.schema as Refusal | undefined);
         for (const c of codes) (described.get(c) ?? described.set(c, new Set()).get(c)!).add(status);
       }
     }
@@ -128,6 +129,8 @@ describe('the answer check the HTTP tests go through', () => {
     await expect(checkAnswer('GET', '/healthz', json({ status: 'ok' }, 201))).rejects.toThrow(/status not documented/);
     // stale_epoch is a pod answer, never an operator one.
     await expect(checkAnswer('GET', '/v1/validators/v1', json({ code: 'stale_epoch', message: errorCodes.stale_epoch.message }, 409))).rejects.toThrow(ContractViolation);
+    await expect(checkAnswer('POST', '/v1/grants', json({ code: 'invalid_request', message: 'something else' }, 400))).rejects.toThrow(ContractViolation);
+    await checkAnswer('POST', '/v1/grants', json({ code: 'invalid_request', message: errorCodes.invalid_request.message }, 400));
     await expect(checkAnswer('GET', '/nowhere', json({ status: 'ok' }))).rejects.toThrow(/not in the OpenAPI document/);
     await expect(checkAnswer('GET', '/healthz', new Response('ok', { headers: { 'content-type': 'text/plain' } }))).rejects.toThrow(/content type/);
   });
