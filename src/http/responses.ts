@@ -34,11 +34,13 @@ export const releaseAnswer = z.object({
   outcome: z.enum(['released', 'already_released', 'acknowledged']),
   epoch,
   slashingProtection: z.enum(['stored', 'refused', 'none']),
+  stop: z.enum(['proven', 'unproven']).optional().meta({ description: 'For an acknowledgement: whether it moved notBefore (proven) or the successor waits out the horizon (unproven).' }),
 });
 
 export const validatorView = z.object({
   id: validatorId,
   slots: z.array(slot),
+  serviceAccounts: z.array(z.string()).meta({ description: 'Service accounts (in each slot\'s namespace) whose pods may hold the key.' }),
   designation: z.object({
     epoch: z.number().int().min(0),
     slot,

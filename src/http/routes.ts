@@ -39,6 +39,7 @@ const exampleGrantAnswer = { validator: 'v1', slot: 'eu1/validators/v1-0', grant
 const exampleRecord = {
   id: 'v1',
   slots: ['eu1/validators/v1-0', 'eu1/validators/v1-standby-0'],
+  serviceAccounts: ['validator'],
   designation: { epoch: 3, slot: 'eu1/validators/v1-0', podUid: '1f0c1b2a-6b1e-4a8e-9d43-2f7f2a0c9e11', state: 'held', notBefore: '2026-11-22T12:00:00.000Z', updatedAt: '2026-11-22T12:00:00.000Z' },
   keyFingerprint: 'sha256:9f2b5c0e4d1a7c3b8e6f0a2d4c6e8b1a3f5d7c9e0b2a4c6e8f1d3b5a7c9e0f2d',
   keyFormat: 'eip2335',
@@ -106,7 +107,7 @@ export const routes = {
     summary: 'Release a grant, or acknowledge being fenced, handing back the EIP-3076 interchange.',
     tag: 'pods',
     auth: 'pod',
-    body: { schema: releaseBody, maxBytes: slashingProtectionLimit + smallBody, example: { grant: exampleGrant, slashingProtection: { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [] } } },
+    body: { schema: releaseBody, maxBytes: slashingProtectionLimit + smallBody, example: { grant: exampleGrant, stop: 'proven', slashingProtection: { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [] } } },
     answers: { 200: { description: 'Released or acknowledged.', schema: answer.releaseAnswer, example: { outcome: 'released', epoch: 3, slashingProtection: 'stored' } } },
   },
 
@@ -121,7 +122,7 @@ export const routes = {
     body: {
       schema: importBody,
       maxBytes: 512 * 1024,
-      example: { format: 'eip2335', publicId: `0x${'ab'.repeat(48)}`, files: { 'keystore.json': notARealFile, 'password.txt': notARealFile }, slots: exampleRecord.slots, reason: 'onboarding' },
+      example: { format: 'eip2335', publicId: `0x${'ab'.repeat(48)}`, files: { 'keystore.json': notARealFile, 'password.txt': notARealFile }, slots: exampleRecord.slots, serviceAccounts: exampleRecord.serviceAccounts, reason: 'onboarding' },
     },
     answers: { 201: { description: 'Imported into every named replica.', schema: answer.keyImported } },
   },
