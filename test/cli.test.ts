@@ -59,7 +59,7 @@ describe('keyhold CLI', () => {
   });
 
   it('refuses an import that names no service account, or a malformed one, before asking the broker', async () => {
-    const base = ['keys', 'import', 'v2', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v2-0', '--service-account', 'validator'];
+    const base = ['keys', 'import', 'v2', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v2-0'];
     const none = await cli(base);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('--service-account');
