@@ -84,6 +84,9 @@ const envSchema = z.object({
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
   KEYHOLD_TLS_CERT_FILE: z.string().optional(),
   KEYHOLD_TLS_KEY_FILE: z.string().optional(),
+  KEYHOLD_HEADER_TIMEOUT_SECONDS: seconds('KEYHOLD_HEADER_TIMEOUT_SECONDS', 10, 1, 300),
+  KEYHOLD_BODY_TIMEOUT_SECONDS: seconds('KEYHOLD_BODY_TIMEOUT_SECONDS', 30, 1, 3600),
+  KEYHOLD_READY_CACHE_SECONDS: seconds('KEYHOLD_READY_CACHE_SECONDS', 2, 0, 60),
 });
 
 export interface ClusterSetting {
@@ -117,6 +120,10 @@ export interface Config {
   readonly keyCache: { readonly freshMs: number; readonly maxAgeMs: number; readonly maxEntries: number };
   /** Serve GET /metrics without credentials (fine behind a NetworkPolicy; off by default for functions). */
   readonly exposeMetrics: boolean;
+  /** Node server: how long a client has for its headers, and for the whole request (ms). */
+  readonly http: { readonly headerTimeoutMs: number; readonly bodyTimeoutMs: number };
+  /** /readyz answers from a store probe at most this old (ms). */
+  readonly readyCacheMs: number;
   /** Distinct operators a promotion needs. */
   readonly promotionApprovals: 1 | 2;
   /** Create the dev issuer and dev operator credential on first run. */
@@ -231,6 +238,10 @@ export function parseConfig(env: Env): Config {
   if ((e.KEYHOLD_TLS_CERT_FILE === undefined) !== (e.KEYHOLD_TLS_KEY_FILE === undefined)) {
     throw new ConfigError('set both KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE, or neither');
   }
+  // Node counts the body timeout from the first byte of the request, headers included.
+  if (e.KEYHOLD_HEADER_TIMEOUT_SECONDS > e.KEYHOLD_BODY_TIMEOUT_SECONDS) {
+    throw new ConfigError('KEYHOLD_HEADER_TIMEOUT_SECONDS cannot exceed KEYHOLD_BODY_TIMEOUT_SECONDS (which counts from the first byte of the request)');
+  }
   const tls = e.KEYHOLD_TLS_CERT_FILE && e.KEYHOLD_TLS_KEY_FILE ? { certFile: e.KEYHOLD_TLS_CERT_FILE, keyFile: e.KEYHOLD_TLS_KEY_FILE } : null;
   if (e.KEYHOLD_RUNTIME === 'kubernetes' && !tls) {
     throw new ConfigError('a broker on Kubernetes must serve TLS (pod tokens travel in every request): set KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE');
@@ -241,6 +252,8 @@ export function parseConfig(env: Env): Config {
     tls,
     keyCache: { freshMs: e.KEYHOLD_KEY_CACHE_FRESH_SECONDS * 1000, maxAgeMs: e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS * 1000, maxEntries: e.KEYHOLD_KEY_CACHE_ENTRIES },
     promotionApprovals: e.KEYHOLD_PROMOTION_APPROVALS === '2' ? 2 : 1,
+    http: { headerTimeoutMs: e.KEYHOLD_HEADER_TIMEOUT_SECONDS * 1000, bodyTimeoutMs: e.KEYHOLD_BODY_TIMEOUT_SECONDS * 1000 },
+    readyCacheMs: e.KEYHOLD_READY_CACHE_SECONDS * 1000,
     exposeMetrics: (e.KEYHOLD_METRICS ?? (e.KEYHOLD_RUNTIME === 'node' ? 'public' : 'off')) === 'public',
     home: e.KEYHOLD_HOME,
     host: e.KEYHOLD_HOST,

@@ -3,11 +3,12 @@
 
 import { z } from 'zod';
 import { isKeyFileName } from '../core/key-material';
-import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
+import { isServiceAccountName, isSlot, isValidatorId, slotPattern, validatorIdPattern } from '../core/names';
 import { ephemeralKeySchema } from '../grants/key-delivery';
 
-export const validatorId = z.string().max(63).refine(isValidatorId);
-export const slot = z.string().refine(isSlot);
+// The patterns as well as the checks, so the published schemas carry them.
+export const validatorId = z.string().max(63).regex(validatorIdPattern).refine(isValidatorId);
+export const slot = z.string().max(381).regex(slotPattern).refine(isSlot);
 const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 
 export const fetchBody = z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict();

@@ -16,6 +16,7 @@ import { memoryLogger } from '../../src/log';
 import type { Clock, KeyStore, StateStore } from '../../src/ports';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
+import { checkedApp } from '../http/contract';
 
 export class ManualClock implements Clock {
   constructor(public t = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
@@ -169,7 +170,8 @@ export async function testBroker(
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
   });
-  return { ...broker, clock, cluster, operator, logs: logger.lines };
+  // Every answer a test receives through the app must be one the OpenAPI document describes.
+  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };
 }
 
 /** An ephemeral X25519 key pair, as the init container makes one. */
