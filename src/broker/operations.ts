@@ -6,6 +6,7 @@ import { createRecord, decidePromotion, decideReimport, type ValidatorRecord } f
 import { KeyholdError } from '../core/errors';
 import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
+import { normaliseGenesisRoot } from '../core/slashing-protection';
 import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import type { GrantSigner } from '../grants/signer';
 import type { Operator } from '../identity/operator-token';
@@ -64,14 +65,27 @@ export class OperationsService {
    * Write the material to every replica (or only `onlyStores`, to repair a
    * replica `keys check` reports missing), then record the validator. A
    * partial import of an existing validator must carry the same material:
-   * replicas never drift apart by import.
+   * replicas never drift apart by import. `genesisValidatorsRoot` (0x + 64
+   * hex) is the network whose slashing-protection interchanges the validator
+   * accepts; it is recorded once and never changed.
    */
-  async importKey(op: Operator, validator: string, slots: readonly string[], material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
+  async importKey(
+    op: Operator,
+    validator: string,
+    slots: readonly string[],
+    material: KeyMaterial,
+    reason: string | null,
+    onlyStores?: readonly string[],
+    genesisValidatorsRoot: string | null = null,
+  ): Promise<ImportResult> {
+    const root = genesisValidatorsRoot === null ? null : normaliseGenesisRoot(genesisValidatorsRoot);
+    if (genesisValidatorsRoot !== null && root === null) throw new KeyholdError('invalid_request');
     const fp = fingerprint(material.publicId);
     const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
     if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
     const existing = await this.read(validator);
-    if (existing && decideReimport(existing, slots, fp, material.format) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    const refused = existing ? decideReimport(existing, slots, fp, material.format, root) : null;
+    if (refused instanceof KeyholdError) throw refused;
     if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
     // Material first: a record that names a key no store has would only fail later, at fetch.
     const replicas: { store: string; version: string }[] = [];
@@ -87,7 +101,7 @@ export class OperationsService {
     const record = await withCasRetry(async () => {
       const now = this.d.clock.now();
       const current = await this.read(validator);
-      const next = current ? decideReimport(current, slots, fp, material.format) : createRecord({ id: validator, slots, keyFingerprint: fp, keyFormat: material.format, now });
+      const next = current ? decideReimport(current, slots, fp, material.format, root) : createRecord({ id: validator, slots, keyFingerprint: fp, keyFormat: material.format, now, genesisValidatorsRoot: root });
       if (next instanceof KeyholdError) throw next;
       const action = current && current.keyFingerprint !== fp ? 'key_rotated' : 'key_imported';
       const entry = draft(
@@ -99,7 +113,13 @@ export class OperationsService {
           epoch: next.designation.epoch,
           slot: next.designation.slot,
           reason,
-          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
+          details: {
+            keyFingerprint: fp,
+            keyFormat: material.format,
+            slots: slots.join(','),
+            replicas: replicas.map((r) => `${r.store}@${r.version}`).join(','),
+            genesisValidatorsRoot: next.genesisValidatorsRoot ?? null,
+          },
         },
         true,
       );

@@ -15,6 +15,8 @@ export const errorCodes = {
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   validator_exists: { status: 409, message: 'The validator already exists with other slots.' },
+  genesis_validators_root_required: { status: 400, message: 'EIP-2335 key material needs the genesis validators root of its network.' },
+  genesis_validators_root_mismatch: { status: 409, message: 'The validator was imported with another genesis validators root.' },
   key_not_owned: { status: 409, message: 'A key store holds an object for this validator that keyhold does not own; refusing to overwrite it.' },
   key_too_large: { status: 413, message: 'The key material exceeds a key store\'s size limit.' },
   second_approver_required: { status: 409, message: 'This promotion needs a second, different operator to approve it.' },

@@ -129,7 +129,7 @@ export function createApp(deps: AppDeps): Hono {
     const result = await grants.fetch(who, body.validator, body.ephemeralKey);
     logger.log('info', 'grant_issued', { validator: body.validator, slot: who.slot, epoch: result.grant.claims.epoch, jti: result.grant.jti });
     count('issued');
-    return c.json({ ...grantView(result.grant), key: result.key }, 201);
+    return c.json({ ...grantView(result.grant), predecessor: result.predecessor, key: result.key }, 201);
   });
   app.post('/v1/grants/renew', limit(smallBody), async (c) => {
     const who = await pod(c);
@@ -141,8 +141,8 @@ export function createApp(deps: AppDeps): Hono {
   app.post('/v1/grants/release', limit(slashingProtectionLimit + smallBody), async (c) => {
     const who = await pod(c);
     const body = await jsonBody(c, releaseBody);
-    const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
-    if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
+    const sp = body.slashingProtection ?? null;
+    if (sp !== null && JSON.stringify(sp).length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
     const result = await grants.release(who, body.grant, sp);
     count(result.outcome);
     return c.json(result);
@@ -161,8 +161,10 @@ export function createApp(deps: AppDeps): Hono {
     const op = await operator(c, 'operator');
     const id = param(c, 'id');
     const body = await jsonBody(c, importBody);
+    // The validator's slashing history is checked against its network: EIP-2335 keys always have one.
+    if (body.format === 'eip2335' && body.genesisValidatorsRoot === undefined) throw new KeyholdError('genesis_validators_root_required');
     const material = parseKeyMaterial(new TextEncoder().encode(JSON.stringify({ v: 1, format: body.format, publicId: body.publicId, files: body.files })));
-    const result = await operations.importKey(op, id, body.slots, material, body.reason ?? null, body.stores);
+    const result = await operations.importKey(op, id, body.slots, material, body.reason ?? null, body.stores, body.genesisValidatorsRoot ?? null);
     for (const f of material.files.values()) f.wipe();
     return c.json({ ...presentRecord(result.record), fingerprint: result.fingerprint, replicas: result.replicas }, 201);
   });

@@ -30,6 +30,8 @@ export const importBody = z
     reason: z.string().min(1).max(500).optional(),
     /** Only these replicas (by store name); default all. */
     stores: z.array(z.string().regex(/^[a-z0-9-]{1,40}$/)).min(1).max(8).optional(),
+    /** The network's genesis validators root: required for eip2335 (checked in the route, for its own code). */
+    genesisValidatorsRoot: z.string().regex(/^0x[0-9a-fA-F]{64}$/).optional(),
   })
   .strict();
 

@@ -74,6 +74,9 @@ export async function testOperator(name = 'alice', role: OperatorRole = 'operato
   };
 }
 
+/** The genesis validators root test validators are imported with (a made-up chain's). */
+export const testGenesisRoot = `0x${'ab'.repeat(32)}`;
+
 /** Random bytes shaped like an EIP-2335 keystore and its password: never a real key. */
 export function generatedKeyMaterial(): { material: KeyMaterial; publicId: string; keystore: string; password: string } {
   const publicId = `0x${randomBytes(48).toString('hex')}`;

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../../src/identity/dev-credentials';
 import { hasKeyFiles } from '../../../operator-hooks/key-files';
 import type { KeeperStatus } from '../../../operator-hooks/keeper';
-import { generatedKeyMaterial } from '../../support/fixtures';
+import { generatedKeyMaterial, testGenesisRoot } from '../../support/fixtures';
 
 const root = resolve(import.meta.dirname, '../../..');
 const hookBin = join(root, 'operator-hooks/bin.mjs');
@@ -119,6 +119,7 @@ export class Broker {
       files: { 'keystore.json': Buffer.from(g.keystore).toString('base64'), 'password.txt': Buffer.from(g.password).toString('base64') },
       slots,
       reason: 'e2e',
+      genesisValidatorsRoot: testGenesisRoot,
     });
     return { publicId: g.publicId };
   }
