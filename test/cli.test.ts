@@ -47,14 +47,26 @@ async function cli(args: string[], opts: { confirm?: boolean | null; env?: Recor
 }
 
 describe('keyhold CLI', () => {
-  it('imports a validator from an EIP-2335 keystore, designating the first slot', async () => {
-    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--format', 'json']);
+  it('refuses an import without a well-formed --genesis-validators-root, as a usage error', async () => {
+    const base = ['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0'];
+    expect((await cli(base)).code).toBe(2);
+    const short = await cli([...base, '--genesis-validators-root', '0x1234']);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/--genesis-validators-root/);
+    expect((await cli(['status', '--format', 'json'])).stdout.trim()).toBe('[]');
+  });
+
+  it('imports a validator from an EIP-2335 keystore, designating the first slot and recording its network', async () => {
+    const root = `0x${'4B'.repeat(32)}`;
+    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--genesis-validators-root', root, '--format', 'json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [row] = JSON.parse(r.stdout) as { validator: string; epoch: number; slot: string; replicas: string }[];
     expect(row).toMatchObject({ validator: 'v1', epoch: 1, slot: 'eu1/validators/v1-0', replicas: 'sqlite@1' });
     const ks = JSON.parse(await readFile(join(dir, 'keystore.json'), 'utf8')) as { pubkey: string };
     expect(r.stdout).not.toContain(ks.pubkey.slice(0, 40));
+    const s = await cli(['status', 'v1', '--format', 'json']);
+    expect(JSON.parse(s.stdout)[0]).toMatchObject({ genesisValidatorsRoot: root.toLowerCase(), predecessor: 'none' });
   });
 
   it('shows status as a table and as JSON', async () => {

@@ -94,12 +94,14 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--file <keystore>', 'EIP-2335 keystore JSON')
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
+    .requiredOption('--genesis-validators-root <root>', "the network's genesis validators root, 0x and 64 hex digits (mainnet's, a testnet's or a dev chain's): slashing-protection interchanges of any other chain are refused")
     .option('--reason <text>', 'why, for the ledger')
     .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; reason?: string; store: string[]; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; genesisValidatorsRoot: string; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
+      if (!/^0x[0-9a-fA-F]{64}$/.test(o.genesisValidatorsRoot)) throw usage('--genesis-validators-root must be 0x and 64 hex digits (32 bytes)');
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
         throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
       });
@@ -116,6 +118,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         publicId,
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
+        genesisValidatorsRoot: o.genesisValidatorsRoot.toLowerCase(),
         ...(o.reason ? { reason: o.reason } : {}),
         ...(o.store.length > 0 ? { stores: o.store } : {}),
       };
