@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnsecuredJWT } from 'jose';
@@ -45,6 +45,7 @@ async function grantOnDisk(): Promise<{ token: string; record: GrantRecord }> {
 function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<FetchView>) {
   const events: string[] = [];
   const released: string[] = [];
+  const interchanges: (Record<string, unknown> | null)[] = [];
   const client: BrokerClient = {
     renew: async () => {
       events.push('renew');
@@ -54,13 +55,14 @@ function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<Fet
       events.push('fetch');
       return fetchGrant();
     },
-    release: async (grant) => {
+    release: async (grant, sp) => {
       events.push('release');
       released.push(grant);
+      interchanges.push(sp);
       return { ok: true, status: 200, body: { outcome: 'acknowledged', epoch: 5, slashingProtection: 'none' } } as Answer<ReleaseView>;
     },
   };
-  return { client, events, released };
+  return { client, events, released, interchanges };
 }
 
 const until = async (f: () => boolean, ms = 8000) => {
@@ -148,5 +150,61 @@ describe('keeper', () => {
     await running;
     expect(Date.now() - started).toBeLessThan(500);
     expect(b.released).toHaveLength(1);
+  });
+
+  it('on stale_epoch acknowledges with the export the signer left when it stopped, taken before the wipe', async () => {
+    const { token } = await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const exported = { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey: `0x${'cd'.repeat(48)}`, signed_blocks: [{ slot: '9' }], signed_attestations: [] }] };
+    let stops = 0;
+    const keeper = new Keeper(config(), {
+      client: b.client,
+      clock: systemClock,
+      sleep: realSleep,
+      random: () => 0,
+      log: () => undefined,
+      // The validator wrapper writes its export as the client exits; only the first stop finds a running signer.
+      stopSigner: async () => {
+        if (stops++ === 0) await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
+      },
+    });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    expect(b.released).toEqual([token]);
+    expect(b.interchanges).toEqual([exported]);
+    expect(await readdir(dir)).toEqual([]);
+    await keeper.shutdown();
+    await running;
+  });
+
+  it('compacts an export larger than the broker takes by the EIP-3076 minimal strategy, from KEYHOLD_SLASHING_EXPORT_COMMAND', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: true, status: 200, body: { validator: 'v1', slot: 'local/validators/v1-0', grant: 'g', epoch: 4, expiresAt: new Date(Date.now() + 3000).toISOString() } }) as Answer<GrantView>, () => {
+      throw new Error('unused');
+    });
+    const pubkey = `0x${'cd'.repeat(48)}`;
+    // A complete history: one attestation per epoch for 4,000 epochs, out of order, and some blocks.
+    const attestations = Array.from({ length: 4000 }, (_, i) => ({ source_epoch: String((i * 7919) % 4000), target_epoch: String(((i * 7919) % 4000) + 1), signing_root: `0x${'ee'.repeat(32)}` }));
+    const big = { metadata: { interchange_format_version: '4', interchange_format: 'complete', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey, signed_blocks: [{ slot: '31999' }, { slot: '12' }], signed_attestations: attestations }] };
+    const outside = await mkdtemp(join(tmpdir(), 'keyhold-export-'));
+    const file = join(outside, 'export.json');
+    await writeFile(file, JSON.stringify(big));
+    expect(JSON.stringify(big).length).toBeGreaterThan(250 * 1024);
+    const logs: string[] = [];
+    try {
+      const keeper = new Keeper({ ...config(), exportCommand: ['cat', file] }, { client: b.client, clock: systemClock, sleep: realSleep, random: () => 0, log: (l) => logs.push(l), stopSigner: async () => {} });
+      const running = keeper.run();
+      await until(() => keeper.status().state === 'holding');
+      await keeper.shutdown();
+      await running;
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+    expect(b.interchanges).toEqual([
+      { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey, signed_blocks: [{ slot: '31999' }], signed_attestations: [{ source_epoch: '3999', target_epoch: '4000' }] }] },
+    ]);
+    expect(logs.join('\n')).toMatch(/compacted \d+ bytes/);
   });
 });
