@@ -73,6 +73,10 @@ const until = async (f: () => boolean, ms = 8000) => {
   }
 };
 
+/** A keeper on the system clock over a fake broker; `stopSigner` stands in for the signer. */
+const keeperWith = (client: BrokerClient, stopSigner: () => Promise<void>, opts: { config?: Partial<KeeperConfig>; log?: (l: string) => void } = {}) =>
+  new Keeper({ ...config(), ...opts.config }, { client, clock: systemClock, sleep: realSleep, random: () => 0, log: opts.log ?? (() => undefined), stopSigner });
+
 describe('keeper', () => {
   it('on stale_epoch stops the signer, wipes, then acknowledges with the stale grant, and stays fenced', async () => {
     const { token } = await grantOnDisk();
@@ -80,16 +84,9 @@ describe('keeper', () => {
       throw new Error('a fenced keeper must not fetch');
     });
     let wipedAtStop: string[] | null = null;
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: () => undefined,
-      stopSigner: async () => {
-        b.events.push('stop');
-        wipedAtStop ??= await readdir(dir);
-      },
+    const keeper = keeperWith(b.client, async () => {
+      b.events.push('stop');
+      wipedAtStop ??= await readdir(dir);
     });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
@@ -111,15 +108,8 @@ describe('keeper', () => {
     const { record } = await grantOnDisk();
     const b = fakeBroker(() => ({ ok: false, kind: 'unreachable', reason: 'ECONNREFUSED' }), () => ({ ok: false, kind: 'refused', status: 403, code: 'not_designated', retryAfterMs: null }));
     let stoppedAt = 0;
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: () => undefined,
-      stopSigner: async () => {
-        if (stoppedAt === 0) stoppedAt = Date.now();
-      },
+    const keeper = keeperWith(b.client, async () => {
+      if (stoppedAt === 0) stoppedAt = Date.now();
     });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced');
@@ -159,17 +149,13 @@ describe('keeper', () => {
     });
     const exported = { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey: `0x${'cd'.repeat(48)}`, signed_blocks: [{ slot: '9' }], signed_attestations: [] }] };
     let stops = 0;
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: () => undefined,
+    const keeper = keeperWith(
+      b.client,
       // The validator wrapper writes its export as the client exits; only the first stop finds a running signer.
-      stopSigner: async () => {
+      async () => {
         if (stops++ === 0) await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
       },
-    });
+    );
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
     expect(b.released).toEqual([token]);
@@ -194,7 +180,7 @@ describe('keeper', () => {
     expect(JSON.stringify(big).length).toBeGreaterThan(250 * 1024);
     const logs: string[] = [];
     try {
-      const keeper = new Keeper({ ...config(), exportCommand: ['cat', file] }, { client: b.client, clock: systemClock, sleep: realSleep, random: () => 0, log: (l) => logs.push(l), stopSigner: async () => {} });
+      const keeper = keeperWith(b.client, async () => {}, { config: { exportCommand: ['cat', file] }, log: (l) => logs.push(l) });
       const running = keeper.run();
       await until(() => keeper.status().state === 'holding');
       await keeper.shutdown();
