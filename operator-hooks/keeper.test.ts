@@ -27,6 +27,7 @@ const config = (): KeeperConfig => ({
   signer: { pidfile: null, process: 'unused', graceMs: 100 },
   port: 0,
   exportCommand: null,
+  exportWaitMs: 0,
   renewMarginMs: 1000,
   releaseTimeoutMs: 1000,
   probeStateFile: join(dir, 'probe.json'),
@@ -160,6 +161,32 @@ describe('keeper', () => {
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
     expect(b.released).toEqual([token]);
     expect(b.interchanges).toEqual([exported]);
+    expect(await readdir(dir)).toEqual([]);
+    await keeper.shutdown();
+    await running;
+  });
+
+  it('waits, when told to, for the export a wrapper writes after its client exited, and acknowledges with it', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const exported = { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [] };
+    let stops = 0;
+    let keyLeftWhileWaiting: boolean | null = null;
+    // The wrapper's export lands 600 ms after the stop: after the keeper first looked.
+    const keeper = keeperWith(b.client, async () => {
+      if (stops++ > 0) return;
+      setTimeout(async () => {
+        keyLeftWhileWaiting = (await readdir(dir)).includes('keystore.json');
+        await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
+      }, 600);
+    }, { config: { exportWaitMs: 5000 } });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    expect(b.interchanges).toEqual([exported]);
+    // The key was gone while the keeper waited for the export.
+    expect(keyLeftWhileWaiting).toBe(false);
     expect(await readdir(dir)).toEqual([]);
     await keeper.shutdown();
     await running;

@@ -184,12 +184,21 @@ export class Keeper {
     await wipeDir(this.config.keyDir);
   }
 
-  /** Stop the signer, take its export (it is complete only now), then wipe. */
+  /**
+   * Stop the signer, take its export (it is complete only now), and wipe.
+   * An export that is not there yet (a wrapper writes it after its client
+   * exited) is waited for only after the key is gone, so that nothing can
+   * start the signer again meanwhile.
+   */
   private async stopTakeHistoryAndWipe(): Promise<void> {
     await this.stopSigner();
-    const exported = await this.exportSlashingProtection();
-    if (exported !== null) this.history = exported;
+    let exported = await this.exportSlashingProtection(0);
     await wipeDir(this.config.keyDir);
+    if (exported === null && this.config.exportWaitMs > 0) {
+      exported = await this.exportSlashingProtection(this.config.exportWaitMs);
+      await wipeDir(this.config.keyDir);
+    }
+    if (exported !== null) this.history = exported;
   }
 
   private async acquireFresh(): Promise<void> {
@@ -321,8 +330,8 @@ export class Keeper {
     this.set('released', null);
   }
 
-  private async exportSlashingProtection(): Promise<Record<string, unknown> | null> {
-    if (this.config.exportCommand !== null) {
+  private async exportSlashingProtection(waitMs: number): Promise<Record<string, unknown> | null> {
+    if (this.config.exportCommand !== null && waitMs === 0) {
       const [cmd, ...args] = this.config.exportCommand;
       try {
         const { stdout } = await promisify(execFile)(cmd!, args, { timeout: 60_000, maxBuffer: exportCommandLimit });
@@ -331,7 +340,15 @@ export class Keeper {
         this.d.log(`KEYHOLD_SLASHING_EXPORT_COMMAND failed (${(e as { code?: unknown }).code ?? (e as Error).name}); looking for ${fileNames.slashingExport}`);
       }
     }
-    const text = await readFile(join(this.config.keyDir, fileNames.slashingExport), 'utf8').catch(() => null);
+    const path = join(this.config.keyDir, fileNames.slashingExport);
+    // A wrapper writes the file (whole, by rename) after its client exited, which may be just after the stop.
+    const end = this.d.clock.mono() + waitMs;
+    let text = await readFile(path, 'utf8').catch(() => null);
+    while (text === null && this.d.clock.mono() < end) {
+      await this.d.sleep(Math.min(100, end - this.d.clock.mono()));
+      text = await readFile(path, 'utf8').catch(() => null);
+    }
+    if (text === null && waitMs > 0) this.d.log(`no ${fileNames.slashingExport} within ${seconds(waitMs)} of the stop; handing back no history`);
     return text === null ? null : this.interchange(text, fileNames.slashingExport);
   }
 
