@@ -13,11 +13,13 @@ const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.
 export const fetchBody = z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict();
 export const renewBody = z.object({ grant: compactJws }).strict();
 
-/** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
+/**
+ * EIP-3076 interchange, any JSON value: the core checks it against the
+ * validator, and one that fails is refused with its own code while the
+ * release still counts (the signer stopped either way).
+ */
 export const slashingProtectionLimit = 256 * 1024;
-export const releaseBody = z
-  .object({ grant: compactJws, slashingProtection: z.record(z.string(), z.unknown()).optional() })
-  .strict();
+export const releaseBody = z.object({ grant: compactJws, slashingProtection: z.unknown().optional() }).strict();
 
 export const importBody = z
   .object({

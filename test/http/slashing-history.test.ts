@@ -116,6 +116,17 @@ describe('slashing history across handoffs', () => {
     expect(entry).toMatchObject({ reason: 'interchange_genesis_mismatch', details: { slashingProtection: 'refused', slashingProtectionCode: 'interchange_genesis_mismatch' } });
   });
 
+  it('any JSON that is not an interchange is refused as malformed, and the release still counts', async () => {
+    const b = await testBroker();
+    await importValidator(b);
+    for (const [i, junk] of (['not an interchange', [1, 2], 42] as unknown[]).entries()) {
+      const a = await admit(b, slot0);
+      const res = await release(b, a.pod, a.grant, junk);
+      expect(await res.json()).toEqual({ outcome: 'released', epoch: i + 1, slashingProtection: 'refused', slashingProtectionCode: 'interchange_malformed' });
+    }
+    expect((await admit(b, slot0)).predecessor).toBe('unproven');
+  });
+
   it('a crashed holder\'s successor waits out the horizon and is told unproven, with the history kept before', async () => {
     const b = await testBroker();
     const gen = await importValidator(b);
