@@ -7,7 +7,7 @@ import type { Answer, BrokerClient, FetchView, GrantView, ReleaseView } from './
 import { realSleep, systemClock } from './clock';
 import type { KeeperConfig } from './config';
 import { writeKeyBundle, type GrantRecord } from './key-files';
-import { Keeper } from './keeper';
+import { Keeper, type KeeperDeps } from './keeper';
 
 let dir: string;
 beforeEach(async () => {
@@ -47,6 +47,7 @@ function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<Fet
   const events: string[] = [];
   const released: string[] = [];
   const interchanges: (Record<string, unknown> | null)[] = [];
+  const stops: string[] = [];
   const client: BrokerClient = {
     renew: async () => {
       events.push('renew');
@@ -56,14 +57,15 @@ function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<Fet
       events.push('fetch');
       return fetchGrant();
     },
-    release: async (grant, sp) => {
+    release: async (grant, sp, stop) => {
       events.push('release');
       released.push(grant);
       interchanges.push(sp);
+      stops.push(stop);
       return { ok: true, status: 200, body: { outcome: 'acknowledged', epoch: 5, slashingProtection: 'none' } } as Answer<ReleaseView>;
     },
   };
-  return { client, events, released, interchanges };
+  return { client, events, released, interchanges, stops };
 }
 
 const until = async (f: () => boolean, ms = 8000) => {
@@ -75,7 +77,7 @@ const until = async (f: () => boolean, ms = 8000) => {
 };
 
 /** A keeper on the system clock over a fake broker; `stopSigner` stands in for the signer. */
-const keeperWith = (client: BrokerClient, stopSigner: () => Promise<void>, opts: { config?: Partial<KeeperConfig>; log?: (l: string) => void } = {}) =>
+const keeperWith = (client: BrokerClient, stopSigner: KeeperDeps['stopSigner'], opts: { config?: Partial<KeeperConfig>; log?: (l: string) => void } = {}) =>
   new Keeper({ ...config(), ...opts.config }, { client, clock: systemClock, sleep: realSleep, random: () => 0, log: opts.log ?? (() => undefined), stopSigner });
 
 describe('keeper', () => {
@@ -88,6 +90,7 @@ describe('keeper', () => {
     const keeper = keeperWith(b.client, async () => {
       b.events.push('stop');
       wipedAtStop ??= await readdir(dir);
+      return { evidence: 'proven', why: 'saw it exit' };
     });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
@@ -98,11 +101,41 @@ describe('keeper', () => {
     expect(wipedAtStop).toContain('keystore.json'); // stopped before the wipe
     expect(await readdir(dir)).toEqual([]);
     expect(b.released).toEqual([token]);
+    expect(b.stops).toEqual(['proven']);
     expect(keeper.status()).toMatchObject({ state: 'fenced', epoch: 4, reason: expect.stringMatching(/^stale_epoch/) });
     await keeper.shutdown();
     await running;
     expect(b.released).toHaveLength(1); // the fence was already acknowledged
     expect(keeper.status().state).toBe('released');
+  });
+
+  /** A keeper holding a grant on disk whose next renewal is refused stale_epoch; what its acknowledgement said. */
+  async function fencedWith(stopSigner: KeeperDeps['stopSigner']): Promise<{ stops: string[]; logs: string[] }> {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const logs: string[] = [];
+    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep: realSleep, random: () => 0, log: (l) => logs.push(l), stopSigner });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    await until(() => logs.some((l) => l.startsWith('acknowledging the fence: acknowledged')));
+    await keeper.shutdown();
+    await running;
+    return { stops: b.stops, logs };
+  }
+
+  it('acknowledges a fence as unproven when no stop saw the signer exit, and says why', async () => {
+    const { stops, logs } = await fencedWith(async () => ({ evidence: 'unproven', why: 'no signer process found, but this container shares no process namespace with the signer' }));
+    expect(stops).toEqual(['unproven']);
+    expect(logs.some((l) => /unproven \(no signer process found.*\); the successor waits out the horizon/.test(l))).toBe(true);
+  });
+
+  it('keeps a stop proven once it saw the signer exit, though later sweeps find nothing', async () => {
+    let calls = 0;
+    // The fence's stop sees the exit; every sweep after it finds nothing.
+    const { stops } = await fencedWith(async () => (++calls === 1 ? { evidence: 'proven', why: 'saw it exit' } : { evidence: 'unproven', why: 'no signer process found' }));
+    expect(stops).toEqual(['proven']);
   });
 
   it('stops the signer by the deadline when it cannot renew, then recovers only at the same epoch', async () => {
@@ -111,6 +144,7 @@ describe('keeper', () => {
     let stoppedAt = 0;
     const keeper = keeperWith(b.client, async () => {
       if (stoppedAt === 0) stoppedAt = Date.now();
+      return { evidence: 'proven', why: 'saw it exit' };
     });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced');
@@ -133,7 +167,7 @@ describe('keeper', () => {
     });
     // A sweep interval that never ends unless it is woken: run() would hang without the wake-up.
     const sleep = (ms: number, signal?: AbortSignal) => (ms === 1000 && !signal ? new Promise<void>(() => {}) : realSleep(ms, signal));
-    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep, random: () => 0, log: () => undefined, stopSigner: async () => {} });
+    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep, random: () => 0, log: () => undefined, stopSigner: async () => ({ evidence: 'proven', why: 'saw it exit' }) });
     const running = keeper.run();
     await until(() => keeper.status().state === 'holding');
     const started = Date.now();
@@ -155,6 +189,7 @@ describe('keeper', () => {
       // The validator wrapper writes its export as the client exits; only the first stop finds a running signer.
       async () => {
         if (stops++ === 0) await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
+        return { evidence: 'proven', why: 'saw it exit' };
       },
     );
     const running = keeper.run();
@@ -176,11 +211,12 @@ describe('keeper', () => {
     let keyLeftWhileWaiting: boolean | null = null;
     // The wrapper's export lands 600 ms after the stop: after the keeper first looked.
     const keeper = keeperWith(b.client, async () => {
-      if (stops++ > 0) return;
+      if (stops++ > 0) return { evidence: 'proven', why: 'saw it exit' };
       setTimeout(async () => {
         keyLeftWhileWaiting = (await readdir(dir)).includes('keystore.json');
         await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
       }, 600);
+      return { evidence: 'proven', why: 'saw it exit' };
     }, { config: { exportWaitMs: 5000 } });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
@@ -207,7 +243,7 @@ describe('keeper', () => {
     expect(JSON.stringify(big).length).toBeGreaterThan(250 * 1024);
     const logs: string[] = [];
     try {
-      const keeper = keeperWith(b.client, async () => {}, { config: { exportCommand: ['cat', file] }, log: (l) => logs.push(l) });
+      const keeper = keeperWith(b.client, async () => ({ evidence: 'proven', why: 'saw it exit' }), { config: { exportCommand: ['cat', file] }, log: (l) => logs.push(l) });
       const running = keeper.run();
       await until(() => keeper.status().state === 'holding');
       await keeper.shutdown();

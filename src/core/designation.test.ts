@@ -9,13 +9,14 @@ const t: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkew
 const wait = horizonMs(t) + t.maxClockSkewMs;
 const s0 = 'eu1/validators/v1-0';
 const s1 = 'eu1/validators/v1-standby-0';
-const a = { slot: s0, podUid: 'a' };
-const a2 = { slot: s0, podUid: 'a2' };
-const b = { slot: s1, podUid: 'b' };
+const sa = 'keyhold-validator';
+const a = { slot: s0, podUid: 'a', serviceAccount: sa };
+const a2 = { slot: s0, podUid: 'a2', serviceAccount: sa };
+const b = { slot: s1, podUid: 'b', serviceAccount: sa };
 const now = 1_000_000;
 const pubkey = randomPubkey();
 const root = randomRoot();
-const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], keyFingerprint: fingerprint(pubkey), keyFormat: 'eip2335', now, genesisValidatorsRoot: root });
+const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], serviceAccounts: [sa], keyFingerprint: fingerprint(pubkey), keyFormat: 'eip2335', now, genesisValidatorsRoot: root });
 const history = (slot: number, source: number, target: number, key = pubkey, r = root): Interchange =>
   interchangeOf(r, [{ pubkey: key, signed_blocks: [{ slot: String(slot) }], signed_attestations: [{ source_epoch: String(source), target_epoch: String(target) }] }]);
 const marks = (rec: ValidatorRecord) => watermarks(JSON.parse(rec.slashingProtection!) as Interchange).get(pubkey);
@@ -33,8 +34,9 @@ describe('createRecord', () => {
     expect(r.version).toBe(1);
   });
   it('refuses no slots and duplicate slots', () => {
-    expect(() => createRecord({ id: 'v', slots: [], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
-    expect(() => createRecord({ id: 'v', slots: [s0, s0], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [], serviceAccounts: [sa], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [s0, s0], serviceAccounts: [sa], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [s0], serviceAccounts: [], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
   });
 });
 
@@ -77,7 +79,25 @@ describe('decideFetch', () => {
 
   it('refuses pods of other slots, allowed or not', () => {
     expect(decideFetch(t, held(), b, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
-    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x' }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x', serviceAccount: sa }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+  });
+
+  it('refuses a pod of the right slot whose service account the policy does not name, also when the slot is free', () => {
+    const intruder = { slot: s0, podUid: 'x', serviceAccount: 'default' };
+    expect(decideFetch(t, fresh(), intruder, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    expect(decideFetch(t, held(), intruder, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    // A record from before the policy existed names nobody, so it admits nobody.
+    const { serviceAccounts: _, ...legacy } = fresh();
+    expect(decideFetch(t, legacy, a, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    // A stranger outside every slot learns nothing more than not_designated, whatever its account.
+    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x', serviceAccount: 'default' }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+  });
+
+  it('a re-import names the service accounts anew', () => {
+    const r = decideReimport(fresh(), [s0, s1], 'fp2', 'eip2335', ['other']);
+    if (r instanceof KeyholdError) throw r;
+    expect(decideFetch(t, r, a, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    expect(decideFetch(t, r, { ...a, serviceAccount: 'other' }, now)).toMatchObject({ kind: 'issue' });
   });
 
   it('admits the next pod at once after a clean release, with a new epoch', () => {
@@ -145,29 +165,29 @@ describe('decideRelease', () => {
     const w = decideFetch(t, held(), a2, now);
     if (w.kind !== 'wait' || !w.next) throw new Error();
     expect(w.next.predecessor).toBe('unproven');
-    const ack = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3));
+    const ack = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3), 'proven');
     if (ack.kind !== 'fenced_ack') throw new Error(ack.kind);
-    expect(ack.next.designation.notBefore).toBe(now + 1000);
-    expect(ack.next.designation.epoch).toBe(2);
-    expect(marks(ack.next)).toEqual({ block: 10n, source: 2n, target: 3n });
-    expect(ack.next.predecessor).toBe('acknowledged');
+    expect(ack.next!.designation.notBefore).toBe(now + 1000);
+    expect(ack.next!.designation.epoch).toBe(2);
+    expect(marks(ack.next!)).toEqual({ block: 10n, source: 2n, target: 3n });
+    expect(ack.next!.predecessor).toBe('acknowledged');
     // Its word counts once: a second one writes nothing.
-    expect(decideRelease(ack.next, grant, a, now + 2000, history(50, 50, 50))).toEqual({ kind: 'already_acknowledged' });
+    expect(decideRelease(ack.next!, grant, a, now + 2000, history(50, 50, 50), 'proven')).toEqual({ kind: 'already_acknowledged' });
     // After the horizon it may still hand its history over; notBefore stays.
-    const late = decideRelease(w.next, grant, a, w.notBefore + 1, history(10, 2, 3));
+    const late = decideRelease(w.next, grant, a, w.notBefore + 1, history(10, 2, 3), 'proven');
     if (late.kind !== 'fenced_ack') throw new Error(late.kind);
-    expect(late.next.designation).toEqual(w.next.designation);
-    expect(late.next.predecessor).toBe('acknowledged');
+    expect(late.next!.designation).toEqual(w.next.designation);
+    expect(late.next!.predecessor).toBe('acknowledged');
   });
   it('an acknowledgement without a kept history still moves notBefore, and leaves the stop unproven', () => {
     const w = decideFetch(t, held(), a2, now);
     if (w.kind !== 'wait' || !w.next) throw new Error();
-    const ack = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3, pubkey, randomRoot()));
+    const ack = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3, pubkey, randomRoot()), 'proven');
     if (ack.kind !== 'fenced_ack') throw new Error(ack.kind);
     expect(ack.history).toEqual({ status: 'refused', code: 'interchange_genesis_mismatch' });
-    expect(ack.next.designation.notBefore).toBe(now + 1000);
-    expect(ack.next.predecessor).toBe('unproven');
-    expect(ack.next.slashingProtection).toBeNull();
+    expect(ack.next!.designation.notBefore).toBe(now + 1000);
+    expect(ack.next!.predecessor).toBe('unproven');
+    expect(ack.next!.slashingProtection).toBeNull();
   });
   it('keeps a released successor as the predecessor when the fenced one acknowledges later, and merges its history', () => {
     const p = decidePromote(t, held(), s1, now);
@@ -176,13 +196,13 @@ describe('decideRelease', () => {
     if (got.kind !== 'issue') throw new Error(got.kind);
     const rel = decideRelease(got.next, { validator: 'v1', slot: s1, podUid: 'b', epoch: 2 }, b, p.designation.notBefore + 1, history(20, 5, 6));
     if (rel.kind !== 'released') throw new Error(rel.kind);
-    const ack = decideRelease(rel.next, grant, a, p.designation.notBefore + 2, history(30, 1, 9));
+    const ack = decideRelease(rel.next, grant, a, p.designation.notBefore + 2, history(30, 1, 9), 'proven');
     if (ack.kind !== 'fenced_ack') throw new Error(ack.kind);
-    expect(ack.next.predecessor).toBe('released');
-    expect(marks(ack.next)).toEqual({ block: 30n, source: 5n, target: 9n });
+    expect(ack.next!.predecessor).toBe('released');
+    expect(marks(ack.next!)).toEqual({ block: 30n, source: 5n, target: 9n });
     // Neither speaks twice.
-    expect(decideRelease(ack.next, grant, a, p.designation.notBefore + 3, null).kind).toBe('already_acknowledged');
-    expect(decideRelease(ack.next, { validator: 'v1', slot: s1, podUid: 'b', epoch: 2 }, b, p.designation.notBefore + 3, null).kind).toBe('already_released');
+    expect(decideRelease(ack.next!, grant, a, p.designation.notBefore + 3, null, 'proven').kind).toBe('already_acknowledged');
+    expect(decideRelease(ack.next!, { validator: 'v1', slot: s1, podUid: 'b', epoch: 2 }, b, p.designation.notBefore + 3, null).kind).toBe('already_released');
   });
   it('tells each new holder how the one before it ended', () => {
     const first = decideFetch(t, fresh(), a, now);
@@ -195,6 +215,17 @@ describe('decideRelease', () => {
     expect(promoted instanceof KeyholdError ? null : promoted.predecessor).toBe('unproven');
     const cleanPromotion = decidePromote(t, rel.next, s1, now);
     expect(cleanPromotion instanceof KeyholdError ? null : cleanPromotion.predecessor).toBe('released');
+  });
+  it('takes an acknowledgement without evidence of the stop as no reason to shorten the wait, yet keeps its history', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    expect(decideRelease(w.next, grant, a, now + 1000, null, 'unproven')).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven', history: { status: 'none' } });
+    expect(decideRelease(w.next, grant, a, now + 1000, null)).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven', history: { status: 'none' } });
+    const kept = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3));
+    if (kept.kind !== 'fenced_ack' || !kept.next) throw new Error(kept.kind);
+    expect(kept.next.designation).toEqual(w.next.designation);
+    expect(kept.next.predecessor).toBe('unproven');
+    expect(marks(kept.next)).toEqual({ block: 10n, source: 2n, target: 3n });
   });
   it('ignores acknowledgements of epochs older than the one superseded', () => {
     const w = decideFetch(t, held(), a2, now);
@@ -243,10 +274,10 @@ describe('decideReimport', () => {
   });
   it('records a genesis validators root where none was, and never changes one', () => {
     const none = { ...held(), genesisValidatorsRoot: null };
-    const set = decideReimport(none, [s0, s1], 'fp', 'eip2335', root);
+    const set = decideReimport(none, [s0, s1], 'fp', 'eip2335', [sa], root);
     if (set instanceof KeyholdError) throw set;
     expect(set.genesisValidatorsRoot).toBe(root);
-    expect(decideReimport(set, [s0, s1], 'fp', 'eip2335', randomRoot())).toMatchObject({ code: 'genesis_validators_root_mismatch' });
+    expect(decideReimport(set, [s0, s1], 'fp', 'eip2335', [sa], randomRoot())).toMatchObject({ code: 'genesis_validators_root_mismatch' });
     const kept = decideReimport(set, [s0, s1], 'fp', 'eip2335');
     expect(kept instanceof KeyholdError ? null : kept.genesisValidatorsRoot).toBe(root);
   });

@@ -25,6 +25,12 @@ export interface ValidatorRecord {
   readonly id: string;
   /** Allowed slots; the first is where the validator was designated at import. */
   readonly slots: readonly string[];
+  /**
+   * Service accounts (names, in the slot's namespace) whose pods may hold the
+   * key. A record stored before this policy existed has none, and so admits
+   * nobody until it is imported again with them.
+   */
+  readonly serviceAccounts?: readonly string[];
   readonly designation: Designation;
   /** The merged EIP-3076 interchange of every holder so far (invariant 7), as version 5 JSON text. */
   readonly slashingProtection: string | null;
@@ -70,6 +76,11 @@ export interface Caller {
   readonly podUid: string;
 }
 
+/** Who asks for a grant: the pod instance and the service account its token names. */
+export interface FetchCaller extends Caller {
+  readonly serviceAccount: string;
+}
+
 /** A grant as the broker signed it; only the fields that fence matter here. */
 export interface GrantClaims {
   readonly validator: string;
@@ -92,6 +103,7 @@ export type Action =
   | 'store_fallback'
   | 'cache_served'
   | 'renew_refused'
+  | 'refusals_repeated'
   | 'checkpoint';
 
 /** The outcome of a decision: an optional new record and what to write down. */
@@ -112,6 +124,7 @@ const bump = (r: ValidatorRecord, designation: Designation, extra: Partial<Valid
 export function createRecord(input: {
   id: string;
   slots: readonly string[];
+  serviceAccounts: readonly string[];
   keyFingerprint: string;
   keyFormat: string;
   now: number;
@@ -120,9 +133,11 @@ export function createRecord(input: {
   const first = input.slots[0];
   if (first === undefined) throw new TypeError('a validator needs at least one slot');
   if (new Set(input.slots).size !== input.slots.length) throw new TypeError('slots must be distinct');
+  if (input.serviceAccounts.length === 0) throw new TypeError('a validator needs at least one service account');
   return {
     id: input.id,
     slots: [...input.slots],
+    serviceAccounts: [...input.serviceAccounts],
     designation: { epoch: 1, slot: first, podUid: null, state: 'vacant', notBefore: input.now, updatedAt: input.now },
     slashingProtection: null,
     keyFingerprint: input.keyFingerprint,
@@ -135,11 +150,15 @@ export function createRecord(input: {
 }
 
 /** Fetch flow of DESIGN.md: who gets a grant, who waits, who is refused. */
-export function decideFetch(t: Timing, r: ValidatorRecord, caller: Caller, now: number): FetchDecision {
+export function decideFetch(t: Timing, r: ValidatorRecord, caller: FetchCaller, now: number): FetchDecision {
   const d = r.designation;
-  if (!r.slots.includes(caller.slot) || caller.slot !== d.slot) {
-    return { kind: 'deny', error: new KeyholdError('not_designated') };
-  }
+  // Not in any slot: the same answer as an unknown validator (the broker
+  // decides that one), so a stranger learns nothing about which ids exist.
+  if (!r.slots.includes(caller.slot)) return { kind: 'deny', error: new KeyholdError('not_designated') };
+  // The right namespace and pod name are not enough: anyone who may create
+  // pods there could name one after the slot.
+  if (!(r.serviceAccounts ?? []).includes(caller.serviceAccount)) return { kind: 'deny', error: new KeyholdError('service_account_not_allowed') };
+  if (caller.slot !== d.slot) return { kind: 'deny', error: new KeyholdError('not_designated') };
   const waitUntil = (notBefore: number, next: ValidatorRecord | null, action: 'takeover' | 'denied'): FetchDecision => ({
     kind: 'wait',
     next,
@@ -186,10 +205,17 @@ export interface HistoryIntake {
   readonly code?: InterchangeProblem;
 }
 
+/**
+ * What the holder's keeper can show about its signer: `proven` when it saw
+ * the signer exit (or the signer's container is gone), `unproven` otherwise
+ * (it found no signer process, but could not have seen one).
+ */
+export type StopEvidence = 'proven' | 'unproven';
+
 export type ReleaseDecision =
   | { kind: 'released'; next: ValidatorRecord; history: HistoryIntake }
   | { kind: 'already_released' }
-  | { kind: 'fenced_ack'; next: ValidatorRecord; history: HistoryIntake }
+  | { kind: 'fenced_ack'; next: ValidatorRecord | null; stop: StopEvidence; history: HistoryIntake }
   | { kind: 'already_acknowledged' }
   | { kind: 'deny'; error: KeyholdError };
 
@@ -214,10 +240,12 @@ export function takeHistory(r: ValidatorRecord, interchange: unknown): { intake:
 /**
  * Release by the current holder, or the acknowledgement of a holder that was
  * fenced by the latest takeover or promotion: one epoch names one pod
- * instance, so its word that it stopped is as good as a release. Either
- * carries the holder's EIP-3076 interchange (a parsed JSON value, or null).
+ * instance, so its word that it stopped is as good as a release, when it has
+ * evidence. Without evidence the acknowledgement shortens no wait and leaves
+ * the stop `unproven`. Either carries the holder's EIP-3076 interchange (a
+ * parsed JSON value, or null).
  */
-export function decideRelease(r: ValidatorRecord, grant: GrantClaims, caller: Caller, now: number, interchange: unknown): ReleaseDecision {
+export function decideRelease(r: ValidatorRecord, grant: GrantClaims, caller: Caller, now: number, interchange: unknown, stop: StopEvidence = 'unproven'): ReleaseDecision {
   const d = r.designation;
   if (grant.podUid !== caller.podUid || grant.slot !== caller.slot) return { kind: 'deny', error: new KeyholdError('invalid_grant') };
   if (grant.epoch === d.epoch && grant.podUid === d.podUid) {
@@ -232,15 +260,19 @@ export function decideRelease(r: ValidatorRecord, grant: GrantClaims, caller: Ca
     return { kind: 'released', next, history: intake };
   }
   if (grant.epoch === d.epoch - 1) {
-    // The superseded instance's own word that it stopped, once. It never
-    // moves notBefore later, never touches a designation it was not fenced
-    // by, and writes nothing but this: notBefore, its history, and that it spoke.
+    // The superseded instance's own word that it stopped. It never moves
+    // notBefore later, never touches a designation it was not fenced by, and
+    // writes nothing but this: notBefore (with evidence only), its history
+    // (which can only raise watermarks), and, once proven, that it spoke.
     if (r.stoppedEpochs?.includes(grant.epoch)) return { kind: 'already_acknowledged' };
+    const proven = stop === 'proven';
     const { intake, slashingProtection } = takeHistory(r, interchange);
-    const designation = d.notBefore <= now ? d : { ...d, notBefore: now, updatedAt: now };
+    const designation = !proven || d.notBefore <= now ? d : { ...d, notBefore: now, updatedAt: now };
     // Once the successor itself released, the next holder's predecessor is that successor, not this one.
-    const predecessor = d.state === 'released' ? r.predecessor : intake.status === 'stored' ? 'acknowledged' : predecessorOf(r);
-    return { kind: 'fenced_ack', next: bump(r, designation, { slashingProtection, predecessor, stoppedEpochs: stopped(r, grant.epoch) }), history: intake };
+    const predecessor = d.state === 'released' ? r.predecessor : proven && intake.status === 'stored' ? 'acknowledged' : predecessorOf(r);
+    if (!proven && slashingProtection === r.slashingProtection) return { kind: 'fenced_ack', next: null, stop, history: intake };
+    const next = bump(r, designation, { slashingProtection, predecessor, ...(proven ? { stoppedEpochs: stopped(r, grant.epoch) } : {}) });
+    return { kind: 'fenced_ack', next, stop, history: intake };
   }
   return { kind: 'deny', error: new KeyholdError('stale_epoch') };
 }
@@ -289,20 +321,22 @@ export function decidePromotion(
 }
 
 /**
- * Re-import of an existing validator: new key material, the same slots. A
- * genesis validators root may be recorded where none was, never changed: the
- * history held was checked against it.
+ * Re-import of an existing validator: new key material, the same slots, and
+ * the service accounts it names now. A genesis validators root may be
+ * recorded where none was, never changed: the history held was checked
+ * against it.
  */
 export function decideReimport(
   r: ValidatorRecord,
   slots: readonly string[],
   keyFingerprint: string,
   keyFormat: string,
+  serviceAccounts: readonly string[] = r.serviceAccounts ?? [],
   genesisValidatorsRoot: string | null = null,
 ): ValidatorRecord | KeyholdError {
   const sameSlots = slots.length === r.slots.length && slots.every((s, i) => s === r.slots[i]);
   if (!sameSlots) return new KeyholdError('validator_exists');
   const held = r.genesisValidatorsRoot ?? null;
   if (genesisValidatorsRoot !== null && held !== null && genesisValidatorsRoot !== held) return new KeyholdError('genesis_validators_root_mismatch');
-  return { ...r, keyFingerprint, keyFormat, genesisValidatorsRoot: held ?? genesisValidatorsRoot, version: r.version + 1 };
+  return { ...r, keyFingerprint, keyFormat, serviceAccounts: [...serviceAccounts], genesisValidatorsRoot: held ?? genesisValidatorsRoot, version: r.version + 1 };
 }

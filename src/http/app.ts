@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): Hono {
     const body = await jsonBody(c, releaseBody);
     const sp = body.slashingProtection ?? null;
     if (sp !== null && JSON.stringify(sp).length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
-    const result = await grants.release(who, body.grant, sp);
+    const result = await grants.release(who, body.grant, sp, body.stop ?? 'unproven');
     count(result.outcome);
     return c.json(result);
   });
@@ -164,7 +164,7 @@ export function createApp(deps: AppDeps): Hono {
     // The validator's slashing history is checked against its network: EIP-2335 keys always have one.
     if (body.format === 'eip2335' && body.genesisValidatorsRoot === undefined) throw new KeyholdError('genesis_validators_root_required');
     const material = parseKeyMaterial(new TextEncoder().encode(JSON.stringify({ v: 1, format: body.format, publicId: body.publicId, files: body.files })));
-    const result = await operations.importKey(op, id, body.slots, material, body.reason ?? null, body.stores, body.genesisValidatorsRoot ?? null);
+    const result = await operations.importKey(op, id, { slots: body.slots, serviceAccounts: body.serviceAccounts, genesisValidatorsRoot: body.genesisValidatorsRoot ?? null }, material, body.reason ?? null, body.stores);
     for (const f of material.files.values()) f.wipe();
     return c.json({ ...presentRecord(result.record), fingerprint: result.fingerprint, replicas: result.replicas }, 201);
   });

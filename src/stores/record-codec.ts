@@ -18,6 +18,8 @@ const designation = z.object({
 export const validatorRecordSchema = z.object({
   id: z.string(),
   slots: z.array(z.string()).min(1),
+  // Absent on records written before the policy existed: such a record admits nobody.
+  serviceAccounts: z.array(z.string()).optional(),
   designation,
   // The broker's own merged interchange: one that does not read back is a corrupted record.
   slashingProtection: z.string().refine((s) => readStoredInterchange(s) !== null).nullable(),

@@ -65,6 +65,7 @@ describe.skipIf(missing !== null)(missing === null ? 'slashing history through t
         publicId: key.pubkey,
         files: { 'keystore.json': Buffer.from(keystore).toString('base64'), 'password.txt': Buffer.from(password).toString('base64') },
         slots: [slot0, slot1],
+        serviceAccounts: ['validator'],
         genesisValidatorsRoot: root,
       }),
     });

@@ -88,7 +88,7 @@ describe('slashing history across handoffs', () => {
       },
     ]);
     const ack = await release(b, a2.pod, a2.grant, since);
-    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 3, slashingProtection: 'stored' });
+    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 3, slashingProtection: 'stored', stop: 'proven' });
     const before = (await b.parts.state.getValidator('v1'))!;
     // The stale epoch's word counts once: a second acknowledgement writes nothing.
     const again = await release(b, a2.pod, a2.grant, interchangeOf(testGenesisRoot, [{ pubkey: gen.publicId, signed_blocks: [{ slot: '999' }], signed_attestations: [] }]));
@@ -108,7 +108,7 @@ describe('slashing history across handoffs', () => {
     await promote(b, slot1);
     const ack = await release(b, a.pod, a.grant, interchangeOf(randomRoot(), [{ pubkey: gen.publicId, signed_blocks: [{ slot: '5' }], signed_attestations: [] }]));
     expect(ack.status).toBe(200);
-    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'refused', slashingProtectionCode: 'interchange_genesis_mismatch' });
+    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'refused', slashingProtectionCode: 'interchange_genesis_mismatch', stop: 'proven' });
     const standby = await admit(b, slot1);
     expect(standby.predecessor).toBe('unproven');
     expect(standby.history).toBeNull();
@@ -149,7 +149,7 @@ describe('slashing history across handoffs', () => {
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const put = async (extra: object) => {
       const path = '/v1/validators/v1/key';
-      return b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path), body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot0], ...extra }) });
+      return b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path), body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot0], serviceAccounts: ['validator'], ...extra }) });
     };
     const missing = await put({});
     expect(missing.status).toBe(400);
