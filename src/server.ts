@@ -24,7 +24,7 @@ function banner(config: Config, url: string): string {
       `  dev operator credential: ${f.operatorCredential}`,
       '',
       '  Walk the flow:',
-      '    npx keyhold keys import v1 --file keystore.json --password-file pw.txt --slot local/validators/v1-0 --slot local/validators/v1-standby-0 --service-account validator',
+      '    npx keyhold keys import v1 --file keystore.json --password-file pw.txt --slot local/validators/v1-0 --slot local/validators/v1-standby-0 --service-account validator --genesis-validators-root 0x...',
       '    TOKEN=$(npx keyhold dev token --slot local/validators/v1-0 --pod-uid $(node -p "crypto.randomUUID()"))',
       `    curl -s ${url}/v1/grants -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"validator":"v1","ephemeralKey":{...}}'`,
     );

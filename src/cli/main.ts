@@ -105,14 +105,16 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
     .requiredOption('--service-account <name>', 'service account the slots\' pods run as (repeat); a pod of any other is refused', collect, [])
+    .requiredOption('--genesis-validators-root <root>', "the network's genesis validators root, 0x and 64 hex digits (mainnet's, a testnet's or a dev chain's): slashing-protection interchanges of any other chain are refused")
     .option('--reason <text>', 'why, for the ledger')
     .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; reason?: string; store: string[]; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; genesisValidatorsRoot: string; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
       if (o.serviceAccount.length === 0) throw usage('--service-account is required: name the service account the slots\' pods run as');
       for (const sa of o.serviceAccount) if (!isServiceAccountName(sa)) throw usage(`"${sa}" is not a service account name`);
+      if (!/^0x[0-9a-fA-F]{64}$/.test(o.genesisValidatorsRoot)) throw usage('--genesis-validators-root must be 0x and 64 hex digits (32 bytes)');
       const broker = client(true);
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
         throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
@@ -131,6 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
         serviceAccounts: o.serviceAccount,
+        genesisValidatorsRoot: o.genesisValidatorsRoot.toLowerCase(),
         ...(o.reason ? { reason: o.reason } : {}),
         ...(o.store.length > 0 ? { stores: o.store } : {}),
       };

@@ -31,6 +31,8 @@ export const errorCodes = {
   not_found: { status: 404, message: 'Not found.', on: [] },
   method_not_allowed: { status: 405, message: 'Method not allowed.', on: [] },
   validator_exists: { status: 409, message: 'The validator already exists with other slots.', on: ['importKey'] },
+  genesis_validators_root_required: { status: 400, message: 'EIP-2335 key material needs the genesis validators root of its network.', on: ['importKey'] },
+  genesis_validators_root_mismatch: { status: 409, message: 'The validator was imported with another genesis validators root.', on: ['importKey'] },
   key_not_owned: { status: 409, message: 'A key store holds an object for this validator that keyhold does not own; refusing to overwrite it.', on: ['importKey'] },
   key_in_use: { status: 409, message: 'This public key already belongs to another validator id; a key is imported under one id only, for ever.', on: ['importKey'] },
   key_material_invalid: { status: 422, message: 'The key material is not valid for its format, or its public key does not match its secret.', on: ['importKey'] },

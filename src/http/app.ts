@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): Hono {
     const result = await grants.fetch(who, body.validator, body.ephemeralKey);
     logger.log('info', 'grant_issued', { validator: body.validator, slot: who.slot, epoch: result.grant.claims.epoch, jti: result.grant.jti });
     count('issued');
-    return c.json({ ...grantView(result.grant), key: result.key }, 201);
+    return c.json({ ...grantView(result.grant), predecessor: result.predecessor, key: result.key }, 201);
   });
   on(routes.renewGrant, async (c, who) => {
     const body = await jsonBody(c, routes.renewGrant.body.schema);
@@ -153,8 +153,8 @@ export function createApp(deps: AppDeps): Hono {
   });
   on(routes.releaseGrant, async (c, who) => {
     const body = await jsonBody(c, routes.releaseGrant.body.schema);
-    const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
-    if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
+    const sp = body.slashingProtection ?? null;
+    if (sp !== null && JSON.stringify(sp).length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
     const result = await grants.release(who, body.grant, sp, body.stop ?? 'unproven');
     count(result.outcome);
     return c.json(result);
@@ -166,8 +166,10 @@ export function createApp(deps: AppDeps): Hono {
   on(routes.importKey, async (c, op) => {
     const id = param(c, 'id');
     const body = await jsonBody(c, routes.importKey.body.schema);
+    // The validator's slashing history is checked against its network: EIP-2335 keys always have one.
+    if (body.format === 'eip2335' && body.genesisValidatorsRoot === undefined) throw new KeyholdError('genesis_validators_root_required');
     const material = parseKeyMaterial(new TextEncoder().encode(JSON.stringify({ v: 1, format: body.format, publicId: body.publicId, files: body.files })));
-    const result = await operations.importKey(op, id, { slots: body.slots, serviceAccounts: body.serviceAccounts }, material, body.reason ?? null, body.stores);
+    const result = await operations.importKey(op, id, { slots: body.slots, serviceAccounts: body.serviceAccounts, genesisValidatorsRoot: body.genesisValidatorsRoot ?? null }, material, body.reason ?? null, body.stores);
     for (const f of material.files.values()) f.wipe();
     return c.json({ ...presentRecord(result.record), fingerprint: result.fingerprint, replicas: result.replicas }, 201);
   });

@@ -4,12 +4,16 @@
 
 import { z } from 'zod';
 import { errorCodes, type ErrorCode } from '../core/errors';
+import { interchangeProblems, type InterchangeProblem } from '../core/slashing-protection';
 import { slot, validatorId } from './schemas';
 
 const isoTime = z.iso.datetime().meta({ examples: ['2026-11-22T12:00:00.000Z'] });
 const compactJwt = z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 const compactJwe = z.string().regex(/^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/);
 const epoch = z.number().int().min(1);
+const predecessor = z.enum(['none', 'released', 'acknowledged', 'unproven']).meta({
+  description: 'How the previous holder ended: none (first holder), released or acknowledged (stopped, with its history), unproven (crash, expiry, or a stop without history: ask the client for doppelganger detection).',
+});
 
 export const errorResponse = z
   .object({
@@ -27,13 +31,18 @@ export const grantAnswer = z.object({
 });
 
 export const grantIssued = grantAnswer.extend({
+  predecessor,
   key: compactJwe.meta({ description: 'The key material and its slashing-protection history, as a compact JWE (ECDH-ES+A256KW, A256GCM) to the ephemeral key of the request.' }),
 });
 
 export const releaseAnswer = z.object({
-  outcome: z.enum(['released', 'already_released', 'acknowledged']),
+  outcome: z.enum(['released', 'already_released', 'acknowledged', 'already_acknowledged']),
   epoch,
   slashingProtection: z.enum(['stored', 'refused', 'none']),
+  slashingProtectionCode: z
+    .enum(interchangeProblems as [InterchangeProblem, ...InterchangeProblem[]])
+    .optional()
+    .meta({ description: 'Why the interchange was not kept (the release or acknowledgement still counts).' }),
   stop: z.enum(['proven', 'unproven']).optional().meta({ description: 'For an acknowledgement: whether it moved notBefore (proven) or the successor waits out the horizon (unproven).' }),
 });
 
@@ -52,6 +61,8 @@ export const validatorView = z.object({
   keyFingerprint: z.string(),
   keyFormat: z.string(),
   slashingProtection: z.boolean().meta({ description: 'Whether an EIP-3076 interchange is kept for the next holder (never the interchange itself).' }),
+  genesisValidatorsRoot: z.string().regex(/^0x[0-9a-f]{64}$/).nullable(),
+  predecessor,
   pendingPromotion: z
     .object({ slot, fromEpoch: z.number().int().min(0), proposer: z.string(), reason: z.string(), expiresAt: isoTime })
     .nullable(),

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
 import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
+import { writeInterchange } from '../core/slashing-protection';
 import { CommitDeadlineError, KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
 
@@ -421,6 +422,30 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
         const c2 = { ...c1, time: t0 + 1000, digest: checkpointDigest({ time: t0 + 1000, heads }), signature: 'sig2' };
         await store.putCheckpoint(c2);
         expect(await (await open()).latestCheckpoint()).toEqual(c2);
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps the slashing history, genesis root and predecessor of a record exactly, at the largest the broker writes', async () => {
+      const { store, open, done } = await setup();
+      try {
+        // The broker keeps one key's merged history: one block and one
+        // attestation, whatever was uploaded, so a record stays far below any
+        // item limit (DynamoDB 400 KB, Firestore 1 MiB, Vault's request size).
+        const top = (1n << 64n) - 1n;
+        const slashingProtection = writeInterchange({
+          genesisValidatorsRoot: `0x${'ab'.repeat(32)}`,
+          keys: new Map([[`0x${'cd'.repeat(48)}`, { blockSlot: top, sourceEpoch: top, targetEpoch: top }]]),
+        });
+        const r1 = { ...recordFor('v1'), genesisValidatorsRoot: `0x${'ab'.repeat(32)}` };
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })] });
+        const r2: ValidatorRecord = { ...moved(r1, t0 + 1), slashingProtection, predecessor: 'acknowledged', stoppedEpochs: [1, 2] };
+        await store.commit({ record: { next: r2, expectedVersion: 1 }, entries: [draftFor('v1', t0 + 1, { details: { version: 2 } })] });
+        const other = await open();
+        expect(await other.getValidator('v1')).toEqual(r2);
+        expect(await other.listValidators()).toEqual([r2]);
+        expect(JSON.stringify(r2).length).toBeLessThan(2048);
       } finally {
         await done();
       }

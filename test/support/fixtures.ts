@@ -79,6 +79,9 @@ export async function testOperator(name = 'alice', role: OperatorRole = 'operato
   };
 }
 
+/** The genesis validators root test validators are imported with (a made-up chain's). */
+export const testGenesisRoot = `0x${'ab'.repeat(32)}`;
+
 /**
  * An EIP-2335 keystore (pbkdf2, c = 2, so tests stay fast) of a fresh BLS key
  * and its password: never a real key. Built here, synchronously, so callers

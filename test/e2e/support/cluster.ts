@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../../src/identity/dev-credentials';
 import { hasKeyFiles } from '../../../operator-hooks/key-files';
 import type { KeeperStatus } from '../../../operator-hooks/keeper';
-import { generatedKeyMaterial } from '../../support/fixtures';
+import { generatedKeyMaterial, testGenesisRoot } from '../../support/fixtures';
 
 const root = resolve(import.meta.dirname, '../../..');
 const hookBin = join(root, 'operator-hooks/bin.mjs');
@@ -120,6 +120,7 @@ export class Broker {
       slots,
       serviceAccounts: ['validator'],
       reason: 'e2e',
+      genesisValidatorsRoot: testGenesisRoot,
     });
     return { publicId: g.publicId };
   }
