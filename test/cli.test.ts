@@ -153,7 +153,7 @@ describe('keyhold CLI', () => {
     const r = await cli(['status'], { env: other });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^keyhold: refusing plain HTTP to broker\.example\.invalid:8787.*--insecure-http/);
-    const keys = await cli(['--insecure-http', 'keys', 'import', 'v2', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v2-0', '--service-account', 'validator'], { env: other });
+    const keys = await cli(['--insecure-http', 'keys', 'import', 'v2', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v2-0', '--service-account', 'validator', '--genesis-validators-root', `0x${'4b'.repeat(32)}`], { env: other });
     expect(keys.code).toBe(2);
     expect(keys.stderr).toMatch(/refusing to send key material over plain HTTP to broker\.example\.invalid:8787, even with --insecure-http/);
     // Loopback is this machine: plain HTTP is fine there.

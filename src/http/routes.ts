@@ -44,6 +44,8 @@ const exampleRecord = {
   keyFingerprint: 'sha256:9f2b5c0e4d1a7c3b8e6f0a2d4c6e8b1a3f5d7c9e0b2a4c6e8f1d3b5a7c9e0f2d',
   keyFormat: 'eip2335',
   slashingProtection: true,
+  genesisValidatorsRoot: `0x${'4b'.repeat(32)}`,
+  predecessor: 'released',
   pendingPromotion: null,
   version: 7,
 };
@@ -88,7 +90,7 @@ export const routes = {
       201: {
         description: 'Granted: the grant, and the key material encrypted to the ephemeral key.',
         schema: answer.grantIssued,
-        example: { ...exampleGrantAnswer, key: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.ZXhhbXBsZQ.ZXhhbXBsZS1pdg.ZXhhbXBsZS1jaXBoZXJ0ZXh0.ZXhhbXBsZS10YWc' },
+        example: { ...exampleGrantAnswer, predecessor: 'released', key: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.ZXhhbXBsZQ.ZXhhbXBsZS1pdg.ZXhhbXBsZS1jaXBoZXJ0ZXh0.ZXhhbXBsZS10YWc' },
       },
     },
   },
@@ -122,7 +124,7 @@ export const routes = {
     body: {
       schema: importBody,
       maxBytes: 512 * 1024,
-      example: { format: 'eip2335', publicId: `0x${'ab'.repeat(48)}`, files: { 'keystore.json': notARealFile, 'password.txt': notARealFile }, slots: exampleRecord.slots, serviceAccounts: exampleRecord.serviceAccounts, reason: 'onboarding' },
+      example: { format: 'eip2335', publicId: `0x${'ab'.repeat(48)}`, files: { 'keystore.json': notARealFile, 'password.txt': notARealFile }, slots: exampleRecord.slots, serviceAccounts: exampleRecord.serviceAccounts, genesisValidatorsRoot: exampleRecord.genesisValidatorsRoot, reason: 'onboarding' },
     },
     answers: { 201: { description: 'Imported into every named replica.', schema: answer.keyImported } },
   },

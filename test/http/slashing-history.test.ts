@@ -6,12 +6,12 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { horizonMs } from '../../src/core/horizon';
+import { takeoverWaitMs } from '../../src/core/horizon';
 import { testBroker, testGenesisRoot, testTiming, type TestBroker } from '../support/fixtures';
 import { assertValidV5, interchangeOf, keepsWatermarks, randomPubkey, randomRoot, watermarks, type DataEntry, type Interchange } from '../support/interchange';
 import { decryptKey, fetchGrant, importValidator, pod, promote, release, slot0, slot1, type TestPod } from './helpers';
 
-const takeoverWait = horizonMs(testTiming) + testTiming.maxClockSkewMs;
+const takeoverWait = takeoverWaitMs(testTiming);
 
 interface Holder {
   readonly pod: TestPod;
