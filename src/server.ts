@@ -4,10 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import { composeBroker } from './compose';
 import { ConfigError, parseConfig } from './config';
 import { readSecretFile } from './files';
 import { homeFiles } from './identity/dev-credentials';
+import type { BrokerMetrics } from './metrics';
 
 async function main(): Promise<void> {
   // The SQLite files hold sealed keys and the ledger: nobody else reads them.
@@ -38,12 +40,26 @@ async function main(): Promise<void> {
     }
     console.log(lines.join('\n'));
   });
+  const metrics = broker.parts.metrics;
+  const metricsServer = config.metricsPort !== null && metrics ? serveMetrics(metrics, config.host, config.metricsPort) : null;
   const stop = () => {
     server.close();
+    metricsServer?.close();
     void broker.close().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** Metrics on a listener of their own, plain HTTP: counters and latencies only, no API route. */
+function serveMetrics(metrics: BrokerMetrics, host: string, port: number): ReturnType<typeof serve> {
+  const app = new Hono().get('/metrics', async (c) => {
+    const m = await metrics.render();
+    return c.body(m.body, 200, { 'content-type': m.contentType });
+  });
+  return serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+    console.log(`  metrics on http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}/metrics`);
+  });
 }
 
 main().catch((e: unknown) => {
