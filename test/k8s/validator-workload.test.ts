@@ -195,7 +195,7 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
       }
     });
 
-    it('limits validator traffic: egress to beacon, broker and DNS only; ingress only for metrics', () => {
+    it('limits validator traffic: egress to beacon, reference beacons, broker and DNS only; ingress only for metrics', () => {
       const policy = objects().find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'validator');
       const spec = policy?.spec as {
         policyTypes: string[];
@@ -204,9 +204,10 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
       };
       expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
       expect(spec.ingress.flatMap((r) => r.ports.map((p) => p.port)).sort()).toEqual([5064, 9102]);
-      expect(spec.egress.map((r) => r.ports.map((p) => p.port))).toEqual([[5052], [8443], [53, 53]]);
+      expect(spec.egress.map((r) => r.ports.map((p) => p.port))).toEqual([[5052], [5052], [8443], [53, 53]]);
       expect(spec.egress.map((r) => r.to[0]?.podSelector?.matchLabels)).toEqual([
         { 'app.kubernetes.io/name': 'node' },
+        { 'keyhold.io/probe-reference': 'true' },
         { 'app.kubernetes.io/name': 'keyhold-broker' },
         { 'k8s-app': 'kube-dns' },
       ]);
