@@ -22,7 +22,7 @@ const chains: Record<string, { secondsPerSlot: number; slotsPerEpoch: number }> 
 };
 
 const networkData = (objects: K8sObject[]) => (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('network-')) as unknown as { data: Record<string, string> }).data;
-const siteData = (objects: K8sObject[]) => (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('keyhold-')) as unknown as { data: Record<string, string> }).data;
+const siteData = (objects: K8sObject[]) => (objects.find((o) => o.kind === 'ConfigMap' && (o as { data?: Record<string, string> }).data?.KEYHOLD_URL !== undefined) as unknown as { data: Record<string, string> }).data;
 const containers = (objects: K8sObject[], sts: string): Container[] => {
   const o = objects.find((x) => x.kind === 'StatefulSet' && x.metadata.name === sts);
   const spec = (o?.spec as { template: { spec: { containers: Container[]; initContainers?: Container[] } } }).template.spec;
