@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'functions/**/*.test.ts', 'operator-hooks/**/*.test.ts', 'infra/**/*.test.ts'],
-          exclude: ['test/e2e/**', 'node_modules/**'],
+          exclude: ['test/e2e/**', 'test/chain/**', '**/node_modules/**'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -26,6 +26,18 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // Real processes and ports: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          // A real validator client on a dev chain (Lodestar, installed in
+          // test/chain/lodestar): `npm run test:chain`, run by CI after `npm test`.
+          name: 'chain',
+          include: ['test/chain/**/*.test.ts'],
+          exclude: ['**/node_modules/**'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
           poolOptions: { forks: { singleFork: true } },
         },
       },
