@@ -10,6 +10,7 @@ import { CachedKeyReader } from './broker/key-cache';
 import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-reader';
 import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
+import { RefusalLedger, type RefusalDedupeOptions } from './broker/refusals';
 import { ConfigError, type Config } from './config';
 import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
@@ -31,6 +32,8 @@ export interface BrokerParts {
   readonly operatorKeys: readonly OperatorKey[];
   readonly operatorOidc?: OidcOperatorConfig;
   readonly timing: Timing;
+  /** Oldest pod token accepted (from its `iat`); default one hour. */
+  readonly podTokenMaxAgeMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
   /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
@@ -39,6 +42,8 @@ export interface BrokerParts {
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
   readonly promotionApprovals?: 1 | 2;
+  /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
+  readonly refusals?: RefusalDedupeOptions;
 }
 
 export interface Broker {
@@ -64,6 +69,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     clock,
     timing: parts.timing,
     ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
+    ...(parts.refusals ? { refusals: new RefusalLedger(parts.refusals) } : {}),
   });
   const operations = new OperationsService({
     state: parts.state,
@@ -77,7 +83,7 @@ export function buildBroker(parts: BrokerParts): Broker {
   const app = createApp({
     grants,
     operations,
-    podTokens: new PodTokenVerifier(parts.clusters),
+    podTokens: new PodTokenVerifier(parts.clusters, parts.podTokenMaxAgeMs === undefined ? {} : { maxAgeMs: parts.podTokenMaxAgeMs }),
     operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
     signer: parts.signer,
     readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
@@ -167,11 +173,13 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     operatorKeys,
     ...(config.operatorOidc ? { operatorOidc: config.operatorOidc } : {}),
     timing: config.timing,
+    podTokenMaxAgeMs: config.podTokenMaxAgeMs,
     clock,
     logger,
     keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyStores), clock, config.keyCache, (e) => metrics.cacheEvent(e)),
     metrics,
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
+    refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });
 }

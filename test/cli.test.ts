@@ -48,13 +48,21 @@ async function cli(args: string[], opts: { confirm?: boolean | null; env?: Recor
 
 describe('keyhold CLI', () => {
   it('imports a validator from an EIP-2335 keystore, designating the first slot', async () => {
-    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--format', 'json']);
+    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--service-account', 'validator', '--format', 'json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [row] = JSON.parse(r.stdout) as { validator: string; epoch: number; slot: string; replicas: string }[];
     expect(row).toMatchObject({ validator: 'v1', epoch: 1, slot: 'eu1/validators/v1-0', replicas: 'sqlite@1' });
     const ks = JSON.parse(await readFile(join(dir, 'keystore.json'), 'utf8')) as { pubkey: string };
     expect(r.stdout).not.toContain(ks.pubkey.slice(0, 40));
+  });
+
+  it('refuses an import that names no service account, or a malformed one, before asking the broker', async () => {
+    const base = ['keys', 'import', 'v2', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v2-0'];
+    const none = await cli(base);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--service-account');
+    expect((await cli([...base, '--service-account', 'Not_A_Name'])).code).toBe(2);
   });
 
   it('shows status as a table and as JSON', async () => {

@@ -139,7 +139,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
       keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyReplicas), { now: () => world.t + offset }, { freshMs: 10_000, maxAgeMs: 60_000, maxEntries: 10 }),
     }),
   );
-  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, allowed, generatedKeyMaterial().material, null);
+  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, { slots: allowed, serviceAccounts: ['validator'] }, generatedKeyMaterial().material, null);
 
   const pods: Pod[] = [];
   let podSeq = 0;
@@ -243,7 +243,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
         // Release and acknowledgement come only after the holder has stopped and wiped.
         if (!p.grant) return;
         stop(p);
-        const r = await b.grants.release(identity(p), p.grant.token, null).catch(swallow);
+        const r = await b.grants.release(identity(p), p.grant.token, null, 'proven').catch(swallow);
         if (!(r instanceof KeyholdError) && r.outcome !== 'already_released') decisions += 1;
       }
     } finally {

@@ -40,6 +40,12 @@ export interface ReplicaCheck {
   readonly error?: string;
 }
 
+/** Where a validator may run, and as whom. */
+export interface ImportPolicy {
+  readonly slots: readonly string[];
+  readonly serviceAccounts: readonly string[];
+}
+
 export interface ImportResult {
   readonly record: ValidatorRecord;
   readonly fingerprint: string;
@@ -66,12 +72,13 @@ export class OperationsService {
    * partial import of an existing validator must carry the same material:
    * replicas never drift apart by import.
    */
-  async importKey(op: Operator, validator: string, slots: readonly string[], material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
+  async importKey(op: Operator, validator: string, policy: ImportPolicy, material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
+    const { slots, serviceAccounts } = policy;
     const fp = fingerprint(material.publicId);
     const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
     if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
     const existing = await this.read(validator);
-    if (existing && decideReimport(existing, slots, fp, material.format) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    if (existing && decideReimport(existing, slots, fp, material.format, serviceAccounts) instanceof KeyholdError) throw new KeyholdError('validator_exists');
     if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
     // Material first: a record that names a key no store has would only fail later, at fetch.
     const replicas: { store: string; version: string }[] = [];
@@ -87,7 +94,7 @@ export class OperationsService {
     const record = await withCasRetry(async () => {
       const now = this.d.clock.now();
       const current = await this.read(validator);
-      const next = current ? decideReimport(current, slots, fp, material.format) : createRecord({ id: validator, slots, keyFingerprint: fp, keyFormat: material.format, now });
+      const next = current ? decideReimport(current, slots, fp, material.format, serviceAccounts) : createRecord({ id: validator, slots, serviceAccounts, keyFingerprint: fp, keyFormat: material.format, now });
       if (next instanceof KeyholdError) throw next;
       const action = current && current.keyFingerprint !== fp ? 'key_rotated' : 'key_imported';
       const entry = draft(
@@ -99,7 +106,7 @@ export class OperationsService {
           epoch: next.designation.epoch,
           slot: next.designation.slot,
           reason,
-          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
+          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), serviceAccounts: serviceAccounts.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
         },
         true,
       );

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { isSlot, isValidatorId } from '../core/names';
+import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
 import { homeFiles, mintDevPodToken, readOperatorCredential } from '../identity/dev-credentials';
 import { BrokerClient, CliError, exitCodes } from './client';
 import { emit, progress, type Format } from './output';
@@ -94,12 +94,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--file <keystore>', 'EIP-2335 keystore JSON')
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
+    .requiredOption('--service-account <name>', 'service account the slots\' pods run as (repeat); a pod of any other is refused', collect, [])
     .option('--reason <text>', 'why, for the ledger')
     .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; reason?: string; store: string[]; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
+      if (o.serviceAccount.length === 0) throw usage('--service-account is required: name the service account the slots\' pods run as');
+      for (const sa of o.serviceAccount) if (!isServiceAccountName(sa)) throw usage(`"${sa}" is not a service account name`);
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
         throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
       });
@@ -116,6 +119,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         publicId,
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
+        serviceAccounts: o.serviceAccount,
         ...(o.reason ? { reason: o.reason } : {}),
         ...(o.store.length > 0 ? { stores: o.store } : {}),
       };
@@ -246,11 +250,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--slot <slot>', 'local/<namespace>/<pod-name>')
     .requiredOption('--pod-uid <uuid>', 'the pod instance')
     .option('--ttl <seconds>', 'lifetime', '600')
-    .action(async (o: { slot: string; podUid: string; ttl: string }) => {
+    .option('--service-account <name>', 'the service account the pod runs as', 'validator')
+    .action(async (o: { slot: string; podUid: string; ttl: string; serviceAccount: string }) => {
       const [cluster, namespace, podName] = slotArg(o.slot).split('/') as [string, string, string];
       if (cluster !== 'local') throw usage('the dev issuer signs for the cluster "local" only: use --slot local/<namespace>/<pod>');
       if (!/^[0-9a-f-]{36}$/i.test(o.podUid)) throw usage('--pod-uid must be a UUID');
-      const token = await mintDevPodToken(home, { namespace, podName, podUid: o.podUid, ttlSeconds: Number(o.ttl) }).catch((e: Error) => {
+      if (!isServiceAccountName(o.serviceAccount)) throw usage(`"${o.serviceAccount}" is not a service account name`);
+      const token = await mintDevPodToken(home, { namespace, podName, podUid: o.podUid, serviceAccount: o.serviceAccount, ttlSeconds: Number(o.ttl) }).catch((e: Error) => {
         throw usage(`no dev issuer in ${join(home)} (${e.message}); run npm start first`);
       });
       io.stdout(`${token}\n`);

@@ -9,6 +9,7 @@ export const errorCodes = {
   unauthenticated: { status: 401, message: 'A valid bearer token is required.' },
   forbidden: { status: 403, message: 'The credential does not allow this operation.' },
   not_designated: { status: 403, message: 'This pod is not designated to hold this validator key.' },
+  service_account_not_allowed: { status: 403, message: 'The pod\'s service account is not allowed to hold this validator key.' },
   slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.' },
   unknown_validator: { status: 404, message: 'No such validator.' },
   unknown_store: { status: 400, message: 'A named key store is not configured on this broker.' },

@@ -27,7 +27,7 @@ export interface ContractOptions {
 const t0 = Date.UTC(2026, 10, 22, 12, 0, 0);
 
 export const recordFor = (id: string, now = t0): ValidatorRecord =>
-  createRecord({ id, slots: ['eu1/validators/a-0', 'eu1/validators/b-0'], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
+  createRecord({ id, slots: ['eu1/validators/a-0', 'eu1/validators/b-0'], serviceAccounts: ['validator'], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
 
 const moved = (r: ValidatorRecord, now: number): ValidatorRecord => ({
   ...r,

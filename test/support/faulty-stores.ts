@@ -44,7 +44,8 @@ export class FaultyKeyStore implements KeyStore {
 }
 
 export class FaultyStateStore implements StateStore {
-  mode: 'ok' | 'down' = 'ok';
+  /** `commits_down`: reads answer, every commit fails (a decision made, then lost). */
+  mode: 'ok' | 'down' | 'commits_down' = 'ok';
   writes = 0;
   constructor(private readonly inner: StateStore) {}
   get name() {
@@ -63,6 +64,7 @@ export class FaultyStateStore implements StateStore {
   }
   async commit(c: Commit) {
     this.gate();
+    if (this.mode === 'commits_down') throw new StoreUnavailableError(this.inner.name, 'connection reset');
     this.writes += 1;
     return this.inner.commit(c);
   }

@@ -28,10 +28,13 @@ export class ManualClock implements Clock {
 
 export const testTiming: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000 };
 
+/** The service account test pods run as, and the one test validators allow. */
+export const testServiceAccount = 'validator';
+
 export interface TestCluster {
   readonly config: ClusterConfig;
   /** A projected service-account token as the kubelet would mint it. */
-  podToken(opts: { namespace?: string; podName: string; podUid: string; now: number; audience?: string; issuer?: string; ttlSeconds?: number }): Promise<string>;
+  podToken(opts: { namespace?: string; podName: string; podUid: string; now: number; audience?: string; issuer?: string; ttlSeconds?: number; serviceAccount?: string; withoutIat?: boolean }): Promise<string>;
   readonly privateKey: CryptoKey;
 }
 
@@ -46,14 +49,14 @@ export async function testCluster(name = 'eu1'): Promise<TestCluster> {
     async podToken(o) {
       const iat = Math.floor(o.now / 1000);
       const namespace = o.namespace ?? 'validators';
-      return new SignJWT({ 'kubernetes.io': { namespace, pod: { name: o.podName, uid: o.podUid }, serviceaccount: { name: 'validator', uid: randomUUID() } } })
+      const sa = o.serviceAccount ?? testServiceAccount;
+      const jwt = new SignJWT({ 'kubernetes.io': { namespace, pod: { name: o.podName, uid: o.podUid }, serviceaccount: { name: sa, uid: randomUUID() } } })
         .setProtectedHeader({ alg: 'RS256', kid })
         .setIssuer(o.issuer ?? issuer)
         .setAudience(o.audience ?? 'keyhold')
-        .setSubject(`system:serviceaccount:${namespace}:validator`)
-        .setIssuedAt(iat)
-        .setExpirationTime(iat + (o.ttlSeconds ?? 600))
-        .sign(privateKey);
+        .setSubject(`system:serviceaccount:${namespace}:${sa}`)
+        .setExpirationTime(iat + (o.ttlSeconds ?? 600));
+      return (o.withoutIat ? jwt : jwt.setIssuedAt(iat)).sign(privateKey);
     },
   };
 }
@@ -117,7 +120,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -142,6 +145,8 @@ export async function testBroker(
     logger,
     ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
     ...(overrides.promotionApprovals ? { promotionApprovals: overrides.promotionApprovals } : {}),
+    ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
+    ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
   });
   return { ...broker, clock, cluster, operator, logs: logger.lines };
 }
