@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
+import { Checkpointer, reportingCommits } from './broker/checkpointer';
 import { DesignationReader } from './broker/designation-reader';
 import { GrantService } from './broker/grants';
 import { CachedKeyReader } from './broker/key-cache';
@@ -11,6 +12,7 @@ import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-
 import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
 import { ConfigError, type Config } from './config';
+import { defaultSchedule, type CheckpointSchedule } from './core/checkpoints';
 import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
 import { GrantSigner, signingKeyFromJwk } from './grants/signer';
@@ -39,12 +41,16 @@ export interface BrokerParts {
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
   readonly promotionApprovals?: 1 | 2;
+  /** Defaults to core/checkpoints defaultSchedule. */
+  readonly checkpointSchedule?: CheckpointSchedule;
 }
 
 export interface Broker {
   readonly app: Hono;
   readonly grants: GrantService;
   readonly operations: OperationsService;
+  /** Signs checkpoints on the schedule; `start()` it where the process lives between requests. */
+  readonly checkpointer: Checkpointer;
   readonly parts: BrokerParts;
   close(): Promise<void>;
 }
@@ -53,11 +59,14 @@ export interface Broker {
 export function buildBroker(parts: BrokerParts): Broker {
   const clock = parts.clock ?? systemClock;
   const logger = parts.logger ?? jsonLogger();
-  const designations = new DesignationReader(parts.state, clock, parts.timing);
+  const checkpointer = new Checkpointer({ state: parts.state, signer: parts.signer, clock, schedule: parts.checkpointSchedule ?? defaultSchedule, logger });
+  // The services see a store that reports each commit, so checkpoints follow the schedule.
+  const state = reportingCommits(parts.state, checkpointer);
+  const designations = new DesignationReader(state, clock, parts.timing);
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
   const metrics = parts.metrics;
   const grants = new GrantService({
-    state: parts.state,
+    state,
     designations,
     keys,
     signer: parts.signer,
@@ -66,12 +75,13 @@ export function buildBroker(parts: BrokerParts): Broker {
     ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
   });
   const operations = new OperationsService({
-    state: parts.state,
+    state,
     designations,
     keyStores: parts.keyStores,
     signer: parts.signer,
     clock,
     timing: parts.timing,
+    checkpointer,
     ...(parts.promotionApprovals ? { promotionApprovals: parts.promotionApprovals } : {}),
   });
   const app = createApp({
@@ -89,6 +99,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     app,
     grants,
     operations,
+    checkpointer,
     parts,
     async close() {
       await Promise.allSettled([parts.state.close(), ...parts.keyStores.map((k) => k.close())]);
@@ -173,5 +184,6 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     metrics,
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
+    checkpointSchedule: config.checkpointSchedule,
   });
 }

@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   process.umask(0o077);
   const config = parseConfig(process.env);
   const broker = await composeBroker(config);
+  const stopCheckpoints = broker.checkpointer.start();
   const tls = config.tls ? { cert: await readFile(config.tls.certFile), key: await readSecretFile(config.tls.keyFile, 'KEYHOLD_TLS_KEY_FILE') } : null;
   const server = serve({ fetch: broker.app.fetch, hostname: config.host, port: config.port, ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}) }, (info) => {
     const url = `${tls ? 'https' : 'http'}://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`;
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
     console.log(lines.join('\n'));
   });
   const stop = () => {
+    stopCheckpoints();
     server.close();
     void broker.close().then(() => process.exit(0));
   };

@@ -70,6 +70,7 @@ function networked(inner: StateStore, world: World): StateStore {
     chainHeads: () => inner.chainHeads(),
     putCheckpoint: (c) => inner.putCheckpoint(c),
     latestCheckpoint: () => inner.latestCheckpoint(),
+    listCheckpoints: (f, l) => inner.listCheckpoints(f, l),
     health: () => inner.health(),
     close: async () => {},
   };

@@ -4,9 +4,10 @@
 // every store pages exactly as the SQLite reference does.
 
 import { z } from 'zod';
+import { parseCheckpoint } from '../core/checkpoints';
 import type { Action } from '../core/designation';
 import type { LedgerEntry } from '../core/ledger';
-import type { LedgerQuery } from '../ports';
+import type { LedgerQuery, StoredCheckpoint } from '../ports';
 import { StoreError } from '../ports';
 import type { CursorPosition } from './ledger-cursor';
 
@@ -26,6 +27,20 @@ const entrySchema = z.object({
   prevHash: z.string(),
   hash: z.string(),
 });
+
+export const encodeCheckpoint = (c: StoredCheckpoint): string => JSON.stringify(c);
+
+export function decodeCheckpoint(store: string, json: unknown): StoredCheckpoint {
+  let parsed: unknown;
+  try {
+    parsed = typeof json === 'string' ? JSON.parse(json) : json;
+  } catch (e) {
+    throw new StoreError(store, 'a stored checkpoint is malformed', { cause: e });
+  }
+  const c = parseCheckpoint(parsed);
+  if (!c) throw new StoreError(store, 'a stored checkpoint is malformed');
+  return c;
+}
 
 export const encodeEntry = (e: LedgerEntry): string => JSON.stringify(e);
 

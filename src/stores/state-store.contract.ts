@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
-import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
+import { nextCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
+import { verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
 import { StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
 
@@ -323,17 +324,28 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
       }
     });
 
-    it('keeps checkpoints and answers the latest', async () => {
+    it('keeps the checkpoint chain: appends by seq, never twice at one seq, lists in order, answers the latest', async () => {
       const { store, open, done } = await setup();
       try {
+        expect(await store.listCheckpoints(1, 10)).toEqual([]);
         await store.commit({ entries: [draftFor('v1', t0)] });
-        const heads = await store.chainHeads();
-        const c1 = { time: t0, heads, digest: checkpointDigest({ time: t0, heads }), signature: 'sig1' };
-        await store.putCheckpoint(c1);
+        const signed = (c: ReturnType<typeof nextCheckpoint>, signature: string): SignedCheckpoint => ({ ...c, signature });
+        const c1 = signed(nextCheckpoint(null, await store.chainHeads(), t0, 180_000), 'sig1');
+        expect(await store.putCheckpoint(c1)).toBe(true);
         expect(await store.latestCheckpoint()).toEqual(c1);
-        const c2 = { ...c1, time: t0 + 1000, digest: checkpointDigest({ time: t0 + 1000, heads }), signature: 'sig2' };
-        await store.putCheckpoint(c2);
-        expect(await (await open()).latestCheckpoint()).toEqual(c2);
+        await store.commit({ entries: [draftFor('v2', t0 + 1)] });
+        const c2 = signed(nextCheckpoint(c1, await store.chainHeads(), t0 + 1000, 180_000), 'sig2');
+        // Two brokers sign the next checkpoint at once: one lands, the other learns it lost.
+        const rival = signed(nextCheckpoint(c1, c1.heads, t0 + 999, 180_000), 'rival');
+        const other = await open();
+        const landed = await Promise.all([store.putCheckpoint(c2), other.putCheckpoint(rival)]);
+        expect(landed.filter(Boolean)).toHaveLength(1);
+        const winner = landed[0] ? c2 : rival;
+        expect(await store.putCheckpoint(c2)).toBe(false);
+        expect(await (await open()).latestCheckpoint()).toEqual(winner);
+        expect(await other.listCheckpoints(1, 10)).toEqual([c1, winner]);
+        expect(await other.listCheckpoints(2, 10)).toEqual([winner]);
+        expect(await other.listCheckpoints(1, 1)).toEqual([c1]);
       } finally {
         await done();
       }
