@@ -6,7 +6,7 @@ import { createRecord, decidePromotion, decideReimport, type ValidatorRecord } f
 import { KeyholdError } from '../core/errors';
 import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
-import { CheckpointChainVerifier, auditVerdict, checkpointDigest } from '../core/checkpoints';
+import { CheckpointChainVerifier, auditVerdict, checkpointDigest, ledgerExportFormat } from '../core/checkpoints';
 import { ChainVerifier, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Checkpointer } from './checkpointer';
@@ -257,6 +257,43 @@ export class OperationsService {
     } catch (e) {
       throw asStateStoreError(e);
     }
+  }
+
+  /**
+   * The whole ledger as NDJSON lines for `keyhold audit export`: a header,
+   * every checkpoint in order, then every chain's entries in order, and a
+   * trailer with the counts, so a cut-off file is told from a short ledger.
+   * Nothing in it needs the store to check: `audit verify --file` needs only
+   * the broker's published JWKS.
+   */
+  async *exportLines(): AsyncGenerator<string> {
+    const now = this.d.clock.now();
+    const latest = await this.d.state.latestCheckpoint();
+    const chainSet = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
+    for (const h of latest?.heads ?? []) chainSet.add(h.chain);
+    const chains = [...chainSet].sort();
+    yield `${JSON.stringify({ type: 'header', format: ledgerExportFormat, v: 1, exportedAt: now, chains: chains.length })}\n`;
+    let checkpoints = 0;
+    for (let from = 1; ; ) {
+      const page = await this.d.state.listCheckpoints(from, verifyPage);
+      for (const c of page) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
+      checkpoints += page.length;
+      if (page.length < verifyPage) break;
+      from += page.length;
+    }
+    let entries = 0;
+    for (const chain of chains) {
+      for (let from = 1; ; ) {
+        const page = await this.d.state.readChain(chain, from, verifyPage);
+        let lines = '';
+        for (const e of page) lines += `${JSON.stringify({ type: 'entry', ...e })}\n`;
+        if (lines) yield lines;
+        entries += page.length;
+        if (page.length < verifyPage) break;
+        from += page.length;
+      }
+    }
+    yield `${JSON.stringify({ type: 'end', checkpoints, entries })}\n`;
   }
 
   /** The portable way: every chain in order, page by page, through the port. */

@@ -29,6 +29,9 @@ export interface SignedCheckpoint extends CheckpointBody {
   readonly signature: string;
 }
 
+/** The first line of `keyhold audit export` names what the file is. */
+export const ledgerExportFormat = 'keyhold-ledger-export';
+
 /** The pseudo-chain checkpoint faults are reported on. */
 export const checkpointChain = '_checkpoints';
 

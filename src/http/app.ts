@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
-import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId } from './schemas';
+import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId, verifyBody, verifyBodyLimit } from './schemas';
 import { presentEntry, presentRecord } from './present';
 import type { Readiness } from './readiness';
 
@@ -198,10 +198,39 @@ export function createApp(deps: AppDeps): Hono {
     const report = await operations.verify();
     return c.json(report, report.ok ? 200 : 409);
   });
+  app.get('/v1/audit/export', async (c) => {
+    await operator(c, 'viewer');
+    const lines = operations.exportLines();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await lines.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        } catch (e) {
+          // Headers are gone by now: the file ends without its trailer, which the verifier reports.
+          logger.log('warn', 'audit_export_failed', { error: (e as { code?: string }).code ?? (e as Error).name });
+          controller.error(e);
+        }
+      },
+      async cancel() {
+        await lines.return(undefined);
+      },
+    });
+    return c.body(body, 200, { 'content-type': 'application/x-ndjson' });
+  });
+  // POST: the trusted checkpoint comes in the body (it names every chain head).
+  app.post('/v1/audit/verify', limit(verifyBodyLimit), async (c) => {
+    await operator(c, 'viewer');
+    const body = await jsonBody(c, verifyBody);
+    const report = await operations.verify(body.trust ?? null);
+    return c.json(report, report.ok ? 200 : 409);
+  });
   app.post('/v1/audit/checkpoints', async (c) => {
     await operator(c, 'operator');
     const cp = await operations.checkpoint();
-    return c.json({ time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
+    return c.json({ seq: cp.seq, time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
   });
 
   return app;

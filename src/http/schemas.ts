@@ -2,6 +2,7 @@
 // strict: an unknown field is an error, not something silently ignored.
 
 import { z } from 'zod';
+import { signedCheckpointSchema } from '../core/checkpoints';
 import { isKeyFileName } from '../core/key-material';
 import { isSlot, isValidatorId } from '../core/names';
 import { ephemeralKeySchema } from '../grants/key-delivery';
@@ -48,3 +49,8 @@ export const auditQuery = z
     limit: z.string().regex(/^\d{1,4}$/).transform(Number).pipe(z.number().int().min(1).max(1000)).optional(),
   })
   .strict();
+
+/** `audit verify --trust`: the checkpoint an earlier verify saved, kept outside the store. */
+export const verifyBody = z.object({ trust: signedCheckpointSchema.optional() }).strict();
+/** A trusted checkpoint names every chain head: room for tens of thousands of validators. */
+export const verifyBodyLimit = 8 * 1024 * 1024;
