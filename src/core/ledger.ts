@@ -143,13 +143,24 @@ export interface VerifyProblem {
   readonly fault: ChainFault;
 }
 
-/** A streaming verifier for long chains: feed entries in order, read the result at the end. */
+/**
+ * A streaming verifier for long chains: feed entries in order, read the
+ * result at the end. Its whole state is the head it has reached, so it can
+ * also resume from a head already verified (`from`).
+ */
 export class ChainVerifier {
-  private expectSeq = 1;
-  private prev = genesisHash;
+  private expectSeq: number;
+  private prev: string;
   private problem: VerifyProblem | null = null;
 
-  constructor(readonly chain: string) {}
+  constructor(
+    readonly chain: string,
+    from: ChainHead | null = null,
+  ) {
+    if (from !== null && from.chain !== chain) throw new TypeError('head belongs to another chain');
+    this.expectSeq = (from?.seq ?? 0) + 1;
+    this.prev = from?.hash ?? genesisHash;
+  }
 
   push(e: LedgerEntry): boolean {
     if (this.problem) return false;
