@@ -7,6 +7,7 @@ import { KeyholdError } from '../core/errors';
 import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
 import { CheckpointChainVerifier, auditVerdict, checkpointDigest, ledgerExportFormat } from '../core/checkpoints';
+import { holdingIntervals, type HoldingInterval } from '../core/holders';
 import { ChainVerifier, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Checkpointer } from './checkpointer';
@@ -196,6 +197,27 @@ export class OperationsService {
     try {
       return await this.d.state.queryLedger(q);
     } catch (e) {
+      throw asStateStoreError(e);
+    }
+  }
+
+  /**
+   * Who held the validator's key, from when to when (core/holders.ts), from
+   * its chain alone; intervals overlapping [since, until) when given.
+   */
+  async holders(validator: string, window: { since?: number; until?: number } = {}): Promise<HoldingInterval[]> {
+    try {
+      const chain: LedgerEntry[] = [];
+      for (let from = 1; ; ) {
+        const page = await this.d.state.readChain(validator, from, verifyPage);
+        chain.push(...page);
+        if (page.length < verifyPage) break;
+        from += page.length;
+      }
+      if (chain.length === 0 && !(await this.d.state.getValidator(validator))) throw new KeyholdError('unknown_validator');
+      return holdingIntervals(validator, chain).filter((i) => (window.until === undefined || i.from < window.until) && (window.since === undefined || i.to === null || i.to >= window.since));
+    } catch (e) {
+      if (e instanceof KeyholdError) throw e;
       throw asStateStoreError(e);
     }
   }

@@ -259,6 +259,24 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       emit(o.format, rows, ['at', 'chain', 'seq', 'action', 'actor', 'epoch', 'slot', 'reason'], io.stdout);
     });
   audit
+    .command('holders')
+    .description('who held a validator\'s key, per epoch, from when to when, and how each holding ended')
+    .requiredOption('--validator <id>')
+    .option('--since <time>', 'intervals still held at or after this time (ISO or epoch ms)')
+    .option('--until <time>', 'intervals that began before this time (ISO or epoch ms)')
+    .option('--json', 'same as --format json')
+    .option('--ndjson', 'same as --format ndjson')
+    .addOption(formatOption())
+    .action(async (o: { validator: string; since?: string; until?: string; json?: boolean; ndjson?: boolean; format: Format }) => {
+      const q = new URLSearchParams({ validator: validatorArg(o.validator) });
+      for (const k of ['since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
+      const res = await client().call<{ intervals: Record<string, unknown>[] }>('GET', `/v1/audit/holders?${q}`);
+      const format: Format = o.json ? 'json' : o.ndjson ? 'ndjson' : o.format;
+      const iso = (t: unknown) => (typeof t === 'number' ? new Date(t).toISOString() : '-');
+      const rows = format === 'table' ? res.body.intervals.map((i) => ({ ...i, from: iso(i.from), to: i.to === null ? 'held' : iso(i.to), ended: i.ended ?? '-' })) : res.body.intervals;
+      emit(format, rows, ['epoch', 'slot', 'pod', 'from', 'to', 'ended'], io.stdout);
+    });
+  audit
     .command('verify')
     .description('check every hash chain and the signed checkpoint chain; exit 1 on any tampering')
     .option('--trust <file>', 'a checkpoint kept outside the store (from --save-trust): fail unless the ledger extends it')

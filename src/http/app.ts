@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
-import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId, verifyBody, verifyBodyLimit } from './schemas';
+import { auditQuery, fetchBody, holdersQuery, type holdersResponse, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId, verifyBody, verifyBodyLimit } from './schemas';
 import { presentEntry, presentRecord } from './present';
 import type { Readiness } from './readiness';
 
@@ -192,6 +192,14 @@ export function createApp(deps: AppDeps): Hono {
     const { limit: n, ...filters } = q.data;
     const page = await operations.query({ ...filters, limit: n ?? 100 });
     return c.json({ entries: page.entries.map(presentEntry), cursor: page.cursor });
+  });
+  app.get('/v1/audit/holders', async (c) => {
+    await operator(c, 'viewer');
+    const q = holdersQuery.safeParse(c.req.query());
+    if (!q.success) throw new KeyholdError('invalid_request');
+    const { validator, ...window } = q.data;
+    const body: z.infer<typeof holdersResponse> = { intervals: await operations.holders(validator, window) };
+    return c.json(body);
   });
   app.get('/v1/audit/verify', async (c) => {
     await operator(c, 'viewer');

@@ -38,6 +38,20 @@ export const promoteBody = z.object({ slot, reason: z.string().trim().min(1).max
 
 const time = z.union([z.string().regex(/^\d{1,16}$/).transform(Number), z.string().datetime({ offset: true }).transform((s) => Date.parse(s))]);
 
+export const holdersQuery = z.object({ validator: validatorId, since: time.optional(), until: time.optional() }).strict();
+
+/** One holding interval, as GET /v1/audit/holders answers it (times in ms; `to` null while held). */
+export const holdingInterval = z.object({
+  validator: z.string(),
+  epoch: z.number().int(),
+  slot: z.string(),
+  pod: z.string(),
+  from: z.number().int(),
+  to: z.number().int().nullable(),
+  ended: z.enum(['released', 'acknowledged', 'expired', 'fenced']).nullable(),
+});
+export const holdersResponse = z.object({ intervals: z.array(holdingInterval) });
+
 export const auditQuery = z
   .object({
     validator: validatorId.optional(),

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
 import { nextCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
+import { effectiveEntries } from '../core/holders';
 import { verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
 import { StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
@@ -53,24 +54,7 @@ async function wholeChain(store: StateStore, chain: string): Promise<LedgerEntry
   return store.readChain(chain, 1, 10_000);
 }
 
-/**
- * The entries that took effect. A store without multi-key transactions
- * (Vault) may leave an aborted intent in a chain, but only followed by an
- * entry `denied`/`intent_aborted` naming its seqs, so the chain keeps no holes
- * and says what never happened. Transactional stores never write one.
- */
-export function effectiveEntries(chain: readonly LedgerEntry[]): LedgerEntry[] {
-  const aborted = new Set<number>();
-  const markers = new Set<number>();
-  for (const e of chain) {
-    if (e.action !== 'denied' || e.reason !== 'intent_aborted') continue;
-    const { fromSeq, toSeq } = e.details;
-    if (typeof fromSeq !== 'number' || typeof toSeq !== 'number' || toSeq !== e.seq - 1 || fromSeq > toSeq) throw new Error(`malformed abort record at ${e.chain}/${e.seq}`);
-    markers.add(e.seq);
-    for (let s = fromSeq; s <= toSeq; s++) aborted.add(s);
-  }
-  return chain.filter((e) => !aborted.has(e.seq) && !markers.has(e.seq));
-}
+export { effectiveEntries };
 
 /** The record's last change has its ledger entry, and the chain is sound. */
 async function expectConsistent(store: StateStore, id: string): Promise<void> {
