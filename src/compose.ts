@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
-import { Checkpointer, reportingCommits } from './broker/checkpointer';
+import { Checkpointer } from './broker/checkpointer';
+import { ledgerStore } from './broker/ledger-store';
 import { DesignationReader } from './broker/designation-reader';
 import { GrantService } from './broker/grants';
 import { CachedKeyReader } from './broker/key-cache';
@@ -13,6 +14,7 @@ import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
 import { ConfigError, type Config } from './config';
 import { defaultSchedule, type CheckpointSchedule } from './core/checkpoints';
+import { pseudonymiser } from './core/pseudonyms';
 import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
 import { GrantSigner, signingKeyFromJwk } from './grants/signer';
@@ -43,6 +45,8 @@ export interface BrokerParts {
   readonly promotionApprovals?: 1 | 2;
   /** Defaults to core/checkpoints defaultSchedule. */
   readonly checkpointSchedule?: CheckpointSchedule;
+  /** When set, pod UIDs and operator subjects are ledgered as `hmac-sha256:` pseudonyms under this per-install key. */
+  readonly ledgerHmacKey?: Uint8Array;
 }
 
 export interface Broker {
@@ -60,8 +64,9 @@ export function buildBroker(parts: BrokerParts): Broker {
   const clock = parts.clock ?? systemClock;
   const logger = parts.logger ?? jsonLogger();
   const checkpointer = new Checkpointer({ state: parts.state, signer: parts.signer, clock, schedule: parts.checkpointSchedule ?? defaultSchedule, logger });
-  // The services see a store that reports each commit, so checkpoints follow the schedule.
-  const state = reportingCommits(parts.state, checkpointer);
+  const pseudonyms = parts.ledgerHmacKey ? pseudonymiser(parts.ledgerHmacKey) : undefined;
+  // The services see a store that pseudonymises what it ledgers and reports each commit, so checkpoints follow the schedule.
+  const state = ledgerStore(parts.state, { checkpointer, pseudonyms });
   const designations = new DesignationReader(state, clock, parts.timing);
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
   const metrics = parts.metrics;
@@ -82,6 +87,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     clock,
     timing: parts.timing,
     checkpointer,
+    ...(pseudonyms ? { pseudonyms } : {}),
     ...(parts.promotionApprovals ? { promotionApprovals: parts.promotionApprovals } : {}),
   });
   const app = createApp({
@@ -116,6 +122,12 @@ async function readJson<T>(path: string, setting: string, secret: boolean): Prom
   } catch {
     throw new ConfigError(`${setting}: ${path} is not valid JSON`);
   }
+}
+
+async function readLedgerKey(path: string): Promise<Uint8Array> {
+  const key = await readSecretFile(path, 'KEYHOLD_LEDGER_HMAC_KEY_FILE');
+  if (key.length < 32) throw new ConfigError(`KEYHOLD_LEDGER_HMAC_KEY_FILE: ${path} holds ${key.length} bytes; use at least 32 random bytes (head -c 32 /dev/urandom)`);
+  return key;
 }
 
 /** Signing keys: the first is active, the rest verify grants they signed until those expire. */
@@ -185,5 +197,6 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
     checkpointSchedule: config.checkpointSchedule,
+    ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
   });
 }

@@ -78,6 +78,7 @@ const envSchema = z.object({
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
   // At most 120 s, so the lag a checkpoint promises (twice this, plus a minute) stays within five minutes.
   KEYHOLD_CHECKPOINT_EVERY_SECONDS: seconds('KEYHOLD_CHECKPOINT_EVERY_SECONDS', 60, 1, 120),
+  KEYHOLD_LEDGER_HMAC_KEY_FILE: z.string().optional(),
   KEYHOLD_CHECKPOINT_EVERY_ENTRIES: seconds('KEYHOLD_CHECKPOINT_EVERY_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
@@ -115,6 +116,8 @@ export interface Config {
   /** Distinct operators a promotion needs. */
   readonly promotionApprovals: 1 | 2;
   readonly checkpointSchedule: CheckpointSchedule;
+  /** A file of at least 32 random bytes: pod UIDs and operator subjects are ledgered as hmac-sha256 pseudonyms under it. */
+  readonly ledgerHmacKeyFile: string | null;
   /** Create the dev issuer and dev operator credential on first run. */
   readonly dev: boolean;
   /** The whole environment, for store factories that parse their own settings. */
@@ -212,6 +215,7 @@ export function parseConfig(env: Env): Config {
     tls,
     keyCache: { freshMs: e.KEYHOLD_KEY_CACHE_FRESH_SECONDS * 1000, maxAgeMs: e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS * 1000, maxEntries: e.KEYHOLD_KEY_CACHE_ENTRIES },
     promotionApprovals: e.KEYHOLD_PROMOTION_APPROVALS === '2' ? 2 : 1,
+    ledgerHmacKeyFile: e.KEYHOLD_LEDGER_HMAC_KEY_FILE ?? null,
     checkpointSchedule: { everyEntries: e.KEYHOLD_CHECKPOINT_EVERY_ENTRIES, everyMs: e.KEYHOLD_CHECKPOINT_EVERY_SECONDS * 1000 },
     exposeMetrics: (e.KEYHOLD_METRICS ?? (e.KEYHOLD_RUNTIME === 'node' ? 'public' : 'off')) === 'public',
     home: e.KEYHOLD_HOME,

@@ -67,6 +67,10 @@ export interface LedgerQuery {
   readonly chain?: string;
   readonly slot?: string;
   readonly action?: string;
+  readonly actor?: string;
+  readonly epoch?: number;
+  /** A pod UID: entries by that pod, or naming it as the holder they superseded or moved from. */
+  readonly pod?: string;
   /** Inclusive, ms. */
   readonly since?: number;
   /** Exclusive, ms. */

@@ -119,24 +119,3 @@ export class CheckpointContentionError extends Error {
     this.name = 'CheckpointContentionError';
   }
 }
-
-/**
- * The store as the services see it: every commit is reported to the
- * checkpointer. A Proxy, so optional capabilities of the store (parallel
- * verification) pass through untouched.
- */
-export function reportingCommits(store: StateStore, checkpointer: Checkpointer): StateStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'commit') {
-        return async (c: Parameters<StateStore['commit']>[0]) => {
-          const out = await target.commit(c);
-          await checkpointer.afterCommit(out);
-          return out;
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}

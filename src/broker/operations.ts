@@ -8,6 +8,7 @@ import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
 import { CheckpointChainVerifier, auditVerdict, checkpointDigest, ledgerExportFormat } from '../core/checkpoints';
 import { holdingIntervals, type HoldingInterval } from '../core/holders';
+import { pseudonymousActor, type Pseudonymiser } from '../core/pseudonyms';
 import { ChainVerifier, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Checkpointer } from './checkpointer';
@@ -26,6 +27,8 @@ export interface OperationsDeps {
   readonly clock: Clock;
   readonly timing: Timing;
   readonly checkpointer: Checkpointer;
+  /** Set when the install ledgers identifiers as pseudonyms: query values are mapped the same way. */
+  readonly pseudonyms?: Pseudonymiser;
   /** Distinct operators a promotion needs (DESIGN.md: optionally two). */
   readonly promotionApprovals?: 1 | 2;
 }
@@ -194,8 +197,10 @@ export class OperationsService {
   }
 
   async query(q: LedgerQuery): Promise<LedgerPage> {
+    const p = this.d.pseudonyms;
+    const mapped: LedgerQuery = p ? { ...q, ...(q.actor ? { actor: pseudonymousActor(q.actor, p) } : {}), ...(q.pod ? { pod: p(q.pod) } : {}) } : q;
     try {
-      return await this.d.state.queryLedger(q);
+      return await this.d.state.queryLedger(mapped);
     } catch (e) {
       throw asStateStoreError(e);
     }

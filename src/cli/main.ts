@@ -230,6 +230,9 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .option('--validator <id>')
     .option('--slot <slot>')
     .option('--action <action>')
+    .option('--actor <actor>', 'pod:<uid> or operator:<name>')
+    .option('--epoch <n>')
+    .option('--pod <uid>', 'entries by this pod instance, or naming it as the holder superseded')
     .option('--since <time>', 'ISO time or epoch ms')
     .option('--until <time>', 'ISO time or epoch ms')
     .option('--limit <n>', 'at most this many entries', (v) => {
@@ -238,7 +241,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return n;
     })
     .addOption(formatOption())
-    .action(async (o: { validator?: string; slot?: string; action?: string; since?: string; until?: string; limit?: number; format: Format }) => {
+    .action(async (o: { validator?: string; slot?: string; action?: string; actor?: string; epoch?: string; pod?: string; since?: string; until?: string; limit?: number; format: Format }) => {
       const c = client();
       const rows: Record<string, unknown>[] = [];
       let cursor: string | null = null;
@@ -246,7 +249,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       try {
         do {
           const q = new URLSearchParams();
-          for (const k of ['validator', 'slot', 'action', 'since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
+          for (const k of ['validator', 'slot', 'action', 'actor', 'epoch', 'pod', 'since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
           q.set('limit', String(Math.min(1000, (o.limit ?? Infinity) - rows.length)));
           if (cursor) q.set('cursor', cursor);
           const page: { body: { entries: Record<string, unknown>[]; cursor: string | null } } = await c.call('GET', `/v1/audit?${q}`);

@@ -57,6 +57,10 @@ export const auditQuery = z
     validator: validatorId.optional(),
     slot: slot.optional(),
     action: z.string().regex(/^[a-z_]{1,32}$/).optional(),
+    /** `pod:<uid>` or `operator:<name>`, either may be an `hmac-sha256:` pseudonym. */
+    actor: z.string().regex(/^(pod|operator):[A-Za-z0-9:._@-]{1,128}$/).optional(),
+    epoch: z.string().regex(/^\d{1,15}$/).transform(Number).optional(),
+    pod: z.string().regex(/^[A-Za-z0-9:._-]{1,128}$/).optional(),
     since: time.optional(),
     until: time.optional(),
     cursor: z.string().max(512).regex(/^[A-Za-z0-9_-]+$/).optional(),

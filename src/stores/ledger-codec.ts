@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseCheckpoint } from '../core/checkpoints';
 import type { Action } from '../core/designation';
+import { podDetailFields } from '../core/pseudonyms';
 import type { LedgerEntry } from '../core/ledger';
 import type { LedgerQuery, StoredCheckpoint } from '../ports';
 import { StoreError } from '../ports';
@@ -83,10 +84,15 @@ export const compareText = (a: string, b: string): number => Buffer.compare(Buff
 export const compareEntries = (a: CursorPosition, b: CursorPosition): number =>
   a.time - b.time || compareText(a.chain, b.chain) || a.seq - b.seq;
 
+export const mentionsPod = (e: LedgerEntry, pod: string): boolean => e.actor === `pod:${pod}` || podDetailFields.some((k) => e.details[k] === pod);
+
 /** The query's filters except the cursor, for stores that filter on the client side. */
 export function matchesQuery(e: LedgerEntry, q: LedgerQuery): boolean {
   return (
     (q.validator === undefined || e.validator === q.validator) &&
+    (q.actor === undefined || e.actor === q.actor) &&
+    (q.epoch === undefined || e.epoch === q.epoch) &&
+    (q.pod === undefined || mentionsPod(e, q.pod)) &&
     (q.chain === undefined || e.chain === q.chain) &&
     (q.slot === undefined || e.slot === q.slot) &&
     (q.action === undefined || e.action === q.action) &&

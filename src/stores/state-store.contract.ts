@@ -255,7 +255,9 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
               validator: chain === '_broker' ? (i % 2 ? 'ghost' : null) : chain,
               action: i % 4 === 0 ? 'denied' : 'grant_issued',
               slot: i % 5 === 0 ? 'eu1/validators/b-0' : 'eu1/validators/a-0',
-              details: { i },
+              actor: i % 3 === 0 ? 'operator:alice' : `pod:p${i % 4}`,
+              epoch: i % 6 === 0 ? null : 1 + (i % 3),
+              details: i % 7 === 0 ? { i, supersededPod: 'p1' } : { i },
             }),
           );
         }
@@ -272,10 +274,15 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
           { limit: 4, action: 'denied' },
           { limit: 4, since: t0 + day / 2, until: t0 + 2 * day },
           { limit: 2, since: t0 + day, action: 'grant_issued', validator: 'b' },
+          { limit: 3, actor: 'operator:alice' },
+          { limit: 3, epoch: 2 },
+          { limit: 3, pod: 'p1' },
+          { limit: 2, pod: 'p2', epoch: 3, validator: 'a1' },
           { limit: 50 },
         ];
         for (const q of queries) {
           const expected = all.filter((e) => matchesQuery(e, q));
+          expect(expected.length, `${JSON.stringify(q)} selects something`).toBeGreaterThan(0);
           expect(await allPages(store, q), JSON.stringify(q)).toEqual(expected);
         }
         expect(await store.queryLedger({ limit: 5, validator: 'nobody' })).toEqual({ entries: [], cursor: null });

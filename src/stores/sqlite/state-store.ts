@@ -16,6 +16,7 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
+import { podDetailFields } from '../../core/pseudonyms';
 import { decodeCheckpoint, encodeCheckpoint } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
@@ -180,6 +181,9 @@ export class SqliteStateStore implements StateStore {
       ['chain', 'chain = @chain'],
       ['slot', 'slot = @slot'],
       ['action', 'action = @action'],
+      ['actor', 'actor = @actor'],
+      ['epoch', 'epoch = @epoch'],
+      ['pod', `(actor = 'pod:' || @pod OR ${podDetailFields.map((k) => `json_extract(details, '$.${k}') = @pod`).join(' OR ')})`],
       ['since', 'time >= @since'],
       ['until', 'time < @until'],
     ];
