@@ -1,9 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `unit` is fast and in-process (emulators included);
-// `slow` holds large in-process workloads (`npm run test:slow`); `e2e`
-// starts real processes and can be run alone with `npm run test:e2e`.
-// `npm test` (and so .ci/run) runs all three.
+// Projects: `unit` is fast and in-process (emulators included); `e2e`
+// starts real processes and can be run alone with `npm run test:e2e`; both
+// run in `npm test`. `slow` (large in-process workloads: a 100,000-entry
+// ledger, `npm run test:slow`) and `chain` run in CI after `npm test`.
 export default defineConfig({
   test: {
     // Vitest's default on 2 cores is one worker (cores - 1). This suite mostly
@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'functions/**/*.test.ts', 'operator-hooks/**/*.test.ts', 'infra/**/*.test.ts'],
-          exclude: ['test/e2e/**', 'test/slow/**', 'node_modules/**'],
+          exclude: ['test/e2e/**', 'test/chain/**', 'test/slow/**', '**/node_modules/**'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -37,6 +37,18 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // Real processes and ports: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          // A real validator client on a dev chain (Lodestar, installed in
+          // test/chain/lodestar): `npm run test:chain`, run by CI after `npm test`.
+          name: 'chain',
+          include: ['test/chain/**/*.test.ts'],
+          exclude: ['**/node_modules/**'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
           poolOptions: { forks: { singleFork: true } },
         },
       },
