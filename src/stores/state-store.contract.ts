@@ -277,7 +277,7 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
           { limit: 3, actor: 'operator:alice' },
           { limit: 3, epoch: 2 },
           { limit: 3, pod: 'p1' },
-          { limit: 2, pod: 'p2', epoch: 3, validator: 'a1' },
+          { limit: 2, pod: 'p1', epoch: 2 },
           { limit: 50 },
         ];
         for (const q of queries) {

@@ -278,21 +278,26 @@ export class DynamoDbStateStore implements StateStore {
 
   async readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
     checkChainName(chain);
+    return this.range(`C#${chain}`, `E#${padSeq(Math.max(1, fromSeq))}`, limit, (item) => parseEntry(this.name, this.str(item, 'entry')));
+  }
+
+  /** Up to `limit` items of one partition from sort key `from` on, in order, decoded. */
+  private async range<T>(pk: string, from: string, limit: number, decode: (item: Item) => T): Promise<T[]> {
     if (limit <= 0) return [];
-    const out: LedgerEntry[] = [];
+    const out: T[] = [];
     let start: Item | undefined;
     do {
       const page = (await this.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND sk >= :from',
-          ExpressionAttributeValues: { ':pk': S(`C#${chain}`), ':from': S(`E#${padSeq(Math.max(1, fromSeq))}`) },
+          ExpressionAttributeValues: { ':pk': S(pk), ':from': S(from) },
           ConsistentRead: true,
           Limit: limit - out.length,
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       )) as { Items?: Item[]; LastEvaluatedKey?: Item };
-      for (const item of page.Items ?? []) out.push(parseEntry(this.name, this.str(item, 'entry')));
+      for (const item of page.Items ?? []) out.push(decode(item));
       start = page.LastEvaluatedKey;
     } while (start && out.length < limit);
     return out;
@@ -328,24 +333,7 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
-    if (limit <= 0) return [];
-    const out: StoredCheckpoint[] = [];
-    let start: Item | undefined;
-    do {
-      const page = (await this.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk >= :from',
-          ExpressionAttributeValues: { ':pk': S('CHECKPOINTS'), ':from': S(padSeq(Math.max(1, fromSeq))) },
-          ConsistentRead: true,
-          Limit: limit - out.length,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      )) as { Items?: Item[]; LastEvaluatedKey?: Item };
-      for (const item of page.Items ?? []) out.push(decodeCheckpoint(this.name, this.str(item, 'body')));
-      start = page.LastEvaluatedKey;
-    } while (start && out.length < limit);
-    return out;
+    return this.range('CHECKPOINTS', padSeq(Math.max(1, fromSeq)), limit, (item) => decodeCheckpoint(this.name, this.str(item, 'body')));
   }
 
   async health(): Promise<Health> {
