@@ -61,13 +61,13 @@ describe('broker client', () => {
     expect(await missing.renew('a.b.c')).toMatchObject({ ok: false, kind: 'unreachable', reason: expect.stringContaining('KEYHOLD_TOKEN_FILE') });
   });
 
-  it('sends the interchange with a release only when there is one', async () => {
+  it('sends the interchange with a release only when there is one, and always the stop evidence', async () => {
     const client = httpBrokerClient({ url, validator: 'v1', tokenFile: join(dir, 'token'), timeoutMs: 2000 });
     reply = () => ({ status: 200, body: { outcome: 'released', epoch: 1, slashingProtection: 'none' } });
-    await client.release('a.b.c', null);
-    expect(seen.at(-1)!.body).toEqual({ grant: 'a.b.c' });
-    await client.release('a.b.c', { metadata: {} });
-    expect(seen.at(-1)!.body).toEqual({ grant: 'a.b.c', slashingProtection: { metadata: {} } });
+    await client.release('a.b.c', null, 'unproven');
+    expect(seen.at(-1)!.body).toEqual({ grant: 'a.b.c', stop: 'unproven' });
+    await client.release('a.b.c', { metadata: {} }, 'proven');
+    expect(seen.at(-1)!.body).toEqual({ grant: 'a.b.c', slashingProtection: { metadata: {} }, stop: 'proven' });
   });
 
   it('reads Retry-After as seconds or a date', () => {

@@ -21,7 +21,12 @@ export interface ReleaseView {
   readonly outcome: 'released' | 'already_released' | 'acknowledged';
   readonly epoch: number;
   readonly slashingProtection: 'stored' | 'refused' | 'none';
+  /** On an acknowledgement: unproven means the successor waits out the horizon. */
+  readonly stop?: StopEvidence;
 }
+
+/** The keeper's evidence that the signer stopped (see signer.ts). */
+export type StopEvidence = 'proven' | 'unproven';
 
 export type Answer<T> =
   | { readonly ok: true; readonly status: number; readonly body: T }
@@ -33,7 +38,7 @@ export type Failure = Exclude<Answer<unknown>, { ok: true }>;
 export interface BrokerClient {
   fetchGrant(ephemeralKey: EphemeralKey, opts?: RequestOpts): Promise<Answer<FetchView>>;
   renew(grant: string, opts?: RequestOpts): Promise<Answer<GrantView>>;
-  release(grant: string, slashingProtection: Record<string, unknown> | null, opts?: RequestOpts): Promise<Answer<ReleaseView>>;
+  release(grant: string, slashingProtection: Record<string, unknown> | null, stop: StopEvidence, opts?: RequestOpts): Promise<Answer<ReleaseView>>;
 }
 
 export interface RequestOpts {
@@ -93,7 +98,7 @@ export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile:
   return {
     fetchGrant: (ephemeralKey, req) => post('/v1/grants', { validator: opts.validator, ephemeralKey }, req),
     renew: (grant, req) => post('/v1/grants/renew', { grant }, req),
-    release: (grant, slashingProtection, req) =>
-      post('/v1/grants/release', slashingProtection === null ? { grant } : { grant, slashingProtection }, req),
+    release: (grant, slashingProtection, stop, req) =>
+      post('/v1/grants/release', slashingProtection === null ? { grant, stop } : { grant, slashingProtection, stop }, req),
   };
 }

@@ -7,7 +7,7 @@ import type { Answer, BrokerClient, FetchView, GrantView, ReleaseView } from './
 import { realSleep, systemClock } from './clock';
 import type { KeeperConfig } from './config';
 import { writeKeyBundle, type GrantRecord } from './key-files';
-import { Keeper } from './keeper';
+import { Keeper, type KeeperDeps } from './keeper';
 
 let dir: string;
 beforeEach(async () => {
@@ -45,6 +45,7 @@ async function grantOnDisk(): Promise<{ token: string; record: GrantRecord }> {
 function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<FetchView>) {
   const events: string[] = [];
   const released: string[] = [];
+  const stops: string[] = [];
   const client: BrokerClient = {
     renew: async () => {
       events.push('renew');
@@ -54,13 +55,14 @@ function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<Fet
       events.push('fetch');
       return fetchGrant();
     },
-    release: async (grant) => {
+    release: async (grant, _sp, stop) => {
       events.push('release');
       released.push(grant);
+      stops.push(stop);
       return { ok: true, status: 200, body: { outcome: 'acknowledged', epoch: 5, slashingProtection: 'none' } } as Answer<ReleaseView>;
     },
   };
-  return { client, events, released };
+  return { client, events, released, stops };
 }
 
 const until = async (f: () => boolean, ms = 8000) => {
@@ -87,6 +89,7 @@ describe('keeper', () => {
       stopSigner: async () => {
         b.events.push('stop');
         wipedAtStop ??= await readdir(dir);
+        return { evidence: 'proven', why: 'saw it exit' };
       },
     });
     const running = keeper.run();
@@ -98,11 +101,41 @@ describe('keeper', () => {
     expect(wipedAtStop).toContain('keystore.json'); // stopped before the wipe
     expect(await readdir(dir)).toEqual([]);
     expect(b.released).toEqual([token]);
+    expect(b.stops).toEqual(['proven']);
     expect(keeper.status()).toMatchObject({ state: 'fenced', epoch: 4, reason: expect.stringMatching(/^stale_epoch/) });
     await keeper.shutdown();
     await running;
     expect(b.released).toHaveLength(1); // the fence was already acknowledged
     expect(keeper.status().state).toBe('released');
+  });
+
+  /** A keeper holding a grant on disk whose next renewal is refused stale_epoch; what its acknowledgement said. */
+  async function fencedWith(stopSigner: KeeperDeps['stopSigner']): Promise<{ stops: string[]; logs: string[] }> {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const logs: string[] = [];
+    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep: realSleep, random: () => 0, log: (l) => logs.push(l), stopSigner });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    await until(() => logs.some((l) => l.startsWith('acknowledging the fence: acknowledged')));
+    await keeper.shutdown();
+    await running;
+    return { stops: b.stops, logs };
+  }
+
+  it('acknowledges a fence as unproven when no stop saw the signer exit, and says why', async () => {
+    const { stops, logs } = await fencedWith(async () => ({ evidence: 'unproven', why: 'no signer process found, but this container shares no process namespace with the signer' }));
+    expect(stops).toEqual(['unproven']);
+    expect(logs.some((l) => /unproven \(no signer process found.*\); the successor waits out the horizon/.test(l))).toBe(true);
+  });
+
+  it('keeps a stop proven once it saw the signer exit, though later sweeps find nothing', async () => {
+    let calls = 0;
+    // The fence's stop sees the exit; every sweep after it finds nothing.
+    const { stops } = await fencedWith(async () => (++calls === 1 ? { evidence: 'proven', why: 'saw it exit' } : { evidence: 'unproven', why: 'no signer process found' }));
+    expect(stops).toEqual(['proven']);
   });
 
   it('stops the signer by the deadline when it cannot renew, then recovers only at the same epoch', async () => {
@@ -117,6 +150,7 @@ describe('keeper', () => {
       log: () => undefined,
       stopSigner: async () => {
         if (stoppedAt === 0) stoppedAt = Date.now();
+        return { evidence: 'proven', why: 'saw it exit' };
       },
     });
     const running = keeper.run();
@@ -140,7 +174,7 @@ describe('keeper', () => {
     });
     // A sweep interval that never ends unless it is woken: run() would hang without the wake-up.
     const sleep = (ms: number, signal?: AbortSignal) => (ms === 1000 && !signal ? new Promise<void>(() => {}) : realSleep(ms, signal));
-    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep, random: () => 0, log: () => undefined, stopSigner: async () => {} });
+    const keeper = new Keeper(config(), { client: b.client, clock: systemClock, sleep, random: () => 0, log: () => undefined, stopSigner: async () => ({ evidence: 'proven', why: 'saw it exit' }) });
     const running = keeper.run();
     await until(() => keeper.status().state === 'holding');
     const started = Date.now();

@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { acquireGrant } from './acquire';
-import type { Failure } from './broker-client';
+import type { Failure, StopEvidence } from './broker-client';
 import type { KeeperConfig } from './config';
 import { deadlineFromSend, isPast, lifetimeMs, remainingMs, renewAtMono, sentFromRecord, type Deadline } from './deadline';
 import { grantClaims } from './ephemeral-key';
@@ -46,8 +46,8 @@ export interface KeeperStatus {
 }
 
 export interface KeeperDeps extends HookDeps {
-  /** Stop the signer and return once it has exited. */
-  readonly stopSigner: () => Promise<void>;
+  /** Stop the signer and return once it has exited, saying whether the stop is proven. */
+  readonly stopSigner: () => Promise<{ readonly evidence: StopEvidence; readonly why: string }>;
 }
 
 interface Held {
@@ -80,6 +80,14 @@ export class Keeper {
   /** Wakes the sweeper the moment the grant is released, so the process exits at once (it bounds the planned handoff). */
   private readonly released = new AbortController();
   private stopChain: Promise<void> = Promise.resolve();
+  /**
+   * Whether a stop since this keeper last held a grant saw the signer exit.
+   * It stays proven while the keeper keeps the signer stopped (a later sweep
+   * that finds nothing does not undo it); `holds` tells a stop that began
+   * before the last hold from one after it.
+   */
+  private proof: { evidence: StopEvidence; why: string } = { evidence: 'unproven', why: 'the signer was not stopped yet' };
+  private holds = 0;
 
   constructor(
     private readonly config: KeeperConfig,
@@ -119,7 +127,13 @@ export class Keeper {
 
   /** Serialised, so the sweeper and a state change never race each other's signals. */
   private stopSigner(): Promise<void> {
-    this.stopChain = this.stopChain.then(() => this.d.stopSigner()).catch((e: unknown) => this.d.log(`stopping the signer failed: ${(e as Error).name}`));
+    const holds = this.holds;
+    this.stopChain = this.stopChain
+      .then(async () => {
+        const r = await this.d.stopSigner();
+        if (holds === this.holds && this.proof.evidence !== 'proven') this.proof = r;
+      })
+      .catch((e: unknown) => this.d.log(`stopping the signer failed: ${(e as Error).name}`));
     return this.stopChain;
   }
 
@@ -157,6 +171,8 @@ export class Keeper {
     this.held = { token, record, sentMono, deadline };
     this.last = this.held;
     this.lost = null;
+    this.holds++;
+    this.proof = { evidence: 'unproven', why: 'the signer was not stopped since the grant was taken' };
     this.set('holding', null);
   }
 
@@ -332,11 +348,16 @@ export class Keeper {
   private async releaseWithRetry(grant: string, interchange: Record<string, unknown> | null, what: string): Promise<boolean> {
     const end = this.d.clock.mono() + this.config.releaseTimeoutMs;
     let sp = interchange;
+    // Only what a stop showed: "no signer found" must not let a successor start early.
+    const { evidence, why } = this.proof;
     for (let attempt = 0; ; attempt++) {
       const left = end - this.d.clock.mono();
-      const answer = await this.d.client.release(grant, sp, { timeoutMs: Math.max(1, Math.min(this.config.httpTimeoutMs, left)) });
+      const answer = await this.d.client.release(grant, sp, evidence, { timeoutMs: Math.max(1, Math.min(this.config.httpTimeoutMs, left)) });
       if (answer.ok) {
         this.d.log(`${what}: ${answer.body.outcome} at epoch ${answer.body.epoch}; slashing protection ${answer.body.slashingProtection}`);
+        if (answer.body.outcome === 'acknowledged' && evidence === 'unproven') {
+          this.d.log(`${what}: the signer's stop is unproven (${why}); the successor waits out the horizon`);
+        }
         return true;
       }
       if (answer.kind === 'refused' && sp !== null && (answer.status === 400 || answer.status === 413)) {

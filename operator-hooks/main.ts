@@ -45,9 +45,7 @@ async function fetchVerb(c: FetchConfig): Promise<number> {
 
 async function keeperVerb(c: KeeperConfig): Promise<number> {
   const base = deps(c, 'keeper');
-  const stopTheSigner = async () => {
-    await stopSigner(c.signer, { sleep: realSleep, log: base.log, now: Date.now });
-  };
+  const stopTheSigner = () => stopSigner(c.signer, { sleep: realSleep, log: base.log, now: Date.now });
   const keeper = new Keeper(c, { ...base, stopSigner: stopTheSigner });
   const { server, port } = await startStatusServer({ port: c.port, status: () => keeper.status(), probeStateFile: c.probeStateFile });
   base.log(`status on :${port} (/state, /metrics, /readyz)`);

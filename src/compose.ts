@@ -12,6 +12,7 @@ import { CachedKeyReader } from './broker/key-cache';
 import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-reader';
 import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
+import { RefusalLedger, type RefusalDedupeOptions } from './broker/refusals';
 import { ConfigError, type Config } from './config';
 import { defaultSchedule, type CheckpointSchedule } from './core/checkpoints';
 import { pseudonymiser } from './core/pseudonyms';
@@ -35,6 +36,8 @@ export interface BrokerParts {
   readonly operatorKeys: readonly OperatorKey[];
   readonly operatorOidc?: OidcOperatorConfig;
   readonly timing: Timing;
+  /** Oldest pod token accepted (from its `iat`); default one hour. */
+  readonly podTokenMaxAgeMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
   /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
@@ -47,6 +50,8 @@ export interface BrokerParts {
   readonly checkpointSchedule?: CheckpointSchedule;
   /** When set, pod UIDs and operator subjects are ledgered as `hmac-sha256:` pseudonyms under this per-install key. */
   readonly ledgerHmacKey?: Uint8Array;
+  /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
+  readonly refusals?: RefusalDedupeOptions;
 }
 
 export interface Broker {
@@ -78,6 +83,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     clock,
     timing: parts.timing,
     ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
+    ...(parts.refusals ? { refusals: new RefusalLedger(parts.refusals) } : {}),
   });
   const operations = new OperationsService({
     state,
@@ -93,7 +99,7 @@ export function buildBroker(parts: BrokerParts): Broker {
   const app = createApp({
     grants,
     operations,
-    podTokens: new PodTokenVerifier(parts.clusters),
+    podTokens: new PodTokenVerifier(parts.clusters, parts.podTokenMaxAgeMs === undefined ? {} : { maxAgeMs: parts.podTokenMaxAgeMs }),
     operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
     signer: parts.signer,
     readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
@@ -190,6 +196,7 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     operatorKeys,
     ...(config.operatorOidc ? { operatorOidc: config.operatorOidc } : {}),
     timing: config.timing,
+    podTokenMaxAgeMs: config.podTokenMaxAgeMs,
     clock,
     logger,
     keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyStores), clock, config.keyCache, (e) => metrics.cacheEvent(e)),
@@ -198,5 +205,6 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     promotionApprovals: config.promotionApprovals,
     checkpointSchedule: config.checkpointSchedule,
     ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
+    refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });
 }

@@ -29,6 +29,18 @@ describe('parseConfig', () => {
     expect(c).toMatchObject({ runtime: 'aws-lambda', stateStore: 'dynamodb', dev: false, signingKey: { secret: 'keyhold/signing-key' } });
   });
 
+  it('refuses pod tokens older than an hour by default, and takes KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS', () => {
+    expect(parseConfig(cloud).podTokenMaxAgeMs).toBe(3_600_000);
+    expect(parseConfig({ ...cloud, KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: '900' }).podTokenMaxAgeMs).toBe(900_000);
+    expect(refused({ ...cloud, KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: '0' })).toContain('KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS');
+  });
+
+  it('counts repeated refusals every six hours by default, and takes KEYHOLD_REFUSAL_SUMMARY_SECONDS', () => {
+    expect(parseConfig(cloud).refusalSummaryMs).toBe(21_600_000);
+    expect(parseConfig({ ...cloud, KEYHOLD_REFUSAL_SUMMARY_SECONDS: '3600' }).refusalSummaryMs).toBe(3_600_000);
+    expect(refused({ ...cloud, KEYHOLD_REFUSAL_SUMMARY_SECONDS: '1' })).toContain('KEYHOLD_REFUSAL_SUMMARY_SECONDS');
+  });
+
   it('refuses the embedded SQLite state store behind a function, naming the stores to use', () => {
     for (const runtime of ['aws-lambda', 'gcp-functions']) {
       const msg = refused({ ...cloud, KEYHOLD_RUNTIME: runtime, KEYHOLD_STATE_STORE: 'sqlite' });

@@ -74,6 +74,8 @@ const envSchema = z.object({
   KEYHOLD_KEY_CACHE_FRESH_SECONDS: seconds('KEYHOLD_KEY_CACHE_FRESH_SECONDS', 30, 0, 3600),
   KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS: seconds('KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS', 900, 0, 86_400),
   KEYHOLD_KEY_CACHE_ENTRIES: seconds('KEYHOLD_KEY_CACHE_ENTRIES', 1000, 1, 1_000_000),
+  KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: seconds('KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS', 3600, 60, 86_400),
+  KEYHOLD_REFUSAL_SUMMARY_SECONDS: seconds('KEYHOLD_REFUSAL_SUMMARY_SECONDS', 21_600, 60, 604_800),
   KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
   // At most 120 s, so the lag a checkpoint promises (twice this, plus a minute) stays within five minutes.
@@ -103,6 +105,10 @@ export interface Config {
   /** Empty: the local dev issuer (node runtime only). */
   readonly clusters: readonly ClusterSetting[];
   readonly timing: Timing;
+  /** Pod tokens older than this (from their `iat`) are refused, whatever their `exp`; ms. */
+  readonly podTokenMaxAgeMs: number;
+  /** A pod's identical refusals are ledgered once, then as a count every this long; ms. */
+  readonly refusalSummaryMs: number;
   readonly signingKey: { readonly file: string } | { readonly secret: string };
   readonly operatorKeysFile: string | null;
   readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
@@ -225,6 +231,8 @@ export function parseConfig(env: Env): Config {
     keyStores,
     clusters,
     timing,
+    podTokenMaxAgeMs: e.KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS * 1000,
+    refusalSummaryMs: e.KEYHOLD_REFUSAL_SUMMARY_SECONDS * 1000,
     signingKey,
     operatorKeysFile,
     operatorOidc,

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
         `  dev operator credential: ${f.operatorCredential}`,
         '',
         '  Walk the flow:',
-        '    npx keyhold keys import v1 --file keystore.json --password-file pw.txt --slot local/validators/v1-0 --slot local/validators/v1-standby-0',
+        '    npx keyhold keys import v1 --file keystore.json --password-file pw.txt --slot local/validators/v1-0 --slot local/validators/v1-standby-0 --service-account validator',
         '    TOKEN=$(npx keyhold dev token --slot local/validators/v1-0 --pod-uid $(node -p "crypto.randomUUID()"))',
         `    curl -s ${url}/v1/grants -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"validator":"v1","ephemeralKey":{...}}'`,
       );

@@ -38,8 +38,10 @@ describe('a fresh home', () => {
       headers: { authorization: `Bearer ${token.trim()}`, 'content-type': 'application/json' },
       body: JSON.stringify({ validator: 'v1', ephemeralKey: publicJwk }),
     });
-    // Authenticated as the dev pod: the only refusal left is that v1 does not exist yet.
-    expect(res.status).toBe(404);
+    // Authenticated as the dev pod: the only refusal left is that v1 does not
+    // exist yet, answered as for a validator of someone else's (403, not 404).
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ code: 'not_designated' });
     await broker.close();
 
     // Starting again reuses everything; a key file others can read is refused with the fix.

@@ -24,13 +24,34 @@ afterAll(() => rig.close());
 
 describe('keyhold CLI', () => {
   it('imports a validator from an EIP-2335 keystore, designating the first slot', async () => {
-    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--format', 'json']);
+    const r = await cli(['keys', 'import', 'v1', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v1-0', '--slot', 'eu1/validators/v1-standby-0', '--service-account', 'validator', '--format', 'json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [row] = JSON.parse(r.stdout) as { validator: string; epoch: number; slot: string; replicas: string }[];
     expect(row).toMatchObject({ validator: 'v1', epoch: 1, slot: 'eu1/validators/v1-0', replicas: 'sqlite@1' });
     const ks = JSON.parse(await readFile(join(dir, 'keystore.json'), 'utf8')) as { pubkey: string };
     expect(r.stdout).not.toContain(ks.pubkey.slice(0, 40));
+  });
+
+  it('refuses an import that names no service account, or a malformed one, before asking the broker', async () => {
+    const base = ['keys', 'import', 'v2', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/validators/v2-0'];
+    const none = await cli(base);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--service-account');
+    expect((await cli([...base, '--service-account', 'Not_A_Name'])).code).toBe(2);
+  });
+
+  it('refuses the same keystore under another id (exit 1, key_in_use), and a wrong password (key_password_wrong)', async () => {
+    const dup = await cli(['keys', 'import', 'v1-dup', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/other/anything-0', '--service-account', 'validator']);
+    expect(dup.code).toBe(1);
+    expect(dup.stdout).toBe('');
+    expect(dup.stderr).toMatch(/^keyhold: key_in_use: .*\n {2}the key in .*keystore\.json is already imported under another validator id/);
+    await writeFile(join(dir, 'wrong.txt'), 'not the password');
+    const wrong = await cli(['keys', 'import', 'v9', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'wrong.txt'), '--slot', 'eu1/validators/v9-0', '--service-account', 'validator']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('key_password_wrong');
+    expect(wrong.stderr).toContain('wrong.txt is not the password of');
+    expect(JSON.parse((await cli(['status', '--format', 'json'])).stdout).map((v: { id: string }) => v.id)).toEqual(['v1']);
   });
 
   it('shows status as a table and as JSON', async () => {

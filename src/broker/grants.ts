@@ -2,7 +2,7 @@
 // authenticates first, decides with the pure core, writes the decision down
 // before answering, and only then signs or encrypts anything for the caller.
 
-import { checkRenew, decideFetch, decideRelease, type GrantClaims } from '../core/designation';
+import { checkRenew, decideFetch, decideRelease, type GrantClaims, type StopEvidence } from '../core/designation';
 import { KeyholdError } from '../core/errors';
 import { fingerprint } from '../core/key-material';
 import { grantExpiry, type Timing } from '../core/horizon';
@@ -14,6 +14,7 @@ import type { Clock, StateStore } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import type { DesignationReader } from './designation-reader';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
+import type { RefusalLedger } from './refusals';
 
 export interface GrantServiceDeps {
   readonly state: StateStore;
@@ -24,6 +25,8 @@ export interface GrantServiceDeps {
   readonly timing: Timing;
   /** Metrics; never given secrets. */
   readonly observe?: { keyRead(read: KeyRead): void };
+  /** When set, a pod's identical refusals are ledgered once, then counted. */
+  readonly refusals?: RefusalLedger;
 }
 
 export interface FetchResult {
@@ -35,7 +38,13 @@ export interface RenewResult {
   readonly grant: IssuedGrant;
 }
 
-export type ReleaseResult = { readonly outcome: 'released' | 'already_released' | 'acknowledged'; readonly epoch: number; readonly slashingProtection: 'stored' | 'refused' | 'none' };
+export type ReleaseResult = {
+  readonly outcome: 'released' | 'already_released' | 'acknowledged';
+  readonly epoch: number;
+  readonly slashingProtection: 'stored' | 'refused' | 'none';
+  /** For an acknowledgement: whether it moved notBefore (proven) or the successor waits out the horizon (unproven). */
+  readonly stop?: StopEvidence;
+};
 
 const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
 
@@ -51,13 +60,16 @@ export class GrantService {
       const now = this.d.clock.now();
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot };
       if (!record) {
-        await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false));
-        throw new KeyholdError('unknown_validator');
+        // The same answer as a validator this pod has no slot of (decideFetch),
+        // after the same read and one ledger write: ids are not enumerable.
+        await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false), null);
+        throw new KeyholdError('not_designated');
       }
       const decision = decideFetch(this.d.timing, record, pod, now);
       const epoch = record.designation.epoch;
+      const notBefore = record.designation.notBefore;
       if (decision.kind === 'deny') {
-        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: decision.error.code }, true));
+        await this.refuse(draft({ ...base, action: 'denied', epoch, reason: decision.error.code }, true), notBefore);
         throw decision.error;
       }
       if (decision.kind === 'wait') {
@@ -71,36 +83,44 @@ export class GrantService {
           },
           true,
         );
-        await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+        // A takeover changes the record; waiting again for the same notBefore is a repeated refusal.
+        if (decision.next) await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: record.version }, [entry]);
+        else await this.refuse(entry, notBefore);
         if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
       }
-      const key = await this.readKey(validator, record.keyFingerprint, base, epoch);
-      const after = decision.next;
-      const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
-      const exp = grantExpiry(this.d.timing, now, readAt);
-      if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
-      const grant = await this.d.signer.sign(claims, now, exp);
-      const entries: LedgerDraft[] = [
-        ...this.keyReadEntries(key, base, claims.epoch),
-        draft(
-          {
-            ...base,
-            action: decision.action,
-            epoch: claims.epoch,
-            reason: null,
-            details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint },
-          },
-          true,
-        ),
-      ];
-      await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
-      this.d.designations.remember(validator, after, readAt);
+      const key = await this.readKey(validator, record.keyFingerprint, base, epoch, notBefore);
+      // Whatever happens from here, this copy is wiped; and when the decision
+      // fails (a lost CAS, the state store down), any cached copy goes too.
+      let delivered = false;
       try {
+        const after = decision.next;
+        const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
+        const exp = grantExpiry(this.d.timing, now, readAt);
+        if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
+        const grant = await this.d.signer.sign(claims, now, exp);
+        const entries: LedgerDraft[] = [
+          ...(this.d.refusals?.settle(validator, base.actor, now) ?? []),
+          ...this.keyReadEntries(key, base, claims.epoch),
+          draft(
+            {
+              ...base,
+              action: decision.action,
+              epoch: claims.epoch,
+              reason: null,
+              details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint },
+            },
+            true,
+          ),
+        ];
+        await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
+        this.d.designations.remember(validator, after, readAt);
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
+        delivered = true;
         return { grant, key: jwe };
       } finally {
         for (const f of key.material.files.values()) f.wipe();
+        if (!delivered) this.d.keys.forget?.(validator);
       }
     });
   }
@@ -120,6 +140,7 @@ export class GrantService {
           { time: now, actor: actorOf(pod), action, validator, epoch: presented.claims.epoch, slot: pod.slot, reason: refusal.code, details: { request: 'renew', currentEpoch: record?.designation.epoch ?? null } },
           record !== null,
         ),
+        record?.designation.notBefore ?? null,
       );
       throw refusal;
     }
@@ -128,7 +149,8 @@ export class GrantService {
     return { grant: await this.d.signer.sign(presented.claims, now, exp) };
   }
 
-  async release(pod: PodIdentity, grantToken: string, slashingProtection: string | null): Promise<ReleaseResult> {
+  /** `stop`: the keeper's evidence that the signer stopped; only a fenced acknowledgement depends on it. */
+  async release(pod: PodIdentity, grantToken: string, slashingProtection: string | null, evidence: StopEvidence): Promise<ReleaseResult> {
     const presented = await this.d.signer.verify(grantToken, this.d.clock.now(), { allowExpired: true });
     const validator = presented.claims.validator;
     return withCasRetry(async () => {
@@ -137,9 +159,9 @@ export class GrantService {
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot, epoch: presented.claims.epoch };
       if (!record) throw new KeyholdError('stale_epoch');
       if (slashingProtection !== null) checkInterchangeBelongs(slashingProtection, record.keyFingerprint);
-      const decision = decideRelease(record, presented.claims, pod, now, slashingProtection);
+      const decision = decideRelease(record, presented.claims, pod, now, slashingProtection, evidence);
       if (decision.kind === 'deny') {
-        await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true));
+        await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true), record.designation.notBefore);
         throw decision.error;
       }
       if (decision.kind === 'already_released') {
@@ -147,20 +169,22 @@ export class GrantService {
       }
       const sp = slashingProtection === null ? 'none' : decision.kind === 'released' ? 'stored' : 'refused';
       const action = decision.kind === 'released' ? 'released' : 'fenced_ack';
-      const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch } }, true);
+      const stop = decision.kind === 'fenced_ack' ? decision.stop : null;
+      const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch, ...(stop ? { stop } : {}) } }, true);
       await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
       if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
-      return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp };
+      return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp, ...(stop ? { stop } : {}) };
     });
   }
 
-  private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number): Promise<KeyRead> {
+  private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number, notBefore: number): Promise<KeyRead> {
     try {
       return await this.d.keys.read(validator, expectedFingerprint);
     } catch (e) {
       if (e instanceof KeyReadError) {
         await this.refuse(
           draft({ ...base, validator, action: 'denied', epoch, reason: 'key_store_unavailable', details: Object.fromEntries(e.fallbacks.map((f) => [`store:${f.store}`, f.reason])) }, true),
+          notBefore,
         );
       }
       throw e;
@@ -176,9 +200,22 @@ export class GrantService {
     return entries;
   }
 
-  /** A refusal is a decision too: written down before the answer, or the answer is 503. */
-  private async refuse(entry: LedgerDraft): Promise<void> {
-    await commitOrThrow(this.d.state, undefined, [entry]);
+  /**
+   * A refusal is a decision too: written down before the answer, or the
+   * answer is 503. Identical repeats are counted instead (refusals.ts).
+   */
+  private async refuse(entry: LedgerDraft, notBefore: number | null): Promise<void> {
+    const plan = this.d.refusals?.admit(entry, notBefore);
+    if (!plan) return commitOrThrow(this.d.state, undefined, [entry]);
+    // Counts of dropped windows are best effort: their first entries are written already.
+    if (plan.evicted.length > 0) await commitOrThrow(this.d.state, undefined, plan.evicted).catch(() => undefined);
+    if (plan.entries.length === 0) return;
+    try {
+      await commitOrThrow(this.d.state, undefined, plan.entries);
+    } catch (e) {
+      plan.undo();
+      throw e;
+    }
   }
 }
 

@@ -2,7 +2,8 @@
 // it has read, sealed with a key that exists only in this process's memory;
 // nothing is cached on disk. An entry is served without a store read while
 // fresh, and past that only while every store for that validator is failing,
-// up to a maximum age; then it is wiped.
+// up to a maximum age. Then a timer wipes it: an idle broker must not keep a
+// key in memory for hours just because nobody asked for it again.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { parseKeyMaterial, serializeKeyMaterial } from '../core/key-material';
@@ -17,7 +18,7 @@ export interface KeyCacheOptions {
   readonly maxEntries: number;
 }
 
-export type CacheEvent = 'fresh_hit' | 'stale_served' | 'miss' | 'refused_expired';
+export type CacheEvent = 'fresh_hit' | 'stale_served' | 'miss' | 'refused_expired' | 'expired' | 'forgotten';
 
 interface Entry {
   readonly fetchedAt: number;
@@ -26,6 +27,7 @@ interface Entry {
   readonly version: string;
   readonly nonce: Buffer;
   readonly sealed: Buffer;
+  readonly timer: ReturnType<typeof setTimeout>;
 }
 
 export class CachedKeyReader implements KeyReader {
@@ -70,6 +72,16 @@ export class CachedKeyReader implements KeyReader {
     return this.#entries.size;
   }
 
+  /** The decision this material was read for failed: wipe what is held for the validator. */
+  forget(validator: string): void {
+    if (this.drop(validator)) this.onEvent('forgotten');
+  }
+
+  /** Wipe everything (shutdown). */
+  clear(): void {
+    for (const validator of [...this.#entries.keys()]) this.drop(validator);
+  }
+
   private remember(validator: string, read: KeyRead, fingerprint: string, now: number): void {
     if (this.opts.maxAgeMs <= 0) return;
     const plain = serializeKeyMaterial(read.material);
@@ -81,7 +93,12 @@ export class CachedKeyReader implements KeyReader {
       this.drop(validator);
       // Bounded: the oldest entry makes room (Map keeps insertion order).
       while (this.#entries.size >= this.opts.maxEntries) this.drop(this.#entries.keys().next().value as string);
-      this.#entries.set(validator, { fetchedAt: now, fingerprint, store: read.store, version: read.version, nonce, sealed });
+      // Unref'd: a pending wipe must not keep a process (or a function instance) alive.
+      const timer = setTimeout(() => {
+        if (this.#entries.get(validator)?.sealed === sealed && this.drop(validator)) this.onEvent('expired');
+      }, this.opts.maxAgeMs);
+      timer.unref();
+      this.#entries.set(validator, { fetchedAt: now, fingerprint, store: read.store, version: read.version, nonce, sealed, timer });
     } finally {
       plain.fill(0);
     }
@@ -104,10 +121,13 @@ export class CachedKeyReader implements KeyReader {
     for (const [validator, e] of this.#entries) if (now - e.fetchedAt > this.opts.maxAgeMs) this.drop(validator);
   }
 
-  private drop(validator: string): void {
+  private drop(validator: string): boolean {
     const e = this.#entries.get(validator);
-    if (!e) return;
+    if (!e) return false;
+    clearTimeout(e.timer);
     e.sealed.fill(0);
+    e.nonce.fill(0);
     this.#entries.delete(validator);
+    return true;
   }
 }

@@ -28,6 +28,8 @@ export interface KeyReader {
    * passed over like a failing one.
    */
   read(validator: string, expectedFingerprint: string): Promise<KeyRead>;
+  /** The decision the material was read for failed: drop any copy kept of it. */
+  forget?(validator: string): void;
 }
 
 export const publicReason = (e: unknown): string => {

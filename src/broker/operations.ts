@@ -17,6 +17,7 @@ import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, canVerifyChains, ty
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import { asStateStoreError, type DesignationReader } from './designation-reader';
 import { publicReason } from './key-reader';
+import { sharedMaterialVerifier, type MaterialVerifier } from '../material/verifier';
 
 export interface OperationsDeps {
   readonly state: StateStore;
@@ -31,6 +32,8 @@ export interface OperationsDeps {
   readonly pseudonyms?: Pseudonymiser;
   /** Distinct operators a promotion needs (DESIGN.md: optionally two). */
   readonly promotionApprovals?: 1 | 2;
+  /** Checks imported material and names its key; default: EIP-2335 checks in a worker thread. */
+  readonly materialVerifier?: MaterialVerifier;
 }
 
 /** How long a proposed promotion waits for its second approver. */
@@ -45,6 +48,12 @@ export interface ReplicaCheck {
   readonly version: string | null;
   readonly fingerprint: string | null;
   readonly error?: string;
+}
+
+/** Where a validator may run, and as whom. */
+export interface ImportPolicy {
+  readonly slots: readonly string[];
+  readonly serviceAccounts: readonly string[];
 }
 
 export interface ImportResult {
@@ -76,14 +85,22 @@ export class OperationsService {
    * replica `keys check` reports missing), then record the validator. A
    * partial import of an existing validator must carry the same material:
    * replicas never drift apart by import.
+   *
+   * Before anything is written: the material is checked (an EIP-2335
+   * keystore decrypts with its password and holds the key it names), and its
+   * key must not belong to another validator id. The state store's
+   * transaction checks the key again (`claimKey`), for imports that race.
    */
-  async importKey(op: Operator, validator: string, slots: readonly string[], material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
+  async importKey(op: Operator, validator: string, policy: ImportPolicy, material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
+    const { slots, serviceAccounts } = policy;
     const fp = fingerprint(material.publicId);
     const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
     if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
+    const key = await (this.d.materialVerifier ?? sharedMaterialVerifier).identify(material);
     const existing = await this.read(validator);
-    if (existing && decideReimport(existing, slots, fp, material.format) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    if (existing && decideReimport(existing, slots, fp, material.format, serviceAccounts) instanceof KeyholdError) throw new KeyholdError('validator_exists');
     if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
+    await this.checkKeyFree(key, validator);
     // Material first: a record that names a key no store has would only fail later, at fetch.
     const replicas: { store: string; version: string }[] = [];
     for (const store of targets) {
@@ -98,7 +115,7 @@ export class OperationsService {
     const record = await withCasRetry(async () => {
       const now = this.d.clock.now();
       const current = await this.read(validator);
-      const next = current ? decideReimport(current, slots, fp, material.format) : createRecord({ id: validator, slots, keyFingerprint: fp, keyFormat: material.format, now });
+      const next = current ? decideReimport(current, slots, fp, material.format, serviceAccounts) : createRecord({ id: validator, slots, serviceAccounts, keyFingerprint: fp, keyFormat: material.format, now });
       if (next instanceof KeyholdError) throw next;
       const action = current && current.keyFingerprint !== fp ? 'key_rotated' : 'key_imported';
       const entry = draft(
@@ -110,15 +127,33 @@ export class OperationsService {
           epoch: next.designation.epoch,
           slot: next.designation.slot,
           reason,
-          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
+          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), serviceAccounts: serviceAccounts.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
         },
         true,
       );
-      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry]);
+      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], key);
       return next;
     });
     await this.checkpoint();
     return { record, fingerprint: fp, replicas };
+  }
+
+  /**
+   * 409 `key_in_use` when the key belongs to another validator: by the key
+   * index, or, for records imported before the index existed, by another
+   * record's fingerprint of the same key (with or without `0x`).
+   */
+  private async checkKeyFree(key: string, validator: string): Promise<void> {
+    let owner: string | null;
+    let records: ValidatorRecord[];
+    try {
+      [owner, records] = await Promise.all([this.d.state.keyOwner(key), this.d.state.listValidators()]);
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+    const spellings = new Set([fingerprint(key), fingerprint(`0x${key}`)]);
+    const legacy = records.find((r) => r.id !== validator && spellings.has(r.keyFingerprint));
+    if ((owner !== null && owner !== validator) || legacy) throw new KeyholdError('key_in_use');
   }
 
   async promote(op: Operator, validator: string, target: string, reason: string): Promise<PromoteResult> {

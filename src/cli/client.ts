@@ -7,6 +7,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
+    /** The broker's error code, when the broker refused. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'CliError';
@@ -69,5 +71,5 @@ export class BrokerClient {
 function refusal(res: Response, parsed: unknown): CliError {
   const err = (parsed ?? {}) as { code?: string; message?: string };
   const retry = res.headers.get('retry-after');
-  return new CliError(`${err.code ?? res.status}: ${err.message ?? 'refused'}${retry ? ` (retry after ${retry}s)` : ''}`, res.status >= 500 ? exitCodes.unreachable : exitCodes.refused);
+  return new CliError(`${err.code ?? res.status}: ${err.message ?? 'refused'}${retry ? ` (retry after ${retry}s)` : ''}`, res.status >= 500 ? exitCodes.unreachable : exitCodes.refused, err.code);
 }

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import type { JSONWebKeySet } from 'jose';
 import { parseCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
-import { isSlot, isValidatorId } from '../core/names';
+import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
 import { homeFiles, mintDevPodToken, readOperatorCredential } from '../identity/dev-credentials';
 import { BrokerClient, CliError, exitCodes } from './client';
 import { emit, progress, type Format } from './output';
@@ -110,6 +110,13 @@ async function writeFileAtomic(path: string, text: string): Promise<void> {
   await rename(tmp, path);
 }
 
+/** What an operator should do about an import refusal, beside the broker's code. */
+const importHints = (file: string, passwordFile: string): Record<string, string> => ({
+  key_in_use: `the key in ${file} is already imported under another validator id; a key belongs to one id for ever (run keys import again under that id to change its replicas)`,
+  key_password_wrong: `${passwordFile} is not the password of ${file}; nothing was stored`,
+  key_material_invalid: `${file} is not a valid EIP-2335 keystore, or its pubkey is not the key it holds; nothing was stored`,
+});
+
 const statusRow = (v: ValidatorView) => ({ validator: v.id, epoch: v.designation.epoch, state: v.designation.state, slot: v.designation.slot, pod: v.designation.podUid, notBefore: v.designation.notBefore, fingerprint: v.keyFingerprint.slice(0, 16) });
 const statusColumns = ['validator', 'epoch', 'state', 'slot', 'pod', 'notBefore', 'fingerprint'];
 
@@ -140,12 +147,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--file <keystore>', 'EIP-2335 keystore JSON')
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
+    .requiredOption('--service-account <name>', 'service account the slots\' pods run as (repeat); a pod of any other is refused', collect, [])
     .option('--reason <text>', 'why, for the ledger')
     .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; reason?: string; store: string[]; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
+      if (o.serviceAccount.length === 0) throw usage('--service-account is required: name the service account the slots\' pods run as');
+      for (const sa of o.serviceAccount) if (!isServiceAccountName(sa)) throw usage(`"${sa}" is not a service account name`);
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
         throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
       });
@@ -162,12 +172,18 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         publicId,
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
+        serviceAccounts: o.serviceAccount,
         ...(o.reason ? { reason: o.reason } : {}),
         ...(o.store.length > 0 ? { stores: o.store } : {}),
       };
       keystore.fill(0);
       password.fill(0);
-      const res = await client().call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body);
+      const res = await client()
+        .call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body)
+        .catch((e: unknown) => {
+          const hint = e instanceof CliError && e.code ? importHints(o.file, o.passwordFile)[e.code] : undefined;
+          throw hint ? new CliError(`${e instanceof Error ? e.message : ''}\n  ${hint}`, (e as CliError).exitCode, (e as CliError).code) : e;
+        });
       const r = res.body;
       emit(o.format, [{ validator: r.id, fingerprint: r.fingerprint, epoch: r.designation.epoch, slot: r.designation.slot, replicas: r.replicas.map((x) => `${x.store}@${x.version}`).join(',') }], ['validator', 'fingerprint', 'epoch', 'slot', 'replicas'], io.stdout);
     });
@@ -361,11 +377,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--slot <slot>', 'local/<namespace>/<pod-name>')
     .requiredOption('--pod-uid <uuid>', 'the pod instance')
     .option('--ttl <seconds>', 'lifetime', '600')
-    .action(async (o: { slot: string; podUid: string; ttl: string }) => {
+    .option('--service-account <name>', 'the service account the pod runs as', 'validator')
+    .action(async (o: { slot: string; podUid: string; ttl: string; serviceAccount: string }) => {
       const [cluster, namespace, podName] = slotArg(o.slot).split('/') as [string, string, string];
       if (cluster !== 'local') throw usage('the dev issuer signs for the cluster "local" only: use --slot local/<namespace>/<pod>');
       if (!/^[0-9a-f-]{36}$/i.test(o.podUid)) throw usage('--pod-uid must be a UUID');
-      const token = await mintDevPodToken(home, { namespace, podName, podUid: o.podUid, ttlSeconds: Number(o.ttl) }).catch((e: Error) => {
+      if (!isServiceAccountName(o.serviceAccount)) throw usage(`"${o.serviceAccount}" is not a service account name`);
+      const token = await mintDevPodToken(home, { namespace, podName, podUid: o.podUid, serviceAccount: o.serviceAccount, ttlSeconds: Number(o.ttl) }).catch((e: Error) => {
         throw usage(`no dev issuer in ${join(home)} (${e.message}); run npm start first`);
       });
       io.stdout(`${token}\n`);

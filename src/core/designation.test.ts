@@ -7,11 +7,12 @@ const t: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkew
 const wait = horizonMs(t) + t.maxClockSkewMs;
 const s0 = 'eu1/validators/v1-0';
 const s1 = 'eu1/validators/v1-standby-0';
-const a = { slot: s0, podUid: 'a' };
-const a2 = { slot: s0, podUid: 'a2' };
-const b = { slot: s1, podUid: 'b' };
+const sa = 'keyhold-validator';
+const a = { slot: s0, podUid: 'a', serviceAccount: sa };
+const a2 = { slot: s0, podUid: 'a2', serviceAccount: sa };
+const b = { slot: s1, podUid: 'b', serviceAccount: sa };
 const now = 1_000_000;
-const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
+const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], serviceAccounts: [sa], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
 
 function held(by = a): ValidatorRecord {
   const d = decideFetch(t, fresh(), by, now);
@@ -26,8 +27,9 @@ describe('createRecord', () => {
     expect(r.version).toBe(1);
   });
   it('refuses no slots and duplicate slots', () => {
-    expect(() => createRecord({ id: 'v', slots: [], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
-    expect(() => createRecord({ id: 'v', slots: [s0, s0], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [], serviceAccounts: [sa], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [s0, s0], serviceAccounts: [sa], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
+    expect(() => createRecord({ id: 'v', slots: [s0], serviceAccounts: [], keyFingerprint: '', keyFormat: '', now })).toThrow(TypeError);
   });
 });
 
@@ -70,7 +72,25 @@ describe('decideFetch', () => {
 
   it('refuses pods of other slots, allowed or not', () => {
     expect(decideFetch(t, held(), b, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
-    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x' }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x', serviceAccount: sa }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+  });
+
+  it('refuses a pod of the right slot whose service account the policy does not name, also when the slot is free', () => {
+    const intruder = { slot: s0, podUid: 'x', serviceAccount: 'default' };
+    expect(decideFetch(t, fresh(), intruder, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    expect(decideFetch(t, held(), intruder, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    // A record from before the policy existed names nobody, so it admits nobody.
+    const { serviceAccounts: _, ...legacy } = fresh();
+    expect(decideFetch(t, legacy, a, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    // A stranger outside every slot learns nothing more than not_designated, whatever its account.
+    expect(decideFetch(t, held(), { slot: 'eu1/validators/x-0', podUid: 'x', serviceAccount: 'default' }, now)).toMatchObject({ kind: 'deny', error: { code: 'not_designated' } });
+  });
+
+  it('a re-import names the service accounts anew', () => {
+    const r = decideReimport(fresh(), [s0, s1], 'fp2', 'eip2335', ['other']);
+    if (r instanceof KeyholdError) throw r;
+    expect(decideFetch(t, r, a, now)).toMatchObject({ kind: 'deny', error: { code: 'service_account_not_allowed' } });
+    expect(decideFetch(t, r, { ...a, serviceAccount: 'other' }, now)).toMatchObject({ kind: 'issue' });
   });
 
   it('admits the next pod at once after a clean release, with a new epoch', () => {
@@ -121,14 +141,20 @@ describe('decideRelease', () => {
   it('lets the superseded holder move notBefore to now, never later, and drops its interchange', () => {
     const w = decideFetch(t, held(), a2, now);
     if (w.kind !== 'wait' || !w.next) throw new Error();
-    const ack = decideRelease(w.next, grant, a, now + 1000, '{"x":1}');
+    const ack = decideRelease(w.next, grant, a, now + 1000, '{"x":1}', 'proven');
     expect(ack.kind).toBe('fenced_ack');
     if (ack.kind === 'fenced_ack') {
       expect(ack.next?.designation.notBefore).toBe(now + 1000);
       expect(ack.next?.slashingProtection).toBeNull();
     }
-    const late = decideRelease(w.next, grant, a, w.notBefore + 1, null);
-    expect(late).toEqual({ kind: 'fenced_ack', next: null });
+    const late = decideRelease(w.next, grant, a, w.notBefore + 1, null, 'proven');
+    expect(late).toEqual({ kind: 'fenced_ack', next: null, stop: 'proven' });
+  });
+  it('takes an acknowledgement without evidence of the stop as no reason to shorten the wait', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    expect(decideRelease(w.next, grant, a, now + 1000, null, 'unproven')).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven' });
+    expect(decideRelease(w.next, grant, a, now + 1000, null)).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven' });
   });
   it('ignores acknowledgements of epochs older than the one superseded', () => {
     const w = decideFetch(t, held(), a2, now);

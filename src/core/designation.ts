@@ -23,6 +23,12 @@ export interface ValidatorRecord {
   readonly id: string;
   /** Allowed slots; the first is where the validator was designated at import. */
   readonly slots: readonly string[];
+  /**
+   * Service accounts (names, in the slot's namespace) whose pods may hold the
+   * key. A record stored before this policy existed has none, and so admits
+   * nobody until it is imported again with them.
+   */
+  readonly serviceAccounts?: readonly string[];
   readonly designation: Designation;
   /** The EIP-3076 interchange the last holder left for the next one, as JSON text. */
   readonly slashingProtection: string | null;
@@ -48,6 +54,11 @@ export interface Caller {
   readonly podUid: string;
 }
 
+/** Who asks for a grant: the pod instance and the service account its token names. */
+export interface FetchCaller extends Caller {
+  readonly serviceAccount: string;
+}
+
 /** A grant as the broker signed it; only the fields that fence matter here. */
 export interface GrantClaims {
   readonly validator: string;
@@ -70,6 +81,7 @@ export type Action =
   | 'store_fallback'
   | 'cache_served'
   | 'renew_refused'
+  | 'refusals_repeated'
   | 'checkpoint';
 
 /** The outcome of a decision: an optional new record and what to write down. */
@@ -90,6 +102,7 @@ const bump = (r: ValidatorRecord, designation: Designation, extra: Partial<Valid
 export function createRecord(input: {
   id: string;
   slots: readonly string[];
+  serviceAccounts: readonly string[];
   keyFingerprint: string;
   keyFormat: string;
   now: number;
@@ -97,9 +110,11 @@ export function createRecord(input: {
   const first = input.slots[0];
   if (first === undefined) throw new TypeError('a validator needs at least one slot');
   if (new Set(input.slots).size !== input.slots.length) throw new TypeError('slots must be distinct');
+  if (input.serviceAccounts.length === 0) throw new TypeError('a validator needs at least one service account');
   return {
     id: input.id,
     slots: [...input.slots],
+    serviceAccounts: [...input.serviceAccounts],
     designation: { epoch: 1, slot: first, podUid: null, state: 'vacant', notBefore: input.now, updatedAt: input.now },
     slashingProtection: null,
     keyFingerprint: input.keyFingerprint,
@@ -109,11 +124,15 @@ export function createRecord(input: {
 }
 
 /** Fetch flow of DESIGN.md: who gets a grant, who waits, who is refused. */
-export function decideFetch(t: Timing, r: ValidatorRecord, caller: Caller, now: number): FetchDecision {
+export function decideFetch(t: Timing, r: ValidatorRecord, caller: FetchCaller, now: number): FetchDecision {
   const d = r.designation;
-  if (!r.slots.includes(caller.slot) || caller.slot !== d.slot) {
-    return { kind: 'deny', error: new KeyholdError('not_designated') };
-  }
+  // Not in any slot: the same answer as an unknown validator (the broker
+  // decides that one), so a stranger learns nothing about which ids exist.
+  if (!r.slots.includes(caller.slot)) return { kind: 'deny', error: new KeyholdError('not_designated') };
+  // The right namespace and pod name are not enough: anyone who may create
+  // pods there could name one after the slot.
+  if (!(r.serviceAccounts ?? []).includes(caller.serviceAccount)) return { kind: 'deny', error: new KeyholdError('service_account_not_allowed') };
+  if (caller.slot !== d.slot) return { kind: 'deny', error: new KeyholdError('not_designated') };
   const waitUntil = (notBefore: number, next: ValidatorRecord | null, action: 'takeover' | 'denied'): FetchDecision => ({
     kind: 'wait',
     next,
@@ -153,16 +172,25 @@ export function checkRenew(r: ValidatorRecord, grant: GrantClaims, caller: Calle
   return null;
 }
 
+/**
+ * What the holder's keeper can show about its signer: `proven` when it saw
+ * the signer exit (or the signer's container is gone), `unproven` otherwise
+ * (it found no signer process, but could not have seen one).
+ */
+export type StopEvidence = 'proven' | 'unproven';
+
 export type ReleaseDecision =
   | { kind: 'released'; next: ValidatorRecord }
   | { kind: 'already_released' }
-  | { kind: 'fenced_ack'; next: ValidatorRecord | null }
+  | { kind: 'fenced_ack'; next: ValidatorRecord | null; stop: StopEvidence }
   | { kind: 'deny'; error: KeyholdError };
 
 /**
  * Release by the current holder, or the acknowledgement of a holder that was
  * fenced by the latest takeover or promotion: one epoch names one pod
- * instance, so its word that it stopped is as good as a release.
+ * instance, so its word that it stopped is as good as a release, when it has
+ * evidence. Without evidence the acknowledgement is recorded and changes
+ * nothing: the successor waits out the horizon.
  */
 export function decideRelease(
   r: ValidatorRecord,
@@ -170,6 +198,7 @@ export function decideRelease(
   caller: Caller,
   now: number,
   slashingProtection: string | null,
+  stop: StopEvidence = 'unproven',
 ): ReleaseDecision {
   const d = r.designation;
   if (grant.podUid !== caller.podUid || grant.slot !== caller.slot) return { kind: 'deny', error: new KeyholdError('invalid_grant') };
@@ -187,8 +216,8 @@ export function decideRelease(
     // The superseded instance's own word that it stopped. It never moves
     // notBefore later, and never touches a designation it was not fenced by.
     // Its interchange, if any, is not kept: only the current epoch writes.
-    if (d.notBefore <= now) return { kind: 'fenced_ack', next: null };
-    return { kind: 'fenced_ack', next: bump(r, { ...d, notBefore: now, updatedAt: now }) };
+    if (stop !== 'proven' || d.notBefore <= now) return { kind: 'fenced_ack', next: null, stop };
+    return { kind: 'fenced_ack', next: bump(r, { ...d, notBefore: now, updatedAt: now }), stop };
   }
   return { kind: 'deny', error: new KeyholdError('stale_epoch') };
 }
@@ -236,9 +265,9 @@ export function decidePromotion(
   return promote([standing.proposer, request.operator]);
 }
 
-/** Re-import of an existing validator: new key material, the same slots. */
-export function decideReimport(r: ValidatorRecord, slots: readonly string[], keyFingerprint: string, keyFormat: string): ValidatorRecord | KeyholdError {
+/** Re-import of an existing validator: new key material, the same slots, and the service accounts it names now. */
+export function decideReimport(r: ValidatorRecord, slots: readonly string[], keyFingerprint: string, keyFormat: string, serviceAccounts: readonly string[] = r.serviceAccounts ?? []): ValidatorRecord | KeyholdError {
   const sameSlots = slots.length === r.slots.length && slots.every((s, i) => s === r.slots[i]);
   if (!sameSlots) return new KeyholdError('validator_exists');
-  return { ...r, keyFingerprint, keyFormat, version: r.version + 1 };
+  return { ...r, keyFingerprint, keyFormat, serviceAccounts: [...serviceAccounts], version: r.version + 1 };
 }

@@ -9,6 +9,9 @@ const label = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 const subdomain = '[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?';
 export const slotPattern = new RegExp(`^${label}/${label}/${subdomain}$`);
 
+/** A Kubernetes service account name (DNS-1123 subdomain). */
+export const isServiceAccountName = (s: string): boolean => s.length <= 253 && new RegExp(`^${subdomain}$`).test(s);
+
 export const isValidatorId = (s: string): boolean => validatorIdPattern.test(s) && !s.includes('..');
 export const isSlot = (s: string): boolean => s.length <= 381 && slotPattern.test(s);
 

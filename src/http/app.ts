@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): Hono {
     const body = await jsonBody(c, releaseBody);
     const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
     if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
-    const result = await grants.release(who, body.grant, sp);
+    const result = await grants.release(who, body.grant, sp, body.stop ?? 'unproven');
     count(result.outcome);
     return c.json(result);
   });
@@ -162,7 +162,7 @@ export function createApp(deps: AppDeps): Hono {
     const id = param(c, 'id');
     const body = await jsonBody(c, importBody);
     const material = parseKeyMaterial(new TextEncoder().encode(JSON.stringify({ v: 1, format: body.format, publicId: body.publicId, files: body.files })));
-    const result = await operations.importKey(op, id, body.slots, material, body.reason ?? null, body.stores);
+    const result = await operations.importKey(op, id, { slots: body.slots, serviceAccounts: body.serviceAccounts }, material, body.reason ?? null, body.stores);
     for (const f of material.files.values()) f.wipe();
     return c.json({ ...presentRecord(result.record), fingerprint: result.fingerprint, replicas: result.replicas }, 201);
   });

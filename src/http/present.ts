@@ -7,6 +7,7 @@ import type { LedgerEntry } from '../core/ledger';
 export const presentRecord = (r: ValidatorRecord) => ({
   id: r.id,
   slots: r.slots,
+  serviceAccounts: r.serviceAccounts ?? [],
   designation: {
     ...r.designation,
     notBefore: new Date(r.designation.notBefore).toISOString(),

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { signedCheckpointSchema } from '../core/checkpoints';
 import { isKeyFileName } from '../core/key-material';
-import { isSlot, isValidatorId } from '../core/names';
+import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
 import { ephemeralKeySchema } from '../grants/key-delivery';
 
 export const validatorId = z.string().max(63).refine(isValidatorId);
@@ -17,7 +17,12 @@ export const renewBody = z.object({ grant: compactJws }).strict();
 /** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
 export const slashingProtectionLimit = 256 * 1024;
 export const releaseBody = z
-  .object({ grant: compactJws, slashingProtection: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    grant: compactJws,
+    slashingProtection: z.record(z.string(), z.unknown()).optional(),
+    /** The keeper's evidence that the signer stopped; absent counts as none. */
+    stop: z.enum(['proven', 'unproven']).optional(),
+  })
   .strict();
 
 export const importBody = z
@@ -28,6 +33,8 @@ export const importBody = z
       .record(z.string().refine(isKeyFileName), z.string().max(64 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/))
       .refine((f) => Object.keys(f).length >= 1 && Object.keys(f).length <= 8),
     slots: z.array(slot).min(1).max(16).refine((s) => new Set(s).size === s.length),
+    /** Service accounts (in each slot's namespace) whose pods may hold the key. */
+    serviceAccounts: z.array(z.string().refine(isServiceAccountName)).min(1).max(8).refine((s) => new Set(s).size === s.length),
     reason: z.string().min(1).max(500).optional(),
     /** Only these replicas (by store name); default all. */
     stores: z.array(z.string().regex(/^[a-z0-9-]{1,40}$/)).min(1).max(8).optional(),

@@ -27,10 +27,26 @@ export interface PodIdentity extends Caller {
 // Asymmetric only: an HS256 token "signed" with a public key, or alg none, never verifies.
 const podTokenAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 
+/** Default KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: a token is refused this long after its `iat`, whatever its `exp`. */
+export const defaultPodTokenMaxAgeMs = 3600_000;
+
+export interface PodTokenOptions {
+  /**
+   * Oldest token accepted, counted from its `iat`. A projected token's `exp`
+   * is whatever the pod spec asked for (up to a year for some clients, and
+   * legacy tokens none at all), and the kubelet rotates them long before this.
+   */
+  readonly maxAgeMs?: number;
+}
+
 export class PodTokenVerifier {
   private readonly clusters: Map<string, { config: ClusterConfig; keys: JWTVerifyGetKey }>;
+  private readonly maxAgeSeconds: number;
 
-  constructor(clusters: readonly ClusterConfig[]) {
+  constructor(clusters: readonly ClusterConfig[], opts: PodTokenOptions = {}) {
+    const maxAgeMs = opts.maxAgeMs ?? defaultPodTokenMaxAgeMs;
+    if (!(maxAgeMs >= 1000)) throw new TypeError('the pod token maximum age must be at least a second');
+    this.maxAgeSeconds = Math.floor(maxAgeMs / 1000);
     this.clusters = new Map();
     for (const c of clusters) {
       if (this.clusters.has(c.issuer)) throw new TypeError(`two clusters share the issuer ${c.issuer}`);
@@ -56,7 +72,9 @@ export class PodTokenVerifier {
         issuer: cluster.config.issuer,
         audience: podTokenAudience,
         currentDate: new Date(now),
-        requiredClaims: ['exp', 'sub'],
+        // Without `iat` the age cannot be known: such a token is refused.
+        requiredClaims: ['exp', 'sub', 'iat'],
+        maxTokenAge: this.maxAgeSeconds,
         clockTolerance: 5,
       }));
     } catch (e) {

@@ -17,6 +17,8 @@ const designation = z.object({
 export const validatorRecordSchema = z.object({
   id: z.string(),
   slots: z.array(z.string()).min(1),
+  // Absent on records written before the policy existed: such a record admits nobody.
+  serviceAccounts: z.array(z.string()).optional(),
   designation,
   slashingProtection: z.string().nullable(),
   keyFingerprint: z.string(),

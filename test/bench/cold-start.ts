@@ -259,7 +259,7 @@ async function coldGrantMs(runs: number): Promise<number | null> {
       method: 'PUT',
       path: importPath,
       headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now())}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'] }),
+      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'], serviceAccounts: ['validator'] }),
     });
     if (seeded.status !== 201) return unavailable('cold_grant_ms', `seeding the validator answered ${seeded.status} (${seeded.body})`);
     const podUid = randomUUID();

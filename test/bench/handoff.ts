@@ -62,7 +62,7 @@ export async function handoffPlanned(): Promise<number | null> {
     const imported = await fetch(`${url}${keyPath}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'PUT', keyPath)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot] }),
+      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'] }),
     });
     if (imported.status !== 201) throw new Error(`import: ${imported.status} ${await imported.text()}`);
 

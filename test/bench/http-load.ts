@@ -96,7 +96,7 @@ async function population(url: string, home: string, count: number): Promise<Pod
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const path = `/v1/validators/${id}/key`;
     const auth = `Bearer ${await signOperatorRequest(cred, 'PUT', path)}`;
-    await post(url, path, { authorization: auth }, { format: 'eip2335', publicId: gen.publicId, files, slots: [`local/validators/${id}-0`] }, 'PUT');
+    await post(url, path, { authorization: auth }, { format: 'eip2335', publicId: gen.publicId, files, slots: [`local/validators/${id}-0`], serviceAccounts: ['validator'] }, 'PUT');
   });
   const pods: Pod[] = [];
   await inBatches(ids, 8, async (id) => {

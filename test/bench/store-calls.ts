@@ -41,7 +41,7 @@ export async function storeCallsPerRenew(renewals: number): Promise<StoreCalls> 
     const slot = 'eu1/validators/v1-0';
     const gen = generatedKeyMaterial();
     const op = { name: b.operator.key.name, role: 'operator' as const };
-    await b.operations.importKey(op, 'v1', [slot], gen.material, null);
+    await b.operations.importKey(op, 'v1', { slots: [slot], serviceAccounts: ['validator'] }, gen.material, null);
     const uid = randomUUID();
     const token = await b.cluster.podToken({ podName: 'v1-0', podUid: uid, now: b.clock.now() });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

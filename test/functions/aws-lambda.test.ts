@@ -87,7 +87,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
     const gen = generatedKeyMaterial();
     const files64 = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const keyPath = '/v1/validators/v1/key';
-    const imported = await call({ method: 'PUT', path: keyPath, headers: await operatorHeaders(operator, 'PUT', keyPath), body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots }) }, 'http-api');
+    const imported = await call({ method: 'PUT', path: keyPath, headers: await operatorHeaders(operator, 'PUT', keyPath), body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots, serviceAccounts: ['validator'] }) }, 'http-api');
     expect(imported.statusCode, imported.body).toBe(201);
 
     const eph = await ephemeralKeyPair();

@@ -136,7 +136,7 @@ describe.skipIf(skip !== undefined)('functions/gcp.ts bundle under functions-fra
     const gen = generatedKeyMaterial();
     const files64 = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const keyPath = '/v1/validators/v1/key';
-    const imported = await call('PUT', keyPath, await operatorHeaders(operator, 'PUT', keyPath), JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots }));
+    const imported = await call('PUT', keyPath, await operatorHeaders(operator, 'PUT', keyPath), JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots, serviceAccounts: ['validator'] }));
     expect(imported.status, await imported.clone().text()).toBe(201);
 
     const eph = await ephemeralKeyPair();

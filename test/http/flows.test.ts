@@ -82,13 +82,24 @@ describe('fetch', () => {
     expect(await ledger(b)).toEqual(['key_imported', 'denied']);
   });
 
-  it('answers 404 unknown_validator and records it on the broker chain', async () => {
+  it('answers an unknown validator exactly as a validator the pod has no slot of, and records it on the broker chain', async () => {
     const b = await testBroker();
-    const res = await fetchGrant(b, await pod(slot0), 'nope');
-    expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ code: 'unknown_validator' });
+    await importValidator(b);
+    const stranger = await pod('eu1/validators/elsewhere-0');
+    const answer = async (validator: string) => {
+      const res = await fetchGrant(b, stranger, validator);
+      const headers: [string, string][] = [];
+      res.headers.forEach((v, k) => headers.push([k, v]));
+      return { status: res.status, headers: headers.filter(([k]) => k !== 'date'), body: await res.text() };
+    };
+    const unknown = await answer('nope');
+    const notYours = await answer('v1');
+    expect(unknown).toEqual(notYours);
+    expect(unknown.status).toBe(403);
+    expect(JSON.parse(unknown.body)).toEqual({ code: 'not_designated', message: expect.any(String) });
     const entries = await b.parts.state.readChain('_broker', 1, 10);
     expect(entries.map((e) => [e.action, e.reason, e.validator])).toEqual([['denied', 'unknown_validator', 'nope']]);
+    expect((await b.parts.state.readChain('v1', 1, 10)).map((e) => [e.action, e.reason])).toEqual([['key_imported', null], ['denied', 'not_designated']]);
   });
 });
 
@@ -171,12 +182,32 @@ describe('release', () => {
     const standby = await pod(slot1);
     expect((await fetchGrant(b, standby)).status).toBe(425);
     const ack = await release(b, a, grant);
-    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'none' });
+    expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'none', stop: 'proven' });
     const res = await fetchGrant(b, standby);
     expect(res.status).toBe(201);
     expect(((await res.json()) as { epoch: number }).epoch).toBe(2);
     expect(await ledger(b)).toEqual(['key_imported', 'grant_issued', 'promoted', 'denied', 'fenced_ack', 'grant_issued']);
   });
+
+  for (const stop of ['unproven', null] as const) {
+    it(`records an acknowledgement without evidence (${stop ?? 'no stop field'}) but keeps the standby waiting out the horizon`, async () => {
+      const b = await testBroker();
+      await importValidator(b);
+      const a = await pod(slot0);
+      const { grant } = (await (await fetchGrant(b, a)).json()) as { grant: string };
+      const promoted = await promote(b, slot1);
+      const notBefore = ((await promoted.json()) as { designation: { notBefore: string } }).designation.notBefore;
+      const standby = await pod(slot1);
+      const ack = await release(b, a, grant, undefined, stop);
+      expect(await ack.json()).toEqual({ outcome: 'acknowledged', epoch: 2, slashingProtection: 'none', stop: 'unproven' });
+      expect((await b.parts.state.getValidator('v1'))!.designation.notBefore).toBe(Date.parse(notBefore));
+      expect((await fetchGrant(b, standby)).status).toBe(425);
+      const entry = (await b.parts.state.readChain('v1', 1, 100)).find((e) => e.action === 'fenced_ack')!;
+      expect(entry.details.stop).toBe('unproven');
+      b.clock.advance(Date.parse(notBefore) - b.clock.now());
+      expect((await fetchGrant(b, standby)).status).toBe(201);
+    });
+  }
 
   it('refuses a stale epoch that is not the one superseded', async () => {
     const b = await testBroker();

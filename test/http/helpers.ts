@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { compactDecrypt, type CryptoKey, type JWK } from 'jose';
-import { ephemeralKeyPair, generatedKeyMaterial, type TestBroker } from '../support/fixtures';
+import { ephemeralKeyPair, generatedKeyMaterial, testServiceAccount, type TestBroker } from '../support/fixtures';
 
 export const slot0 = 'eu1/validators/v1-0';
 export const slot1 = 'eu1/validators/v1-standby-0';
@@ -36,7 +36,7 @@ export async function importValidator(b: TestBroker, id = 'v1', slots = [slot0, 
   const res = await b.app.request(path, {
     method: 'PUT',
     headers: await operatorHeaders(b, 'PUT', path),
-    body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots }),
+    body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots, serviceAccounts: [testServiceAccount] }),
   });
   if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
   return gen;
@@ -55,11 +55,12 @@ export async function renew(b: TestBroker, p: TestPod, grant: string) {
   return b.app.request('/v1/grants/renew', { method: 'POST', headers: await podHeaders(b, p), body: JSON.stringify({ grant }) });
 }
 
-export async function release(b: TestBroker, p: TestPod, grant: string, slashingProtection?: unknown) {
+/** A keeper's release or acknowledgement; `stop` defaults to proven, as a keeper that saw its signer exit sends it. */
+export async function release(b: TestBroker, p: TestPod, grant: string, slashingProtection?: unknown, stop: 'proven' | 'unproven' | null = 'proven') {
   return b.app.request('/v1/grants/release', {
     method: 'POST',
     headers: await podHeaders(b, p),
-    body: JSON.stringify(slashingProtection === undefined ? { grant } : { grant, slashingProtection }),
+    body: JSON.stringify({ grant, ...(slashingProtection === undefined ? {} : { slashingProtection }), ...(stop === null ? {} : { stop }) }),
   });
 }
 

@@ -229,3 +229,36 @@ describe('secrets never leak', () => {
     expect(broken.logs.join('\n')).toContain('TypeError');
   });
 });
+
+describe('who the pod is', () => {
+  it('refuses a pod of the right namespace and pod name under another service account, and ledgers it', async () => {
+    const before = (await b.parts.state.readChain('v1', 1, 100)).length;
+    const token = await b.cluster.podToken({ podName: 'v1-0', podUid: a.uid, now: b.clock.now(), serviceAccount: 'default' });
+    await refused(`Bearer ${token}`, validBody(), 403, 'service_account_not_allowed', { ledgered: true });
+    const entries = await b.parts.state.readChain('v1', 1, 100);
+    expect(entries.slice(before).map((e) => [e.action, e.reason])).toEqual([['denied', 'service_account_not_allowed']]);
+    expect((await b.parts.state.getValidator('v1'))!.designation).toMatchObject({ state: 'vacant', podUid: null });
+  });
+
+  it('refuses a token issued longer ago than the maximum age, however far off its exp', async () => {
+    const now = b.clock.now();
+    const old = await b.cluster.podToken({ podName: 'v1-0', podUid: a.uid, now: now - 3_601_000 - 5_000, ttlSeconds: 86_400 });
+    await refused(`Bearer ${old}`, validBody(), 401, 'unauthenticated');
+    const young = await b.cluster.podToken({ podName: 'v1-0', podUid: a.uid, now: now - 3_500_000, ttlSeconds: 86_400 });
+    const res = await b.app.request('/v1/grants', { method: 'POST', headers: { authorization: `Bearer ${young}`, 'content-type': 'application/json' }, body: JSON.stringify(validBody()) });
+    expect(res.status).toBe(201);
+  });
+
+  it('refuses a token without iat, since its age cannot be known', async () => {
+    const token = await b.cluster.podToken({ podName: 'v1-0', podUid: a.uid, now: b.clock.now(), withoutIat: true });
+    await refused(`Bearer ${token}`, validBody(), 401, 'unauthenticated');
+  });
+
+  it('takes the maximum age from the broker setting', async () => {
+    const strict = await testBroker({ podTokenMaxAgeMs: 60_000 });
+    await importValidator(strict);
+    const token = await strict.cluster.podToken({ podName: 'v1-0', podUid: a.uid, now: strict.clock.now() - 120_000, ttlSeconds: 600 });
+    const res = await strict.app.request('/v1/grants', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(validBody()) });
+    expect(res.status).toBe(401);
+  });
+});

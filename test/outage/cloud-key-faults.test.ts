@@ -72,7 +72,7 @@ for (const [name, makeRig, available] of rigs) {
         const { grant: g2 } = (await stale.json()) as { grant: string };
         const holder = (await b.parts.state.getValidator(id))!.designation.podUid!;
         expect(holder).toBeTruthy();
-        await b.grants.release({ cluster: 'eu1', namespace: 'validators', podName: 'v1-0', podUid: holder, serviceAccount: 'validator', slot: slot0 }, g2, null);
+        await b.grants.release({ cluster: 'eu1', namespace: 'validators', podName: 'v1-0', podUid: holder, serviceAccount: 'validator', slot: slot0 }, g2, null, 'proven');
         clock.advance(cache.maxAgeMs);
         const refused = await fetchGrant(b, await pod(slot0), id);
         expect(refused.status).toBe(503);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CachedKeyReader } from '../../src/broker/key-cache';
-import { ReplicatedKeyReader } from '../../src/broker/key-reader';
+import { ReplicatedKeyReader, type KeyRead } from '../../src/broker/key-reader';
 import { horizonMs } from '../../src/core/horizon';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
@@ -101,7 +101,7 @@ describe('replicated key material', () => {
       const path = '/v1/validators/v1/key';
       return b2.app.request(path, { method: 'PUT', headers: await operatorHeaders(b2, 'PUT', path), body: JSON.stringify(body) });
     };
-    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1] };
+    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1], serviceAccounts: ['validator'] };
     expect((await put({ ...same, stores: ['nope'] })).status).toBe(400);
     const res = await put({ ...same, stores: ['fresh'] });
     expect(res.status).toBe(201);
@@ -156,6 +156,27 @@ describe('bounded key cache', () => {
     const late = await fetchGrant(b, await pod(slot0));
     expect(late.status).toBe(503);
     expect(cache.size).toBe(0);
+  });
+
+  it('wipes the material it read, and drops the cached entry, when the decision it was read for fails', async () => {
+    const { b, state, cache } = await setup({ cache: cacheOpts });
+    const handedOut: KeyRead[] = [];
+    const watching = await testBroker({
+      clock: b.clock,
+      state,
+      keyStores: b.parts.keyStores,
+      cluster: b.cluster,
+      operator: b.operator,
+      keyReader: { read: async (v, fp) => { const r = await cache.read(v, fp); handedOut.push(r); return r; }, forget: (v) => cache.forget(v) },
+    });
+    state.mode = 'commits_down';
+    expect((await fetchGrant(watching, await pod(slot0))).status).toBe(503);
+    expect(cache.size).toBe(0);
+    expect(handedOut).toHaveLength(1);
+    for (const f of handedOut[0]!.material.files.values()) expect(f.reveal().every((byte) => byte === 0)).toBe(true);
+    state.mode = 'ok';
+    expect((await fetchGrant(watching, await pod(slot0))).status).toBe(201);
+    expect(cache.size).toBe(1);
   });
 
   it('does not serve a cached entry whose fingerprint no longer matches the record', async () => {

@@ -65,7 +65,7 @@ export async function fleet(stores: StateStore[]): Promise<Fleet> {
 export const operator = { name: 'alice', role: 'operator' as const };
 
 export async function importValidator(b: Broker): Promise<void> {
-  await b.operations.importKey(operator, validator, [slotA, slotB], generatedKeyMaterial().material, 'test');
+  await b.operations.importKey(operator, validator, { slots: [slotA, slotB], serviceAccounts: ['validator'] }, generatedKeyMaterial().material, 'test');
 }
 
 /** Actions that change the designation when they are committed. */

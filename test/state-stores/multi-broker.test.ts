@@ -94,7 +94,7 @@ for (const kind of kinds) {
 
         // The fenced holder acknowledges it stopped; the standby may start at once.
         const standby = f.pod(slotB, 'uid-b1');
-        const ack = await b0.grants.release(p1, grant.token, null);
+        const ack = await b0.grants.release(p1, grant.token, null, 'proven');
         expect(ack.outcome).toBe('acknowledged');
         const held = await Promise.all([b1, b2].map((b) => b.grants.fetch(standby, validator, f.ephemeral).catch(allowed(['conflict']))));
         const heldGrants = held.filter((x) => typeof x !== 'string');

@@ -44,7 +44,8 @@ export class FaultyKeyStore implements KeyStore {
 }
 
 export class FaultyStateStore implements StateStore {
-  mode: 'ok' | 'down' = 'ok';
+  /** `commits_down`: reads answer, every commit fails (a decision made, then lost). */
+  mode: 'ok' | 'down' | 'commits_down' = 'ok';
   writes = 0;
   constructor(private readonly inner: StateStore) {}
   get name() {
@@ -61,8 +62,13 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.listValidators();
   }
+  async keyOwner(key: string) {
+    this.gate();
+    return this.inner.keyOwner(key);
+  }
   async commit(c: Commit) {
     this.gate();
+    if (this.mode === 'commits_down') throw new StoreUnavailableError(this.inner.name, 'connection reset');
     this.writes += 1;
     return this.inner.commit(c);
   }

@@ -118,6 +118,7 @@ export class Broker {
       publicId: g.publicId,
       files: { 'keystore.json': Buffer.from(g.keystore).toString('base64'), 'password.txt': Buffer.from(g.password).toString('base64') },
       slots,
+      serviceAccounts: ['validator'],
       reason: 'e2e',
     });
     return { publicId: g.publicId };
