@@ -3,6 +3,7 @@
 // message that names the variable to change.
 
 import { z } from 'zod';
+import type { CheckpointSchedule } from './core/checkpoints';
 import type { Timing } from './core/horizon';
 import { commitLandingBounds, defaultCommitSendWindowMs } from './stores/commit-bounds';
 
@@ -81,6 +82,10 @@ const envSchema = z.object({
   KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
   KEYHOLD_METRICS_PORT: z.string().optional(),
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
+  // At most 120 s, so the lag a checkpoint promises (twice this, plus a minute) stays within five minutes.
+  KEYHOLD_CHECKPOINT_EVERY_SECONDS: seconds('KEYHOLD_CHECKPOINT_EVERY_SECONDS', 60, 1, 120),
+  KEYHOLD_LEDGER_HMAC_KEY_FILE: z.string().optional(),
+  KEYHOLD_CHECKPOINT_EVERY_ENTRIES: seconds('KEYHOLD_CHECKPOINT_EVERY_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
   KEYHOLD_TLS_CERT_FILE: z.string().optional(),
@@ -129,6 +134,9 @@ export interface Config {
   readonly metricsPort: number | null;
   /** Distinct operators a promotion needs. */
   readonly promotionApprovals: 1 | 2;
+  readonly checkpointSchedule: CheckpointSchedule;
+  /** A file of at least 32 random bytes: pod UIDs and operator subjects are ledgered as hmac-sha256 pseudonyms under it. */
+  readonly ledgerHmacKeyFile: string | null;
   /** Create the dev issuer and dev operator credential on first run. */
   readonly dev: boolean;
   /** The whole environment, for store factories that parse their own settings. */
@@ -267,6 +275,8 @@ export function parseConfig(env: Env): Config {
     readyCacheMs: e.KEYHOLD_READY_CACHE_SECONDS * 1000,
     exposeMetrics: metricsPublic && metricsPort === null,
     metricsPort: metricsPublic ? metricsPort : null,
+    ledgerHmacKeyFile: e.KEYHOLD_LEDGER_HMAC_KEY_FILE ?? null,
+    checkpointSchedule: { everyEntries: e.KEYHOLD_CHECKPOINT_EVERY_ENTRIES, everyMs: e.KEYHOLD_CHECKPOINT_EVERY_SECONDS * 1000 },
     home: e.KEYHOLD_HOME,
     host: e.KEYHOLD_HOST,
     port: e.KEYHOLD_PORT,

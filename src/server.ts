@@ -46,9 +46,11 @@ async function main(): Promise<void> {
     throw e;
   });
   console.log(banner(config, serving.url));
+  const stopCheckpoints = broker.checkpointer.start();
   const metrics = broker.parts.metrics;
   const metricsServer = config.metricsPort !== null && metrics ? serveMetrics(metrics, config.host, config.metricsPort) : null;
   const stop = () => {
+    stopCheckpoints();
     void serving.close();
     metricsServer?.close();
     void broker.close().then(() => process.exit(0));
