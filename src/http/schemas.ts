@@ -4,14 +4,26 @@
 import { z } from 'zod';
 import { isKeyFileName } from '../core/key-material';
 import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
+import { maxBatch } from '../broker/grant-batch';
 import { ephemeralKeySchema } from '../grants/key-delivery';
 
 export const validatorId = z.string().max(63).refine(isValidatorId);
 export const slot = z.string().refine(isSlot);
 const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 
-export const fetchBody = z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict();
-export const renewBody = z.object({ grant: compactJws }).strict();
+const distinct = <T>(xs: readonly T[]) => new Set(xs).size === xs.length;
+
+/** One validator (the original body), or a list: each is answered on its own. */
+export const fetchBody = z.union([
+  z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict(),
+  z.object({ validators: z.array(validatorId).min(1).max(maxBatch).refine(distinct), ephemeralKey: ephemeralKeySchema }).strict(),
+]);
+export const renewBody = z.union([
+  z.object({ grant: compactJws }).strict(),
+  z.object({ grants: z.array(compactJws).min(1).max(maxBatch).refine(distinct) }).strict(),
+]);
+/** A full list of renewals: the only pod request that may be this large. */
+export const renewListLimit = maxBatch * 4200;
 
 /** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
 export const slashingProtectionLimit = 256 * 1024;
