@@ -19,6 +19,8 @@ const config = (): KeeperConfig => ({
   verb: 'keeper',
   url: new URL('http://127.0.0.1:1'),
   validator: 'v1',
+  validators: ['v1'],
+  keyDirOf: () => dir,
   tokenFile: '/unused',
   keyDir: dir,
   waitForDesignation: true,
@@ -30,6 +32,8 @@ const config = (): KeeperConfig => ({
   renewMarginMs: 1000,
   releaseTimeoutMs: 1000,
   probeStateFile: join(dir, 'probe.json'),
+  keymanager: null,
+  client: null,
 });
 
 /** A 3 s grant, as fetch would have left it on disk. */

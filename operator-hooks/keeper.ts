@@ -45,9 +45,18 @@ export interface KeeperStatus {
   readonly renewFailuresTotal: number;
 }
 
+/** What a stop showed; in the Keymanager mode it also carries the interchange the client's DELETE returned. */
+export interface StopProof {
+  readonly evidence: StopEvidence;
+  readonly why: string;
+  readonly interchange?: Record<string, unknown> | null;
+}
+
 export interface KeeperDeps extends HookDeps {
-  /** Stop the signer and return once it has exited, saying whether the stop is proven. */
-  readonly stopSigner: () => Promise<{ readonly evidence: StopEvidence; readonly why: string }>;
+  /** Stop the signer (or, in the Keymanager mode, remove this key from it) and say whether the stop is proven. */
+  readonly stopSigner: () => Promise<StopProof>;
+  /** Keymanager mode: hand the held key to the running client. True once it has it. */
+  readonly startSigner?: () => Promise<boolean>;
 }
 
 interface Held {
@@ -86,8 +95,10 @@ export class Keeper {
    * that finds nothing does not undo it); `holds` tells a stop that began
    * before the last hold from one after it.
    */
-  private proof: { evidence: StopEvidence; why: string } = { evidence: 'unproven', why: 'the signer was not stopped yet' };
+  private proof: StopProof = { evidence: 'unproven', why: 'the signer was not stopped yet' };
   private holds = 0;
+  /** Whether startSigner has handed the current grant's key over (always true without one). */
+  private started = true;
 
   constructor(
     private readonly config: KeeperConfig,
@@ -147,7 +158,10 @@ export class Keeper {
     // restarted next to a running signer with a good grant must not stop it.
     const onDisk = await readGrant(this.config.keyDir);
     const resumed = onDisk !== null && onDisk.record.validator === this.config.validator;
-    if (resumed) this.hold(onDisk.token, onDisk.record, sentFromRecord(onDisk.record.sentAt, this.d.clock).mono);
+    if (resumed) {
+      this.hold(onDisk.token, onDisk.record, sentFromRecord(onDisk.record.sentAt, this.d.clock).mono);
+      await this.start();
+    }
     const sweeper = this.sweep();
     this.loop = this.main(resumed);
     await this.loop;
@@ -173,7 +187,19 @@ export class Keeper {
     this.lost = null;
     this.holds++;
     this.proof = { evidence: 'unproven', why: 'the signer was not stopped since the grant was taken' };
+    this.started = this.d.startSigner === undefined;
     this.set('holding', null);
+  }
+
+  /** Keymanager mode: import the held key; a failure is retried while holding. */
+  private async start(): Promise<void> {
+    if (this.started || this.state !== 'holding' || !this.d.startSigner) return;
+    const holds = this.holds;
+    const ok = await this.d.startSigner().catch((e: unknown) => {
+      this.d.log(`handing the key to the client failed: ${(e as Error).name}`);
+      return false;
+    });
+    if (holds === this.holds && this.state === 'holding') this.started = ok;
   }
 
   /** While not holding, keep the signer stopped: the validator container restarts it on its own. */
@@ -196,6 +222,7 @@ export class Keeper {
     if (got.kind === 'gave_up') return this.fence(got.reason, null);
     const record = await installGrant(this.config.keyDir, this.config.validator, got);
     this.hold(got.token, record, got.sent.mono);
+    await this.start();
   }
 
   private async keepHolding(): Promise<void> {
@@ -204,9 +231,11 @@ export class Keeper {
     const { clock } = this.d;
     const left = remainingMs(h.deadline, clock);
     if (left <= 0) return this.lose(`could not renew within the grant's lifetime less the ${seconds(this.config.renewMarginMs)} margin`);
+    if (!this.started) await this.start();
     const due = this.failures === 0 ? renewAtMono(h.sentMono, lifetimeMs(h.record)) : clock.mono();
     if (due > clock.mono()) {
-      await this.d.sleep(Math.min(due - clock.mono(), left), this.signal);
+      // A key the client does not have yet is offered again soon, between renewals.
+      await this.d.sleep(Math.min(due - clock.mono(), left, this.started ? Infinity : this.config.retryMaxMs), this.signal);
       return;
     }
     const sent = { wall: clock.wall(), mono: clock.mono() };
@@ -280,6 +309,7 @@ export class Keeper {
     }
     const record = await installGrant(this.config.keyDir, this.config.validator, got);
     this.hold(got.token, record, got.sent.mono);
+    await this.start();
     this.d.log(`recovered: the broker still designates this pod at epoch ${record.epoch}`);
   }
 
@@ -292,7 +322,7 @@ export class Keeper {
     await this.withoutKey();
     this.set('fenced', reason);
     if (staleGrant !== null) {
-      const ok = await this.releaseWithRetry(staleGrant, null, 'acknowledging the fence');
+      const ok = await this.releaseWithRetry(staleGrant, this.proof.interchange ?? null, 'acknowledging the fence');
       if (!ok) this.unacknowledged = staleGrant;
     }
   }
@@ -307,7 +337,7 @@ export class Keeper {
     const label = this.held ? 'releasing' : this.lost ? 'releasing the lost grant' : this.unacknowledged ? 'acknowledging the fence' : null;
     this.set('releasing', 'SIGTERM');
     await this.stopSigner();
-    const interchange = grant !== null && this.unacknowledged === null ? await this.exportSlashingProtection() : null;
+    const interchange = grant !== null && this.unacknowledged === null ? (this.proof.interchange ?? (await this.exportSlashingProtection())) : null;
     await wipeDir(this.config.keyDir);
     if (grant !== null && label !== null) await this.releaseWithRetry(grant, interchange, label);
     this.held = null;
