@@ -99,6 +99,11 @@ export class Keeper {
   private holds = 0;
   /** Whether startSigner has handed the current grant's key over (always true without one). */
   private started = true;
+  private markResumed: () => void = () => undefined;
+  /** Settles once the keeper has taken up a grant left on disk (or found none): reconciling a client waits for it. */
+  readonly resumed = new Promise<void>((resolve) => {
+    this.markResumed = resolve;
+  });
 
   constructor(
     private readonly config: KeeperConfig,
@@ -162,6 +167,7 @@ export class Keeper {
       this.hold(onDisk.token, onDisk.record, sentFromRecord(onDisk.record.sentAt, this.d.clock).mono);
       await this.start();
     }
+    this.markResumed();
     const sweeper = this.sweep();
     this.loop = this.main(resumed);
     await this.loop;
@@ -189,6 +195,11 @@ export class Keeper {
     this.proof = { evidence: 'unproven', why: 'the signer was not stopped since the grant was taken' };
     this.started = this.d.startSigner === undefined;
     this.set('holding', null);
+  }
+
+  /** The client lost the key (it restarted on an empty data dir): hand it over again at the next wake. */
+  reload(): void {
+    if (this.state === 'holding' && this.d.startSigner) this.started = false;
   }
 
   /** Keymanager mode: import the held key; a failure is retried while holding. */

@@ -124,7 +124,7 @@ describe('Keymanager custody', () => {
     await c.load('v1', v1.dir);
     await c.load('v2', v2.dir);
     // The client came back with both keys from its data dir, but only v2 still has a live grant.
-    await c.reconcile(new Set([v2.pubkey]));
+    await c.reconcile(() => new Set([v2.pubkey]));
     expect([...km.keys.keys()]).toEqual([v2.pubkey]);
     expect(logs.some((l) => l.includes('without a live grant'))).toBe(true);
   });

@@ -53,11 +53,6 @@ export class KeymanagerCustody {
 
   constructor(private readonly d: CustodyDeps) {}
 
-  /** The public keys of validators whose keys this custody loaded and has not removed. */
-  loaded(): ReadonlySet<string> {
-    return new Set(this.keys.values());
-  }
-
   /**
    * Import the key fetch left in `keyDir` with its merged interchange.
    * True once the client has it (imported now, or already).
@@ -99,18 +94,29 @@ export class KeymanagerCustody {
     return stop;
   }
 
-  /** After a client restart: every key it lists that is not in `live` goes at once. */
-  async reconcile(live: ReadonlySet<string>): Promise<void> {
+  pubkeyOf(validator: string): string | null {
+    return this.keys.get(validator) ?? null;
+  }
+
+  /**
+   * After a client restart: every key it lists that is not in `live` goes at
+   * once. `live` gives the public keys with a live grant. Returns what it
+   * listed (null when it could not ask).
+   */
+  async reconcile(live: () => ReadonlySet<string>): Promise<ReadonlySet<string> | null> {
     const listed = await this.d.api.list();
     if (!listed.ok) {
       this.d.log(`cannot list the client's keys (${listed.reason})`);
-      return;
+      return null;
     }
+    // Asked after the listing: a key imported while it ran is listed only once its keeper holds it.
+    const keep = live();
     for (const pk of listed.body) {
-      if (live.has(pk)) continue;
+      if (keep.has(pk)) continue;
       this.d.log(`the client lists ${short(pk)} without a live grant: removing it`);
       await this.remove(pk);
     }
+    return new Set(listed.body);
   }
 
   private remove(pubkey: string): Promise<KeyStop> {
