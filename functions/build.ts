@@ -46,6 +46,9 @@ export const targets: Record<TargetName, Target> = {
   gcp: { entry: 'functions/gcp.ts', entryName: 'index', stores: ['firestore', 'gcp-secret-manager', 'vault'], external: ['@google-cloud/functions-framework'] },
 };
 
+/** Output name of the EIP-2335 check worker, beside each bundle's entry file. */
+export const materialWorkerName = 'check-worker';
+
 const storeAllowed = (stores: readonly string[], backend: string) => stores.some((s) => backend === s || backend.startsWith(`${s}-`));
 
 /** Resolve the registry's dynamic imports of backends outside `stores` to a stub that refuses them. */
@@ -140,7 +143,8 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
   await rm(opts.outdir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: root,
-    entryPoints: { [t.entryName]: join(root, t.entry) },
+    // The import checks' worker thread (src/material/verifier.ts finds it beside the entry).
+    entryPoints: { [t.entryName]: join(root, t.entry), [materialWorkerName]: join(root, 'src/material/check-worker.ts') },
     outdir: opts.outdir,
     bundle: true,
     splitting: true,

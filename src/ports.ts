@@ -59,6 +59,13 @@ export interface Commit {
   readonly record?: RecordChange;
   /** Ledger entries, sealed by the store onto their chains' heads in the same transaction. */
   readonly entries: readonly LedgerDraft[];
+  /**
+   * A key (its `keyIdentity`) the record's validator takes, in the same
+   * transaction as the record: a key belongs to one validator id for ever, so
+   * the commit fails with KeyInUseError, changing nothing, when another
+   * validator holds it. Only with `record`; the index entry is never removed.
+   */
+  readonly claimKey?: string;
 }
 
 export interface LedgerQuery {
@@ -92,6 +99,8 @@ export interface StateStore {
   readonly name: string;
   getValidator(id: string): Promise<ValidatorRecord | null>;
   listValidators(): Promise<ValidatorRecord[]>;
+  /** The validator id a key (its `keyIdentity`) belongs to, or null when no commit has claimed it. */
+  keyOwner(key: string): Promise<string | null>;
   /**
    * Apply a record change and append its ledger entries, all or nothing.
    * Throws StateConflictError when the record moved since `expectedVersion`
@@ -149,6 +158,19 @@ export class StateConflictError extends StoreError {
   constructor(store: string, validator: string) {
     super(store, `validator ${validator} changed concurrently`);
     this.name = 'StateConflictError';
+  }
+}
+
+/** The commit claimed a key that belongs to another validator; nothing changed. */
+export class KeyInUseError extends StoreError {
+  override readonly code = 'key_in_use';
+  constructor(
+    store: string,
+    readonly key: string,
+    readonly owner: string,
+  ) {
+    super(store, `the key is held by another validator`);
+    this.name = 'KeyInUseError';
   }
 }
 

@@ -65,6 +65,19 @@ describe('keyhold CLI', () => {
     expect((await cli([...base, '--service-account', 'Not_A_Name'])).code).toBe(2);
   });
 
+  it('refuses the same keystore under another id (exit 1, key_in_use), and a wrong password (key_password_wrong)', async () => {
+    const dup = await cli(['keys', 'import', 'v1-dup', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'pw.txt'), '--slot', 'eu1/other/anything-0', '--service-account', 'validator']);
+    expect(dup.code).toBe(1);
+    expect(dup.stdout).toBe('');
+    expect(dup.stderr).toMatch(/^keyhold: key_in_use: .*\n {2}the key in .*keystore\.json is already imported under another validator id/);
+    await writeFile(join(dir, 'wrong.txt'), 'not the password');
+    const wrong = await cli(['keys', 'import', 'v9', '--file', join(dir, 'keystore.json'), '--password-file', join(dir, 'wrong.txt'), '--slot', 'eu1/validators/v9-0', '--service-account', 'validator']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('key_password_wrong');
+    expect(wrong.stderr).toContain('wrong.txt is not the password of');
+    expect(JSON.parse((await cli(['status', '--format', 'json'])).stdout).map((v: { id: string }) => v.id)).toEqual(['v1']);
+  });
+
   it('shows status as a table and as JSON', async () => {
     const t = await cli(['status', 'v1']);
     expect(t.code).toBe(0);

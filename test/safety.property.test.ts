@@ -65,6 +65,7 @@ function networked(inner: StateStore, world: World): StateStore {
       return inner.commit(c);
     },
     listValidators: () => inner.listValidators(),
+    keyOwner: (k) => inner.keyOwner(k),
     queryLedger: (q) => inner.queryLedger(q),
     readChain: (c, f, l) => inner.readChain(c, f, l),
     chainHeads: () => inner.chainHeads(),
@@ -111,6 +112,8 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 
 let ephemeral: JWK;
 let signer: GrantSigner;
+// One key for every run (each has its own stores): generating and checking a BLS key per run would only slow the search.
+const material = generatedKeyMaterial().material;
 beforeAll(async () => {
   ephemeral = (await ephemeralKeyPair()).publicJwk;
   signer = await testSigner();
@@ -139,7 +142,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
       keyReader: new CachedKeyReader(new ReplicatedKeyReader(keyReplicas), { now: () => world.t + offset }, { freshMs: 10_000, maxAgeMs: 60_000, maxEntries: 10 }),
     }),
   );
-  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, { slots: allowed, serviceAccounts: ['validator'] }, generatedKeyMaterial().material, null);
+  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, { slots: allowed, serviceAccounts: ['validator'] }, material, null);
 
   const pods: Pod[] = [];
   let podSeq = 0;

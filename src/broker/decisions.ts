@@ -6,7 +6,7 @@ import type { ValidatorRecord } from '../core/designation';
 import { KeyholdError } from '../core/errors';
 import type { LedgerDraft } from '../core/ledger';
 import { brokerChain } from '../core/names';
-import { StateConflictError, type StateStore } from '../ports';
+import { KeyInUseError, StateConflictError, type StateStore } from '../ports';
 import { asStateStoreError } from './designation-reader';
 
 /** How often a decision is made again after losing a compare-and-swap to another broker. */
@@ -21,11 +21,13 @@ export const draft = (input: DraftInput, known: boolean): LedgerDraft => ({
   chain: known && input.validator !== null ? input.validator : brokerChain,
 });
 
-export async function commitOrThrow(store: StateStore, record: { next: ValidatorRecord; expectedVersion: number | null } | undefined, entries: LedgerDraft[]): Promise<void> {
+/** `claimKey`: the key the record's validator takes in the same transaction (an import); taken by another, 409 `key_in_use`. */
+export async function commitOrThrow(store: StateStore, record: { next: ValidatorRecord; expectedVersion: number | null } | undefined, entries: LedgerDraft[], claimKey?: string): Promise<void> {
   try {
-    await store.commit(record ? { record, entries } : { entries });
+    await store.commit(record ? { record, entries, ...(claimKey === undefined ? {} : { claimKey }) } : { entries });
   } catch (e) {
     if (e instanceof StateConflictError) throw e;
+    if (e instanceof KeyInUseError) throw new KeyholdError('key_in_use', { cause: e });
     throw asStateStoreError(e);
   }
 }

@@ -13,6 +13,7 @@ import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, canVerifyChains, ty
 import { commitOrThrow, draft, withCasRetry } from './decisions';
 import { asStateStoreError, type DesignationReader } from './designation-reader';
 import { publicReason } from './key-reader';
+import { sharedMaterialVerifier, type MaterialVerifier } from '../material/verifier';
 
 export interface OperationsDeps {
   readonly state: StateStore;
@@ -24,6 +25,8 @@ export interface OperationsDeps {
   readonly timing: Timing;
   /** Distinct operators a promotion needs (DESIGN.md: optionally two). */
   readonly promotionApprovals?: 1 | 2;
+  /** Checks imported material and names its key; default: EIP-2335 checks in a worker thread. */
+  readonly materialVerifier?: MaterialVerifier;
 }
 
 /** How long a proposed promotion waits for its second approver. */
@@ -71,15 +74,22 @@ export class OperationsService {
    * replica `keys check` reports missing), then record the validator. A
    * partial import of an existing validator must carry the same material:
    * replicas never drift apart by import.
+   *
+   * Before anything is written: the material is checked (an EIP-2335
+   * keystore decrypts with its password and holds the key it names), and its
+   * key must not belong to another validator id. The state store's
+   * transaction checks the key again (`claimKey`), for imports that race.
    */
   async importKey(op: Operator, validator: string, policy: ImportPolicy, material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
     const { slots, serviceAccounts } = policy;
     const fp = fingerprint(material.publicId);
     const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
     if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
+    const key = await (this.d.materialVerifier ?? sharedMaterialVerifier).identify(material);
     const existing = await this.read(validator);
     if (existing && decideReimport(existing, slots, fp, material.format, serviceAccounts) instanceof KeyholdError) throw new KeyholdError('validator_exists');
     if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
+    await this.checkKeyFree(key, validator);
     // Material first: a record that names a key no store has would only fail later, at fetch.
     const replicas: { store: string; version: string }[] = [];
     for (const store of targets) {
@@ -110,11 +120,29 @@ export class OperationsService {
         },
         true,
       );
-      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry]);
+      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], key);
       return next;
     });
     await this.checkpoint();
     return { record, fingerprint: fp, replicas };
+  }
+
+  /**
+   * 409 `key_in_use` when the key belongs to another validator: by the key
+   * index, or, for records imported before the index existed, by another
+   * record's fingerprint of the same key (with or without `0x`).
+   */
+  private async checkKeyFree(key: string, validator: string): Promise<void> {
+    let owner: string | null;
+    let records: ValidatorRecord[];
+    try {
+      [owner, records] = await Promise.all([this.d.state.keyOwner(key), this.d.state.listValidators()]);
+    } catch (e) {
+      throw asStateStoreError(e);
+    }
+    const spellings = new Set([fingerprint(key), fingerprint(`0x${key}`)]);
+    const legacy = records.find((r) => r.id !== validator && spellings.has(r.keyFingerprint));
+    if ((owner !== null && owner !== validator) || legacy) throw new KeyholdError('key_in_use');
   }
 
   async promote(op: Operator, validator: string, target: string, reason: string): Promise<PromoteResult> {

@@ -7,6 +7,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
+    /** The broker's error code, when the broker refused. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'CliError';
@@ -46,7 +48,7 @@ export class BrokerClient {
     if (!res.ok && !(opts.accept ?? []).includes(res.status)) {
       const err = parsed as { code?: string; message?: string };
       const retry = res.headers.get('retry-after');
-      throw new CliError(`${err.code ?? res.status}: ${err.message ?? 'refused'}${retry ? ` (retry after ${retry}s)` : ''}`, res.status >= 500 ? exitCodes.unreachable : exitCodes.refused);
+      throw new CliError(`${err.code ?? res.status}: ${err.message ?? 'refused'}${retry ? ` (retry after ${retry}s)` : ''}`, res.status >= 500 ? exitCodes.unreachable : exitCodes.refused, err.code);
     }
     return { status: res.status, body: parsed as T };
   }

@@ -64,6 +64,13 @@ interface ValidatorView {
   keyFormat: string;
   slashingProtection: boolean;
 }
+/** What an operator should do about an import refusal, beside the broker's code. */
+const importHints = (file: string, passwordFile: string): Record<string, string> => ({
+  key_in_use: `the key in ${file} is already imported under another validator id; a key belongs to one id for ever (run keys import again under that id to change its replicas)`,
+  key_password_wrong: `${passwordFile} is not the password of ${file}; nothing was stored`,
+  key_material_invalid: `${file} is not a valid EIP-2335 keystore, or its pubkey is not the key it holds; nothing was stored`,
+});
+
 const statusRow = (v: ValidatorView) => ({ validator: v.id, epoch: v.designation.epoch, state: v.designation.state, slot: v.designation.slot, pod: v.designation.podUid, notBefore: v.designation.notBefore, fingerprint: v.keyFingerprint.slice(0, 16) });
 const statusColumns = ['validator', 'epoch', 'state', 'slot', 'pod', 'notBefore', 'fingerprint'];
 
@@ -125,7 +132,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       };
       keystore.fill(0);
       password.fill(0);
-      const res = await client().call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body);
+      const res = await client()
+        .call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body)
+        .catch((e: unknown) => {
+          const hint = e instanceof CliError && e.code ? importHints(o.file, o.passwordFile)[e.code] : undefined;
+          throw hint ? new CliError(`${e instanceof Error ? e.message : ''}\n  ${hint}`, (e as CliError).exitCode, (e as CliError).code) : e;
+        });
       const r = res.body;
       emit(o.format, [{ validator: r.id, fingerprint: r.fingerprint, epoch: r.designation.epoch, slot: r.designation.slot, replicas: r.replicas.map((x) => `${x.store}@${x.version}`).join(',') }], ['validator', 'fingerprint', 'epoch', 'slot', 'replicas'], io.stdout);
     });

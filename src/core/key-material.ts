@@ -47,6 +47,17 @@ export interface KeyMaterial {
 export const keyFileNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const isKeyFileName = (name: string): boolean => keyFileNamePattern.test(name) && !name.includes('..');
 
+/**
+ * A key's identity, the thing that belongs to one validator id for ever: its
+ * public key, lower-case, without `0x` when it is hex. Case is folded for
+ * any format, so two spellings of one key can never pass as two keys (the
+ * price, a refusal of two keys that differ only in case, is the safe side).
+ */
+export function keyIdentity(publicId: string): string {
+  const lower = publicId.toLowerCase();
+  return /^0x[0-9a-f]+$/.test(lower) ? lower.slice(2) : lower;
+}
+
 /** SHA-256 of the public identifier: safe to print, log and compare across replicas. */
 export const fingerprint = (publicId: string): string => createHash('sha256').update(publicId.toLowerCase()).digest('hex');
 

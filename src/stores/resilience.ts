@@ -136,6 +136,7 @@ export function resilientStateStore(inner: StateStore, opts: ResilienceOptions =
     name: inner.name,
     getValidator: (id) => g.call('getValidator', 'read', () => inner.getValidator(id)),
     listValidators: () => g.call('listValidators', 'read', () => inner.listValidators()),
+    keyOwner: (k) => g.call('keyOwner', 'read', () => inner.keyOwner(k)),
     commit: (c) => g.call('commit', 'write', () => inner.commit(c)),
     queryLedger: (q) => g.call('queryLedger', 'read', () => inner.queryLedger(q)),
     readChain: (c, f, l) => g.call('readChain', 'read', () => inner.readChain(c, f, l)),

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
 import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
-import { StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
+import { KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
 
 export interface StateStoreBackend {
@@ -124,6 +124,7 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
       try {
         expect(await store.getValidator('v1')).toBeNull();
         expect(await store.listValidators()).toEqual([]);
+        expect(await store.keyOwner('ab'.repeat(48))).toBeNull();
         expect(await store.chainHeads()).toEqual([]);
         expect(await store.readChain('v1', 1, 10)).toEqual([]);
         expect(await store.latestCheckpoint()).toBeNull();
@@ -194,6 +195,68 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
         const chain = effectiveEntries(await wholeChain(store, 'v1'));
         expect(chain.filter((e) => e.details.version === 2).map((e) => e.details.writer)).toEqual([winner]);
         await expectConsistent(store, 'v1');
+      } finally {
+        await done();
+      }
+    });
+
+    it('binds a key to one validator id for ever: a claim under another id is refused and changes nothing', async () => {
+      const { store, open, done } = await setup();
+      try {
+        const create = (s: StateStore, id: string, key: string) =>
+          s.commit({ record: { next: recordFor(id), expectedVersion: null }, entries: [draftFor(id, t0, { details: { version: 1 } })], claimKey: key });
+        expect(await store.keyOwner('k1')).toBeNull();
+        await create(store, 'v1', 'k1');
+        expect(await store.keyOwner('k1')).toBe('v1');
+        // Another instance, as another broker would be.
+        const other = await open();
+        const refused = create(other, 'v2', 'k1');
+        await expect(refused).rejects.toBeInstanceOf(KeyInUseError);
+        await expect(refused).rejects.toMatchObject({ owner: 'v1', key: 'k1' });
+        expect(await store.getValidator('v2')).toBeNull();
+        expect(effectiveEntries(await wholeChain(store, 'v2'))).toEqual([]);
+        expect(await store.keyOwner('k1')).toBe('v1');
+        // The owner claims its own key again (a re-import), then rotates to another.
+        const r1 = recordFor('v1');
+        const r2 = moved(r1, t0 + 1);
+        await other.commit({ record: { next: r2, expectedVersion: 1 }, entries: [draftFor('v1', t0 + 1, { details: { version: 2 } })], claimKey: 'k1' });
+        await other.commit({ record: { next: moved(r2, t0 + 2), expectedVersion: 2 }, entries: [draftFor('v1', t0 + 2, { details: { version: 3 } })], claimKey: 'k2' });
+        // The key it rotated away from is still its own: for ever, not while current.
+        expect(await store.keyOwner('k1')).toBe('v1');
+        expect(await store.keyOwner('k2')).toBe('v1');
+        await expect(create(store, 'v2', 'k2')).rejects.toBeInstanceOf(KeyInUseError);
+        // A lost compare-and-swap that claims a free key leaves it free.
+        await expect(
+          store.commit({ record: { next: moved(r1, t0 + 3), expectedVersion: 1 }, entries: [draftFor('v1', t0 + 3, { details: { version: 2 } })], claimKey: 'k4' }),
+        ).rejects.toBeInstanceOf(StateConflictError);
+        expect(await store.keyOwner('k4')).toBeNull();
+        await create(store, 'v2', 'k3');
+        expect(await store.keyOwner('k3')).toBe('v2');
+        expect((await store.getValidator('v1'))?.version).toBe(3);
+        await expectConsistent(store, 'v1');
+        await expectConsistent(store, 'v2');
+      } finally {
+        await done();
+      }
+    });
+
+    it(`lets exactly one of ${writers} instances importing one key under different ids at once take it`, async () => {
+      const { store, open, done } = await setup();
+      try {
+        const stores = await Promise.all(Array.from({ length: writers }, () => open()));
+        const ids = stores.map((_, i) => `w${i}`);
+        const results = await Promise.allSettled(
+          stores.map((s, i) => s.commit({ record: { next: recordFor(ids[i]!), expectedVersion: null }, entries: [draftFor(ids[i]!, t0, { details: { version: 1 } })], claimKey: 'shared' })),
+        );
+        const won = results.flatMap((x, i) => (x.status === 'fulfilled' ? [ids[i]!] : []));
+        expect(won).toHaveLength(1);
+        for (const x of results) if (x.status === 'rejected') expect(x.reason).toBeInstanceOf(KeyInUseError);
+        expect(await store.keyOwner('shared')).toBe(won[0]);
+        expect((await store.listValidators()).map((r) => r.id)).toEqual(won);
+        for (const id of ids) {
+          expect(effectiveEntries(await wholeChain(store, id))).toHaveLength(id === won[0] ? 1 : 0);
+          await expectConsistent(store, id);
+        }
       } finally {
         await done();
       }

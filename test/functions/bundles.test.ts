@@ -26,6 +26,16 @@ const entryPackages = (b: Built) => {
   return new Set(Object.keys(entry.inputs).map(inputOwner));
 };
 
+describe('both bundles', () => {
+  it('ship the import checks\' worker beside the entry, and load no keystore or BLS code at start', () => {
+    for (const b of [aws, gcp]) {
+      const worker = Object.keys(b.metafile.outputs).find((f) => resolve(repoRoot, f) === join(b.outdir, 'check-worker.mjs'));
+      expect(worker, b.target).toBeDefined();
+      expect([...entryPackages(b)].filter((p) => p === '@chainsafe/bls-keystore' || p === '@noble/curves')).toEqual([]);
+    }
+  });
+});
+
 describe('the AWS Lambda bundle', () => {
   it('has the AWS SDKs of its stores and no Google Cloud package', () => {
     const pkgs = packagesIn(aws);

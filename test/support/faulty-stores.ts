@@ -62,6 +62,10 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.listValidators();
   }
+  async keyOwner(key: string) {
+    this.gate();
+    return this.inner.keyOwner(key);
+  }
   async commit(c: Commit) {
     this.gate();
     if (this.mode === 'commits_down') throw new StoreUnavailableError(this.inner.name, 'connection reset');

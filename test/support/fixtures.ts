@@ -1,8 +1,9 @@
 // Everything a test needs to stand up a broker with no files and no network:
 // a clock it controls, a cluster issuer and operator keys generated per run,
-// and key material that is random bytes in the shape of an EIP-2335 keystore.
+// and key material: an EIP-2335 keystore of a BLS key generated per call.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createHash, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
+import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { buildBroker, type Broker, type BrokerParts } from '../../src/compose';
 import { Secret, type KeyMaterial } from '../../src/core/key-material';
@@ -77,22 +78,42 @@ export async function testOperator(name = 'alice', role: OperatorRole = 'operato
   };
 }
 
-/** Random bytes shaped like an EIP-2335 keystore and its password: never a real key. */
-export function generatedKeyMaterial(): { material: KeyMaterial; publicId: string; keystore: string; password: string } {
-  const publicId = `0x${randomBytes(48).toString('hex')}`;
+/**
+ * An EIP-2335 keystore (pbkdf2, c = 2, so tests stay fast) of a fresh BLS key
+ * and its password: never a real key. Built here, synchronously, so callers
+ * stay simple; the broker checks it with @chainsafe/bls-keystore, which also
+ * proves this builder right.
+ */
+export function eip2335Keystore(opts: { password?: string; secretKey?: Uint8Array } = {}): { keystore: string; password: string; pubkey: string } {
+  const password = opts.password ?? randomBytes(24).toString('base64url');
+  const secretKey = opts.secretKey ?? bls12_381.utils.randomSecretKey();
+  const pubkey = Buffer.from(bls12_381.longSignatures.getPublicKey(secretKey).toBytes(true)).toString('hex');
+  const salt = randomBytes(32);
+  const iv = randomBytes(16);
+  // EIP-2335: decryption key by the KDF, AES-128-CTR under its first half, checksum over its second half and the ciphertext.
+  const dk = pbkdf2Sync(Buffer.from(password.normalize('NFKD')), salt, 2, 32, 'sha256');
+  const cipher = createCipheriv('aes-128-ctr', dk.subarray(0, 16), iv);
+  const message = Buffer.concat([cipher.update(secretKey), cipher.final()]);
+  const checksum = createHash('sha256').update(dk.subarray(16, 32)).update(message).digest('hex');
   const keystore = JSON.stringify({
     crypto: {
-      kdf: { function: 'scrypt', params: { dklen: 32, n: 2, r: 8, p: 1, salt: randomBytes(32).toString('hex') }, message: '' },
-      checksum: { function: 'sha256', params: {}, message: randomBytes(32).toString('hex') },
-      cipher: { function: 'aes-128-ctr', params: { iv: randomBytes(16).toString('hex') }, message: randomBytes(32).toString('hex') },
+      kdf: { function: 'pbkdf2', params: { dklen: 32, c: 2, prf: 'hmac-sha256', salt: salt.toString('hex') }, message: '' },
+      checksum: { function: 'sha256', params: {}, message: checksum },
+      cipher: { function: 'aes-128-ctr', params: { iv: iv.toString('hex') }, message: message.toString('hex') },
     },
     description: 'generated test fixture, not a real key',
-    pubkey: publicId.slice(2),
+    pubkey,
     path: 'm/12381/3600/0/0/0',
     uuid: randomUUID(),
     version: 4,
   });
-  const password = randomBytes(24).toString('base64url');
+  return { keystore, password, pubkey };
+}
+
+/** A generated EIP-2335 keystore and its password, as key material. */
+export function generatedKeyMaterial(): { material: KeyMaterial; publicId: string; keystore: string; password: string } {
+  const { keystore, password, pubkey } = eip2335Keystore();
+  const publicId = `0x${pubkey}`;
   return {
     publicId,
     keystore,

@@ -11,6 +11,7 @@
 //   pk                 sk                              attributes
 //   V#<validator>      RECORD                          version N, record S (JSON)
 //   VALIDATORS         <validator>                     (directory, written when the record is created)
+//   K#<key>            OWNER                           validator S: the key index, one validator id per key, for ever
 //   HEADS              <chain>                         seq N, hash S, firstTime N, lastTime N
 //   C#<chain>          E#<seq, 12 digits>              entry S (JSON), time N
 //   T#<yyyy-mm-dd>     <time 15 d>#<chain>#<seq 12 d>  entry S, chain, validator, slot, action, time
@@ -42,6 +43,7 @@ import {
 import type { ValidatorRecord } from '../../core/designation';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
+  KeyInUseError,
   StateConflictError,
   StoreError,
   StoreUnavailableError,
@@ -105,6 +107,11 @@ export class DynamoDbStateStore implements StateStore {
     return records.filter((r): r is ValidatorRecord => r !== null);
   }
 
+  async keyOwner(key: string): Promise<string | null> {
+    const item = await this.get(`K#${key}`, 'OWNER');
+    return item ? this.str(item, 'validator') : null;
+  }
+
   async commit(commit: Commit): Promise<LedgerEntry[]> {
     for (const d of commit.entries) checkChainName(d.chain);
     const chains = [...new Set(commit.entries.map((d) => d.chain))];
@@ -129,6 +136,19 @@ export class DynamoDbStateStore implements StateStore {
         if (expectedVersion === null) {
           items.push({ Put: { TableName: this.table, Item: { pk: S('VALIDATORS'), sk: S(next.id) }, ConditionExpression: 'attribute_not_exists(pk)' } });
         }
+      }
+      // The key index item: created by the first claim, rewritten unchanged by its owner's, refused to anyone else's.
+      const keyItemAt = change && commit.claimKey !== undefined ? items.length : -1;
+      if (change && commit.claimKey !== undefined) {
+        items.push({
+          Put: {
+            TableName: this.table,
+            Item: { pk: S(`K#${commit.claimKey}`), sk: S('OWNER'), validator: S(change.next.id) },
+            ConditionExpression: 'attribute_not_exists(pk) OR #o = :owner',
+            ExpressionAttributeNames: { '#o': 'validator' },
+            ExpressionAttributeValues: { ':owner': S(change.next.id) },
+          },
+        });
       }
       const headItemAt = items.length;
       for (const chain of chains) {
@@ -189,7 +209,9 @@ export class DynamoDbStateStore implements StateStore {
         // CancellationReasons come in the order of TransactItems
         // (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#API_TransactWriteItems_Errors).
         const codes = (reasons ?? []).map((r) => r.Code ?? 'None');
-        if (change && codes.slice(0, headItemAt).includes('ConditionalCheckFailed')) throw new StateConflictError(this.name, change.next.id);
+        const recordItems = keyItemAt >= 0 ? keyItemAt : headItemAt;
+        if (change && codes.slice(0, recordItems).includes('ConditionalCheckFailed')) throw new StateConflictError(this.name, change.next.id);
+        if (change && keyItemAt >= 0 && codes[keyItemAt] === 'ConditionalCheckFailed') throw await this.keyInUse(commit.claimKey!, e);
         const retryable = codes.length > 0 && codes.every((c) => c === 'None' || c === 'ConditionalCheckFailed' || c === 'TransactionConflict');
         if (!retryable) throw new StoreUnavailableError(this.name, `transaction cancelled (${codes.join(',') || 'no reason'})`, { cause: e });
         // Another broker appended to one of these chains first (or was mid-transaction
@@ -198,6 +220,11 @@ export class DynamoDbStateStore implements StateStore {
         await sleep(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6)));
       }
     }
+  }
+
+  private async keyInUse(key: string, cause: unknown): Promise<StoreError> {
+    const owner = await this.keyOwner(key);
+    return owner === null ? new StoreUnavailableError(this.name, 'key index changed during the commit', { cause }) : new KeyInUseError(this.name, key, owner);
   }
 
   private async head(chain: string): Promise<(ChainHead & { firstTime: number; lastTime: number }) | null> {

@@ -9,6 +9,7 @@
 // Layout, `<p>` the collection prefix (default `keyhold`):
 //
 //   <p>_validators/<validator>            { version, record (JSON text), commit }
+//   <p>_keys/<key>                        { validator, commit }: the key index, one validator id per key, for ever
 //   <p>_chains/<chain>                    head: { seq, hash, commit }
 //   <p>_chains/<chain>/entries/<seq 12 d> { entry (JSON text), time }
 //   <p>_ledger/<time 15 d>#<chain>#<seq>  { entry, chain, validator, slot, action, time }
@@ -28,6 +29,7 @@ import { FieldPath, Firestore, type DocumentReference, type DocumentSnapshot, ty
 import type { ValidatorRecord } from '../../core/designation';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
+  KeyInUseError,
   StateConflictError,
   StoreError,
   StoreUnavailableError,
@@ -79,6 +81,7 @@ export class FirestoreStateStore implements StateStore {
   }
 
   private validators = () => this.db.collection(`${this.p}_validators`);
+  private keys = () => this.db.collection(`${this.p}_keys`);
   private chains = () => this.db.collection(`${this.p}_chains`);
   private entries = (chain: string) => this.chains().doc(chain).collection('entries');
   private ledger = () => this.db.collection(`${this.p}_ledger`);
@@ -94,6 +97,11 @@ export class FirestoreStateStore implements StateStore {
     return snaps.docs.map((d) => this.record(d));
   }
 
+  async keyOwner(key: string): Promise<string | null> {
+    const snap = await this.call(() => this.keys().doc(key).get());
+    return snap.exists ? this.owner(snap) : null;
+  }
+
   async commit(commit: Commit): Promise<LedgerEntry[]> {
     for (const d of commit.entries) checkChainName(d.chain);
     const chains = [...new Set(commit.entries.map((d) => d.chain))];
@@ -103,14 +111,20 @@ export class FirestoreStateStore implements StateStore {
     const commitId = randomUUID();
     let previous: LedgerEntry[] | null = null;
     const change = commit.record;
+    const claim = change && commit.claimKey !== undefined ? commit.claimKey : null;
     const attempt = () =>
       this.db.runTransaction(
         async (tx) => {
-          const refs: DocumentReference[] = [...(change ? [this.validators().doc(change.next.id)] : []), ...chains.map((c) => this.chains().doc(c))];
+          const refs: DocumentReference[] = [
+            ...(change ? [this.validators().doc(change.next.id)] : []),
+            ...(claim !== null ? [this.keys().doc(claim)] : []),
+            ...chains.map((c) => this.chains().doc(c)),
+          ];
           // Firestore transactions read everything before writing anything.
           const snaps = refs.length ? await tx.getAll(...refs) : [];
           const recordSnap = change ? snaps[0]! : null;
-          const headSnaps = change ? snaps.slice(1) : snaps;
+          const keySnap = claim !== null ? snaps[1]! : null;
+          const headSnaps = snaps.slice((change ? 1 : 0) + (claim !== null ? 1 : 0));
           const done = (recordSnap?.get('commit') ?? headSnaps[0]?.get('commit')) === commitId;
           if (done && previous) return previous;
           if (change && recordSnap) {
@@ -119,6 +133,12 @@ export class FirestoreStateStore implements StateStore {
               throw new StateConflictError(this.name, next.id);
             }
             tx.set(recordSnap.ref, { version: next.version, record: JSON.stringify(next), commit: commitId });
+            if (keySnap && claim !== null) {
+              // Read in this transaction: a concurrent claim of the same key aborts one of the two.
+              const owner = keySnap.exists ? this.owner(keySnap) : null;
+              if (owner !== null && owner !== next.id) throw new KeyInUseError(this.name, claim, owner);
+              if (owner === null) tx.create(keySnap.ref, { validator: next.id, commit: commitId });
+            }
           }
           const heads = new Map<string, ChainHead | null>(chains.map((c, i) => [c, this.headOf(c, headSnaps[i]!)]));
           const out = sealAll(commit.entries, heads);
@@ -228,6 +248,12 @@ export class FirestoreStateStore implements StateStore {
     const r = parseRecord(snap.get('record') as unknown);
     if (r.version !== snap.get('version') || r.id !== snap.id) throw new StoreError(this.name, 'a stored validator record disagrees with its document');
     return r;
+  }
+
+  private owner(snap: DocumentSnapshot): string {
+    const v = snap.get('validator') as unknown;
+    if (typeof v !== 'string') throw new StoreError(this.name, 'a stored key index entry is malformed');
+    return v;
   }
 
   private num(snap: DocumentSnapshot, field: string): number {

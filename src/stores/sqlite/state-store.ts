@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import type { ValidatorRecord } from '../../core/designation';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
+  KeyInUseError,
   StateConflictError,
   StoreUnavailableError,
   type Commit,
@@ -45,6 +46,10 @@ CREATE TABLE IF NOT EXISTS ledger (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS ledger_by_time ON ledger (time, chain, seq);
 CREATE INDEX IF NOT EXISTS ledger_by_validator ON ledger (validator, time, chain, seq);
+CREATE TABLE IF NOT EXISTS key_owners (
+  key TEXT PRIMARY KEY,
+  validator TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS checkpoints (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   body TEXT NOT NULL
@@ -74,6 +79,8 @@ export class SqliteStateStore implements StateStore {
       ),
       head: this.db.prepare('SELECT seq, hash FROM ledger WHERE chain = ? ORDER BY seq DESC LIMIT 1'),
       getRecord: this.db.prepare('SELECT record FROM validators WHERE id = ?'),
+      claimKey: this.db.prepare('INSERT INTO key_owners (key, validator) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
+      keyOwner: this.db.prepare('SELECT validator FROM key_owners WHERE key = ?'),
       readChain: this.db
         .prepare(`SELECT ${ledgerColumns.join(', ')} FROM ledger WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?`)
         .raw(true),
@@ -82,7 +89,7 @@ export class SqliteStateStore implements StateStore {
     this.applyBatch = this.makeBatch();
   }
 
-  private readonly stmt: Record<'insertRecord' | 'updateRecord' | 'insertEntry' | 'head' | 'getRecord' | 'readChain', Database.Statement>;
+  private readonly stmt: Record<'insertRecord' | 'updateRecord' | 'insertEntry' | 'head' | 'getRecord' | 'readChain' | 'claimKey' | 'keyOwner', Database.Statement>;
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     const row = this.stmt.getRecord.get(id) as { record: string } | undefined;
@@ -92,6 +99,10 @@ export class SqliteStateStore implements StateStore {
   async listValidators(): Promise<ValidatorRecord[]> {
     const rows = this.db.prepare('SELECT record FROM validators ORDER BY id').all() as { record: string }[];
     return rows.map((r) => parseRecord(r.record));
+  }
+
+  async keyOwner(key: string): Promise<string | null> {
+    return (this.stmt.keyOwner.get(key) as { validator: string } | undefined)?.validator ?? null;
   }
 
   /**
@@ -155,6 +166,11 @@ export class SqliteStateStore implements StateStore {
           ? this.stmt.insertRecord.run(next.id, next.version, JSON.stringify(next)).changes
           : this.stmt.updateRecord.run(next.version, JSON.stringify(next), next.id, expectedVersion).changes;
       if (changed !== 1) throw new StateConflictError(this.name, next.id);
+      if (commit.claimKey !== undefined) {
+        this.stmt.claimKey.run(commit.claimKey, next.id);
+        const owner = (this.stmt.keyOwner.get(commit.claimKey) as { validator: string }).validator;
+        if (owner !== next.id) throw new KeyInUseError(this.name, commit.claimKey, owner);
+      }
     }
     const heads = new Map<string, ChainHead | null>();
     for (const d of commit.entries) if (!heads.has(d.chain)) heads.set(d.chain, this.head(d.chain));

@@ -27,8 +27,17 @@
 // one intent per validator is ever open and version `from + 1` is always one
 // of the last two versions (safe under KV's max_versions pruning).
 //
+// A key a designation change claims (an import) is bound first, by a
+// create-only write of `keys/<key>` naming the validator, before the intent:
+// a designation that names a key therefore never exists without its binding,
+// and a binding, once written, never changes. If the import then fails (a
+// lost CAS, a broker that died), the key stays bound to that id: importing it
+// again under the same id succeeds, under any other it is refused. That
+// refuses more than a transaction would, never less.
+//
 // Keys, under `<mount>/data/<prefix>`:
 //   validators/<id>              { record (JSON text) | null, intent }
+//   keys/<key>                   { validator }  the key index, one validator id per key, for ever
 //   chains/<chain>/<seq 12 d>    { entry (JSON text), intent?, state? }
 //   heads/<chain>                { seq }   a hint only: readers probe past it
 //   checkpoint                   { body }  the latest; KV keeps earlier versions
@@ -41,6 +50,7 @@ import { randomUUID } from 'node:crypto';
 import type { ValidatorRecord } from '../../core/designation';
 import { sealEntry, type ChainHead, type LedgerDraft, type LedgerEntry } from '../../core/ledger';
 import {
+  KeyInUseError,
   StateConflictError,
   StoreError,
   StoreUnavailableError,
@@ -133,6 +143,24 @@ export class VaultKvStateStore implements StateStore {
     return { record, version: got.version, data: got.data };
   }
 
+  async keyOwner(key: string): Promise<string | null> {
+    const got = await this.kv.read(`keys/${key}`);
+    if (!got) return null;
+    if (typeof got.data.validator !== 'string') throw new StoreError(this.name, 'a stored key index entry is malformed');
+    return got.data.validator;
+  }
+
+  /** Bind `key` to `validator` unless it is bound already (create-only, so two claimants can never both win). */
+  private async claim(key: string, validator: string): Promise<void> {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const owner = await this.keyOwner(key);
+      if (owner === validator) return;
+      if (owner !== null) throw new KeyInUseError(this.name, key, owner);
+      if ((await this.kv.write(`keys/${key}`, { validator }, 0)) !== 'cas_mismatch') return;
+    }
+    throw new StoreUnavailableError(this.name, 'key index contention');
+  }
+
   async listValidators(): Promise<ValidatorRecord[]> {
     const ids = (await this.kv.list('validators/')).filter((k) => !k.endsWith('/')).sort();
     const records = await Promise.all(ids.map((id) => this.getValidator(id)));
@@ -188,6 +216,7 @@ export class VaultKvStateStore implements StateStore {
       const ok = change.expectedVersion === null ? current.record === null : current.record?.version === change.expectedVersion;
       if (!ok) throw new StateConflictError(this.name, change.next.id);
       from = current.version;
+      if (commit.claimKey !== undefined) await this.claim(commit.claimKey, change.next.id);
     }
     const written: LedgerEntry[] = [];
     const markers: Marker[] = [];
