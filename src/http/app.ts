@@ -19,6 +19,7 @@ import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
 import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, renewListLimit, slashingProtectionLimit, validatorId } from './schemas';
+import { openApiDocument } from './openapi';
 import { presentEntry, presentRecord } from './present';
 import type { Readiness } from './readiness';
 
@@ -233,6 +234,10 @@ export function createApp(deps: AppDeps): Hono {
     const cp = await operations.checkpoint();
     return c.json({ time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
   });
+
+  // Built from the route table when asked, so it lists every route above.
+  let openApi: Record<string, unknown> | null = null;
+  app.get('/openapi.json', (c) => c.json((openApi ??= openApiDocument(app))));
 
   return app;
 }
