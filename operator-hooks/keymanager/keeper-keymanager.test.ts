@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeKeymanager, type FakeKeymanager } from '../../test/support/fake-keymanager';
 import type { Answer, BrokerClient, GrantView, ReleaseView, StopEvidence } from '../broker-client';
 import { realSleep, systemClock } from '../clock';
-import type { KeeperConfig } from '../config';
+import { testKeeperConfig } from '../../test/support/keeper-config';
 import { writeKeyBundle, type GrantRecord } from '../key-files';
 import { Keeper } from '../keeper';
 import { httpKeymanagerApi } from './api';
@@ -29,26 +29,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const config = (validator: string): KeeperConfig => ({
-  verb: 'keeper',
-  url: new URL('http://127.0.0.1:1'),
-  validator,
-  validators: ['v1', 'v2'],
-  keyDirOf: (v) => join(dir, v),
-  tokenFile: '/unused',
-  keyDir: join(dir, validator),
-  waitForDesignation: true,
-  retryMaxMs: 200,
-  httpTimeoutMs: 1000,
-  signer: { pidfile: null, process: 'unused', graceMs: 100 },
-  port: 0,
-  exportCommand: null,
-  renewMarginMs: 1000,
-  releaseTimeoutMs: 1000,
-  probeStateFile: join(dir, 'probe.json'),
-  keymanager: { url: km.url, tokenFile: join(dir, 'token') },
-  client: 'lodestar',
-});
+const config = (validator: string) =>
+  testKeeperConfig(join(dir, validator), {
+    validator,
+    validators: ['v1', 'v2'],
+    keyDirOf: (v) => join(dir, v),
+    keymanager: { url: km.url, tokenFile: join(dir, 'token') },
+    client: 'lodestar',
+    probeStateFile: join(dir, 'probe.json'),
+  });
 
 const token = (r: GrantRecord) =>
   new UnsecuredJWT({ slot: r.slot, pod_uid: r.podUid, epoch: r.epoch }).setSubject(r.validator).setIssuedAt(r.iat).setExpirationTime(r.exp).setJti(r.jti).encode();

@@ -4,19 +4,17 @@
 // only its key, a key the client keeps listed after its DELETE stops the
 // client process, a stray key is deleted at once, and SIGTERM releases the rest.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevPodToken } from '../../src/identity/dev-credentials';
 import type { KeeperStatus } from '../../operator-hooks/keeper';
 import { startFakeKeymanager, type FakeKeymanager } from '../support/fake-keymanager';
-import { Broker, until } from './support/cluster';
+import { Broker, exited, spawnHook, until } from './support/cluster';
 
-const root = resolve(import.meta.dirname, '../..');
-const hookBin = join(root, 'operator-hooks/bin.mjs');
 const validators = ['km-a', 'km-b', 'km-c'];
 const slot = 'local/validators/km-0';
 const standby = 'local/validators/km-standby-0';
@@ -37,16 +35,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
-
-function hook(verb: 'fetch' | 'keeper', env: Record<string, string>): ChildProcess {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KEYHOLD_')));
-  const child = spawn(process.execPath, [hookBin, verb], { cwd: root, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const collect = (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean).map((l) => `[${verb}] ${l}`));
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  return child;
-}
+const hook = (verb: 'fetch' | 'keeper', env: Record<string, string>) => spawnHook(verb, env, log);
 
 describe('keeper in the Keymanager mode, many validators, real broker', () => {
   it('feeds the client every key, removes only a fenced one, stops a client that keeps it, and releases on SIGTERM', async () => {
