@@ -3,7 +3,7 @@
 // and the keeper need. Exit 0 only when all of it is in place.
 
 import { mkdir, statfs } from 'node:fs/promises';
-import { acquireGrant, type Acquired } from './acquire';
+import { acquireGrant, predecessorOf, type Acquired } from './acquire';
 import { itemAnswer, type BrokerClient, type Failure, type ListBrokerClient } from './broker-client';
 import type { Clock, Sleep } from './clock';
 import type { FetchConfig } from './config';
@@ -36,7 +36,7 @@ export async function installGrant(keyDir: string, validator: string, got: Extra
   if (got.claims.validator !== validator) throw new FetchRefused(`the broker granted validator "${got.claims.validator}", not "${validator}"`);
   const bundle = await openKeyDelivery(got.jwe, got.keyPair.privateKey);
   const { validator: v, slot, podUid, epoch, iat, exp, jti } = got.claims;
-  const record: GrantRecord = { validator: v, slot, podUid, epoch, iat, exp, jti, sentAt: got.sent.wall };
+  const record: GrantRecord = { validator: v, slot, podUid, epoch, iat, exp, jti, sentAt: got.sent.wall, predecessor: got.predecessor };
   try {
     await writeKeyBundle(keyDir, bundle, { token: got.token, record });
   } finally {
@@ -61,7 +61,7 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
   const record = await installGrant(config.keyDir, config.validator, got);
   deps.log(
-    `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request`,
+    `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}${record.predecessor === 'unproven' ? ' (its stop or its history is not proven: start the validator client with doppelganger detection)' : ''}`,
   );
   return record;
 }
@@ -92,7 +92,7 @@ export async function runFetchMany(config: FetchConfig, deps: HookDeps & { reado
           refused.push({ validator, failure: one });
           continue;
         }
-        const got = { kind: 'granted', token: one.body.grant, claims: grantClaims(one.body.grant), sent, jwe: one.body.key, keyPair } as const;
+        const got = { kind: 'granted', token: one.body.grant, claims: grantClaims(one.body.grant), sent, jwe: one.body.key, keyPair, predecessor: predecessorOf(one.body.predecessor) } as const;
         installed.push(await installGrant(config.keyDirOf(validator), validator, got));
       }
     }

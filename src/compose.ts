@@ -2,6 +2,7 @@
 // place that wires things together; everything else receives its parts.
 
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
 import { DesignationReader } from './broker/designation-reader';
@@ -16,13 +17,14 @@ import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
 import { GrantSigner, signingKeyFromJwk } from './grants/signer';
 import { createApp } from './http/app';
-import { storeReadiness, type Readiness } from './http/readiness';
+import { cachedReadiness, storeReadiness, type Readiness } from './http/readiness';
 import { bootstrapHome, devCluster, homeFiles } from './identity/dev-credentials';
 import { OperatorVerifier, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
 import { PodTokenVerifier, type ClusterConfig } from './identity/pod-token';
 import { jsonLogger, type Logger } from './log';
 import { systemClock, type Clock, type KeyStore, type StateStore } from './ports';
 import { keyStoreFactories, stateStoreFactories, type StoreContext } from './stores/registry';
+import { StartupError, errorTag } from './startup-error';
 
 export interface BrokerParts {
   readonly state: StateStore;
@@ -39,6 +41,8 @@ export interface BrokerParts {
   /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
   readonly keyReader?: KeyReader;
   readonly readiness?: Readiness;
+  /** How long /readyz reuses a store probe (ms); default 2000. */
+  readonly readyCacheMs?: number;
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
   readonly promotionApprovals?: 1 | 2;
@@ -86,7 +90,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     podTokens: new PodTokenVerifier(parts.clusters, parts.podTokenMaxAgeMs === undefined ? {} : { maxAgeMs: parts.podTokenMaxAgeMs }),
     operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
     signer: parts.signer,
-    readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
+    readiness: parts.readiness ?? cachedReadiness(storeReadiness(parts.state, parts.keyStores), clock, parts.readyCacheMs ?? 2000),
     logger,
     clock,
     ...(metrics ? { metrics, exposeMetrics: parts.exposeMetrics ?? false } : {}),
@@ -127,21 +131,32 @@ export async function loadSigner(keys: readonly JWK[], setting: string): Promise
 /** The ring from a cloud secret: its keys, or a signer of its own (one that re-reads the secret to follow rotations). */
 export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[] | GrantSigner>;
 
+/** A store that refuses to open is one line naming it; a ConfigError already names its setting. */
+const opened = <T>(store: Promise<T>, what: string, setting: string): Promise<T> =>
+  store.catch((e: unknown) => {
+    if (e instanceof ConfigError || e instanceof StartupError) throw e;
+    throw new StartupError(`${what} refused to open (${errorTag(e)}); check it is reachable and its settings, or choose another in ${setting}`);
+  });
+
 /** Config → a running broker. `signingKeySource` reads the key ring from a cloud secret (functions). */
 export async function composeBroker(config: Config, opts: { clock?: Clock; logger?: Logger; signingKeySource?: SigningKeySource } = {}): Promise<Broker> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
-  if (config.runtime === 'node') await bootstrapHome(config.home, { dev: config.dev });
+  if (config.runtime === 'node') {
+    await bootstrapHome(config.home, { dev: config.dev }).catch((e: unknown) => {
+      throw new StartupError(`cannot use KEYHOLD_HOME ${resolve(config.home)} (${errorTag(e)}): make it a directory this user can read and write, or set KEYHOLD_HOME`);
+    });
+  }
   const metrics = new BrokerMetrics();
-  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger, storeHooks: metrics.storeHooks };
+  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger, storeHooks: metrics.storeHooks, timing: config.timing };
 
   const stateFactory = stateStoreFactories[config.stateStore];
   if (!stateFactory) throw new ConfigError(`KEYHOLD_STATE_STORE: unknown store "${config.stateStore}" (known: ${Object.keys(stateStoreFactories).join(', ')})`);
   for (const k of config.keyStores) {
     if (!keyStoreFactories[k]) throw new ConfigError(`KEYHOLD_KEY_STORES: unknown store "${k}" (known: ${Object.keys(keyStoreFactories).join(', ')})`);
   }
-  const state = await stateFactory(ctx);
-  const keyStores = await Promise.all(config.keyStores.map((k) => keyStoreFactories[k]!(ctx)));
+  const state = await opened(stateFactory(ctx), `the state store "${config.stateStore}"`, 'KEYHOLD_STATE_STORE');
+  const keyStores = await Promise.all(config.keyStores.map((k) => opened(keyStoreFactories[k]!(ctx), `the key store "${k}"`, 'KEYHOLD_KEY_STORES')));
 
   let signer: GrantSigner;
   if ('secret' in config.signingKey) {
@@ -180,6 +195,7 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     metrics,
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
+    readyCacheMs: config.readyCacheMs,
     refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });
 }

@@ -11,7 +11,8 @@ import { memoryLogger } from '../src/log';
 import { BrokerMetrics } from '../src/metrics';
 import { createVaultStateStore } from '../src/stores/vault-kv-state/factory';
 import { startVaultEmulator } from './emulators/vault/server';
-import { ManualClock } from './support/fixtures';
+import { ManualClock, testTiming } from './support/fixtures';
+import { checkedApp } from './http/contract';
 
 describe('metrics', () => {
   it('count every call of a state store built by its factory', async () => {
@@ -22,6 +23,7 @@ describe('metrics', () => {
         env: { KEYHOLD_VAULT_ADDR: vault.address, KEYHOLD_VAULT_TOKEN: vault.token },
         home: '/nonexistent',
         clock: new ManualClock(),
+        timing: testTiming,
         logger: memoryLogger(),
         storeHooks: metrics.storeHooks,
       });
@@ -37,8 +39,9 @@ describe('metrics', () => {
   it('are served at /metrics by a composed broker, with decisions by code', async () => {
     const home = join(await mkdtemp(join(tmpdir(), 'keyhold-metrics-')), 'h');
     const broker = await composeBroker(parseConfig({ KEYHOLD_HOME: home }), { logger: memoryLogger() });
-    await broker.app.request('/v1/grants', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    const res = await broker.app.request('/metrics');
+    const app = checkedApp(broker.app);
+    await app.request('/v1/grants', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await app.request('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();

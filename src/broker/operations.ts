@@ -6,6 +6,7 @@ import { createRecord, decidePromotion, decideReimport, type ValidatorRecord } f
 import { KeyholdError } from '../core/errors';
 import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
+import { normaliseGenesisRoot } from '../core/slashing-protection';
 import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import type { GrantSigner } from '../grants/signer';
 import type { Operator } from '../identity/operator-token';
@@ -47,6 +48,8 @@ export interface ReplicaCheck {
 export interface ImportPolicy {
   readonly slots: readonly string[];
   readonly serviceAccounts: readonly string[];
+  /** The network's genesis validators root; required at the HTTP edge for eip2335. */
+  readonly genesisValidatorsRoot?: string | null;
 }
 
 export interface ImportResult {
@@ -73,7 +76,9 @@ export class OperationsService {
    * Write the material to every replica (or only `onlyStores`, to repair a
    * replica `keys check` reports missing), then record the validator. A
    * partial import of an existing validator must carry the same material:
-   * replicas never drift apart by import.
+   * replicas never drift apart by import. `policy.genesisValidatorsRoot`
+   * (0x + 64 hex) is the network whose slashing-protection interchanges the
+   * validator accepts; it is recorded once and never changed.
    *
    * Before anything is written: the material is checked (an EIP-2335
    * keystore decrypts with its password and holds the key it names), and its
@@ -82,12 +87,16 @@ export class OperationsService {
    */
   async importKey(op: Operator, validator: string, policy: ImportPolicy, material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
     const { slots, serviceAccounts } = policy;
+    const given = policy.genesisValidatorsRoot ?? null;
+    const root = given === null ? null : normaliseGenesisRoot(given);
+    if (given !== null && root === null) throw new KeyholdError('invalid_request');
     const fp = fingerprint(material.publicId);
     const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
     if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
     const key = await (this.d.materialVerifier ?? sharedMaterialVerifier).identify(material);
     const existing = await this.read(validator);
-    if (existing && decideReimport(existing, slots, fp, material.format, serviceAccounts) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    const refused = existing ? decideReimport(existing, slots, fp, material.format, serviceAccounts, root) : null;
+    if (refused instanceof KeyholdError) throw refused;
     if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
     await this.checkKeyFree(key, validator);
     // Material first: a record that names a key no store has would only fail later, at fetch.
@@ -104,7 +113,9 @@ export class OperationsService {
     const record = await withCasRetry(async () => {
       const now = this.d.clock.now();
       const current = await this.read(validator);
-      const next = current ? decideReimport(current, slots, fp, material.format, serviceAccounts) : createRecord({ id: validator, slots, serviceAccounts, keyFingerprint: fp, keyFormat: material.format, now });
+      const next = current
+        ? decideReimport(current, slots, fp, material.format, serviceAccounts, root)
+        : createRecord({ id: validator, slots, serviceAccounts, keyFingerprint: fp, keyFormat: material.format, now, genesisValidatorsRoot: root });
       if (next instanceof KeyholdError) throw next;
       const action = current && current.keyFingerprint !== fp ? 'key_rotated' : 'key_imported';
       const entry = draft(
@@ -116,11 +127,18 @@ export class OperationsService {
           epoch: next.designation.epoch,
           slot: next.designation.slot,
           reason,
-          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), serviceAccounts: serviceAccounts.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
+          details: {
+            keyFingerprint: fp,
+            keyFormat: material.format,
+            slots: slots.join(','),
+            serviceAccounts: serviceAccounts.join(','),
+            replicas: replicas.map((r) => `${r.store}@${r.version}`).join(','),
+            genesisValidatorsRoot: next.genesisValidatorsRoot ?? null,
+          },
         },
         true,
       );
-      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], key);
+      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], { window: { timing: this.d.timing, decidedAt: now, clock: this.d.clock }, claimKey: key });
       return next;
     });
     await this.checkpoint();
@@ -169,7 +187,7 @@ export class OperationsService {
               },
               true,
             );
-      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry]);
+      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry], { window: { timing: this.d.timing, decidedAt: now, clock: this.d.clock } });
       this.d.designations.remember(validator, decision.next, readAt);
       return decision.kind === 'proposed' ? { status: 'pending', record: decision.next } : { status: 'promoted', record: decision.next, approvers: decision.approvers };
     });

@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
 import { homeFiles, mintDevPodToken, readOperatorCredential } from '../identity/dev-credentials';
-import { BrokerClient, CliError, exitCodes } from './client';
+import { openApiDocument } from '../http/openapi';
+import { BrokerClient, CliError, brokerUrl, exitCodes } from './client';
 import { emit, progress, type Format } from './output';
 
 export interface CliIo {
@@ -80,12 +81,14 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .description('Key custody for proof-of-stake validators: talk to a keyhold broker.')
     .option('--url <url>', 'broker URL', io.env.KEYHOLD_URL ?? 'http://127.0.0.1:8787')
     .option('--credential <file>', 'operator credential (JSON: name, privateJwk)', io.env.KEYHOLD_OPERATOR_CREDENTIAL ?? homeFiles(home).operatorCredential)
+    .option('--insecure-http', 'allow a plain http:// broker URL on another host (a lab only; key material is never sent that way)')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
 
-  const client = () => {
-    const opts = program.opts<{ url: string; credential: string }>();
-    return new BrokerClient(opts.url, async () => {
+  const client = (carriesKeys = false) => {
+    const opts = program.opts<{ url: string; credential: string; insecureHttp?: boolean }>();
+    const url = brokerUrl(opts.url, { insecureHttp: opts.insecureHttp === true, carriesKeys });
+    return new BrokerClient(url.href, async () => {
       try {
         return await readOperatorCredential(opts.credential);
       } catch (e) {
@@ -102,14 +105,17 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
     .requiredOption('--service-account <name>', 'service account the slots\' pods run as (repeat); a pod of any other is refused', collect, [])
+    .requiredOption('--genesis-validators-root <root>', "the network's genesis validators root, 0x and 64 hex digits (mainnet's, a testnet's or a dev chain's): slashing-protection interchanges of any other chain are refused")
     .option('--reason <text>', 'why, for the ledger')
     .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; reason?: string; store: string[]; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; genesisValidatorsRoot: string; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
       if (o.serviceAccount.length === 0) throw usage('--service-account is required: name the service account the slots\' pods run as');
       for (const sa of o.serviceAccount) if (!isServiceAccountName(sa)) throw usage(`"${sa}" is not a service account name`);
+      if (!/^0x[0-9a-fA-F]{64}$/.test(o.genesisValidatorsRoot)) throw usage('--genesis-validators-root must be 0x and 64 hex digits (32 bytes)');
+      const broker = client(true);
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
         throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
       });
@@ -127,12 +133,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
         serviceAccounts: o.serviceAccount,
+        genesisValidatorsRoot: o.genesisValidatorsRoot.toLowerCase(),
         ...(o.reason ? { reason: o.reason } : {}),
         ...(o.store.length > 0 ? { stores: o.store } : {}),
       };
       keystore.fill(0);
       password.fill(0);
-      const res = await client()
+      const res = await broker
         .call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body)
         .catch((e: unknown) => {
           const hint = e instanceof CliError && e.code ? importHints(o.file, o.passwordFile)[e.code] : undefined;
@@ -252,6 +259,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .action(async () => {
       const res = await client().call<{ time: string; digest: string; chains: number }>('POST', '/v1/audit/checkpoints');
       io.stdout(`checkpoint ${res.body.digest} at ${res.body.time} over ${res.body.chains} chains\n`);
+    });
+
+  program
+    .command('api')
+    .description('print the broker\'s HTTP API as an OpenAPI 3.1 document (also served at GET /openapi.json)')
+    .action(() => {
+      io.stdout(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
     });
 
   program

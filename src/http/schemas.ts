@@ -3,12 +3,13 @@
 
 import { z } from 'zod';
 import { isKeyFileName } from '../core/key-material';
-import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
+import { isServiceAccountName, isSlot, isValidatorId, slotPattern, validatorIdPattern } from '../core/names';
 import { maxBatch } from '../broker/grant-batch';
 import { ephemeralKeySchema } from '../grants/key-delivery';
 
-export const validatorId = z.string().max(63).refine(isValidatorId);
-export const slot = z.string().refine(isSlot);
+// The patterns as well as the checks, so the published schemas carry them.
+export const validatorId = z.string().max(63).regex(validatorIdPattern).refine(isValidatorId);
+export const slot = z.string().max(381).regex(slotPattern).refine(isSlot);
 const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 
 const distinct = <T>(xs: readonly T[]) => new Set(xs).size === xs.length;
@@ -25,12 +26,16 @@ export const renewBody = z.union([
 /** A full list of renewals: the only pod request that may be this large. */
 export const renewListLimit = maxBatch * 4200;
 
-/** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
+/**
+ * EIP-3076 interchange, any JSON value: the core checks it against the
+ * validator, and one that fails is refused with its own code while the
+ * release still counts (the signer stopped either way).
+ */
 export const slashingProtectionLimit = 256 * 1024;
 export const releaseBody = z
   .object({
     grant: compactJws,
-    slashingProtection: z.record(z.string(), z.unknown()).optional(),
+    slashingProtection: z.unknown().optional(),
     /** The keeper's evidence that the signer stopped; absent counts as none. */
     stop: z.enum(['proven', 'unproven']).optional(),
   })
@@ -49,6 +54,8 @@ export const importBody = z
     reason: z.string().min(1).max(500).optional(),
     /** Only these replicas (by store name); default all. */
     stores: z.array(z.string().regex(/^[a-z0-9-]{1,40}$/)).min(1).max(8).optional(),
+    /** The network's genesis validators root: required for eip2335 (checked in the route, for its own code). */
+    genesisValidatorsRoot: z.string().regex(/^0x[0-9a-fA-F]{64}$/).optional(),
   })
   .strict();
 

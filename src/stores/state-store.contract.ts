@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
 import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
-import { KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
+import { writeInterchange } from '../core/slashing-protection';
+import { CommitDeadlineError, KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
 
 export interface StateStoreBackend {
@@ -173,6 +174,30 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
           StateConflictError,
         );
         expect(await store.readChain('nope', 1, 10)).toEqual([]);
+      } finally {
+        await done();
+      }
+    });
+
+    it('sends nothing of a commit past its send deadline or after its caller gave up, and changes nothing', async () => {
+      const { store, done } = await setup();
+      try {
+        const r1 = recordFor('v1');
+        const clock = { now: () => t0 };
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })], deadline: { sendBy: t0 + 1, clock } });
+        const late = { sendBy: t0, clock };
+        await expect(store.commit({ record: { next: moved(r1, t0), expectedVersion: 1 }, entries: [draftFor('v1', t0, { details: { version: 2 } })], deadline: late })).rejects.toBeInstanceOf(
+          CommitDeadlineError,
+        );
+        await expect(store.commit({ entries: [draftFor('v1', t0)], deadline: late })).rejects.toBeInstanceOf(CommitDeadlineError);
+        const gaveUp = new AbortController();
+        gaveUp.abort();
+        await expect(store.commit({ record: { next: moved(r1, t0), expectedVersion: 1 }, entries: [draftFor('v1', t0, { details: { version: 2 } })], signal: gaveUp.signal })).rejects.toBeInstanceOf(
+          CommitDeadlineError,
+        );
+        expect(await store.getValidator('v1')).toEqual(r1);
+        expect(effectiveEntries(await wholeChain(store, 'v1'))).toHaveLength(1);
+        await expectConsistent(store, 'v1');
       } finally {
         await done();
       }
@@ -397,6 +422,30 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
         const c2 = { ...c1, time: t0 + 1000, digest: checkpointDigest({ time: t0 + 1000, heads }), signature: 'sig2' };
         await store.putCheckpoint(c2);
         expect(await (await open()).latestCheckpoint()).toEqual(c2);
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps the slashing history, genesis root and predecessor of a record exactly, at the largest the broker writes', async () => {
+      const { store, open, done } = await setup();
+      try {
+        // The broker keeps one key's merged history: one block and one
+        // attestation, whatever was uploaded, so a record stays far below any
+        // item limit (DynamoDB 400 KB, Firestore 1 MiB, Vault's request size).
+        const top = (1n << 64n) - 1n;
+        const slashingProtection = writeInterchange({
+          genesisValidatorsRoot: `0x${'ab'.repeat(32)}`,
+          keys: new Map([[`0x${'cd'.repeat(48)}`, { blockSlot: top, sourceEpoch: top, targetEpoch: top }]]),
+        });
+        const r1 = { ...recordFor('v1'), genesisValidatorsRoot: `0x${'ab'.repeat(32)}` };
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })] });
+        const r2: ValidatorRecord = { ...moved(r1, t0 + 1), slashingProtection, predecessor: 'acknowledged', stoppedEpochs: [1, 2] };
+        await store.commit({ record: { next: r2, expectedVersion: 1 }, entries: [draftFor('v1', t0 + 1, { details: { version: 2 } })] });
+        const other = await open();
+        expect(await other.getValidator('v1')).toEqual(r2);
+        expect(await other.listValidators()).toEqual([r2]);
+        expect(JSON.stringify(r2).length).toBeLessThan(2048);
       } finally {
         await done();
       }

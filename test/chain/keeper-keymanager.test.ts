@@ -63,7 +63,8 @@ describe.skipIf(missing !== null)(missing === null ? 'keeper in the Keymanager m
     );
 
   it('fences one key of three: the keeper removes it, stops the client that keeps it, and the other two attest on', async () => {
-    for (const k of keys) await broker.importKeystore(id(k.index), [slot, standby], await readFile(k.file, 'utf8'), password);
+    const root = await beacon.genesisValidatorsRoot();
+    for (const k of keys) await broker.importKeystore(id(k.index), [slot, standby], await readFile(k.file, 'utf8'), password, root);
     vc = await ValidatorClient.create(beacon, 'km');
     await vc.start();
     const kmUrl = vc.keymanager!.url;

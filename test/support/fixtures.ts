@@ -16,6 +16,7 @@ import { memoryLogger } from '../../src/log';
 import type { Clock, KeyStore, StateStore } from '../../src/ports';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
+import { checkedApp } from '../http/contract';
 
 export class ManualClock implements Clock {
   constructor(public t = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
@@ -27,7 +28,7 @@ export class ManualClock implements Clock {
   }
 }
 
-export const testTiming: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000 };
+export const testTiming: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000, commitDeadlineMs: 10_000, commitSendWindowMs: 5_000 };
 
 /** The service account test pods run as, and the one test validators allow. */
 export const testServiceAccount = 'validator';
@@ -77,6 +78,9 @@ export async function testOperator(name = 'alice', role: OperatorRole = 'operato
     token: (method, path, now) => signOperatorRequest(credential, method, path, now),
   };
 }
+
+/** The genesis validators root test validators are imported with (a made-up chain's). */
+export const testGenesisRoot = `0x${'ab'.repeat(32)}`;
 
 /**
  * An EIP-2335 keystore (pbkdf2, c = 2, so tests stay fast) of a fresh BLS key
@@ -169,7 +173,8 @@ export async function testBroker(
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
   });
-  return { ...broker, clock, cluster, operator, logs: logger.lines };
+  // Every answer a test receives through the app must be one the OpenAPI document describes.
+  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };
 }
 
 /** An ephemeral X25519 key pair, as the init container makes one. */

@@ -19,6 +19,7 @@ export function testKeeperConfig(dir: string, overrides: Partial<KeeperConfig> =
     signer: { pidfile: null, process: 'unused', graceMs: 100 },
     port: 0,
     exportCommand: null,
+    exportWaitMs: 0,
     renewMarginMs: 1000,
     releaseTimeoutMs: 1000,
     probeStateFile: join(dir, 'probe.json'),

@@ -12,14 +12,14 @@ import { join, resolve } from 'node:path';
 import { mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../../src/identity/dev-credentials';
 import { hasKeyFiles } from '../../../operator-hooks/key-files';
 import type { KeeperStatus } from '../../../operator-hooks/keeper';
-import { generatedKeyMaterial } from '../../support/fixtures';
+import { generatedKeyMaterial, testGenesisRoot } from '../../support/fixtures';
 
 const root = resolve(import.meta.dirname, '../../..');
 const hookBin = join(root, 'operator-hooks/bin.mjs');
 const standInScript = join(import.meta.dirname, 'stand-in.mjs');
 
 /** The smallest timings the broker's config allows (src/config.ts): horizon 30 s, takeover wait 31 s. */
-export const brokerTiming = { KEYHOLD_GRANT_TTL_SECONDS: '15', KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '15', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '1' };
+export const brokerTiming = { KEYHOLD_GRANT_TTL_SECONDS: '15', KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '15', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '1', KEYHOLD_COMMIT_DEADLINE_SECONDS: '2' };
 export const horizonMs = 30_000;
 
 const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KEYHOLD_')));
@@ -129,12 +129,13 @@ export class Broker {
       slots,
       serviceAccounts: ['validator'],
       reason: 'e2e',
+      genesisValidatorsRoot: testGenesisRoot,
     });
     return { publicId: g.publicId };
   }
 
-  /** Import a given EIP-2335 keystore (a published test key) for `id`. */
-  async importKeystore(id: string, slots: string[], keystore: string, password: string): Promise<void> {
+  /** Import a given EIP-2335 keystore (a published test key) for `id`, on the chain whose genesis validators root is given. */
+  async importKeystore(id: string, slots: string[], keystore: string, password: string, genesisValidatorsRoot: string): Promise<void> {
     const pubkey = (JSON.parse(keystore) as { pubkey: string }).pubkey.replace(/^0x/, '');
     await this.operator('PUT', `/v1/validators/${id}/key`, {
       format: 'eip2335',
@@ -142,6 +143,7 @@ export class Broker {
       files: { 'keystore.json': Buffer.from(keystore).toString('base64'), 'password.txt': Buffer.from(password).toString('base64') },
       slots,
       serviceAccounts: ['validator'],
+      genesisValidatorsRoot,
       reason: 'chain test',
     });
   }
