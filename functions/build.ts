@@ -26,6 +26,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { openApiDocument } from '../src/http/openapi';
+import { deployRuntime } from './runtime';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const registryFile = join(root, 'src/stores/registry.ts');
@@ -152,7 +153,7 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: deployRuntime.esbuildTarget,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
     minify: true,
@@ -176,7 +177,7 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
     const ff = '@google-cloud/functions-framework';
     await writeFile(
       join(opts.outdir, 'package.json'),
-      `${JSON.stringify({ name: 'keyhold-gcp-function', private: true, type: 'module', main: 'index.mjs', engines: { node: '>=20' }, dependencies: { [ff]: pkg.dependencies[ff] } }, null, 2)}\n`,
+      `${JSON.stringify({ name: 'keyhold-gcp-function', private: true, type: 'module', main: 'index.mjs', engines: { node: `>=${deployRuntime.nodeMajor}` }, dependencies: { [ff]: pkg.dependencies[ff] } }, null, 2)}\n`,
     );
   }
   return { target, outdir: opts.outdir, entry: join(opts.outdir, `${t.entryName}.mjs`), metafile: result.metafile };

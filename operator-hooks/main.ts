@@ -14,6 +14,7 @@ import { wipeDir } from './key-files';
 import { Keeper } from './keeper';
 import { stderrLog } from './log';
 import { runProbe } from './probe';
+import { watchProbe } from './probe-watch';
 import { stopSigner } from './signer';
 import { startStatusServer } from './status-server';
 
@@ -73,8 +74,10 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
   });
   const { server, port } = await startStatusServer({ port: c.port, status: () => (many ? keepers.map((k) => k.status()) : keepers[0]!.status()), probeStateFile: c.probeStateFile });
   base.log(`status on :${port} (/state, /metrics, /readyz)${custody ? `; keys go through the Keymanager API at ${c.keymanager!.url.origin}` : ''}`);
+  const stopWatching = watchProbe(c.probeStateFile, base.log);
   const done = new AbortController();
   const onSignal = () => {
+    stopWatching();
     done.abort();
     void Promise.all(keepers.map((k) => k.shutdown())).then(() => server.close());
   };

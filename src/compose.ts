@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
+import { Checkpointer } from './broker/checkpointer';
+import { ledgerStore } from './broker/ledger-store';
 import { DesignationReader } from './broker/designation-reader';
 import { GrantService } from './broker/grants';
 import { CachedKeyReader } from './broker/key-cache';
@@ -13,6 +15,8 @@ import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
 import { RefusalLedger, type RefusalDedupeOptions } from './broker/refusals';
 import { ConfigError, type Config } from './config';
+import { defaultSchedule, type CheckpointSchedule } from './core/checkpoints';
+import { pseudonymiser } from './core/pseudonyms';
 import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
 import { GrantSigner, signingKeyFromJwk } from './grants/signer';
@@ -46,6 +50,10 @@ export interface BrokerParts {
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
   readonly promotionApprovals?: 1 | 2;
+  /** Defaults to core/checkpoints defaultSchedule. */
+  readonly checkpointSchedule?: CheckpointSchedule;
+  /** When set, pod UIDs and operator subjects are ledgered as `hmac-sha256:` pseudonyms under this per-install key. */
+  readonly ledgerHmacKey?: Uint8Array;
   /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
   readonly refusals?: RefusalDedupeOptions;
 }
@@ -54,6 +62,8 @@ export interface Broker {
   readonly app: Hono;
   readonly grants: GrantService;
   readonly operations: OperationsService;
+  /** Signs checkpoints on the schedule; `start()` it where the process lives between requests. */
+  readonly checkpointer: Checkpointer;
   readonly parts: BrokerParts;
   close(): Promise<void>;
 }
@@ -62,11 +72,15 @@ export interface Broker {
 export function buildBroker(parts: BrokerParts): Broker {
   const clock = parts.clock ?? systemClock;
   const logger = parts.logger ?? jsonLogger();
-  const designations = new DesignationReader(parts.state, clock, parts.timing);
+  const checkpointer = new Checkpointer({ state: parts.state, signer: parts.signer, clock, schedule: parts.checkpointSchedule ?? defaultSchedule, logger });
+  const pseudonyms = parts.ledgerHmacKey ? pseudonymiser(parts.ledgerHmacKey) : undefined;
+  // The services see a store that pseudonymises what it ledgers and reports each commit, so checkpoints follow the schedule.
+  const state = ledgerStore(parts.state, { checkpointer, pseudonyms });
+  const designations = new DesignationReader(state, clock, parts.timing);
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
   const metrics = parts.metrics;
   const grants = new GrantService({
-    state: parts.state,
+    state,
     designations,
     keys,
     signer: parts.signer,
@@ -76,12 +90,14 @@ export function buildBroker(parts: BrokerParts): Broker {
     ...(parts.refusals ? { refusals: new RefusalLedger(parts.refusals) } : {}),
   });
   const operations = new OperationsService({
-    state: parts.state,
+    state,
     designations,
     keyStores: parts.keyStores,
     signer: parts.signer,
     clock,
     timing: parts.timing,
+    checkpointer,
+    ...(pseudonyms ? { pseudonyms } : {}),
     ...(parts.promotionApprovals ? { promotionApprovals: parts.promotionApprovals } : {}),
   });
   const app = createApp({
@@ -99,6 +115,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     app,
     grants,
     operations,
+    checkpointer,
     parts,
     async close() {
       await Promise.allSettled([parts.state.close(), ...parts.keyStores.map((k) => k.close())]);
@@ -115,6 +132,12 @@ async function readJson<T>(path: string, setting: string, secret: boolean): Prom
   } catch {
     throw new ConfigError(`${setting}: ${path} is not valid JSON`);
   }
+}
+
+async function readLedgerKey(path: string): Promise<Uint8Array> {
+  const key = await readSecretFile(path, 'KEYHOLD_LEDGER_HMAC_KEY_FILE');
+  if (key.length < 32) throw new ConfigError(`KEYHOLD_LEDGER_HMAC_KEY_FILE: ${path} holds ${key.length} bytes; use at least 32 random bytes (head -c 32 /dev/urandom)`);
+  return key;
 }
 
 /** Signing keys: the first is active, the rest verify grants they signed until those expire. */
@@ -196,6 +219,8 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
     readyCacheMs: config.readyCacheMs,
+    checkpointSchedule: config.checkpointSchedule,
+    ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
     refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });
 }

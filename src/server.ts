@@ -2,6 +2,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import { composeBroker } from './compose';
 import { ConfigError, parseConfig, type Config } from './config';
 import { readSecretFile } from './files';
@@ -31,6 +33,7 @@ function banner(config: Config, url: string): string {
   }
   return lines.join('\n');
 }
+import type { BrokerMetrics } from './metrics';
 
 async function main(): Promise<void> {
   // The SQLite files hold sealed keys and the ledger: nobody else reads them.
@@ -43,12 +46,28 @@ async function main(): Promise<void> {
     throw e;
   });
   console.log(banner(config, serving.url));
+  const stopCheckpoints = broker.checkpointer.start();
+  const metrics = broker.parts.metrics;
+  const metricsServer = config.metricsPort !== null && metrics ? serveMetrics(metrics, config.host, config.metricsPort) : null;
   const stop = () => {
+    stopCheckpoints();
     void serving.close();
+    metricsServer?.close();
     void broker.close().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** Metrics on a listener of their own, plain HTTP: counters and latencies only, no API route. */
+function serveMetrics(metrics: BrokerMetrics, host: string, port: number): ReturnType<typeof serve> {
+  const app = new Hono().get('/metrics', async (c) => {
+    const m = await metrics.render();
+    return c.body(m.body, 200, { 'content-type': m.contentType });
+  });
+  return serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+    console.log(`  metrics on http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}/metrics`);
+  });
 }
 
 main().catch((e: unknown) => {

@@ -28,6 +28,7 @@ export const errorCodes = {
   slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.', on: ['fetchGrant', 'promoteValidator'] },
   unknown_validator: { status: 404, message: 'No such validator.', on: authenticated },
   unknown_store: { status: 400, message: 'A named key store is not configured on this broker.', on: ['importKey'] },
+  invalid_trust: { status: 400, message: 'The trusted checkpoint is malformed or not signed by this broker.', on: ['verifyAuditTrusted'] },
   not_found: { status: 404, message: 'Not found.', on: [] },
   method_not_allowed: { status: 405, message: 'Method not allowed.', on: [] },
   validator_exists: { status: 409, message: 'The validator already exists with other slots.', on: ['importKey'] },

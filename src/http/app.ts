@@ -18,7 +18,7 @@ import type { Logger } from '../log';
 import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
-import { slashingProtectionLimit, validatorId } from './schemas';
+import { type holdersResponse, slashingProtectionLimit, validatorId } from './schemas';
 import { openApiDocument } from './openapi';
 import { routes, type RouteAuth, type RouteSpec } from './routes';
 import { presentEntry, presentRecord } from './present';
@@ -224,13 +224,47 @@ export function createApp(deps: AppDeps): Hono {
     const page = await operations.query({ ...filters, limit: n ?? 100 });
     return c.json({ entries: page.entries.map(presentEntry), cursor: page.cursor });
   });
+  on(routes.holdersAudit, async (c) => {
+    const q = routes.holdersAudit.query.safeParse(c.req.query());
+    if (!q.success) throw new KeyholdError('invalid_request');
+    const { validator, ...window } = q.data;
+    const body: z.infer<typeof holdersResponse> = { intervals: await operations.holders(validator, window) };
+    return c.json(body);
+  });
   on(routes.verifyAudit, async (c) => {
     const report = await operations.verify();
     return c.json(report, report.ok ? 200 : 409);
   });
+  on(routes.exportAudit, async () => {
+    const lines = operations.exportLines();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await lines.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        } catch (e) {
+          // Headers are gone by now: the file ends without its trailer, which the verifier reports.
+          logger.log('warn', 'audit_export_failed', { error: (e as { code?: string }).code ?? (e as Error).name });
+          controller.error(e);
+        }
+      },
+      async cancel() {
+        await lines.return(undefined);
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
+  });
+  // POST: the trusted checkpoint comes in the body (it names every chain head).
+  on(routes.verifyAuditTrusted, async (c) => {
+    const body = await jsonBody(c, routes.verifyAuditTrusted.body.schema);
+    const report = await operations.verify(body.trust ?? null);
+    return c.json(report, report.ok ? 200 : 409);
+  });
   on(routes.makeCheckpoint, async (c) => {
     const cp = await operations.checkpoint();
-    return c.json({ time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
+    return c.json({ seq: cp.seq, time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
   });
 
   return app;

@@ -3,6 +3,7 @@
 // a field a route adds without saying so here fails a test.
 
 import { z } from 'zod';
+import { signedCheckpointSchema } from '../core/checkpoints';
 import { errorCodes, type ErrorCode } from '../core/errors';
 import { interchangeProblems, type InterchangeProblem } from '../core/slashing-protection';
 import { slot, validatorId } from './schemas';
@@ -134,13 +135,33 @@ export const verifyReport = z.object({
   ok: z.boolean(),
   chains: z.number().int().min(0),
   entries: z.number().int().min(0),
+  checkpoints: z.number().int().min(0).meta({ description: 'Checkpoints that verified in the checkpoint chain.' }),
   problem: z
-    .object({ chain: z.string(), seq: z.number().int(), fault: z.enum(['hash_mismatch', 'broken_link', 'sequence_gap', 'wrong_chain', 'truncated']) })
+    .object({
+      chain: z.string(),
+      seq: z.number().int(),
+      fault: z.enum([
+        'hash_mismatch',
+        'broken_link',
+        'sequence_gap',
+        'wrong_chain',
+        'truncated',
+        'checkpoint_gap',
+        'checkpoint_link',
+        'checkpoint_digest',
+        'checkpoint_signature',
+        'checkpoint_regressed',
+        'trust_missing',
+        'trust_mismatch',
+        'uncovered',
+      ]),
+    })
     .nullable(),
-  checkpoint: z.object({ time: z.number().int(), digest: z.string(), verified: z.boolean() }).nullable(),
+  checkpoint: z.object({ seq: z.number().int(), time: z.number().int(), digest: z.string(), verified: z.boolean() }).nullable(),
+  trust: signedCheckpointSchema.optional().meta({ description: 'When ok: the newest checkpoint, to keep outside the store and pass as the next run\'s trust.' }),
 });
 
-export const checkpointMade = z.object({ time: isoTime, digest: z.string(), chains: z.number().int().min(0) });
+export const checkpointMade = z.object({ seq: z.number().int().min(1), time: isoTime, digest: z.string(), chains: z.number().int().min(0) });
 
 export const health = z.object({ status: z.literal('ok') });
 

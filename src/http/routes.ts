@@ -3,7 +3,7 @@
 // generated from them, so the two cannot drift apart.
 
 import { z } from 'zod';
-import { fetchBody, importBody, promoteBody, releaseBody, renewBody, renewListLimit, slashingProtectionLimit, auditQuery } from './schemas';
+import { auditQuery, fetchBody, holdersQuery, holdersResponse, importBody, promoteBody, releaseBody, renewBody, renewListLimit, slashingProtectionLimit, verifyBody, verifyBodyLimit } from './schemas';
 import * as answer from './responses';
 
 /** `viewer` and `operator` are operator roles; `operator` includes viewer. */
@@ -170,6 +170,32 @@ export const routes = {
     tag: 'operators',
     auth: 'viewer',
     answers: { 200: { description: 'The ledger verifies.', schema: answer.verifyReport }, 409: { description: 'The ledger fails verification: where.', schema: answer.verifyReport } },
+  },
+  verifyAuditTrusted: {
+    method: 'post',
+    path: '/v1/audit/verify',
+    summary: 'Verify every chain and the checkpoint chain, and that it extends a checkpoint trusted from outside the store.',
+    tag: 'operators',
+    auth: 'viewer',
+    body: { schema: verifyBody, maxBytes: verifyBodyLimit, example: {} },
+    answers: { 200: { description: 'The ledger verifies and extends the trusted checkpoint.', schema: answer.verifyReport }, 409: { description: 'The ledger fails verification: where.', schema: answer.verifyReport } },
+  },
+  holdersAudit: {
+    method: 'get',
+    path: '/v1/audit/holders',
+    summary: 'Who held a validator\'s key, from when to when, per epoch, and how each holding ended (reconstructed from the ledger).',
+    tag: 'operators',
+    auth: 'viewer',
+    query: holdersQuery,
+    answers: { 200: { description: 'Holding intervals, oldest first.', schema: holdersResponse } },
+  },
+  exportAudit: {
+    method: 'get',
+    path: '/v1/audit/export',
+    summary: 'The whole ledger with its checkpoints as NDJSON, for `keyhold audit verify --file` on another machine.',
+    tag: 'operators',
+    auth: 'viewer',
+    answers: { 200: { description: 'A header line, the checkpoints, every chain\'s entries, and a trailer.', contentType: 'application/x-ndjson' } },
   },
   makeCheckpoint: {
     method: 'post',

@@ -2,6 +2,7 @@
 // strict: an unknown field is an error, not something silently ignored.
 
 import { z } from 'zod';
+import { signedCheckpointSchema } from '../core/checkpoints';
 import { isKeyFileName } from '../core/key-material';
 import { isServiceAccountName, isSlot, isValidatorId, slotPattern, validatorIdPattern } from '../core/names';
 import { maxBatch } from '../broker/grant-batch';
@@ -63,14 +64,37 @@ export const promoteBody = z.object({ slot, reason: z.string().trim().min(1).max
 
 const time = z.union([z.string().regex(/^\d{1,16}$/).transform(Number), z.string().datetime({ offset: true }).transform((s) => Date.parse(s))]);
 
+export const holdersQuery = z.object({ validator: validatorId, since: time.optional(), until: time.optional() }).strict();
+
+/** One holding interval, as GET /v1/audit/holders answers it (times in ms; `to` null while held). */
+export const holdingInterval = z.object({
+  validator: z.string(),
+  epoch: z.number().int(),
+  slot: z.string(),
+  pod: z.string(),
+  from: z.number().int(),
+  to: z.number().int().nullable(),
+  ended: z.enum(['released', 'acknowledged', 'expired', 'fenced']).nullable(),
+});
+export const holdersResponse = z.object({ intervals: z.array(holdingInterval) });
+
 export const auditQuery = z
   .object({
     validator: validatorId.optional(),
     slot: slot.optional(),
     action: z.string().regex(/^[a-z_]{1,32}$/).optional(),
+    /** `pod:<uid>` or `operator:<name>`, either may be an `hmac-sha256:` pseudonym. */
+    actor: z.string().regex(/^(pod|operator):[A-Za-z0-9:._@-]{1,128}$/).optional(),
+    epoch: z.string().regex(/^\d{1,15}$/).transform(Number).optional(),
+    pod: z.string().regex(/^[A-Za-z0-9:._-]{1,128}$/).optional(),
     since: time.optional(),
     until: time.optional(),
     cursor: z.string().max(512).regex(/^[A-Za-z0-9_-]+$/).optional(),
     limit: z.string().regex(/^\d{1,4}$/).transform(Number).pipe(z.number().int().min(1).max(1000)).optional(),
   })
   .strict();
+
+/** `audit verify --trust`: the checkpoint an earlier verify saved, kept outside the store. */
+export const verifyBody = z.object({ trust: signedCheckpointSchema.optional() }).strict();
+/** A trusted checkpoint names every chain head: room for tens of thousands of validators. */
+export const verifyBodyLimit = 8 * 1024 * 1024;

@@ -53,10 +53,13 @@ export class Broker {
   port = 0;
   readonly log: string[] = [];
 
-  private constructor(readonly home: string) {}
+  private constructor(
+    readonly home: string,
+    private readonly extraEnv: Readonly<Record<string, string>>,
+  ) {}
 
-  static async start(): Promise<Broker> {
-    const b = new Broker(await mkdtemp(join(tmpdir(), 'keyhold-e2e-home-')));
+  static async start(extraEnv: Readonly<Record<string, string>> = {}): Promise<Broker> {
+    const b = new Broker(await mkdtemp(join(tmpdir(), 'keyhold-e2e-home-')), extraEnv);
     await b.spawn();
     return b;
   }
@@ -67,7 +70,7 @@ export class Broker {
 
   /** Start (or restart on the same port, same home) and wait for the "listening" line. */
   async spawn(): Promise<void> {
-    const env = { ...cleanEnv(), ...brokerTiming, KEYHOLD_HOME: this.home, KEYHOLD_PORT: String(this.port), KEYHOLD_LOG_LEVEL: 'warn' };
+    const env = { ...cleanEnv(), ...brokerTiming, KEYHOLD_HOME: this.home, KEYHOLD_PORT: String(this.port), KEYHOLD_LOG_LEVEL: 'warn', ...this.extraEnv };
     // node --import tsx rather than npx: the pid we signal is the server itself.
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
