@@ -36,7 +36,7 @@ export type Acquired =
   | { readonly kind: 'aborted' };
 
 const predecessors: readonly Predecessor[] = ['none', 'released', 'acknowledged', 'unproven'];
-const predecessorOf = (v: unknown): Predecessor => (predecessors.includes(v as Predecessor) ? (v as Predecessor) : 'unproven');
+export const predecessorOf = (v: unknown): Predecessor => (predecessors.includes(v as Predecessor) ? (v as Predecessor) : 'unproven');
 
 /** Same reason again within this long: counted, not logged. */
 const quietMs = 60_000;

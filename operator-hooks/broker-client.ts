@@ -30,6 +30,20 @@ export interface ReleaseView {
   readonly stop?: StopEvidence;
 }
 
+/** One validator's line in a list answer (POST /v1/grants or /renew with a list). */
+export type ListItem<T> =
+  | ({ readonly outcome: 'issued' | 'renewed' } & T)
+  | { readonly outcome: 'refused'; readonly validator: string | null; readonly status: number; readonly code: string; readonly retryAfter?: number };
+export interface ListView<T> {
+  readonly results: readonly ListItem<T>[];
+}
+
+/** A list item as the answer a single request would have had. */
+export function itemAnswer<T>(item: ListItem<T>): Answer<T> {
+  if (item.outcome !== 'refused') return { ok: true, status: 200, body: item as T };
+  return { ok: false, kind: 'refused', status: item.status, code: item.code, retryAfterMs: item.retryAfter === undefined ? null : item.retryAfter * 1000 };
+}
+
 /** The keeper's evidence that the signer stopped (see signer.ts). */
 export type StopEvidence = 'proven' | 'unproven';
 
@@ -46,6 +60,12 @@ export interface BrokerClient {
   release(grant: string, slashingProtection: Record<string, unknown> | null, stop: StopEvidence, opts?: RequestOpts): Promise<Answer<ReleaseView>>;
 }
 
+/** The list forms, for a pod holding several validators. */
+export interface ListBrokerClient {
+  fetchGrants(validators: readonly string[], ephemeralKey: EphemeralKey, opts?: RequestOpts): Promise<Answer<ListView<FetchView>>>;
+  renewGrants(grants: readonly string[], opts?: RequestOpts): Promise<Answer<ListView<GrantView>>>;
+}
+
 export interface RequestOpts {
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
@@ -60,7 +80,7 @@ export function parseRetryAfter(value: string | null, now: number): number | nul
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
-export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile: string; timeoutMs: number; now?: () => number }): BrokerClient {
+export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile: string; timeoutMs: number; now?: () => number }): BrokerClient & ListBrokerClient {
   const now = opts.now ?? Date.now;
   const post = async <T>(path: string, body: unknown, req: RequestOpts = {}): Promise<Answer<T>> => {
     let token: string;
@@ -103,6 +123,8 @@ export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile:
   return {
     fetchGrant: (ephemeralKey, req) => post('/v1/grants', { validator: opts.validator, ephemeralKey }, req),
     renew: (grant, req) => post('/v1/grants/renew', { grant }, req),
+    fetchGrants: (validators, ephemeralKey, req) => post('/v1/grants', { validators, ephemeralKey }, req),
+    renewGrants: (grants, req) => post('/v1/grants/renew', { grants }, req),
     release: (grant, slashingProtection, stop, req) =>
       post('/v1/grants/release', slashingProtection === null ? { grant, stop } : { grant, slashingProtection, stop }, req),
   };

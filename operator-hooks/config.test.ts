@@ -84,3 +84,46 @@ describe('hook settings', () => {
     expect(parseHookConfig('fetch', { ...base, KEYHOLD_FETCH_WAIT_FOR_DESIGNATION: 'false' })).toMatchObject({ waitForDesignation: false });
   });
 });
+
+describe('many validators and the Keymanager mode', () => {
+  const { KEYHOLD_VALIDATOR: _one, ...noValidator } = base;
+  const km = { KEYHOLD_KEYMANAGER_URL: 'http://127.0.0.1:5062', KEYHOLD_KEYMANAGER_TOKEN_FILE: '/vc/api-token.txt' };
+
+  it('takes KEYHOLD_VALIDATORS as a list, each validator in a directory of its own', () => {
+    const c = parseHookConfig('keeper', { ...noValidator, KEYHOLD_SIGNER_PROCESS: 'node', KEYHOLD_VALIDATORS: ' v1, v2 ,v3', ...km }) as KeeperConfig;
+    expect(c.validators).toEqual(['v1', 'v2', 'v3']);
+    expect(c.keyDirOf('v2')).toBe('/keyhold/keys/v2');
+    expect(c.keymanager).toEqual({ url: new URL('http://127.0.0.1:5062'), tokenFile: '/vc/api-token.txt' });
+  });
+
+  it('keeps KEYHOLD_VALIDATOR as the one-key form, with the key directory itself', () => {
+    const c = parseHookConfig('fetch', base) as KeeperConfig;
+    expect(c.validators).toEqual(['v1']);
+    expect(c.keyDirOf('v1')).toBe('/keyhold/keys');
+  });
+
+  it.each([
+    [{ ...base, KEYHOLD_VALIDATORS: 'v2' }, 'KEYHOLD_VALIDATORS', /not both/],
+    [{ ...noValidator, KEYHOLD_VALIDATORS: 'v1,v1' }, 'KEYHOLD_VALIDATORS', /twice/],
+    [{ ...noValidator, KEYHOLD_VALIDATORS: 'v1,Bad_Id' }, 'KEYHOLD_VALIDATORS', /not a validator id/],
+    [{ ...noValidator, KEYHOLD_VALIDATORS: ' , ' }, 'KEYHOLD_VALIDATORS', /lists no validator/],
+  ])('refuses a bad list (%#)', (env, variable, message) => {
+    const e = refusal(() => parseHookConfig('fetch', env));
+    expect(e.variable).toBe(variable);
+    expect(e.message).toMatch(message);
+  });
+
+  it('refuses several validators in the mount mode, where a fence of one would stop them all', () => {
+    const e = refusal(() => parseHookConfig('keeper', { ...noValidator, KEYHOLD_SIGNER_PROCESS: 'node', KEYHOLD_VALIDATORS: 'v1,v2' }));
+    expect(e.variable).toBe('KEYHOLD_VALIDATORS');
+    expect(e.message).toMatch(/Keymanager mode/);
+  });
+
+  it('refuses half a Keymanager setting, a Keymanager URL in the clear off loopback, and an unknown client', () => {
+    expect(refusal(() => parseHookConfig('keeper', { ...keeperEnv, KEYHOLD_KEYMANAGER_URL: km.KEYHOLD_KEYMANAGER_URL })).variable).toBe('KEYHOLD_KEYMANAGER_TOKEN_FILE');
+    expect(refusal(() => parseHookConfig('keeper', { ...keeperEnv, KEYHOLD_KEYMANAGER_TOKEN_FILE: '/t' })).variable).toBe('KEYHOLD_KEYMANAGER_URL');
+    expect(refusal(() => parseHookConfig('keeper', { ...keeperEnv, ...km, KEYHOLD_KEYMANAGER_URL: 'http://vc.example:5062' })).variable).toBe('KEYHOLD_KEYMANAGER_URL');
+    expect(refusal(() => parseHookConfig('keeper', { ...keeperEnv, KEYHOLD_CLIENT: 'geth' })).message).toMatch(/lighthouse, lodestar, teku, nimbus, prysm, web3signer/);
+    expect((parseHookConfig('keeper', { ...keeperEnv, KEYHOLD_CLIENT: 'teku' }) as KeeperConfig).client).toBe('teku');
+  });
+});

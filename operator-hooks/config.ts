@@ -25,7 +25,11 @@ export class HookConfigError extends Error {
 /** Every variable any verb reads, with what it is for (printed by `keyhold-hook help`). */
 export const knownVariables = {
   KEYHOLD_URL: 'broker base URL (https, or http on loopback only)',
-  KEYHOLD_VALIDATOR: 'validator id',
+  KEYHOLD_VALIDATOR: 'validator id (the one-key form)',
+  KEYHOLD_VALIDATORS: 'comma-separated validator ids held by this pod; each key in KEYHOLD_KEY_DIR/<id>/ (instead of KEYHOLD_VALIDATOR)',
+  KEYHOLD_KEYMANAGER_URL: 'keeper: the validator client\'s Keymanager API; keys are imported and deleted through it (https, or http on loopback)',
+  KEYHOLD_KEYMANAGER_TOKEN_FILE: 'keeper: the client\'s Keymanager API token file, re-read on every request',
+  KEYHOLD_CLIENT: 'validator client whose file layout the mount mode writes: lighthouse, lodestar, teku, nimbus, prysm, web3signer',
   KEYHOLD_TOKEN_FILE: 'projected service-account token (audience keyhold), re-read on every request',
   KEYHOLD_KEY_DIR: 'memory-backed volume the key is written to',
   KEYHOLD_FETCH_WAIT_FOR_DESIGNATION: 'true (default): keep waiting on 403 not_designated; false: exit on it',
@@ -49,9 +53,17 @@ export const knownVariables = {
 } as const;
 export type Variable = keyof typeof knownVariables;
 
+export const clients = ['lighthouse', 'lodestar', 'teku', 'nimbus', 'prysm', 'web3signer'] as const;
+export type ClientName = (typeof clients)[number];
+
 export interface BrokerSettings {
   readonly url: URL;
+  /** The first of `validators`: the one-key form's validator. */
   readonly validator: string;
+  /** Every validator this pod holds (one for KEYHOLD_VALIDATOR). */
+  readonly validators: readonly string[];
+  /** Where validator `v`'s files go: KEYHOLD_KEY_DIR itself in the one-key form, else a directory per validator. */
+  readonly keyDirOf: (validator: string) => string;
   readonly tokenFile: string;
   readonly keyDir: string;
   readonly waitForDesignation: boolean;
@@ -73,6 +85,9 @@ export interface KeeperConfig extends BrokerSettings {
   readonly renewMarginMs: number;
   readonly releaseTimeoutMs: number;
   readonly probeStateFile: string;
+  /** Keymanager mode: keys enter and leave the running client through its API. */
+  readonly keymanager: { readonly url: URL; readonly tokenFile: string } | null;
+  readonly client: ClientName | null;
 }
 
 export interface ProbeConfig {
@@ -154,17 +169,40 @@ export function checkUnknown(env: Env): void {
 
 function brokerSettings(r: Reader, verb: Verb): BrokerSettings {
   const why = `for ${verb}`;
-  const validator = r.required('KEYHOLD_VALIDATOR', why);
-  if (!isValidatorId(validator)) throw new HookConfigError('KEYHOLD_VALIDATOR', `not a validator id: "${validator}"`);
+  const { validators, perValidatorDirs } = validatorList(r, why);
+  const keyDir = resolve(r.required('KEYHOLD_KEY_DIR', why));
   return {
     url: r.url('KEYHOLD_URL', r.required('KEYHOLD_URL', why), { secret: true }),
-    validator,
+    validator: validators[0]!,
+    validators,
+    keyDirOf: perValidatorDirs ? (v) => join(keyDir, v) : () => keyDir,
     tokenFile: r.required('KEYHOLD_TOKEN_FILE', why),
-    keyDir: resolve(r.required('KEYHOLD_KEY_DIR', why)),
+    keyDir,
     waitForDesignation: r.flag('KEYHOLD_FETCH_WAIT_FOR_DESIGNATION', true),
     retryMaxMs: r.number('KEYHOLD_RETRY_MAX_SECONDS', 5, 0.1, 300) * 1000,
     httpTimeoutMs: r.number('KEYHOLD_HTTP_TIMEOUT_SECONDS', 10, 0.5, 120) * 1000,
   };
+}
+
+/** Largest list the broker answers in one request (src/broker/grant-batch.ts). */
+const maxValidators = 1000;
+
+function validatorList(r: Reader, why: string): { validators: string[]; perValidatorDirs: boolean } {
+  const one = r.optional('KEYHOLD_VALIDATOR');
+  const many = r.optional('KEYHOLD_VALIDATORS');
+  if (one !== undefined && many !== undefined) throw new HookConfigError('KEYHOLD_VALIDATORS', 'set either KEYHOLD_VALIDATOR or KEYHOLD_VALIDATORS, not both');
+  if (many === undefined) {
+    const v = r.required('KEYHOLD_VALIDATOR', `${why} (or KEYHOLD_VALIDATORS)`);
+    if (!isValidatorId(v)) throw new HookConfigError('KEYHOLD_VALIDATOR', `not a validator id: "${v}"`);
+    return { validators: [v], perValidatorDirs: false };
+  }
+  const list = many.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new HookConfigError('KEYHOLD_VALIDATORS', 'lists no validator');
+  if (list.length > maxValidators) throw new HookConfigError('KEYHOLD_VALIDATORS', `lists ${list.length} validators; at most ${maxValidators}`);
+  for (const v of list) if (!isValidatorId(v)) throw new HookConfigError('KEYHOLD_VALIDATORS', `not a validator id: "${v}"`);
+  const dup = list.find((v, i) => list.indexOf(v) !== i);
+  if (dup !== undefined) throw new HookConfigError('KEYHOLD_VALIDATORS', `lists "${dup}" twice`);
+  return { validators: list, perValidatorDirs: true };
 }
 
 export function parseHookConfig(verb: Verb, env: Env): HookConfig {
@@ -189,6 +227,23 @@ export function parseHookConfig(verb: Verb, env: Env): HookConfig {
       throw new HookConfigError('KEYHOLD_RENEW_MARGIN_SECONDS', `must be more than KEYHOLD_SIGNER_STOP_GRACE_SECONDS (${graceMs / 1000}), or the signer may outlive the grant`);
     }
     const cmd = r.optional('KEYHOLD_SLASHING_EXPORT_COMMAND');
+    const kmUrl = r.optional('KEYHOLD_KEYMANAGER_URL');
+    const keymanager = kmUrl === undefined
+      ? null
+      : { url: r.url('KEYHOLD_KEYMANAGER_URL', kmUrl, { secret: true }), tokenFile: resolve(r.required('KEYHOLD_KEYMANAGER_TOKEN_FILE', 'with KEYHOLD_KEYMANAGER_URL')) };
+    if (keymanager === null && r.optional('KEYHOLD_KEYMANAGER_TOKEN_FILE') !== undefined) {
+      throw new HookConfigError('KEYHOLD_KEYMANAGER_URL', 'required with KEYHOLD_KEYMANAGER_TOKEN_FILE');
+    }
+    // In the mount mode one signer process holds every key: stopping it for
+    // one validator's fence stops them all, and a validator still waiting for
+    // its designation would keep the others' signer stopped.
+    if (keymanager === null && base.validators.length > 1) {
+      throw new HookConfigError('KEYHOLD_VALIDATORS', 'several validators need the Keymanager mode of the keeper (KEYHOLD_KEYMANAGER_URL), so that a fence of one removes only its key');
+    }
+    const client = r.optional('KEYHOLD_CLIENT');
+    if (client !== undefined && !(clients as readonly string[]).includes(client)) {
+      throw new HookConfigError('KEYHOLD_CLIENT', `must be one of ${clients.join(', ')}, got "${client}"`);
+    }
     return {
       verb,
       ...base,
@@ -199,12 +254,14 @@ export function parseHookConfig(verb: Verb, env: Env): HookConfig {
       renewMarginMs,
       releaseTimeoutMs: r.number('KEYHOLD_RELEASE_TIMEOUT_SECONDS', 30, 1, 600) * 1000,
       probeStateFile: probeStateFile(r),
+      keymanager,
+      client: (client as ClientName | undefined) ?? null,
     };
   }
   const kind = r.optional('KEYHOLD_PROBE_KIND') ?? 'beacon';
   if (kind !== 'beacon' && kind !== 'execution') throw new HookConfigError('KEYHOLD_PROBE_KIND', `must be beacon or execution, got "${kind}"`);
   const refs = (r.optional('KEYHOLD_PROBE_REFERENCE_URLS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const validator = r.optional('KEYHOLD_VALIDATOR') ?? null;
+  const validator = r.optional('KEYHOLD_VALIDATOR') ?? r.optional('KEYHOLD_VALIDATORS')?.split(',')[0]?.trim() ?? null;
   return {
     verb,
     validator,

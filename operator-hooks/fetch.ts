@@ -2,15 +2,16 @@
 // the key delivery, and leave on the memory volume everything the validator
 // and the keeper need. Exit 0 only when all of it is in place.
 
-import { statfs } from 'node:fs/promises';
-import { acquireGrant, type Acquired } from './acquire';
-import type { BrokerClient } from './broker-client';
+import { mkdir, statfs } from 'node:fs/promises';
+import { acquireGrant, predecessorOf, type Acquired } from './acquire';
+import { itemAnswer, type BrokerClient, type Failure, type ListBrokerClient } from './broker-client';
 import type { Clock, Sleep } from './clock';
 import type { FetchConfig } from './config';
 import { lifetimeMs } from './deadline';
-import { openKeyDelivery } from './ephemeral-key';
+import { ephemeralKeyPair, grantClaims, openKeyDelivery } from './ephemeral-key';
 import { wipeDir, writeKeyBundle, type GrantRecord } from './key-files';
 import { seconds, type Log } from './log';
+import { nextStep } from './retry';
 
 export interface HookDeps {
   readonly client: BrokerClient;
@@ -44,10 +45,14 @@ export async function installGrant(keyDir: string, validator: string, got: Extra
   return record;
 }
 
-export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<GrantRecord> {
+async function checkKeyDir(config: FetchConfig, log: Log): Promise<void> {
   const fs = await statfs(config.keyDir).catch(() => null);
   if (fs === null) throw new FetchRefused(`KEYHOLD_KEY_DIR ${config.keyDir} does not exist`);
-  if (fs.type !== tmpfsMagic) deps.log(`warning: ${config.keyDir} is not memory-backed (tmpfs); in a pod it must be an emptyDir with medium: Memory`);
+  if (fs.type !== tmpfsMagic) log(`warning: ${config.keyDir} is not memory-backed (tmpfs); in a pod it must be an emptyDir with medium: Memory`);
+}
+
+export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<GrantRecord> {
+  await checkKeyDir(config, deps.log);
   // Leftovers of an earlier attempt (an init container restarted mid-write)
   // are never mixed with a new grant. No signer runs before fetch succeeds.
   await wipeDir(config.keyDir);
@@ -59,4 +64,49 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
     `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}${record.predecessor === 'unproven' ? ' (its stop or its history is not proven: start the validator client with doppelganger detection)' : ''}`,
   );
   return record;
+}
+
+/**
+ * KEYHOLD_VALIDATORS: one request for every validator of the pod. Done once
+ * at least one is installed: the keeper keeps asking for the rest (a pod
+ * designated for some of its validators holds those and waits for the others).
+ */
+export async function runFetchMany(config: FetchConfig, deps: HookDeps & { readonly lists: ListBrokerClient }): Promise<GrantRecord[]> {
+  await checkKeyDir(config, deps.log);
+  for (const v of config.validators) {
+    await mkdir(config.keyDirOf(v), { recursive: true, mode: 0o700 });
+    await wipeDir(config.keyDirOf(v));
+  }
+  const keyPair = await ephemeralKeyPair();
+  for (let attempt = 0; ; attempt++) {
+    if (deps.signal?.aborted) throw new FetchRefused('stopped before a grant was issued');
+    const sent = { wall: deps.clock.wall(), mono: deps.clock.mono() };
+    const answer = await deps.lists.fetchGrants(config.validators, keyPair.publicJwk, deps.signal ? { signal: deps.signal } : {});
+    const installed: GrantRecord[] = [];
+    const refused: { validator: string; failure: Failure }[] = [];
+    if (answer.ok) {
+      for (const [i, item] of answer.body.results.entries()) {
+        const validator = config.validators[i]!;
+        const one = itemAnswer(item);
+        if (!one.ok) {
+          refused.push({ validator, failure: one });
+          continue;
+        }
+        const got = { kind: 'granted', token: one.body.grant, claims: grantClaims(one.body.grant), sent, jwe: one.body.key, keyPair, predecessor: predecessorOf(one.body.predecessor) } as const;
+        installed.push(await installGrant(config.keyDirOf(validator), validator, got));
+      }
+    }
+    if (installed.length > 0) {
+      for (const r of installed) deps.log(`granted ${r.validator} at epoch ${r.epoch} for slot ${r.slot}; key written to ${config.keyDirOf(r.validator)}`);
+      for (const r of refused) deps.log(`not yet ${r.validator} (${r.failure.kind === 'refused' ? r.failure.code : r.failure.reason}); the keeper keeps asking`);
+      return installed;
+    }
+    const failures: Failure[] = answer.ok ? refused.map((r) => r.failure) : [answer];
+    const steps = failures.map((f) => nextStep(f, attempt, config, deps.random));
+    const waits = steps.filter((s) => s.kind === 'wait');
+    if (waits.length === 0) throw new FetchRefused(steps[0]?.kind === 'give_up' ? steps[0].reason : 'the broker answered no validator');
+    const step = waits.reduce((a, b) => (b.ms < a.ms ? b : a));
+    deps.log(`waiting ${seconds(step.ms)}: ${step.why}`);
+    await deps.sleep(step.ms, deps.signal);
+  }
 }

@@ -5,6 +5,7 @@ import { UnsecuredJWT } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Answer, BrokerClient, FetchView, GrantView, ReleaseView } from './broker-client';
 import { realSleep, systemClock } from './clock';
+import { testKeeperConfig } from '../test/support/keeper-config';
 import type { KeeperConfig } from './config';
 import { writeKeyBundle, type GrantRecord } from './key-files';
 import { Keeper, type KeeperDeps } from './keeper';
@@ -15,23 +16,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-const config = (): KeeperConfig => ({
-  verb: 'keeper',
-  url: new URL('http://127.0.0.1:1'),
-  validator: 'v1',
-  tokenFile: '/unused',
-  keyDir: dir,
-  waitForDesignation: true,
-  retryMaxMs: 200,
-  httpTimeoutMs: 1000,
-  signer: { pidfile: null, process: 'unused', graceMs: 100 },
-  port: 0,
-  exportCommand: null,
-  exportWaitMs: 0,
-  renewMarginMs: 1000,
-  releaseTimeoutMs: 1000,
-  probeStateFile: join(dir, 'probe.json'),
-});
+const config = () => testKeeperConfig(dir);
 
 /** A 3 s grant, as fetch would have left it on disk. */
 async function grantOnDisk(): Promise<{ token: string; record: GrantRecord }> {

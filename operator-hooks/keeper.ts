@@ -46,9 +46,18 @@ export interface KeeperStatus {
   readonly renewFailuresTotal: number;
 }
 
+/** What a stop showed; in the Keymanager mode it also carries the interchange the client's DELETE returned. */
+export interface StopProof {
+  readonly evidence: StopEvidence;
+  readonly why: string;
+  readonly interchange?: Record<string, unknown> | null;
+}
+
 export interface KeeperDeps extends HookDeps {
-  /** Stop the signer and return once it has exited, saying whether the stop is proven. */
-  readonly stopSigner: () => Promise<{ readonly evidence: StopEvidence; readonly why: string }>;
+  /** Stop the signer (or, in the Keymanager mode, remove this key from it) and say whether the stop is proven. */
+  readonly stopSigner: () => Promise<StopProof>;
+  /** Keymanager mode: hand the held key to the running client. True once it has it. */
+  readonly startSigner?: () => Promise<boolean>;
 }
 
 interface Held {
@@ -96,8 +105,15 @@ export class Keeper {
    * that finds nothing does not undo it); `holds` tells a stop that began
    * before the last hold from one after it.
    */
-  private proof: { evidence: StopEvidence; why: string } = { evidence: 'unproven', why: 'the signer was not stopped yet' };
+  private proof: StopProof = { evidence: 'unproven', why: 'the signer was not stopped yet' };
   private holds = 0;
+  /** Whether startSigner has handed the current grant's key over (always true without one). */
+  private started = true;
+  private markResumed: () => void = () => undefined;
+  /** Settles once the keeper has taken up a grant left on disk (or found none): reconciling a client waits for it. */
+  readonly resumed = new Promise<void>((resolve) => {
+    this.markResumed = resolve;
+  });
 
   constructor(
     private readonly config: KeeperConfig,
@@ -157,7 +173,11 @@ export class Keeper {
     // restarted next to a running signer with a good grant must not stop it.
     const onDisk = await readGrant(this.config.keyDir);
     const resumed = onDisk !== null && onDisk.record.validator === this.config.validator;
-    if (resumed) this.hold(onDisk.token, onDisk.record, sentFromRecord(onDisk.record.sentAt, this.d.clock).mono);
+    if (resumed) {
+      this.hold(onDisk.token, onDisk.record, sentFromRecord(onDisk.record.sentAt, this.d.clock).mono);
+      await this.start();
+    }
+    this.markResumed();
     const sweeper = this.sweep();
     this.loop = this.main(resumed);
     await this.loop;
@@ -184,7 +204,24 @@ export class Keeper {
     this.history = null;
     this.holds++;
     this.proof = { evidence: 'unproven', why: 'the signer was not stopped since the grant was taken' };
+    this.started = this.d.startSigner === undefined;
     this.set('holding', null);
+  }
+
+  /** The client lost the key (it restarted on an empty data dir): hand it over again at the next wake. */
+  reload(): void {
+    if (this.state === 'holding' && this.d.startSigner) this.started = false;
+  }
+
+  /** Keymanager mode: import the held key; a failure is retried while holding. */
+  private async start(): Promise<void> {
+    if (this.started || this.state !== 'holding' || !this.d.startSigner) return;
+    const holds = this.holds;
+    const ok = await this.d.startSigner().catch((e: unknown) => {
+      this.d.log(`handing the key to the client failed: ${(e as Error).name}`);
+      return false;
+    });
+    if (holds === this.holds && this.state === 'holding') this.started = ok;
   }
 
   /** While not holding, keep the signer stopped: the validator container restarts it on its own. */
@@ -208,9 +245,10 @@ export class Keeper {
    */
   private async stopTakeHistoryAndWipe(): Promise<void> {
     await this.stopSigner();
-    let exported = await this.exportSlashingProtection(0);
+    // In the Keymanager mode the client's DELETE handed the history back with the stop.
+    let exported = this.proof.interchange ?? (await this.exportSlashingProtection(0));
     await wipeDir(this.config.keyDir);
-    if (exported === null && this.config.exportWaitMs > 0) {
+    if (exported === null && this.config.exportWaitMs > 0 && this.d.startSigner === undefined) {
       exported = await this.exportSlashingProtection(this.config.exportWaitMs);
       await wipeDir(this.config.keyDir);
     }
@@ -224,6 +262,7 @@ export class Keeper {
     if (got.kind === 'gave_up') return this.fence(got.reason, null);
     const record = await installGrant(this.config.keyDir, this.config.validator, got);
     this.hold(got.token, record, got.sent.mono);
+    await this.start();
   }
 
   private async keepHolding(): Promise<void> {
@@ -232,9 +271,11 @@ export class Keeper {
     const { clock } = this.d;
     const left = remainingMs(h.deadline, clock);
     if (left <= 0) return this.lose(`could not renew within the grant's lifetime less the ${seconds(this.config.renewMarginMs)} margin`);
+    if (!this.started) await this.start();
     const due = this.failures === 0 ? renewAtMono(h.sentMono, lifetimeMs(h.record)) : clock.mono();
     if (due > clock.mono()) {
-      await this.d.sleep(Math.min(due - clock.mono(), left), this.signal);
+      // A key the client does not have yet is offered again soon, between renewals.
+      await this.d.sleep(Math.min(due - clock.mono(), left, this.started ? Infinity : this.config.retryMaxMs), this.signal);
       return;
     }
     const sent = { wall: clock.wall(), mono: clock.mono() };
@@ -309,6 +350,7 @@ export class Keeper {
     }
     const record = await installGrant(this.config.keyDir, this.config.validator, got);
     this.hold(got.token, record, got.sent.mono);
+    await this.start();
     this.d.log(`recovered: the broker still designates this pod at epoch ${record.epoch}`);
   }
 

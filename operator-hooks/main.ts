@@ -6,7 +6,10 @@ import { randomInt } from 'node:crypto';
 import { httpBrokerClient } from './broker-client';
 import { realSleep, systemClock } from './clock';
 import { HookConfigError, knownVariables, parseHookConfig, verbs, type FetchConfig, type KeeperConfig, type ProbeConfig, type Verb } from './config';
-import { FetchRefused, runFetch, type HookDeps } from './fetch';
+import { FetchRefused, runFetch, runFetchMany, type HookDeps } from './fetch';
+import { httpKeymanagerApi } from './keymanager/api';
+import { KeymanagerCustody } from './keymanager/custody';
+import { RenewBatch } from './renew-batch';
 import { wipeDir } from './key-files';
 import { Keeper } from './keeper';
 import { stderrLog } from './log';
@@ -31,12 +34,14 @@ async function fetchVerb(c: FetchConfig): Promise<number> {
   const stop = new AbortController();
   process.once('SIGTERM', () => stop.abort());
   try {
-    await runFetch(c, { ...deps(c, 'fetch'), signal: stop.signal });
+    const d = { ...deps(c, 'fetch'), signal: stop.signal };
+    if (c.keyDirOf(c.validator) === c.keyDir) await runFetch(c, d);
+    else await runFetchMany(c, { ...d, lists: httpBrokerClient({ url: c.url, validator: c.validator, tokenFile: c.tokenFile, timeoutMs: c.httpTimeoutMs }) });
     return 0;
   } catch (e) {
     if (e instanceof FetchRefused || (e as Error).name === 'KeyDeliveryError') {
       // Nothing half-written is left for a validator to find.
-      await wipeDir(c.keyDir).catch(() => undefined);
+      for (const v of c.validators) await wipeDir(c.keyDirOf(v)).catch(() => undefined);
       console.error(`keyhold-hook fetch: ${(e as Error).message}`);
       return 1;
     }
@@ -44,28 +49,74 @@ async function fetchVerb(c: FetchConfig): Promise<number> {
   }
 }
 
+/** How often the keeper compares the client's keys with its grants (a client restart brings keys back from its data dir). */
+const reconcileMs = 2000;
+
 async function keeperVerb(c: KeeperConfig): Promise<number> {
   const base = deps(c, 'keeper');
   const stopTheSigner = () => stopSigner(c.signer, { sleep: realSleep, log: base.log, now: Date.now });
-  const keeper = new Keeper(c, { ...base, stopSigner: stopTheSigner });
-  const { server, port } = await startStatusServer({ port: c.port, status: () => keeper.status(), probeStateFile: c.probeStateFile });
-  base.log(`status on :${port} (/state, /metrics, /readyz)`);
+  const custody = c.keymanager
+    ? new KeymanagerCustody({ api: httpKeymanagerApi({ url: c.keymanager.url, tokenFile: c.keymanager.tokenFile, timeoutMs: c.httpTimeoutMs }), stopClient: stopTheSigner, log: base.log })
+    : null;
+  const many = c.validators.length > 1;
+  const lists = httpBrokerClient({ url: c.url, validator: c.validator, tokenFile: c.tokenFile, timeoutMs: c.httpTimeoutMs });
+  const batch = many ? new RenewBatch(lists, realSleep) : null;
+  const keepers = c.validators.map((v) => {
+    const client = httpBrokerClient({ url: c.url, validator: v, tokenFile: c.tokenFile, timeoutMs: c.httpTimeoutMs });
+    const log = many ? (m: string) => base.log(`${v}: ${m}`) : base.log;
+    return new Keeper({ ...c, validator: v, keyDir: c.keyDirOf(v) }, {
+      ...base,
+      log,
+      client: batch ? { ...client, renew: (g, o) => batch.renew(g, o) } : client,
+      stopSigner: custody ? () => custody.unload(v) : stopTheSigner,
+      ...(custody ? { startSigner: () => custody.load(v, c.keyDirOf(v)) } : {}),
+    });
+  });
+  const { server, port } = await startStatusServer({ port: c.port, status: () => (many ? keepers.map((k) => k.status()) : keepers[0]!.status()), probeStateFile: c.probeStateFile });
+  base.log(`status on :${port} (/state, /metrics, /readyz)${custody ? `; keys go through the Keymanager API at ${c.keymanager!.url.origin}` : ''}`);
   const stopWatching = watchProbe(c.probeStateFile, base.log);
+  const done = new AbortController();
   const onSignal = () => {
     stopWatching();
-    void keeper.shutdown().then(() => server.close());
+    done.abort();
+    void Promise.all(keepers.map((k) => k.shutdown())).then(() => server.close());
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  const reconciling = custody ? reconcileLoop(custody, keepers, c.validators, done.signal) : Promise.resolve();
   try {
-    await keeper.run();
+    await Promise.all(keepers.map((k) => k.run()));
+    done.abort();
+    await reconciling;
     return 0;
   } catch (e) {
     // A keeper that cannot go on must not leave a signer with a key behind it.
-    base.log(`failed (${(e as Error).name}: ${(e as Error).message}); stopping the signer and wiping the key`);
+    base.log(`failed (${(e as Error).name}: ${(e as Error).message}); stopping the signer and wiping the keys`);
+    done.abort();
     await stopTheSigner().catch(() => undefined);
-    await wipeDir(c.keyDir).catch(() => undefined);
+    for (const v of c.validators) await wipeDir(c.keyDirOf(v)).catch(() => undefined);
     return 1;
+  }
+}
+
+/** Keys the client lists without a live grant go at once; a held key the client lost is handed over again. */
+async function reconcileLoop(custody: KeymanagerCustody, keepers: readonly Keeper[], validators: readonly string[], signal: AbortSignal): Promise<void> {
+  await Promise.all(keepers.map((k) => k.resumed));
+  while (!signal.aborted) {
+    const holding = () => keepers.map((k) => k.status().state === 'holding');
+    const live = () => {
+      const h = holding();
+      return new Set(validators.flatMap((v, i) => (h[i] ? [custody.pubkeyOf(v)] : [])).filter((p): p is string => p !== null));
+    };
+    const listed = await custody.reconcile(live);
+    if (listed !== null) {
+      const h = holding();
+      validators.forEach((v, i) => {
+        const pk = custody.pubkeyOf(v);
+        if (h[i] && pk !== null && !listed.has(pk)) keepers[i]!.reload();
+      });
+    }
+    await realSleep(reconcileMs, signal);
   }
 }
 

@@ -57,7 +57,25 @@ export function renderMetrics(s: KeeperStatus, probe: ProbeRecord | null, nowMs:
   return `${lines.join('\n')}\n`;
 }
 
-export async function startStatusServer(opts: { port: number; status: () => KeeperStatus; probeStateFile: string }): Promise<{ server: Server; port: number }> {
+/** Several validators: each series once per validator, each HELP and TYPE line once. */
+export function renderAllMetrics(all: readonly KeeperStatus[], probe: ProbeRecord | null, nowMs: number): string {
+  const seen = new Set<string>();
+  const lines = all.flatMap((s) => renderMetrics(s, probe, nowMs).trimEnd().split('\n'));
+  const meta = lines.filter((l) => l.startsWith('#') && !seen.has(l) && seen.add(l));
+  const series = lines.filter((l) => !l.startsWith('#'));
+  // Group each metric's series under its HELP/TYPE lines.
+  const out: string[] = [];
+  for (const m of meta) {
+    out.push(m);
+    if (m.startsWith('# TYPE ')) {
+      const name = m.split(' ')[2]!;
+      out.push(...series.filter((l) => l.startsWith(`${name}{`)));
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export async function startStatusServer(opts: { port: number; status: () => KeeperStatus | readonly KeeperStatus[]; probeStateFile: string }): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (code: number, type: string, body: string) => {
@@ -66,10 +84,13 @@ export async function startStatusServer(opts: { port: number; status: () => Keep
     };
     if (req.method !== 'GET') return reply(405, 'text/plain', 'method not allowed\n');
     const s = opts.status();
-    if (path === '/readyz') return reply(s.state === 'holding' ? 200 : 503, 'text/plain', `${s.state}\n`);
+    const all: readonly KeeperStatus[] = Array.isArray(s) ? s : [s as KeeperStatus];
+    // Ready while any validator is held: the pod signs for those.
+    const holding = all.filter((k) => k.state === 'holding').length;
+    if (path === '/readyz') return reply(holding > 0 ? 200 : 503, 'text/plain', Array.isArray(s) ? `holding ${holding} of ${all.length}\n` : `${all[0]!.state}\n`);
     if (path === '/state') return reply(200, 'application/json', `${JSON.stringify(s)}\n`);
     if (path === '/metrics') {
-      void readProbeRecord(opts.probeStateFile).then((probe) => reply(200, 'text/plain; version=0.0.4', renderMetrics(s, probe, Date.now())));
+      void readProbeRecord(opts.probeStateFile).then((probe) => reply(200, 'text/plain; version=0.0.4', Array.isArray(s) ? renderAllMetrics(all, probe, Date.now()) : renderMetrics(all[0]!, probe, Date.now())));
       return;
     }
     reply(404, 'text/plain', 'not found\n');

@@ -7,6 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { KeyholdError } from '../core/errors';
 import { parseKeyMaterial } from '../core/key-material';
+import { fetchMany, renewMany, type Outcome } from '../broker/grant-batch';
 import type { GrantService } from '../broker/grants';
 import type { OperationsService } from '../broker/operations';
 import type { IssuedGrant } from '../grants/signer';
@@ -107,6 +108,16 @@ export function createApp(deps: AppDeps): Hono {
   };
 
   const count = (decision: string, code?: string) => deps.metrics?.decision(decision, code);
+  const issued = (validator: string, slot: string, grant: IssuedGrant) => {
+    logger.log('info', 'grant_issued', { validator, slot, epoch: grant.claims.epoch, jti: grant.jti });
+    count('issued');
+  };
+  /** One validator's refusal inside a list answer: the same code, status and Retry-After a single request would get. */
+  const refusedView = (o: Extract<Outcome<unknown>, { ok: false }>, c: Context) => {
+    count(o.status === 425 ? 'waiting' : o.status >= 500 ? 'unavailable' : 'denied', o.code);
+    if (o.code === 'internal') logger.log('error', 'request_refused', { method: c.req.method, path: c.req.routePath, status: 500, code: 'internal', validator: o.validator, cause: o.error });
+    return { validator: o.validator, outcome: 'refused', status: o.status, ...errorBody(o.code), ...(o.retryAfter === undefined ? {} : { retryAfter: o.retryAfter }) };
+  };
   app.onError((e, c) => {
     const res = toResponse(c, e, logger);
     count(res.status === 425 ? 'waiting' : res.status >= 500 ? 'unavailable' : 'denied', (e as { code?: string }).code ?? 'internal');
@@ -137,16 +148,35 @@ export function createApp(deps: AppDeps): Hono {
   });
   on(routes.openapi, (c) => c.json(openApiDocument()));
 
-  // Pods.
+  // Pods. A list body is answered per validator (src/broker/grant-batch.ts).
   on(routes.fetchGrant, async (c, who) => {
     const body = await jsonBody(c, routes.fetchGrant.body.schema);
+    if ('validators' in body) {
+      const outcomes = await fetchMany(grants, who, body.validators, body.ephemeralKey);
+      return c.json({
+        results: outcomes.map((o) => {
+          if (!o.ok) return refusedView(o, c);
+          issued(o.validator, who.slot, o.value.grant);
+          return { outcome: 'issued', ...grantView(o.value.grant), predecessor: o.value.predecessor, key: o.value.key };
+        }),
+      });
+    }
     const result = await grants.fetch(who, body.validator, body.ephemeralKey);
-    logger.log('info', 'grant_issued', { validator: body.validator, slot: who.slot, epoch: result.grant.claims.epoch, jti: result.grant.jti });
-    count('issued');
+    issued(body.validator, who.slot, result.grant);
     return c.json({ ...grantView(result.grant), predecessor: result.predecessor, key: result.key }, 201);
   });
   on(routes.renewGrant, async (c, who) => {
     const body = await jsonBody(c, routes.renewGrant.body.schema);
+    if ('grants' in body) {
+      const outcomes = await renewMany(grants, who, body.grants);
+      return c.json({
+        results: outcomes.map((o) => {
+          if (!o.ok) return refusedView(o, c);
+          count('renewed');
+          return { outcome: 'renewed', ...grantView(o.value.grant) };
+        }),
+      });
+    }
     const result = await grants.renew(who, body.grant);
     count('renewed');
     return c.json(grantView(result.grant));

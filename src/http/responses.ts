@@ -36,6 +36,24 @@ export const grantIssued = grantAnswer.extend({
   key: compactJwe.meta({ description: 'The key material and its slashing-protection history, as a compact JWE (ECDH-ES+A256KW, A256GCM) to the ephemeral key of the request.' }),
 });
 
+/** One validator's refusal inside a list answer: what a single request would have been answered. */
+const listRefusal = z.object({
+  outcome: z.literal('refused'),
+  validator: validatorId.nullable().meta({ description: 'null for a grant that does not verify' }),
+  status: z.number().int(),
+  code: z.enum(Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+  retryAfter: z.number().int().optional().meta({ description: 'seconds, as the Retry-After header of a single request' }),
+});
+
+export const grantsIssuedList = z.object({
+  results: z.array(z.union([grantIssued.extend({ outcome: z.literal('issued') }), listRefusal])).meta({ description: 'One entry per requested validator, in the order asked.' }),
+});
+
+export const grantsRenewedList = z.object({
+  results: z.array(z.union([grantAnswer.extend({ outcome: z.literal('renewed') }), listRefusal])).meta({ description: 'One entry per presented grant, in the order given.' }),
+});
+
 export const releaseAnswer = z.object({
   outcome: z.enum(['released', 'already_released', 'acknowledged', 'already_acknowledged']),
   epoch,

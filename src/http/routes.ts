@@ -2,8 +2,8 @@
 // the credential and body limit named here) and the OpenAPI document is
 // generated from them, so the two cannot drift apart.
 
-import type { z } from 'zod';
-import { auditQuery, fetchBody, holdersQuery, holdersResponse, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, verifyBody, verifyBodyLimit } from './schemas';
+import { z } from 'zod';
+import { auditQuery, fetchBody, holdersQuery, holdersResponse, importBody, promoteBody, releaseBody, renewBody, renewListLimit, slashingProtectionLimit, verifyBody, verifyBodyLimit } from './schemas';
 import * as answer from './responses';
 
 /** `viewer` and `operator` are operator roles; `operator` includes viewer. */
@@ -82,7 +82,7 @@ export const routes = {
   fetchGrant: {
     method: 'post',
     path: '/v1/grants',
-    summary: 'Ask for a grant and the key material (the init container).',
+    summary: 'Ask for a grant and the key material (the init container), for one validator or a list.',
     tag: 'pods',
     auth: 'pod',
     body: { schema: fetchBody, maxBytes: smallBody, example: { validator: 'v1', ephemeralKey: { kty: 'OKP', crv: 'X25519', x: 'ZXhhbXBsZS1lcGhlbWVyYWwta2V5LW5vdC1yZWFsLTAwMA' } } },
@@ -92,16 +92,28 @@ export const routes = {
         schema: answer.grantIssued,
         example: { ...exampleGrantAnswer, predecessor: 'released', key: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.ZXhhbXBsZQ.ZXhhbXBsZS1pdg.ZXhhbXBsZS1jaXBoZXJ0ZXh0.ZXhhbXBsZS10YWc' },
       },
+      200: {
+        description: 'For a body with `validators` (up to 1,000): one entry per validator, each decided, fenced and ledgered on its own.',
+        schema: answer.grantsIssuedList,
+        example: { results: [{ outcome: 'refused', validator: 'v2', status: 425, code: 'not_before', message: 'The designation takes effect later; retry after the indicated delay.', retryAfter: 31 }] },
+      },
     },
   },
   renewGrant: {
     method: 'post',
     path: '/v1/grants/renew',
-    summary: 'Renew a grant (the keeper): a later expiry, no key material.',
+    summary: 'Renew a grant or a list of grants (the keeper): a later expiry, no key material.',
     tag: 'pods',
     auth: 'pod',
-    body: { schema: renewBody, maxBytes: smallBody, example: { grant: exampleGrant } },
-    answers: { 200: { description: 'Renewed.', schema: answer.grantAnswer, example: exampleGrantAnswer } },
+    // A list of 1,000 grants is the largest pod request there is.
+    body: { schema: renewBody, maxBytes: renewListLimit, example: { grant: exampleGrant } },
+    answers: {
+      200: {
+        description: 'Renewed; for a body with `grants` (up to 1,000), one entry per grant in `results`: one request, no key-store read, no state-store write.',
+        schema: z.union([answer.grantAnswer, answer.grantsRenewedList]),
+        example: exampleGrantAnswer,
+      },
+    },
   },
   releaseGrant: {
     method: 'post',

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { signedCheckpointSchema } from '../core/checkpoints';
 import { isKeyFileName } from '../core/key-material';
 import { isServiceAccountName, isSlot, isValidatorId, slotPattern, validatorIdPattern } from '../core/names';
+import { maxBatch } from '../broker/grant-batch';
 import { ephemeralKeySchema } from '../grants/key-delivery';
 
 // The patterns as well as the checks, so the published schemas carry them.
@@ -12,8 +13,19 @@ export const validatorId = z.string().max(63).regex(validatorIdPattern).refine(i
 export const slot = z.string().max(381).regex(slotPattern).refine(isSlot);
 const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 
-export const fetchBody = z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict();
-export const renewBody = z.object({ grant: compactJws }).strict();
+const distinct = <T>(xs: readonly T[]) => new Set(xs).size === xs.length;
+
+/** One validator (the original body), or a list: each is answered on its own. */
+export const fetchBody = z.union([
+  z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict(),
+  z.object({ validators: z.array(validatorId).min(1).max(maxBatch).refine(distinct), ephemeralKey: ephemeralKeySchema }).strict(),
+]);
+export const renewBody = z.union([
+  z.object({ grant: compactJws }).strict(),
+  z.object({ grants: z.array(compactJws).min(1).max(maxBatch).refine(distinct) }).strict(),
+]);
+/** A full list of renewals: the only pod request that may be this large. */
+export const renewListLimit = maxBatch * 4200;
 
 /**
  * EIP-3076 interchange, any JSON value: the core checks it against the

@@ -219,8 +219,9 @@ export class ValidatorClient {
   }
 
   /** Start; `keys` loads keystores from a folder at boot, the Keymanager API is always on. */
-  async start(opts: { keys?: { dir: string; passwordFile: string }; doppelganger?: boolean } = {}): Promise<void> {
-    const port = await freePort();
+  async start(opts: { keys?: { dir: string; passwordFile: string }; doppelganger?: boolean; keymanagerPort?: number } = {}): Promise<void> {
+    // A restart keeps its port when asked: a keeper knows the client by its Keymanager URL.
+    const port = opts.keymanagerPort ?? (await freePort());
     const extra = [
       '--keymanager', '--keymanager.address', '127.0.0.1', '--keymanager.port', String(port),
       ...(opts.keys ? ['--importKeystores', opts.keys.dir, '--importKeystoresPassword', opts.keys.passwordFile] : []),

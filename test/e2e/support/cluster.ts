@@ -36,8 +36,17 @@ export async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs:
   }
 }
 
-const exited = (c: ChildProcess) =>
+export const exited = (c: ChildProcess) =>
   new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
+
+/** `keyhold-hook <verb>` with only `env`'s KEYHOLD_* settings, its output lines pushed to `log`. */
+export function spawnHook(verb: 'fetch' | 'keeper', env: Record<string, string>, log: string[]): ChildProcess {
+  const child = spawn(process.execPath, [hookBin, verb], { cwd: root, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const collect = (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean).map((l) => `[${verb}] ${l}`));
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  return child;
+}
 
 export class Broker {
   private child: ChildProcess | null = null;
@@ -126,6 +135,20 @@ export class Broker {
       genesisValidatorsRoot: testGenesisRoot,
     });
     return { publicId: g.publicId };
+  }
+
+  /** Import a given EIP-2335 keystore (a published test key) for `id`, on the chain whose genesis validators root is given. */
+  async importKeystore(id: string, slots: string[], keystore: string, password: string, genesisValidatorsRoot: string): Promise<void> {
+    const pubkey = (JSON.parse(keystore) as { pubkey: string }).pubkey.replace(/^0x/, '');
+    await this.operator('PUT', `/v1/validators/${id}/key`, {
+      format: 'eip2335',
+      publicId: `0x${pubkey}`,
+      files: { 'keystore.json': Buffer.from(keystore).toString('base64'), 'password.txt': Buffer.from(password).toString('base64') },
+      slots,
+      serviceAccounts: ['validator'],
+      genesisValidatorsRoot,
+      reason: 'chain test',
+    });
   }
 
   promote(id: string, slot: string): Promise<unknown> {
