@@ -128,7 +128,20 @@ function cycling(path: string, pods: readonly Pod[], body: (p: Pod) => string): 
 export interface BrokerLoadResult {
   readonly grant: LoadFigure;
   readonly renew: LoadFigure;
+  /** The crypto-only server under the same requests, measured right before the broker. */
+  readonly grantCeiling: LoadFigure;
+  readonly renewCeiling: LoadFigure;
   readonly rssMb: number | null;
+}
+
+/** The same pods' first grants from the ceiling server, whose renewals verify only grants it signed. */
+async function ceilingPods(url: string, pods: readonly Pod[]): Promise<Pod[]> {
+  const out: Pod[] = [];
+  await inBatches(pods, 8, async (p) => {
+    const first = await post(url, '/v1/grants', { authorization: `Bearer ${p.token}` }, { validator: p.validator, ephemeralKey: p.ephemeralKey });
+    out.push({ ...p, grant: String(first.grant) });
+  });
+  return out;
 }
 
 /**
@@ -146,29 +159,40 @@ export async function brokerLoad(opts: {
   const home = await mkdtemp(join(tmpdir(), 'keyhold-bench-'));
   const profileDir = opts.profile ? join(home, 'profile') : null;
   let served: Served | undefined;
+  let ceiling: Served | undefined;
   try {
     served = await serveChild('broker-child.ts', { KEYHOLD_HOME: home }, profileDir);
     progress(`broker child ${served.proc.pid} on ${served.url}; importing ${opts.validators} validators`);
     const pods = await population(served.url, home, opts.validators);
+    // Started after the broker wrote the dev issuer's keys into the home it reads them from.
+    ceiling = await serveChild('ceiling-child.ts', { KEYHOLD_HOME: home }, null);
+    const cPods = await ceilingPods(ceiling.url, pods);
+    const grantBody = (p: Pod) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey });
+    const renewBody = (p: Pod) => JSON.stringify({ grant: p.grant });
     const out: { -readonly [K in keyof BrokerLoadResult]?: BrokerLoadResult[K] } = {};
     if (opts.only.has('grant')) {
       await opts.beforeLoad?.('grant');
+      out.grantCeiling = figure(await load('grant ceiling (crypto-only server)', ceiling.url, opts.settings, cycling('/v1/grants', cPods, grantBody)));
       const rss = rssSampler(served.proc.pid);
-      const r = await load('grant load (POST /v1/grants)', served.url, opts.settings, cycling('/v1/grants', pods, (p) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey })));
+      const r = await load('grant load (POST /v1/grants)', served.url, opts.settings, cycling('/v1/grants', pods, grantBody));
       const max = rss.stop();
       out.grant = figure(r);
       out.rssMb = max === null ? null : round(max, 1);
     }
     if (opts.only.has('renew')) {
       await opts.beforeLoad?.('renew');
-      const r = await load('renew load (POST /v1/grants/renew)', served.url, opts.settings, cycling('/v1/grants/renew', pods, (p) => JSON.stringify({ grant: p.grant })));
+      out.renewCeiling = figure(await load('renew ceiling (crypto-only server)', ceiling.url, opts.settings, cycling('/v1/grants/renew', cPods, renewBody)));
+      const r = await load('renew load (POST /v1/grants/renew)', served.url, opts.settings, cycling('/v1/grants/renew', pods, renewBody));
       out.renew = figure(r);
     }
+    await ceiling.proc.stop();
+    ceiling = undefined;
     await served.proc.stop();
     served = undefined;
     if (profileDir) await summarizeProfile(profileDir);
     return out;
   } finally {
+    await ceiling?.proc.stop();
     await served?.proc.stop();
     await rm(home, { recursive: true, force: true });
   }

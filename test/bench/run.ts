@@ -28,9 +28,13 @@ const groupOf: Record<string, Group> = {
   grant_p50_ms: 'grant',
   grant_p99_ms: 'grant',
   grant_vs_floor: 'grant',
+  grant_ceiling_per_s: 'grant',
+  grant_vs_ceiling: 'grant',
   rss_mb: 'grant',
   renew_per_s: 'renew',
   renew_vs_floor: 'renew',
+  renew_ceiling_per_s: 'renew',
+  renew_vs_ceiling: 'renew',
   hono_hello_per_s: 'hello',
   ledger_append_per_s: 'ledger',
   ledger_verify_per_s: 'verify',
@@ -43,6 +47,8 @@ const groupOf: Record<string, Group> = {
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
 };
+
+const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
 
 function usage(message: string): never {
   console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N]`);
@@ -103,12 +109,16 @@ async function main(): Promise<void> {
       figures.grant_p99_ms = r.grant.p99;
       const floor = figures.crypto_floor_per_s;
       figures.grant_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.grant.perSecond / floor, 3) : null;
+      figures.grant_ceiling_per_s = r.grantCeiling?.perSecond ?? null;
+      figures.grant_vs_ceiling = ratio(r.grant.perSecond, figures.grant_ceiling_per_s);
       figures.rss_mb = r.rssMb ?? null;
     }
     if (r.renew) {
       figures.renew_per_s = r.renew.perSecond;
       const floor = figures.renew_floor_per_s;
       figures.renew_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.renew.perSecond / floor, 3) : null;
+      figures.renew_ceiling_per_s = r.renewCeiling?.perSecond ?? null;
+      figures.renew_vs_ceiling = ratio(r.renew.perSecond, figures.renew_ceiling_per_s);
     }
   }
   if (has('crypto') && figures.crypto_floor_per_s === undefined) figures.crypto_floor_per_s = await cryptoFloor(3);
