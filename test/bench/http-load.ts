@@ -69,6 +69,41 @@ async function load(label: string, url: string, settings: LoadSettings, requests
 
 const figure = (r: Result): LoadFigure => ({ perSecond: round(r['2xx'] / r.duration, 0), p50: r.latency.p50, p99: r.latency.p99 });
 
+/** Slices of one measurement pooled: the rate over all of them, the median p50 and the worst p99. */
+function pooled(rs: readonly Result[]): LoadFigure {
+  const ok = rs.reduce((a, r) => a + r['2xx'], 0);
+  const secs = rs.reduce((a, r) => a + r.duration, 0);
+  const p50s = rs.map((r) => r.latency.p50).sort((a, b) => a - b);
+  return { perSecond: round(ok / secs, 0), p50: p50s[Math.floor(p50s.length / 2)]!, p99: Math.max(...rs.map((r) => r.latency.p99)) };
+}
+
+interface Side {
+  readonly label: string;
+  readonly url: string;
+  readonly requests: LoadRequest[];
+}
+
+/**
+ * A measured server against its baseline, in alternating slices (baseline,
+ * subject, baseline, subject, ...), so whatever else the machine runs in the
+ * meantime weighs on both sides alike; each side is warmed up once first.
+ */
+async function alternating(base: Side, subject: Side, settings: LoadSettings, slices = 4): Promise<{ base: LoadFigure; subject: LoadFigure }> {
+  const slice = { ...settings, seconds: Math.max(1, Math.round(settings.seconds / slices)), warmupSeconds: 0 };
+  const warm = { ...settings, seconds: settings.warmupSeconds, warmupSeconds: 0 };
+  if (settings.warmupSeconds > 0) {
+    await load(`${base.label} warm-up`, base.url, warm, base.requests);
+    await load(`${subject.label} warm-up`, subject.url, warm, subject.requests);
+  }
+  const b: Result[] = [];
+  const s: Result[] = [];
+  for (let i = 0; i < slices; i++) {
+    b.push(await load(`${base.label} ${i + 1}/${slices}`, base.url, slice, base.requests));
+    s.push(await load(`${subject.label} ${i + 1}/${slices}`, subject.url, slice, subject.requests));
+  }
+  return { base: pooled(b), subject: pooled(s) };
+}
+
 interface Pod {
   readonly validator: string;
   readonly token: string;
@@ -172,18 +207,26 @@ export async function brokerLoad(opts: {
     const out: { -readonly [K in keyof BrokerLoadResult]?: BrokerLoadResult[K] } = {};
     if (opts.only.has('grant')) {
       await opts.beforeLoad?.('grant');
-      out.grantCeiling = figure(await load('grant ceiling (crypto-only server)', ceiling.url, opts.settings, cycling('/v1/grants', cPods, grantBody)));
       const rss = rssSampler(served.proc.pid);
-      const r = await load('grant load (POST /v1/grants)', served.url, opts.settings, cycling('/v1/grants', pods, grantBody));
+      const r = await alternating(
+        { label: 'grant ceiling (crypto-only server)', url: ceiling.url, requests: cycling('/v1/grants', cPods, grantBody) },
+        { label: 'grant load (POST /v1/grants)', url: served.url, requests: cycling('/v1/grants', pods, grantBody) },
+        opts.settings,
+      );
       const max = rss.stop();
-      out.grant = figure(r);
+      out.grantCeiling = r.base;
+      out.grant = r.subject;
       out.rssMb = max === null ? null : round(max, 1);
     }
     if (opts.only.has('renew')) {
       await opts.beforeLoad?.('renew');
-      out.renewCeiling = figure(await load('renew ceiling (crypto-only server)', ceiling.url, opts.settings, cycling('/v1/grants/renew', cPods, renewBody)));
-      const r = await load('renew load (POST /v1/grants/renew)', served.url, opts.settings, cycling('/v1/grants/renew', pods, renewBody));
-      out.renew = figure(r);
+      const r = await alternating(
+        { label: 'renew ceiling (crypto-only server)', url: ceiling.url, requests: cycling('/v1/grants/renew', cPods, renewBody) },
+        { label: 'renew load (POST /v1/grants/renew)', url: served.url, requests: cycling('/v1/grants/renew', pods, renewBody) },
+        opts.settings,
+      );
+      out.renewCeiling = r.base;
+      out.renew = r.subject;
     }
     await ceiling.proc.stop();
     ceiling = undefined;
