@@ -10,6 +10,8 @@
 // A ratio needs its baseline: --only grant measures the crypto floor too.
 
 import { coldStarts } from './cold-start';
+import { costPerValidatorMonth } from './cost';
+import { fleetDay } from './fleet-day';
 import { cryptoFloor, renewFloor } from './crypto';
 import { handoffPlanned } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
@@ -17,7 +19,7 @@ import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
 import { storeCallsPerRenew } from './store-calls';
 
-const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'cold-start', 'handoff'] as const;
+const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'fleet', 'cold-start', 'handoff'] as const;
 type Group = (typeof groups)[number];
 
 /** Figure name → the group that measures it, so --only takes either. */
@@ -40,6 +42,12 @@ const groupOf: Record<string, Group> = {
   ledger_verify_per_s: 'verify',
   audit_query_p99_ms: 'audit',
   store_calls_per_renew: 'store-calls',
+  store_calls_per_validator_day_held: 'fleet',
+  store_calls_per_validator_day_standby: 'fleet',
+  store_calls_per_promotion: 'fleet',
+  ledger_entries_per_validator_day: 'fleet',
+  cost_per_validator_month: 'fleet',
+  cost_secret_per_validator_month: 'fleet',
   cold_start_ms: 'cold-start',
   hello_cold_start_ms: 'cold-start',
   cold_start_vs_hello: 'cold-start',
@@ -132,6 +140,19 @@ async function main(): Promise<void> {
     if (has('audit')) figures.audit_query_p99_ms = l.auditP99Ms;
   }
   if (has('store-calls')) figures.store_calls_per_renew = await storeCallsPerRenew(200);
+  if (has('fleet')) {
+    const day = await fleetDay();
+    figures.store_calls_per_validator_day_held = day.held;
+    figures.store_calls_per_validator_day_standby = day.standby;
+    figures.store_calls_per_promotion = day.promotion;
+    figures.ledger_entries_per_validator_day = { held: day.held.ledger_entries, standby: day.standby.ledger_entries };
+    const cost = costPerValidatorMonth(day);
+    figures.cost_per_validator_month = { aws: round(cost.aws.beyondSecret, 4), gcp: round(cost.gcp.beyondSecret, 4) };
+    figures.cost_secret_per_validator_month = { aws: cost.aws.secret, gcp: cost.gcp.secret };
+    for (const [cloud, c] of Object.entries(cost)) {
+      progress(`cost per validator-month on ${cloud}, beyond the secret: $${c.beyondSecret.toFixed(4)} (held $${c.held.toFixed(4)}, standby $${c.standby.toFixed(4)}, promotions $${c.promotions.toFixed(4)}); the secret $${c.secret}`);
+    }
+  }
   if (has('cold-start')) Object.assign(figures, await coldStarts(11));
   if (has('handoff')) figures.handoff_planned_ms = await handoffPlanned();
 
