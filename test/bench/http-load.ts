@@ -17,7 +17,7 @@ import autocannon, { type Request as LoadRequest, type Result } from 'autocannon
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
 import { generatedKeyMaterial } from '../support/fixtures';
-import { firstJsonLine, nodeTs, rssSampler, type Bounded } from './children';
+import { cpuMs, firstJsonLine, nodeTs, rssSampler, type Bounded } from './children';
 import { summarizeProfile } from './profile';
 import { progress, round } from './report';
 
@@ -33,6 +33,8 @@ export interface LoadFigure {
   readonly perSecond: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU the server process used per answered request (all threads), ms; less sensitive to the machine's other load than the rate. */
+  readonly cpuMsPerRequest?: number | null;
 }
 
 interface Served {
@@ -70,16 +72,30 @@ async function load(label: string, url: string, settings: LoadSettings, requests
 const figure = (r: Result): LoadFigure => ({ perSecond: round(r['2xx'] / r.duration, 0), p50: r.latency.p50, p99: r.latency.p99 });
 
 /** Slices of one measurement pooled: the rate over all of them, the median p50 and the worst p99. */
-function pooled(rs: readonly Result[]): LoadFigure {
+function pooled(rs: readonly Result[], cpu: number | null): LoadFigure {
   const ok = rs.reduce((a, r) => a + r['2xx'], 0);
   const secs = rs.reduce((a, r) => a + r.duration, 0);
   const p50s = rs.map((r) => r.latency.p50).sort((a, b) => a - b);
-  return { perSecond: round(ok / secs, 0), p50: p50s[Math.floor(p50s.length / 2)]!, p99: Math.max(...rs.map((r) => r.latency.p99)) };
+  return {
+    perSecond: round(ok / secs, 0),
+    p50: p50s[Math.floor(p50s.length / 2)]!,
+    p99: Math.max(...rs.map((r) => r.latency.p99)),
+    cpuMsPerRequest: cpu === null || ok === 0 ? null : round(cpu / ok, 3),
+  };
+}
+
+/** Run `f` and return its result with the CPU `pid` used meanwhile. */
+async function withCpu<T>(pid: number, f: () => Promise<T>): Promise<{ value: T; cpu: number | null }> {
+  const before = cpuMs(pid);
+  const value = await f();
+  const after = cpuMs(pid);
+  return { value, cpu: before === null || after === null ? null : after - before };
 }
 
 interface Side {
   readonly label: string;
   readonly url: string;
+  readonly pid: number;
   readonly requests: LoadRequest[];
 }
 
@@ -97,11 +113,18 @@ async function alternating(base: Side, subject: Side, settings: LoadSettings, sl
   }
   const b: Result[] = [];
   const s: Result[] = [];
+  let cpuB: number | null = 0;
+  let cpuS: number | null = 0;
+  const add = (total: number | null, x: number | null) => (total === null || x === null ? null : total + x);
   for (let i = 0; i < slices; i++) {
-    b.push(await load(`${base.label} ${i + 1}/${slices}`, base.url, slice, base.requests));
-    s.push(await load(`${subject.label} ${i + 1}/${slices}`, subject.url, slice, subject.requests));
+    const rb = await withCpu(base.pid, () => load(`${base.label} ${i + 1}/${slices}`, base.url, slice, base.requests));
+    b.push(rb.value);
+    cpuB = add(cpuB, rb.cpu);
+    const rs = await withCpu(subject.pid, () => load(`${subject.label} ${i + 1}/${slices}`, subject.url, slice, subject.requests));
+    s.push(rs.value);
+    cpuS = add(cpuS, rs.cpu);
   }
-  return { base: pooled(b), subject: pooled(s) };
+  return { base: pooled(b, cpuB), subject: pooled(s, cpuS) };
 }
 
 interface Pod {
@@ -209,8 +232,8 @@ export async function brokerLoad(opts: {
       await opts.beforeLoad?.('grant');
       const rss = rssSampler(served.proc.pid);
       const r = await alternating(
-        { label: 'grant ceiling (crypto-only server)', url: ceiling.url, requests: cycling('/v1/grants', cPods, grantBody) },
-        { label: 'grant load (POST /v1/grants)', url: served.url, requests: cycling('/v1/grants', pods, grantBody) },
+        { label: 'grant ceiling (crypto-only server)', url: ceiling.url, pid: ceiling.proc.pid, requests: cycling('/v1/grants', cPods, grantBody) },
+        { label: 'grant load (POST /v1/grants)', url: served.url, pid: served.proc.pid, requests: cycling('/v1/grants', pods, grantBody) },
         opts.settings,
       );
       const max = rss.stop();
@@ -221,8 +244,8 @@ export async function brokerLoad(opts: {
     if (opts.only.has('renew')) {
       await opts.beforeLoad?.('renew');
       const r = await alternating(
-        { label: 'renew ceiling (crypto-only server)', url: ceiling.url, requests: cycling('/v1/grants/renew', cPods, renewBody) },
-        { label: 'renew load (POST /v1/grants/renew)', url: served.url, requests: cycling('/v1/grants/renew', pods, renewBody) },
+        { label: 'renew ceiling (crypto-only server)', url: ceiling.url, pid: ceiling.proc.pid, requests: cycling('/v1/grants/renew', cPods, renewBody) },
+        { label: 'renew load (POST /v1/grants/renew)', url: served.url, pid: served.proc.pid, requests: cycling('/v1/grants/renew', pods, renewBody) },
         opts.settings,
       );
       out.renewCeiling = r.base;

@@ -32,11 +32,13 @@ const groupOf: Record<string, Group> = {
   grant_vs_floor: 'grant',
   grant_ceiling_per_s: 'grant',
   grant_vs_ceiling: 'grant',
+  grant_cpu_ms_per_request: 'grant',
   rss_mb: 'grant',
   renew_per_s: 'renew',
   renew_vs_floor: 'renew',
   renew_ceiling_per_s: 'renew',
   renew_vs_ceiling: 'renew',
+  renew_cpu_ms_per_request: 'renew',
   hono_hello_per_s: 'hello',
   ledger_append_per_s: 'ledger',
   ledger_verify_per_s: 'verify',
@@ -52,6 +54,8 @@ const groupOf: Record<string, Group> = {
   hello_cold_start_ms: 'cold-start',
   cold_start_vs_hello: 'cold-start',
   cold_grant_ms: 'cold-start',
+  warm_grant_ms: 'cold-start',
+  cold_grant_vs_floor: 'cold-start',
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
 };
@@ -119,6 +123,7 @@ async function main(): Promise<void> {
       figures.grant_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.grant.perSecond / floor, 3) : null;
       figures.grant_ceiling_per_s = r.grantCeiling?.perSecond ?? null;
       figures.grant_vs_ceiling = ratio(r.grant.perSecond, figures.grant_ceiling_per_s);
+      figures.grant_cpu_ms_per_request = { broker: r.grant.cpuMsPerRequest ?? null, ceiling: r.grantCeiling?.cpuMsPerRequest ?? null };
       figures.rss_mb = r.rssMb ?? null;
     }
     if (r.renew) {
@@ -127,6 +132,7 @@ async function main(): Promise<void> {
       figures.renew_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.renew.perSecond / floor, 3) : null;
       figures.renew_ceiling_per_s = r.renewCeiling?.perSecond ?? null;
       figures.renew_vs_ceiling = ratio(r.renew.perSecond, figures.renew_ceiling_per_s);
+      figures.renew_cpu_ms_per_request = { broker: r.renew.cpuMsPerRequest ?? null, ceiling: r.renewCeiling?.cpuMsPerRequest ?? null };
     }
   }
   if (has('crypto') && figures.crypto_floor_per_s === undefined) figures.crypto_floor_per_s = await cryptoFloor(3);
