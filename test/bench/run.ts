@@ -1,13 +1,14 @@
-// `npm run bench`: every figure of issue 9, measured with its baselines in the
-// same run, printed as a table (figure, value, target, status).
+// `npm run bench`: every figure of issues 9 and 17, measured with its
+// baselines in the same run, printed as a table (figure, value, target, status).
 //
 //   npm run bench -- --json                  one JSON object on stdout (progress stays on stderr)
 //   npm run bench -- --only grant,renew      a subset, by group or by figure name
 //   npm run bench -- --profile               the broker child under node --cpu-prof; top self time on stderr
 //   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
 //
-// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, cold-start, handoff.
-// A ratio needs its baseline: --only grant measures the crypto floor too.
+// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, fleet, cold-start, handoff.
+// A ratio needs its baseline: --only grant measures the crypto floor and the
+// crypto-only ceiling server (ceiling-child.ts) too.
 
 import { coldStarts } from './cold-start';
 import { costPerValidatorMonth } from './cost';
