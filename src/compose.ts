@@ -133,7 +133,7 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
   const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
   if (config.runtime === 'node') await bootstrapHome(config.home, { dev: config.dev });
   const metrics = new BrokerMetrics();
-  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger, storeHooks: metrics.storeHooks };
+  const ctx: StoreContext = { env: config.env, home: config.home, clock, logger, storeHooks: metrics.storeHooks, timing: config.timing };
 
   const stateFactory = stateStoreFactories[config.stateStore];
   if (!stateFactory) throw new ConfigError(`KEYHOLD_STATE_STORE: unknown store "${config.stateStore}" (known: ${Object.keys(stateStoreFactories).join(', ')})`);

@@ -70,6 +70,26 @@ describe('parseConfig', () => {
     expect(parseConfig({ KEYHOLD_GRANT_TTL_SECONDS: '60', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '20' }).timing.maxClockSkewMs).toBe(20_000);
   });
 
+  it('sets the commit deadline C per state store, covering how long the store may still apply a sent request', () => {
+    // DynamoDB: SigV4's five minutes plus the skew plus a send window.
+    expect(parseConfig(cloud).timing).toMatchObject({ commitDeadlineMs: 310_000, commitSendWindowMs: 5_000 });
+    expect(parseConfig({ ...cloud, KEYHOLD_STATE_STORE: 'firestore' }).timing).toMatchObject({ commitDeadlineMs: 280_000, commitSendWindowMs: 5_000 });
+    expect(parseConfig({ ...cloud, KEYHOLD_STATE_STORE: 'vault' }).timing.commitDeadlineMs).toBe(5_000);
+    expect(parseConfig({}).timing.commitDeadlineMs).toBe(5_000);
+    expect(parseConfig({ ...cloud, KEYHOLD_COMMIT_DEADLINE_SECONDS: '400' }).timing).toMatchObject({ commitDeadlineMs: 400_000, commitSendWindowMs: 5_000 });
+    expect(parseConfig({ ...cloud, KEYHOLD_STATE_STORE: 'firestore', KEYHOLD_COMMIT_DEADLINE_SECONDS: '277' }).timing.commitSendWindowMs).toBe(2_000);
+  });
+
+  it('refuses a commit deadline a late request could outlive', () => {
+    const msg = refused({ ...cloud, KEYHOLD_COMMIT_DEADLINE_SECONDS: '60' });
+    expect(msg).toContain('KEYHOLD_COMMIT_DEADLINE_SECONDS');
+    expect(msg).toContain('at least 306');
+    // A longer skew needs a longer deadline where the store's clock refuses.
+    expect(refused({ ...cloud, KEYHOLD_COMMIT_DEADLINE_SECONDS: '310', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '10' })).toContain('KEYHOLD_MAX_CLOCK_SKEW_SECONDS');
+    expect(refused({ ...cloud, KEYHOLD_STATE_STORE: 'firestore', KEYHOLD_COMMIT_DEADLINE_SECONDS: '270' })).toContain('at least 276');
+    expect(parseConfig({ KEYHOLD_COMMIT_DEADLINE_SECONDS: '1' }).timing.commitDeadlineMs).toBe(1_000);
+  });
+
   it('refuses numbers that are not whole seconds in range', () => {
     for (const [k, v] of [
       ['KEYHOLD_GRANT_TTL_SECONDS', 'abc'],

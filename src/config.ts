@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import type { Timing } from './core/horizon';
+import { commitLandingBounds, defaultCommitSendWindowMs } from './stores/commit-bounds';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -63,6 +64,8 @@ const envSchema = z.object({
   KEYHOLD_GRANT_TTL_SECONDS: seconds('KEYHOLD_GRANT_TTL_SECONDS', 120, 15, 3600),
   KEYHOLD_OUTAGE_TOLERANCE_SECONDS: seconds('KEYHOLD_OUTAGE_TOLERANCE_SECONDS', 900, 0, 86_400),
   KEYHOLD_MAX_CLOCK_SKEW_SECONDS: seconds('KEYHOLD_MAX_CLOCK_SKEW_SECONDS', 5, 1, 300),
+  // Default per state store (commitDeadlineFor); empty means that default.
+  KEYHOLD_COMMIT_DEADLINE_SECONDS: seconds('KEYHOLD_COMMIT_DEADLINE_SECONDS', -1, 1, 3600),
   KEYHOLD_SIGNING_KEY_FILE: z.string().optional(),
   KEYHOLD_SIGNING_KEY_SECRET: z.string().optional(),
   KEYHOLD_OPERATOR_KEYS_FILE: z.string().optional(),
@@ -125,6 +128,27 @@ export interface Config {
 /** Stores that live in one process's files: unsafe wherever several broker instances run at once. */
 const singleMachineStores = new Set(['sqlite']);
 
+/**
+ * C for a state store: the broker's send window plus how long the store may
+ * still apply a request sent in it (stores/commit-bounds.ts), plus the clock
+ * skew when the store's own clock does the refusing. A C that leaves the
+ * broker under a second to send is refused: its commits could land after
+ * the deadline every wait is counted from.
+ */
+export function commitDeadlineFor(store: string, maxClockSkewMs: number, requestedMs: number | null): { deadlineMs: number; sendWindowMs: number } {
+  const bound = commitLandingBounds[store] ?? { ms: 0, serverClock: false };
+  const reserved = bound.ms + (bound.serverClock ? maxClockSkewMs : 0);
+  const deadlineMs = requestedMs ?? reserved + defaultCommitSendWindowMs;
+  const sendWindowMs = Math.min(deadlineMs - reserved, defaultCommitSendWindowMs);
+  if (sendWindowMs < 1000) {
+    throw new ConfigError(
+      `KEYHOLD_COMMIT_DEADLINE_SECONDS (${deadlineMs / 1000}) is too short for KEYHOLD_STATE_STORE=${store}: a request it sends can still land ${reserved / 1000}s later` +
+        `${bound.serverClock ? ' (including KEYHOLD_MAX_CLOCK_SKEW_SECONDS)' : ''}; set it to at least ${reserved / 1000 + 1}`,
+    );
+  }
+  return { deadlineMs, sendWindowMs };
+}
+
 export function parseConfig(env: Env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -136,10 +160,14 @@ export function parseConfig(env: Env): Config {
   const keyStores = e.KEYHOLD_KEY_STORES.length > 0 ? e.KEYHOLD_KEY_STORES : ['sqlite'];
   if (new Set(keyStores).size !== keyStores.length) throw new ConfigError('KEYHOLD_KEY_STORES lists a store twice');
 
+  const maxClockSkewMs = e.KEYHOLD_MAX_CLOCK_SKEW_SECONDS * 1000;
+  const commit = commitDeadlineFor(e.KEYHOLD_STATE_STORE, maxClockSkewMs, e.KEYHOLD_COMMIT_DEADLINE_SECONDS === -1 ? null : e.KEYHOLD_COMMIT_DEADLINE_SECONDS * 1000);
   const timing: Timing = {
     grantTtlMs: e.KEYHOLD_GRANT_TTL_SECONDS * 1000,
     outageToleranceMs: e.KEYHOLD_OUTAGE_TOLERANCE_SECONDS * 1000,
-    maxClockSkewMs: e.KEYHOLD_MAX_CLOCK_SKEW_SECONDS * 1000,
+    maxClockSkewMs,
+    commitDeadlineMs: commit.deadlineMs,
+    commitSendWindowMs: commit.sendWindowMs,
   };
   // The keeper renews at a third of the TTL; a tolerance under one TTL would
   // let a single slow renewal expire a healthy holder during a blip.

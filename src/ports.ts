@@ -54,6 +54,12 @@ export interface RecordChange {
   readonly expectedVersion: number | null;
 }
 
+export interface CommitDeadline {
+  readonly sendBy: number;
+  /** The clock the decision was made on: the deadline is in its terms. */
+  readonly clock: Clock;
+}
+
 export interface Commit {
   /** A designation change, compare-and-swapped on its version. */
   readonly record?: RecordChange;
@@ -66,6 +72,16 @@ export interface Commit {
    * validator holds it. Only with `record`; the index entry is never removed.
    */
   readonly claimKey?: string;
+  /**
+   * After `deadline.sendBy` on the deciding broker's clock the store sends
+   * no request of this commit, retries included (core/horizon.ts
+   * commitSendBy). What was sent before it lands within the store's own
+   * bound (stores/commit-bounds.ts) or is counted from its landing; together
+   * that is the commit deadline C.
+   */
+  readonly deadline?: CommitDeadline;
+  /** Aborted when the caller stops waiting: from then on the store sends nothing more for this commit. */
+  readonly signal?: AbortSignal;
 }
 
 export interface LedgerQuery {
@@ -181,6 +197,19 @@ export class StoreUnavailableError extends StoreError {
     super(store, `unavailable (${reason})`, opts);
     this.name = 'StoreUnavailableError';
   }
+}
+
+/** A commit's send deadline passed (or its caller gave up) before it could be sent in full: it may or may not have landed. */
+export class CommitDeadlineError extends StoreUnavailableError {
+  constructor(store: string) {
+    super(store, 'commit_deadline');
+    this.name = 'CommitDeadlineError';
+  }
+}
+
+/** Throws CommitDeadlineError once `commit` may send nothing more: call it right before every request a commit sends. */
+export function checkSendable(store: string, commit: Pick<Commit, 'deadline' | 'signal'>): void {
+  if (commit.signal?.aborted || (commit.deadline !== undefined && commit.deadline.clock.now() >= commit.deadline.sendBy)) throw new CommitDeadlineError(store);
 }
 
 /** keyhold refuses to overwrite or delete an object it did not create. */

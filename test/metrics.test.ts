@@ -11,7 +11,7 @@ import { memoryLogger } from '../src/log';
 import { BrokerMetrics } from '../src/metrics';
 import { createVaultStateStore } from '../src/stores/vault-kv-state/factory';
 import { startVaultEmulator } from './emulators/vault/server';
-import { ManualClock } from './support/fixtures';
+import { ManualClock, testTiming } from './support/fixtures';
 
 describe('metrics', () => {
   it('count every call of a state store built by its factory', async () => {
@@ -22,6 +22,7 @@ describe('metrics', () => {
         env: { KEYHOLD_VAULT_ADDR: vault.address, KEYHOLD_VAULT_TOKEN: vault.token },
         home: '/nonexistent',
         clock: new ManualClock(),
+        timing: testTiming,
         logger: memoryLogger(),
         storeHooks: metrics.storeHooks,
       });

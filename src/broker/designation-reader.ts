@@ -24,7 +24,12 @@ export class DesignationReader {
     private readonly timing: Timing,
   ) {}
 
-  /** Authoritative read, or 503 `state_store_unavailable`. */
+  /**
+   * Authoritative read, or 503 `state_store_unavailable`. An answer older
+   * than a record this broker already knows (one it committed itself, say,
+   * overtaken by a slow read or served by a lagging replica) is not taken:
+   * the newer record stands, with the time it was known from.
+   */
   async read(validator: string): Promise<DesignationRead> {
     const readAt = this.clock.now();
     let record: ValidatorRecord | null;
@@ -33,6 +38,8 @@ export class DesignationReader {
     } catch (e) {
       throw asStateStoreError(e);
     }
+    const known = this.last.get(validator);
+    if (known && (record === null || record.version < known.record.version)) return { record: known.record, readAt: known.readAt, authoritative: true };
     this.remember(validator, record, readAt);
     return { record, readAt, authoritative: true };
   }
@@ -56,8 +63,10 @@ export class DesignationReader {
       return;
     }
     const prev = this.last.get(validator);
-    // Never let an older read (a slow reply overtaken by a newer one) replace a newer one.
-    if (!prev || prev.readAt <= readAt) this.last.set(validator, { record, readAt });
+    // Never let an older record replace a newer one (a record only moves by
+    // compare-and-swap on its version), and of two copies of one version keep
+    // the later read.
+    if (!prev || prev.record.version < record.version || (prev.record.version === record.version && prev.readAt <= readAt)) this.last.set(validator, { record, readAt });
   }
 }
 

@@ -11,7 +11,7 @@ import { encryptKeyForPod, importEphemeralKey, type EphemeralKey } from '../gran
 import type { GrantSigner, IssuedGrant } from '../grants/signer';
 import type { PodIdentity } from '../identity/pod-token';
 import type { Clock, StateStore } from '../ports';
-import { commitOrThrow, draft, withCasRetry } from './decisions';
+import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisions';
 import type { DesignationReader } from './designation-reader';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 import type { RefusalLedger } from './refusals';
@@ -84,7 +84,7 @@ export class GrantService {
           true,
         );
         // A takeover changes the record; waiting again for the same notBefore is a repeated refusal.
-        if (decision.next) await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: record.version }, [entry]);
+        if (decision.next) await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: record.version }, [entry], { window: this.window(now) });
         else await this.refuse(entry, notBefore);
         if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
@@ -113,7 +113,8 @@ export class GrantService {
             true,
           ),
         ];
-        await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries);
+        // An issue starts no wait, so its send window may count from after the key read.
+        await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries, { window: this.window(this.d.clock.now()) });
         this.d.designations.remember(validator, after, readAt);
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
         delivered = true;
@@ -171,10 +172,14 @@ export class GrantService {
       const action = decision.kind === 'released' ? 'released' : 'fenced_ack';
       const stop = decision.kind === 'fenced_ack' ? decision.stop : null;
       const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch, ...(stop ? { stop } : {}) } }, true);
-      await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry]);
+      await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry], { window: this.window(now) });
       if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
       return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp, ...(stop ? { stop } : {}) };
     });
+  }
+
+  private window(decidedAt: number): CommitWindow {
+    return { timing: this.d.timing, decidedAt, clock: this.d.clock };
   }
 
   private async readKey(validator: string, expectedFingerprint: string, base: { time: number; actor: string; slot: string }, epoch: number, notBefore: number): Promise<KeyRead> {

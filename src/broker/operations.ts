@@ -120,7 +120,7 @@ export class OperationsService {
         },
         true,
       );
-      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], key);
+      await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], { window: { timing: this.d.timing, decidedAt: now, clock: this.d.clock }, claimKey: key });
       return next;
     });
     await this.checkpoint();
@@ -169,7 +169,7 @@ export class OperationsService {
               },
               true,
             );
-      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry]);
+      await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: current.version }, [entry], { window: { timing: this.d.timing, decidedAt: now, clock: this.d.clock } });
       this.d.designations.remember(validator, decision.next, readAt);
       return decision.kind === 'proposed' ? { status: 'pending', record: decision.next } : { status: 'promoted', record: decision.next, approvers: decision.approvers };
     });

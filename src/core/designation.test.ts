@@ -3,8 +3,9 @@ import { checkRenew, createRecord, decideFetch, decidePromote, decidePromotion, 
 import { KeyholdError } from './errors';
 import { horizonMs, type Timing } from './horizon';
 
-const t: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000 };
-const wait = horizonMs(t) + t.maxClockSkewMs;
+const t: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000, commitDeadlineMs: 10_000, commitSendWindowMs: 5_000 };
+// Counted from the latest moment the decision can land (D + C), not from D.
+const wait = t.commitDeadlineMs + horizonMs(t) + t.maxClockSkewMs;
 const s0 = 'eu1/validators/v1-0';
 const s1 = 'eu1/validators/v1-standby-0';
 const sa = 'keyhold-validator';

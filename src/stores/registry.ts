@@ -3,6 +3,7 @@
 // imports its SDK lazily, so a broker loads only the clients it is configured for.
 
 import type { Env } from '../config';
+import type { Timing } from '../core/horizon';
 import type { Logger } from '../log';
 import type { Clock, KeyStore, StateStore } from '../ports';
 import type { ResilienceHooks } from './resilience';
@@ -14,6 +15,8 @@ export interface StoreContext {
   readonly logger: Logger;
   /** Factories pass these to resilientKeyStore/resilientStateStore, so metrics see every call. */
   readonly storeHooks?: ResilienceHooks;
+  /** The deployment's timing (compose always sets it): the Vault state store counts waits from landing times with it. */
+  readonly timing?: Timing;
 }
 
 export type KeyStoreFactory = (ctx: StoreContext) => Promise<KeyStore>;

@@ -90,10 +90,11 @@ class Guard {
     this.write = wrap(this.breaker, perAttempt);
   }
 
-  async call<T>(operation: string, kind: 'read' | 'write', fn: () => Promise<T>): Promise<T> {
+  /** `fn` gets the signal the timeout aborts: a commit stops sending when it fires, so nothing of it goes out after the answer. */
+  async call<T>(operation: string, kind: 'read' | 'write', fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
-      const result = (await (kind === 'read' ? this.read : this.write).execute(fn)) as T;
+      const result = (await (kind === 'read' ? this.read : this.write).execute(({ signal }) => fn(signal))) as T;
       this.hooks.onCall?.({ store: this.store, operation, ms: performance.now() - started, outcome: 'ok' });
       return result;
     } catch (e) {
@@ -137,7 +138,7 @@ export function resilientStateStore(inner: StateStore, opts: ResilienceOptions =
     getValidator: (id) => g.call('getValidator', 'read', () => inner.getValidator(id)),
     listValidators: () => g.call('listValidators', 'read', () => inner.listValidators()),
     keyOwner: (k) => g.call('keyOwner', 'read', () => inner.keyOwner(k)),
-    commit: (c) => g.call('commit', 'write', () => inner.commit(c)),
+    commit: (c) => g.call('commit', 'write', (signal) => inner.commit({ ...c, signal: c.signal ? AbortSignal.any([c.signal, signal]) : signal })),
     queryLedger: (q) => g.call('queryLedger', 'read', () => inner.queryLedger(q)),
     readChain: (c, f, l) => g.call('readChain', 'read', () => inner.readChain(c, f, l)),
     chainHeads: () => g.call('chainHeads', 'read', () => inner.chainHeads()),

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
 import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
-import { KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
+import { CommitDeadlineError, KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
 
 export interface StateStoreBackend {
@@ -173,6 +173,30 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
           StateConflictError,
         );
         expect(await store.readChain('nope', 1, 10)).toEqual([]);
+      } finally {
+        await done();
+      }
+    });
+
+    it('sends nothing of a commit past its send deadline or after its caller gave up, and changes nothing', async () => {
+      const { store, done } = await setup();
+      try {
+        const r1 = recordFor('v1');
+        const clock = { now: () => t0 };
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })], deadline: { sendBy: t0 + 1, clock } });
+        const late = { sendBy: t0, clock };
+        await expect(store.commit({ record: { next: moved(r1, t0), expectedVersion: 1 }, entries: [draftFor('v1', t0, { details: { version: 2 } })], deadline: late })).rejects.toBeInstanceOf(
+          CommitDeadlineError,
+        );
+        await expect(store.commit({ entries: [draftFor('v1', t0)], deadline: late })).rejects.toBeInstanceOf(CommitDeadlineError);
+        const gaveUp = new AbortController();
+        gaveUp.abort();
+        await expect(store.commit({ record: { next: moved(r1, t0), expectedVersion: 1 }, entries: [draftFor('v1', t0, { details: { version: 2 } })], signal: gaveUp.signal })).rejects.toBeInstanceOf(
+          CommitDeadlineError,
+        );
+        expect(await store.getValidator('v1')).toEqual(r1);
+        expect(effectiveEntries(await wholeChain(store, 'v1'))).toHaveLength(1);
+        await expectConsistent(store, 'v1');
       } finally {
         await done();
       }

@@ -6,7 +6,7 @@ import { horizonMs } from '../../src/core/horizon';
 import { testBroker, testTiming } from '../support/fixtures';
 import { decryptKey, fetchGrant, importValidator, interchange, operatorHeaders, pod, promote, release, renew, slot0, slot1, status } from './helpers';
 
-const takeoverWait = horizonMs(testTiming) + testTiming.maxClockSkewMs;
+const takeoverWait = testTiming.commitDeadlineMs + horizonMs(testTiming) + testTiming.maxClockSkewMs;
 
 async function ledger(b: Awaited<ReturnType<typeof testBroker>>) {
   return (await b.parts.state.readChain('v1', 1, 1000)).map((e) => e.action);

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KeyholdError } from '../../src/core/errors';
-import { horizonMs } from '../../src/core/horizon';
+import { takeoverWaitMs } from '../../src/core/horizon';
 import type { LedgerEntry } from '../../src/core/ledger';
 import type { PodIdentity } from '../../src/identity/pod-token';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
@@ -67,7 +67,7 @@ describe('repeated refusals', () => {
     await b.grants.fetch(identity(slot0), 'v1', publicJwk as never);
     const restarted = identity(slot0);
     await expect(b.grants.fetch(restarted, 'v1', publicJwk as never)).rejects.toMatchObject({ code: 'not_before' });
-    const waits = Math.floor((horizonMs(testTiming) + testTiming.maxClockSkewMs) / pollMs) - 1;
+    const waits = Math.floor(takeoverWaitMs(testTiming) / pollMs) - 1;
     await poll(b, restarted, waits, 'not_before');
     b.clock.advance(pollMs);
     await b.grants.fetch(restarted, 'v1', publicJwk as never);

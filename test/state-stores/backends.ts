@@ -11,6 +11,7 @@ import type { StateStoreBackend } from '../../src/stores/state-store.contract';
 import { nodeVaultKv } from '../../src/stores/vault-kv-state/kv-client';
 import { VaultKvStateStore, type VaultStateStoreOptions } from '../../src/stores/vault-kv-state/state-store';
 import { motoCredentials, motoRegion } from '../moto';
+import { testTiming } from '../support/fixtures';
 
 export function requireTool(available: boolean, tool: string): string | undefined {
   if (available) return undefined;
@@ -100,7 +101,7 @@ export async function vaultBackend(vault: { address: string; token: string }, op
   const prefix = `keyhold/state-${randomUUID().slice(0, 8)}/`;
   const nodeVault = (await import('node-vault')).default;
   const kv = () => nodeVaultKv({ client: nodeVault({ apiVersion: 'v1', endpoint: vault.address, token: vault.token }), mount: 'secret', prefix, timeoutMs: 5000 });
-  const openWith = async (o: Partial<VaultStateStoreOptions>) => new VaultKvStateStore({ kv: kv(), intentGraceMs: opts.intentGraceMs ?? 300, ...o });
+  const openWith = async (o: Partial<VaultStateStoreOptions>) => new VaultKvStateStore({ kv: kv(), intentGraceMs: opts.intentGraceMs ?? 300, timing: testTiming, ...o });
   return {
     prefix,
     open: () => openWith({}),

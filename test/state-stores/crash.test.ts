@@ -22,6 +22,12 @@ class Crash extends Error {
   }
 }
 
+/**
+ * Vault's clock runs with the fleet's: a version's created_time is when it
+ * landed, and the store counts a late designation's wait from it, so a
+ * Vault clock days ahead of the brokers' would read as every write landing late.
+ */
+let vaultNow: () => number = Date.now;
 let moto: Moto | undefined;
 let firestore: FirestoreEmulator | undefined;
 let vault: VaultEmulator | undefined;
@@ -47,16 +53,21 @@ const kinds: Kind[] = [
       const b = await dynamoBackend(moto.endpoint);
       return {
         open: () => b.open(),
-        crashing: (point, armed) =>
-          b.openWith((sender) => ({
+        crashing: (point, armed) => {
+          // Dead is dead: the broker does not even read back what its lost answer would have said.
+          let dead = false;
+          return b.openWith((sender) => ({
             async send(command) {
+              if (dead) throw new Crash(point);
               if (!(command instanceof TransactWriteItemsCommand) || !armed()) return sender.send(command);
+              dead = true;
               if (point === 'before-send') throw new Crash(point);
               await sender.send(command);
               throw new Crash(point);
             },
             destroy: () => sender.destroy?.(),
-          })),
+          }));
+        },
       };
     },
   },
@@ -82,7 +93,7 @@ const kinds: Kind[] = [
     name: 'vault kv v2 (emulator)',
     points: ['after-intent', 'after-designation'],
     async setup() {
-      vault ??= await startVaultEmulator();
+      vault ??= await startVaultEmulator({ now: () => vaultNow() });
       const b = await vaultBackend(vault, { intentGraceMs: 200 });
       return {
         open: () => b.open(),
@@ -106,6 +117,7 @@ for (const kind of kinds) {
         const dying = await backend.crashing(point, () => armed);
         const healthy = await backend.open();
         const f = await fleet([healthy]);
+        vaultNow = () => f.clock.now();
         const [b] = f.brokers as [(typeof f.brokers)[number]];
         const a = f.add(dying);
         try {

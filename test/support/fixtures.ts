@@ -27,7 +27,7 @@ export class ManualClock implements Clock {
   }
 }
 
-export const testTiming: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000 };
+export const testTiming: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000, commitDeadlineMs: 10_000, commitSendWindowMs: 5_000 };
 
 /** The service account test pods run as, and the one test validators allow. */
 export const testServiceAccount = 'validator';

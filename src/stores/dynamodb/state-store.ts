@@ -47,6 +47,7 @@ import {
   StateConflictError,
   StoreError,
   StoreUnavailableError,
+  checkSendable,
   systemClock,
   type Clock,
   type Commit,
@@ -59,12 +60,13 @@ import {
 import { checkChainName, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
+import { DeadlineSigner, signWith } from './deadline-signer';
 
 type Item = Record<string, AttributeValue>;
 
 /** The part of the client this store uses: a seam for tests that cut the wire at a chosen call. */
 export interface DynamoSender {
-  send(command: GetItemCommand | PutItemCommand | QueryCommand | TransactWriteItemsCommand): Promise<unknown>;
+  send(command: GetItemCommand | PutItemCommand | QueryCommand | TransactWriteItemsCommand, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
   destroy?(): void;
 }
 
@@ -116,6 +118,8 @@ export class DynamoDbStateStore implements StateStore {
     for (const d of commit.entries) checkChainName(d.chain);
     const chains = [...new Set(commit.entries.map((d) => d.chain))];
     for (let attempt = 1; ; attempt++) {
+      // No attempt, first or retried, starts after the send deadline.
+      checkSendable(this.name, commit);
       const heads = new Map<string, (ChainHead & { firstTime: number; lastTime: number }) | null>(
         await Promise.all(chains.map(async (c) => [c, await this.head(c)] as const)),
       );
@@ -201,7 +205,10 @@ export class DynamoDbStateStore implements StateStore {
       }
       if (items.length === 0) return [];
       try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        checkSendable(this.name, commit);
+        // Signed with the send deadline: AWS refuses it five minutes after that, however late it is sent (deadline-signer.ts).
+        const command = new TransactWriteItemsCommand({ TransactItems: items });
+        await this.client.send(commit.deadline ? signWith(command, commit.deadline.sendBy) : command, commit.signal ? { abortSignal: commit.signal } : undefined);
         return sealed;
       } catch (e) {
         const reasons = (e as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
@@ -425,11 +432,16 @@ export class DynamoDbStateStore implements StateStore {
   }
 }
 
-/** A client with the SDK's own retries off: the broker re-decides on a conflict, and writes must not repeat blindly. */
+/**
+ * A client with the SDK's own retries off (the broker re-decides on a
+ * conflict, and writes must not repeat blindly), whose signer takes a
+ * commit's signing time from the store (deadline-signer.ts).
+ */
 export function dynamoClient(opts: { region: string; endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } }): DynamoDBClient {
   return new DynamoDBClient({
     region: opts.region,
     maxAttempts: 1,
+    signerConstructor: DeadlineSigner,
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
   });

@@ -18,6 +18,12 @@
 // Records and entries are stored as JSON text, not as Firestore maps, so what
 // is hashed is exactly what comes back (no integer/double or empty-map
 // conversions), and is checked on the way in like any store's answer.
+// Reads that feed a decision or a renewal are authoritative: Firestore
+// document reads are strongly consistent (https://cloud.google.com/firestore/docs/overview,
+// "strong consistency"), and every decision is re-read and compare-and-swapped
+// on its version inside the commit's transaction, so a decision made from a
+// read that another broker has since overtaken can never commit.
+//
 // Audit queries read `<p>_ledger` in document-id order, which is (time,
 // chain, seq) order, and filter on the client: no composite index is needed.
 // Its ids rise with time, which Firestore limits to about 500 writes/s
@@ -33,6 +39,7 @@ import {
   StateConflictError,
   StoreError,
   StoreUnavailableError,
+  checkSendable,
   type Commit,
   type Health,
   type LedgerPage,
@@ -115,6 +122,12 @@ export class FirestoreStateStore implements StateStore {
     const attempt = () =>
       this.db.runTransaction(
         async (tx) => {
+          // No attempt, first or retried by the client, begins after the send
+          // deadline; and one whose reads (which begin the transaction on the
+          // server) come back after it does not commit. Begun before the
+          // deadline, the transaction cannot commit more than 270 s later
+          // (stores/commit-bounds.ts).
+          checkSendable(this.name, commit);
           const refs: DocumentReference[] = [
             ...(change ? [this.validators().doc(change.next.id)] : []),
             ...(claim !== null ? [this.keys().doc(claim)] : []),
@@ -122,6 +135,7 @@ export class FirestoreStateStore implements StateStore {
           ];
           // Firestore transactions read everything before writing anything.
           const snaps = refs.length ? await tx.getAll(...refs) : [];
+          checkSendable(this.name, commit);
           const recordSnap = change ? snaps[0]! : null;
           const keySnap = claim !== null ? snaps[1]! : null;
           const headSnaps = snaps.slice((change ? 1 : 0) + (claim !== null ? 1 : 0));

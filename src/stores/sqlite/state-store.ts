@@ -8,6 +8,7 @@ import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
   KeyInUseError,
   StateConflictError,
+  checkSendable,
   StoreUnavailableError,
   type Commit,
   type ChainsVerification,
@@ -158,6 +159,8 @@ export class SqliteStateStore implements StateStore {
 
   private makeApplyOne() {
     return this.db.transaction((commit: Commit): LedgerEntry[] => {
+    // The commit is applied right here, synchronously: past its send deadline it is not applied at all.
+    checkSendable(this.name, commit);
     const change = commit.record;
     if (change) {
       const { next, expectedVersion } = change;

@@ -24,10 +24,11 @@ export async function createVaultStateStore(ctx: StoreContext): Promise<StateSto
   if (keyPrefix !== undefined && (keyPrefix.startsWith(prefix) || prefix.startsWith(keyPrefix))) {
     throw new ConfigError('KEYHOLD_VAULT_STATE_PREFIX and KEYHOLD_VAULT_PREFIX must not overlap: key material and state are kept apart');
   }
+  if (!ctx.timing) throw new TypeError('the vault state store needs the deployment timing to count waits from landing times');
   const timeoutMs = defaultResilience.timeoutMs + 500;
   const nodeVault = (await import('node-vault')).default;
   const client = nodeVault({ apiVersion: 'v1', endpoint: s.address, ...(s.namespace ? { namespace: s.namespace } : {}) });
   const session = new VaultSession('vault', client, s.auth, ctx.clock, timeoutMs);
   const kv = nodeVaultKv({ client, mount: s.mount, prefix, timeoutMs, session });
-  return resilientStateStore(new VaultKvStateStore({ kv }), defaultResilience, ctx.storeHooks);
+  return resilientStateStore(new VaultKvStateStore({ kv, clock: ctx.clock, timing: ctx.timing }), defaultResilience, ctx.storeHooks);
 }

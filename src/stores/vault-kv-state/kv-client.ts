@@ -40,10 +40,16 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
     }
   };
   const timeout = { timeout: opts.timeoutMs };
+  // Every state read feeds a decision or a renewal, so none may be answered by
+  // a performance standby that has not caught up: "X-Vault-Forward:
+  // active-node" forwards the request to the active node
+  // (https://developer.hashicorp.com/vault/docs/enterprise/consistency#unconditional-forwarding-performance-standbys-only).
+  // A Vault without performance standbys ignores it.
+  const authoritative = { ...timeout, headers: { 'X-Vault-Forward': 'active-node' } };
   return {
     async read(key, version) {
       const res = await call(
-        () => opts.client.read(`${base}${key}${version === undefined ? '' : `?version=${version}`}`, timeout) as Promise<{ data?: { data?: unknown; metadata?: { version?: unknown } } }>,
+        () => opts.client.read(`${base}${key}${version === undefined ? '' : `?version=${version}`}`, authoritative) as Promise<{ data?: { data?: unknown; metadata?: { version?: unknown; created_time?: unknown } } }>,
         (status) => (status === 404 ? null : undefined),
       );
       if (res === null) return null;
@@ -52,7 +58,11 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
       // A destroyed or deleted version reads as data null: absent.
       if (data === null || data === undefined) return null;
       if (typeof data !== 'object' || Array.isArray(data) || typeof v !== 'number') throw new StoreError(store, 'a KV answer is malformed');
-      return { data: data as Record<string, unknown>, version: v };
+      // The server's clock at the write: when the version landed (RFC 3339, nanoseconds).
+      const created = res.data?.metadata?.created_time;
+      const createdTime = typeof created === 'string' ? Date.parse(created) : NaN;
+      if (!Number.isFinite(createdTime)) throw new StoreError(store, 'a KV answer lacks its created_time');
+      return { data: data as Record<string, unknown>, version: v, createdTime };
     },
     async write(key, data, cas) {
       const res = await call(
@@ -66,7 +76,7 @@ export function nodeVaultKv(opts: { client: NodeVault.client; mount: string; pre
     },
     async list(folder) {
       const res = await call(
-        () => opts.client.list(`${meta}${folder}`, timeout) as Promise<{ data?: { keys?: unknown } } | null>,
+        () => opts.client.list(`${meta}${folder}`, authoritative) as Promise<{ data?: { keys?: unknown } } | null>,
         (status) => (status === 404 ? null : undefined),
       );
       const keys = res?.data?.keys;

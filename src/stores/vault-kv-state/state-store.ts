@@ -48,12 +48,14 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ValidatorRecord } from '../../core/designation';
+import { landedNotBefore, type Timing } from '../../core/horizon';
 import { sealEntry, type ChainHead, type LedgerDraft, type LedgerEntry } from '../../core/ledger';
 import {
   KeyInUseError,
   StateConflictError,
   StoreError,
   StoreUnavailableError,
+  checkSendable,
   systemClock,
   type Clock,
   type Commit,
@@ -69,7 +71,8 @@ import { parseRecord } from '../record-codec';
 
 /** The few KV v2 operations this store needs; `null` for a key that does not exist. */
 export interface KvClient {
-  read(key: string, version?: number): Promise<{ data: Record<string, unknown>; version: number } | null>;
+  /** `createdTime`: the version's `created_time`, the server's clock when it landed (ms). */
+  read(key: string, version?: number): Promise<{ data: Record<string, unknown>; version: number; createdTime: number } | null>;
   /** Resolves to the new version, or 'cas_mismatch'. */
   write(key: string, data: Record<string, unknown>, cas: number): Promise<number | 'cas_mismatch'>;
   /** Child names under a folder ('x/' for sub-folders); empty when there is none. */
@@ -86,6 +89,8 @@ export interface VaultStateStoreOptions {
   readonly intentGraceMs?: number;
   /** Test seam: throwing here simulates a broker that died between two writes. */
   readonly crashPoint?: (point: VaultCrashPoint) => void;
+  /** C and the skew: a designation that landed after its deadline counts its wait from the landing. */
+  readonly timing: Timing;
 }
 
 interface Marker {
@@ -110,12 +115,21 @@ interface StoredEntry {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const abortedReason = 'intent_aborted';
 
+/** The designation as decided; `notBefore` may have been moved later on reading (landedNotBefore), so it is compared as stored. */
+const sameDesignation = (a: ValidatorRecord['designation'], b: ValidatorRecord['designation']): boolean =>
+  a.epoch === b.epoch && a.slot === b.slot && a.podUid === b.podUid && a.state === b.state && a.updatedAt === b.updatedAt;
+
+/** When a designation's record first landed: its version's created_time, or, for a fence's copy, the original's. */
+const landedAtOf = (v: { data: Record<string, unknown>; createdTime: number }): number =>
+  typeof v.data.landed === 'number' && Number.isSafeInteger(v.data.landed) && v.data.landed <= v.createdTime ? v.data.landed : v.createdTime;
+
 export class VaultKvStateStore implements StateStore {
   readonly name = 'vault';
   private readonly kv: KvClient;
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly crashPoint: VaultStateStoreOptions['crashPoint'];
+  private readonly timing: VaultStateStoreOptions['timing'];
   /** Entries are immutable once written: cache them (never their markers). */
   private readonly entryCache = new Map<string, LedgerEntry>();
   private readonly knownSeq = new Map<string, number>();
@@ -125,6 +139,7 @@ export class VaultKvStateStore implements StateStore {
     this.clock = opts.clock ?? systemClock;
     this.graceMs = opts.intentGraceMs ?? 1000;
     this.crashPoint = opts.crashPoint;
+    this.timing = opts.timing;
   }
 
   // ------------------------------------------------------------ designations
@@ -133,14 +148,24 @@ export class VaultKvStateStore implements StateStore {
     return (await this.designation(id)).record;
   }
 
-  private async designation(id: string): Promise<{ record: ValidatorRecord | null; version: number; data: Record<string, unknown> | null }> {
+  private async designation(id: string): Promise<{ record: ValidatorRecord | null; version: number; data: Record<string, unknown> | null; landedAt: number | null }> {
     const got = await this.kv.read(`validators/${id}`);
-    if (!got) return { record: null, version: 0, data: null };
+    if (!got) return { record: null, version: 0, data: null, landedAt: null };
     const raw = got.data.record;
     // A fence written over a create leaves `record: null`: still no validator.
-    const record = raw === null ? null : parseRecord(raw);
-    if (record && record.id !== id) throw new StoreError(this.name, 'a stored validator record names another validator');
-    return { record, version: got.version, data: got.data };
+    const stored = raw === null ? null : parseRecord(raw);
+    if (stored && stored.id !== id) throw new StoreError(this.name, 'a stored validator record names another validator');
+    // KV v2 does not refuse a late write (a broker frozen after deciding can
+    // still CAS minutes later), but it records when the write landed: a wait
+    // is counted from that, so a late landing never shortens it.
+    const landedAt = landedAtOf(got);
+    const record = stored && this.landed(stored, landedAt);
+    return { record, version: got.version, data: got.data, landedAt };
+  }
+
+  private landed(r: ValidatorRecord, landedAt: number): ValidatorRecord {
+    const notBefore = landedNotBefore(this.timing, r.designation, landedAt);
+    return notBefore === r.designation.notBefore ? r : { ...r, designation: { ...r.designation, notBefore } };
   }
 
   async keyOwner(key: string): Promise<string | null> {
@@ -176,9 +201,11 @@ export class VaultKvStateStore implements StateStore {
       // The reconciliation argument needs every designation change on its own chain (see the top of this file).
       throw new TypeError('a designation change must be ledgered on its own validator chain, and only there');
     }
-    if (!change && commit.entries.length === 1) return [await this.appendFinal(commit.entries[0]!)];
+    if (!change && commit.entries.length === 1) return [await this.appendFinal(commit.entries[0]!, commit)];
     if (!change && commit.entries.length === 0) return [];
     for (let attempt = 1; ; attempt++) {
+      // No attempt, first or retried, starts after the send deadline.
+      checkSendable(this.name, commit);
       const out = await this.tryIntent(commit);
       if (out) return out;
       if (attempt >= 20) throw new StoreUnavailableError(this.name, 'chain append contention');
@@ -187,10 +214,11 @@ export class VaultKvStateStore implements StateStore {
   }
 
   /** One entry and no record: a plain create-only append, retried on a lost position. */
-  private async appendFinal(d: LedgerDraft): Promise<LedgerEntry> {
+  private async appendFinal(d: LedgerDraft, commit: Commit): Promise<LedgerEntry> {
     for (let attempt = 1; ; attempt++) {
       const head = await this.resolvedHead(d.chain, true);
       const e = sealEntry(d, head);
+      checkSendable(this.name, commit);
       if ((await this.kv.write(this.entryKey(e.chain, e.seq), { entry: encodeEntry(e) }, 0)) !== 'cas_mismatch') {
         this.learned(e);
         await this.updateHint(e.chain, e).catch(() => undefined);
@@ -211,11 +239,15 @@ export class VaultKvStateStore implements StateStore {
     const heads = new Map<string, ChainHead | null>();
     for (const c of new Set(commit.entries.map((d) => d.chain))) heads.set(c, await this.resolvedHead(c, true));
     let from: number | null = null;
+    // A change that keeps the designation as it is (a re-issue, a re-import)
+    // keeps its landing time too: only a new designation starts a new wait.
+    let landed: { landed: number } | Record<string, never> = {};
     if (change) {
       const current = await this.designation(change.next.id);
       const ok = change.expectedVersion === null ? current.record === null : current.record?.version === change.expectedVersion;
       if (!ok) throw new StateConflictError(this.name, change.next.id);
       from = current.version;
+      if (current.record && current.landedAt !== null && sameDesignation(current.record.designation, change.next.designation)) landed = { landed: current.landedAt };
       if (commit.claimKey !== undefined) await this.claim(commit.claimKey, change.next.id);
     }
     const written: LedgerEntry[] = [];
@@ -224,6 +256,8 @@ export class VaultKvStateStore implements StateStore {
     for (const [index, d] of commit.entries.entries()) {
       const e = sealEntry(d, heads.get(d.chain) ?? null);
       const marker: Marker = { nonce, validator: change?.next.id ?? null, from, count: commit.entries.length, index, time };
+      // An intent cut short here is left to the resolvers, as a dead broker's would be.
+      checkSendable(this.name, commit);
       if ((await this.kv.write(this.entryKey(e.chain, e.seq), { entry: encodeEntry(e), intent: marker }, 0)) === 'cas_mismatch') {
         // Another broker took this position (after waiting out and fencing
         // ours, if we had written some): abandon; what we wrote resolves as aborted.
@@ -237,7 +271,8 @@ export class VaultKvStateStore implements StateStore {
     }
     this.crashPoint?.('after-intent');
     if (change && from !== null) {
-      const moved = await this.kv.write(`validators/${change.next.id}`, { record: JSON.stringify(change.next), intent: nonce }, from);
+      checkSendable(this.name, commit);
+      const moved = await this.kv.write(`validators/${change.next.id}`, { record: JSON.stringify(change.next), intent: nonce, ...landed }, from);
       if (moved === 'cas_mismatch') {
         // Fenced by a resolver, or beaten by another writer: our intent is
         // aborted, and gets its abort entry now. The record itself may be
@@ -343,7 +378,9 @@ export class VaultKvStateStore implements StateStore {
         if (!fence) return 'open';
         const current = await this.kv.read(`validators/${m.validator}`);
         if ((current?.version ?? 0) !== m.from) continue;
-        const fenced = await this.kv.write(`validators/${m.validator}`, { record: current?.data.record ?? null, intent: `fence:${m.nonce}` }, m.from);
+        // The fence copies the record, and with it when that record landed: a copy is not a late landing.
+        const landed = current ? landedAtOf(current) : null;
+        const fenced = await this.kv.write(`validators/${m.validator}`, { record: current?.data.record ?? null, intent: `fence:${m.nonce}`, ...(landed === null ? {} : { landed }) }, m.from);
         if (fenced !== 'cas_mismatch') return 'aborted';
       }
     }

@@ -74,6 +74,14 @@ export class KvV2Mount {
 
   constructor(private readonly now: () => number) {}
 
+  /** A copy frozen as of now: what a performance standby that stopped replicating here would serve. */
+  snapshot(): KvV2Mount {
+    const copy = new KvV2Mount(this.now);
+    for (const [k, v] of this.keys) copy.keys.set(k, structuredClone(v));
+    copy.config = { ...this.config };
+    return copy;
+  }
+
   /** For the ACL: a write to an existing key needs `update`, to a new one `create`. */
   exists(rest: string): boolean {
     const m = /^(data|metadata)\/(.+)$/.exec(rest);

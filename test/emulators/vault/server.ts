@@ -49,6 +49,16 @@ export interface VaultEmulator extends EmulatorHandle {
   seal(): void;
   unseal(): void;
   setStandby(standby: boolean): void;
+  /**
+   * Answer KV reads as a performance standby whose replication stopped now:
+   * until cleared, reads and lists see the state as of this call, writes go
+   * on (standbys forward them to the active node), and only a request with
+   * `X-Vault-Forward: active-node` sees the active node's state. Vault
+   * Enterprise's performance standbys are eventually consistent
+   * (https://developer.hashicorp.com/vault/docs/enterprise/consistency);
+   * that header is its "unconditional forwarding" to the active node.
+   */
+  setPerformanceStandbyLag(lagging: boolean): void;
   setInitialized(initialized: boolean): void;
   /** Resolves once the port is listening again (after `down` is cleared). */
   listening(): Promise<void>;
@@ -82,6 +92,8 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
   let sealed = false;
   let standby = false;
   let initialized = true;
+  /** The lagging standby's view, per mount, while one is simulated. */
+  let standbyView: Map<string, KvV2Mount> | null = null;
 
   const resetMounts = () => {
     mounts.clear();
@@ -148,7 +160,7 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
   };
 
   /** The request, once it has passed the fault, seal and token checks. */
-  const route = async (method: Method, path: string, query: URLSearchParams, body: Record<string, unknown>, token: TokenEntry): Promise<Reply> => {
+  const route = async (method: Method, path: string, query: URLSearchParams, body: Record<string, unknown>, token: TokenEntry, forwarded: boolean): Promise<Reply> => {
     // Only sys/health answers HEAD; Vault's logical handler has no HEAD operation.
     if (method === 'HEAD') return { status: 405 };
     if (path === 'auth/token/lookup-self') {
@@ -192,7 +204,8 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
     const denied = deny(capability);
     if (denied) return denied;
     if (!r) return fail(404, MSG.noHandler(path));
-    return r.kv.handle(op, r.rest, query, body);
+    const lagging = !forwarded && (op === 'read' || op === 'list') ? standbyView?.get(r.mount) : undefined;
+    return (lagging ?? r.kv).handle(op, r.rest, query, body);
   };
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<Reply | 'hang' | 'reset'> => {
@@ -254,7 +267,7 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const token = auth.lookup((Array.isArray(header) ? header[0] : header) ?? bearer);
     if (!token) return fail(403, MSG.permissionDenied);
-    return route(method, path, url.searchParams, body, token);
+    return route(method, path, url.searchParams, body, token, req.headers['x-vault-forward'] === 'active-node');
   };
 
   const httpServer = createServer((req, res) => {
@@ -326,6 +339,9 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions = {}): Promi
     },
     setStandby: (b) => {
       standby = b;
+    },
+    setPerformanceStandbyLag: (lagging) => {
+      standbyView = lagging ? new Map([...mounts].map(([m, kv]) => [m, kv.snapshot()])) : null;
     },
     setInitialized: (b) => {
       initialized = b;
