@@ -10,13 +10,12 @@
 
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { CompactEncrypt, SignJWT, createLocalJWKSet, generateKeyPair, importJWK, jwtVerify, type JSONWebKeySet, type JWK } from 'jose';
 import { devCluster, homeFiles } from '../../src/identity/dev-credentials';
 import { serializeKeyMaterial } from '../../src/core/key-material';
 import { generatedKeyMaterial } from '../support/fixtures';
-import { guardChildLife } from './child-guard';
+import { serveOnLoopback } from './child-guard';
 
 const home = process.env['KEYHOLD_HOME'];
 if (!home) throw new Error('ceiling-child needs KEYHOLD_HOME (for the dev issuer JWKS)');
@@ -61,13 +60,4 @@ app.post('/v1/grants/renew', async (c) => {
   return c.json({ grant: await sign(String(old.payload.sub), podUidOf(payload)) });
 });
 
-const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => {
-  process.stdout.write(`${JSON.stringify({ port: info.port, pid: process.pid })}\n`);
-});
-const stop = () => {
-  server.close();
-  process.exit(0);
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
-guardChildLife(stop);
+serveOnLoopback(app.fetch);

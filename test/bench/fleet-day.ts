@@ -46,7 +46,8 @@ interface Tally {
   items: number;
 }
 
-function counting<T extends object>(target: T, onCall: (name: string, args: unknown[]) => void): T {
+/** A proxy that tells `onCall` of every method call before making it. */
+export function countingCalls<T extends object>(target: T, onCall: (name: string, args: unknown[]) => void): T {
   return new Proxy(target, {
     get(t, prop, receiver) {
       const v = Reflect.get(t, prop, receiver) as unknown;
@@ -82,7 +83,7 @@ interface Harness {
 
 async function harness(): Promise<Harness> {
   const tally: Tally = { key: 0, read: 0, commits: 0, items: 0 };
-  const state = counting<StateStore>(new SqliteStateStore(':memory:'), (name, args) => {
+  const state = countingCalls<StateStore>(new SqliteStateStore(':memory:'), (name, args) => {
     if (stateReads.has(name)) tally.read += 1;
     if (name === 'commit') {
       const c = args[0] as Commit;
@@ -94,7 +95,7 @@ async function harness(): Promise<Harness> {
       tally.items += 1;
     }
   });
-  const keys = counting<KeyStore>(new SqliteKeyStore(':memory:', new Uint8Array(32).fill(7)), (name) => {
+  const keys = countingCalls<KeyStore>(new SqliteKeyStore(':memory:', new Uint8Array(32).fill(7)), (name) => {
     if (keyReads.has(name)) tally.key += 1;
   });
   const s = productionSettings();
@@ -127,10 +128,18 @@ async function measure(h: Harness, run: () => Promise<{ invocations: number; ms:
   };
 }
 
-async function timed<T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const t = performance.now();
-  const value = await f();
-  return { value, ms: performance.now() - t };
+/** One invocation every `everyMs` of clock for a day; their count and the time they took. */
+async function aDayOf(h: Harness, everyMs: number, call: (n: number) => Promise<void>): Promise<{ invocations: number; ms: number }> {
+  let n = 0;
+  let ms = 0;
+  for (let t = 0; t < dayMs; t += everyMs) {
+    h.b.clock.advance(everyMs);
+    const start = performance.now();
+    await call(n);
+    ms += performance.now() - start;
+    n += 1;
+  }
+  return { invocations: n, ms };
 }
 
 /** A held validator's day: its fetch happened before; a renewal every grantTtl / 3. */
@@ -140,18 +149,11 @@ async function heldDay(): Promise<DayCounts> {
     const holder = identity(slot0);
     let grant = (await h.b.grants.fetch(holder, 'v1', h.ephemeral as never)).grant.token;
     const every = h.b.parts.timing.grantTtlMs / 3;
-    return await measure(h, async () => {
-      let n = 0;
-      let ms = 0;
-      for (let t = 0; t < dayMs; t += every) {
-        h.b.clock.advance(every);
-        const r = await timed(() => h.b.grants.renew(holder, grant));
-        grant = r.value.grant.token;
-        ms += r.ms;
-        n += 1;
-      }
-      return { invocations: n, ms };
-    });
+    return await measure(h, () =>
+      aDayOf(h, every, async () => {
+        grant = (await h.b.grants.renew(holder, grant)).grant.token;
+      }),
+    );
   } finally {
     await h.b.close();
   }
@@ -163,18 +165,12 @@ async function standbyDay(): Promise<DayCounts> {
   try {
     await h.b.grants.fetch(identity(slot0), 'v1', h.ephemeral as never);
     const standby = identity(slot1);
-    return await measure(h, async () => {
-      let n = 0;
-      let ms = 0;
-      for (let t = 0; t < dayMs; t += standbyPollMs) {
-        h.b.clock.advance(standbyPollMs);
-        const r = await timed(() => h.b.grants.fetch(standby, 'v1', h.ephemeral as never).then(() => null, (e: unknown) => e));
-        if (!(r.value instanceof KeyholdError) || r.value.code !== 'not_designated') throw new Error(`standby poll ${n}: expected not_designated, got ${String(r.value)}`);
-        ms += r.ms;
-        n += 1;
-      }
-      return { invocations: n, ms };
-    });
+    return await measure(h, () =>
+      aDayOf(h, standbyPollMs, async (n) => {
+        const e = await h.b.grants.fetch(standby, 'v1', h.ephemeral as never).then(() => null, (x: unknown) => x);
+        if (!(e instanceof KeyholdError) || e.code !== 'not_designated') throw new Error(`standby poll ${n}: expected not_designated, got ${String(e)}`);
+      }),
+    );
   } finally {
     await h.b.close();
   }
