@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` is fast and in-process (emulators included);
-// `e2e` starts real processes and can be run alone with `npm run test:e2e`.
+// Projects: `unit` is fast and in-process (emulators included); `e2e`
+// starts real processes and can be run alone with `npm run test:e2e`; both
+// run in `npm test`. `slow` (large in-process workloads: a 100,000-entry
+// ledger, `npm run test:slow`) and `chain` run in CI after `npm test`.
 export default defineConfig({
   test: {
     // Vitest's default on 2 cores is one worker (cores - 1). This suite mostly
@@ -14,9 +16,18 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'functions/**/*.test.ts', 'operator-hooks/**/*.test.ts', 'infra/**/*.test.ts'],
-          exclude: ['test/e2e/**', 'test/chain/**', '**/node_modules/**'],
+          exclude: ['test/e2e/**', 'test/chain/**', 'test/slow/**', '**/node_modules/**'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // Large in-process workloads (a 100,000-entry ledger): `npm run test:slow`.
+          name: 'slow',
+          include: ['test/slow/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
       {

@@ -3,6 +3,7 @@
 //   dist/aws-lambda/aws-lambda.mjs (+ chunks/)   handler aws-lambda.handler
 //   dist/aws-lambda.zip                          when the `zip` command exists
 //   dist/gcp/index.mjs (+ chunks/, package.json) entry point keyhold
+//   dist/openapi.json                            the HTTP API (OpenAPI 3.1), as GET /openapi.json serves it
 //
 // Which stores a bundle can serve: src/stores/registry.ts maps every store
 // name to a factory behind `await import('./<backend>/...')`, so an instance
@@ -24,6 +25,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
+import { openApiDocument } from '../src/http/openapi';
+import { deployRuntime } from './runtime';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const registryFile = join(root, 'src/stores/registry.ts');
@@ -150,7 +153,7 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: deployRuntime.esbuildTarget,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
     minify: true,
@@ -174,7 +177,7 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
     const ff = '@google-cloud/functions-framework';
     await writeFile(
       join(opts.outdir, 'package.json'),
-      `${JSON.stringify({ name: 'keyhold-gcp-function', private: true, type: 'module', main: 'index.mjs', engines: { node: '>=20' }, dependencies: { [ff]: pkg.dependencies[ff] } }, null, 2)}\n`,
+      `${JSON.stringify({ name: 'keyhold-gcp-function', private: true, type: 'module', main: 'index.mjs', engines: { node: `>=${deployRuntime.nodeMajor}` }, dependencies: { [ff]: pkg.dependencies[ff] } }, null, 2)}\n`,
     );
   }
   return { target, outdir: opts.outdir, entry: join(opts.outdir, `${t.entryName}.mjs`), metafile: result.metafile };
@@ -226,6 +229,13 @@ export function sizeReport(built: Built, top = 8): string {
   return lines.join('\n');
 }
 
+/** The published contract, beside the bundles it describes. */
+export async function writeOpenApi(dist: string): Promise<string> {
+  const file = join(dist, 'openapi.json');
+  await writeFile(file, `${JSON.stringify(openApiDocument(), null, 2)}\n`);
+  return file;
+}
+
 function zipIfPossible(dir: string, zipFile: string): boolean {
   try {
     execFileSync('zip', ['-v'], { stdio: 'ignore' });
@@ -252,6 +262,7 @@ async function main(argv: readonly string[]): Promise<void> {
   console.log(sizeReport(aws));
   console.log(zipped ? `  zip: ${relative(root, zip)}` : '  zip: skipped (no zip command; Terraform zips dist/aws-lambda/ itself)');
   console.log(sizeReport(gcp));
+  console.log(`openapi: ${relative(root, await writeOpenApi(dist))}`);
 }
 
 const withStores = (stores: string[] | undefined) => (stores ? { stores } : {});

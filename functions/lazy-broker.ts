@@ -10,6 +10,7 @@
 import { Hono } from 'hono';
 import type { Broker, SigningKeySource } from '../src/compose';
 import type { Config, Env, Runtime } from '../src/config';
+import { errorCodes } from '../src/core/errors';
 import { jsonLogger, type Logger } from '../src/log';
 
 // The broker (config, stores, zod, jose) is imported on the first request that
@@ -18,7 +19,7 @@ import { jsonLogger, type Logger } from '../src/log';
 const isConfigError = (e: unknown): e is Error & { code: 'config_invalid' } => (e as { code?: unknown } | null)?.code === 'config_invalid';
 
 /** The only body a function answers while it cannot start: nothing about why, which is in the log. */
-export const unavailableBody = { code: 'broker_unavailable', message: 'The broker is not available; retry later.' } as const;
+export const unavailableBody = { code: 'broker_unavailable', message: errorCodes.broker_unavailable.message } as const;
 
 export interface LazyBrokerOptions {
   readonly runtime: Exclude<Runtime, 'node'>;

@@ -3,7 +3,7 @@
 // when it recovers after losing its grant. Time, sleep and randomness come in,
 // so the waiting is tested without waiting.
 
-import type { BrokerClient, Failure } from './broker-client';
+import type { BrokerClient, Failure, Predecessor } from './broker-client';
 import type { Clock, Sleep } from './clock';
 import { ephemeralKeyPair, grantClaims, type EphemeralKeyPair, type GrantClaimsView } from './ephemeral-key';
 import { seconds, type Log } from './log';
@@ -29,9 +29,14 @@ export type Acquired =
       readonly sent: { readonly wall: number; readonly mono: number };
       readonly jwe: string;
       readonly keyPair: EphemeralKeyPair;
+      /** How the holder before ended; a broker that does not say is taken as `unproven`. */
+      readonly predecessor: Predecessor;
     }
   | { readonly kind: 'gave_up'; readonly reason: string; readonly failure: Failure }
   | { readonly kind: 'aborted' };
+
+const predecessors: readonly Predecessor[] = ['none', 'released', 'acknowledged', 'unproven'];
+const predecessorOf = (v: unknown): Predecessor => (predecessors.includes(v as Predecessor) ? (v as Predecessor) : 'unproven');
 
 /** Same reason again within this long: counted, not logged. */
 const quietMs = 60_000;
@@ -47,7 +52,7 @@ export async function acquireGrant(d: AcquireDeps): Promise<Acquired> {
     const answer = await d.client.fetchGrant(keyPair.publicJwk, d.signal ? { signal: d.signal } : {});
     if (answer.ok) {
       if (repeats > 0) d.log(`(${lastWhy}: ${repeats} more time(s))`);
-      return { kind: 'granted', token: answer.body.grant, claims: grantClaims(answer.body.grant), sent, jwe: answer.body.key, keyPair };
+      return { kind: 'granted', token: answer.body.grant, claims: grantClaims(answer.body.grant), sent, jwe: answer.body.key, keyPair, predecessor: predecessorOf(answer.body.predecessor) };
     }
     if (d.signal?.aborted) return { kind: 'aborted' };
     const step = nextStep(answer, attempt, d.settings, d.random);

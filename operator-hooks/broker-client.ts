@@ -14,13 +14,18 @@ export interface GrantView {
   readonly epoch: number;
   readonly expiresAt: string;
 }
+/** How the holder before this one ended: see Predecessor in src/core/designation.ts. */
+export type Predecessor = 'none' | 'released' | 'acknowledged' | 'unproven';
 export interface FetchView extends GrantView {
   readonly key: string;
+  readonly predecessor?: Predecessor;
 }
 export interface ReleaseView {
-  readonly outcome: 'released' | 'already_released' | 'acknowledged';
+  readonly outcome: 'released' | 'already_released' | 'acknowledged' | 'already_acknowledged';
   readonly epoch: number;
   readonly slashingProtection: 'stored' | 'refused' | 'none';
+  /** Why the interchange was not kept (the release itself still counts). */
+  readonly slashingProtectionCode?: string;
   /** On an acknowledgement: unproven means the successor waits out the horizon. */
   readonly stop?: StopEvidence;
 }

@@ -35,7 +35,8 @@ export const knownVariables = {
   KEYHOLD_SIGNER_PROCESS: 'keeper: signer process name, matched against /proc/*/comm and argv[0]',
   KEYHOLD_SIGNER_STOP_GRACE_SECONDS: 'keeper: SIGTERM to SIGKILL delay (default 5)',
   KEYHOLD_KEEPER_PORT: 'keeper: port of /state, /metrics, /readyz (default 9102; 0 picks one)',
-  KEYHOLD_SLASHING_EXPORT_COMMAND: 'keeper: command printing the EIP-3076 interchange on shutdown (argv split on spaces, no shell)',
+  KEYHOLD_SLASHING_EXPORT_COMMAND: 'keeper: command printing the EIP-3076 interchange once the signer stopped (argv split on spaces, no shell)',
+  KEYHOLD_SLASHING_EXPORT_WAIT_SECONDS: 'keeper: how long to wait, after stopping the signer, for slashing-protection-export.json to appear (default 0: read it at once)',
   KEYHOLD_RENEW_MARGIN_SECONDS: 'keeper: stop the signer this long before the grant runs out (default 10)',
   KEYHOLD_RELEASE_TIMEOUT_SECONDS: 'keeper: how long to keep trying to release on shutdown (default 30)',
   KEYHOLD_PROBE_KIND: 'probe: beacon (default) or execution',
@@ -67,6 +68,8 @@ export interface KeeperConfig extends BrokerSettings {
   readonly signer: { readonly pidfile: string | null; readonly process: string | null; readonly graceMs: number };
   readonly port: number;
   readonly exportCommand: readonly string[] | null;
+  /** How long the export file may take to appear after the signer stopped (a wrapper exports after its client exits). */
+  readonly exportWaitMs: number;
   readonly renewMarginMs: number;
   readonly releaseTimeoutMs: number;
   readonly probeStateFile: string;
@@ -192,6 +195,7 @@ export function parseHookConfig(verb: Verb, env: Env): HookConfig {
       signer: { pidfile: pidfile === null ? null : resolve(pidfile), process: processName, graceMs },
       port: r.number('KEYHOLD_KEEPER_PORT', 9102, 0, 65535, { integer: true }),
       exportCommand: cmd === undefined ? null : cmd.split(/\s+/).filter(Boolean),
+      exportWaitMs: r.number('KEYHOLD_SLASHING_EXPORT_WAIT_SECONDS', 0, 0, 300) * 1000,
       renewMarginMs,
       releaseTimeoutMs: r.number('KEYHOLD_RELEASE_TIMEOUT_SECONDS', 30, 1, 600) * 1000,
       probeStateFile: probeStateFile(r),

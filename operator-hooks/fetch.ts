@@ -35,7 +35,7 @@ export async function installGrant(keyDir: string, validator: string, got: Extra
   if (got.claims.validator !== validator) throw new FetchRefused(`the broker granted validator "${got.claims.validator}", not "${validator}"`);
   const bundle = await openKeyDelivery(got.jwe, got.keyPair.privateKey);
   const { validator: v, slot, podUid, epoch, iat, exp, jti } = got.claims;
-  const record: GrantRecord = { validator: v, slot, podUid, epoch, iat, exp, jti, sentAt: got.sent.wall };
+  const record: GrantRecord = { validator: v, slot, podUid, epoch, iat, exp, jti, sentAt: got.sent.wall, predecessor: got.predecessor };
   try {
     await writeKeyBundle(keyDir, bundle, { token: got.token, record });
   } finally {
@@ -56,7 +56,7 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
   const record = await installGrant(config.keyDir, config.validator, got);
   deps.log(
-    `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request`,
+    `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}${record.predecessor === 'unproven' ? ' (its stop or its history is not proven: start the validator client with doppelganger detection)' : ''}`,
   );
   return record;
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnsecuredJWT } from 'jose';
@@ -27,6 +27,7 @@ const config = (): KeeperConfig => ({
   signer: { pidfile: null, process: 'unused', graceMs: 100 },
   port: 0,
   exportCommand: null,
+  exportWaitMs: 0,
   renewMarginMs: 1000,
   releaseTimeoutMs: 1000,
   probeStateFile: join(dir, 'probe.json'),
@@ -45,6 +46,7 @@ async function grantOnDisk(): Promise<{ token: string; record: GrantRecord }> {
 function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<FetchView>) {
   const events: string[] = [];
   const released: string[] = [];
+  const interchanges: (Record<string, unknown> | null)[] = [];
   const stops: string[] = [];
   const client: BrokerClient = {
     renew: async () => {
@@ -55,14 +57,15 @@ function fakeBroker(renew: () => Answer<GrantView>, fetchGrant: () => Answer<Fet
       events.push('fetch');
       return fetchGrant();
     },
-    release: async (grant, _sp, stop) => {
+    release: async (grant, sp, stop) => {
       events.push('release');
       released.push(grant);
+      interchanges.push(sp);
       stops.push(stop);
       return { ok: true, status: 200, body: { outcome: 'acknowledged', epoch: 5, slashingProtection: 'none' } } as Answer<ReleaseView>;
     },
   };
-  return { client, events, released, stops };
+  return { client, events, released, interchanges, stops };
 }
 
 const until = async (f: () => boolean, ms = 8000) => {
@@ -73,6 +76,10 @@ const until = async (f: () => boolean, ms = 8000) => {
   }
 };
 
+/** A keeper on the system clock over a fake broker; `stopSigner` stands in for the signer. */
+const keeperWith = (client: BrokerClient, stopSigner: KeeperDeps['stopSigner'], opts: { config?: Partial<KeeperConfig>; log?: (l: string) => void } = {}) =>
+  new Keeper({ ...config(), ...opts.config }, { client, clock: systemClock, sleep: realSleep, random: () => 0, log: opts.log ?? (() => undefined), stopSigner });
+
 describe('keeper', () => {
   it('on stale_epoch stops the signer, wipes, then acknowledges with the stale grant, and stays fenced', async () => {
     const { token } = await grantOnDisk();
@@ -80,17 +87,10 @@ describe('keeper', () => {
       throw new Error('a fenced keeper must not fetch');
     });
     let wipedAtStop: string[] | null = null;
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: () => undefined,
-      stopSigner: async () => {
-        b.events.push('stop');
-        wipedAtStop ??= await readdir(dir);
-        return { evidence: 'proven', why: 'saw it exit' };
-      },
+    const keeper = keeperWith(b.client, async () => {
+      b.events.push('stop');
+      wipedAtStop ??= await readdir(dir);
+      return { evidence: 'proven', why: 'saw it exit' };
     });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
@@ -142,16 +142,9 @@ describe('keeper', () => {
     const { record } = await grantOnDisk();
     const b = fakeBroker(() => ({ ok: false, kind: 'unreachable', reason: 'ECONNREFUSED' }), () => ({ ok: false, kind: 'refused', status: 403, code: 'not_designated', retryAfterMs: null }));
     let stoppedAt = 0;
-    const keeper = new Keeper(config(), {
-      client: b.client,
-      clock: systemClock,
-      sleep: realSleep,
-      random: () => 0,
-      log: () => undefined,
-      stopSigner: async () => {
-        if (stoppedAt === 0) stoppedAt = Date.now();
-        return { evidence: 'proven', why: 'saw it exit' };
-      },
+    const keeper = keeperWith(b.client, async () => {
+      if (stoppedAt === 0) stoppedAt = Date.now();
+      return { evidence: 'proven', why: 'saw it exit' };
     });
     const running = keeper.run();
     await until(() => keeper.status().state === 'fenced');
@@ -182,5 +175,85 @@ describe('keeper', () => {
     await running;
     expect(Date.now() - started).toBeLessThan(500);
     expect(b.released).toHaveLength(1);
+  });
+
+  it('on stale_epoch acknowledges with the export the signer left when it stopped, taken before the wipe', async () => {
+    const { token } = await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const exported = { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey: `0x${'cd'.repeat(48)}`, signed_blocks: [{ slot: '9' }], signed_attestations: [] }] };
+    let stops = 0;
+    const keeper = keeperWith(
+      b.client,
+      // The validator wrapper writes its export as the client exits; only the first stop finds a running signer.
+      async () => {
+        if (stops++ === 0) await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
+        return { evidence: 'proven', why: 'saw it exit' };
+      },
+    );
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    expect(b.released).toEqual([token]);
+    expect(b.interchanges).toEqual([exported]);
+    expect(await readdir(dir)).toEqual([]);
+    await keeper.shutdown();
+    await running;
+  });
+
+  it('waits, when told to, for the export a wrapper writes after its client exited, and acknowledges with it', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const exported = { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [] };
+    let stops = 0;
+    let keyLeftWhileWaiting: boolean | null = null;
+    // The wrapper's export lands 600 ms after the stop: after the keeper first looked.
+    const keeper = keeperWith(b.client, async () => {
+      if (stops++ > 0) return { evidence: 'proven', why: 'saw it exit' };
+      setTimeout(async () => {
+        keyLeftWhileWaiting = (await readdir(dir)).includes('keystore.json');
+        await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
+      }, 600);
+      return { evidence: 'proven', why: 'saw it exit' };
+    }, { config: { exportWaitMs: 5000 } });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    expect(b.interchanges).toEqual([exported]);
+    // The key was gone while the keeper waited for the export.
+    expect(keyLeftWhileWaiting).toBe(false);
+    expect(await readdir(dir)).toEqual([]);
+    await keeper.shutdown();
+    await running;
+  });
+
+  it('compacts an export larger than the broker takes by the EIP-3076 minimal strategy, from KEYHOLD_SLASHING_EXPORT_COMMAND', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: true, status: 200, body: { validator: 'v1', slot: 'local/validators/v1-0', grant: 'g', epoch: 4, expiresAt: new Date(Date.now() + 3000).toISOString() } }) as Answer<GrantView>, () => {
+      throw new Error('unused');
+    });
+    const pubkey = `0x${'cd'.repeat(48)}`;
+    // A complete history: one attestation per epoch for 4,000 epochs, out of order, and some blocks.
+    const attestations = Array.from({ length: 4000 }, (_, i) => ({ source_epoch: String((i * 7919) % 4000), target_epoch: String(((i * 7919) % 4000) + 1), signing_root: `0x${'ee'.repeat(32)}` }));
+    const big = { metadata: { interchange_format_version: '4', interchange_format: 'complete', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey, signed_blocks: [{ slot: '31999' }, { slot: '12' }], signed_attestations: attestations }] };
+    const outside = await mkdtemp(join(tmpdir(), 'keyhold-export-'));
+    const file = join(outside, 'export.json');
+    await writeFile(file, JSON.stringify(big));
+    expect(JSON.stringify(big).length).toBeGreaterThan(250 * 1024);
+    const logs: string[] = [];
+    try {
+      const keeper = keeperWith(b.client, async () => ({ evidence: 'proven', why: 'saw it exit' }), { config: { exportCommand: ['cat', file] }, log: (l) => logs.push(l) });
+      const running = keeper.run();
+      await until(() => keeper.status().state === 'holding');
+      await keeper.shutdown();
+      await running;
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+    expect(b.interchanges).toEqual([
+      { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey, signed_blocks: [{ slot: '31999' }], signed_attestations: [{ source_epoch: '3999', target_epoch: '4000' }] }] },
+    ]);
+    expect(logs.join('\n')).toMatch(/compacted \d+ bytes/);
   });
 });

@@ -26,6 +26,7 @@ import { installGrant, type HookDeps } from './fetch';
 import { fileNames, readGrant, wipeDir, writeGrant, type GrantRecord } from './key-files';
 import { seconds } from './log';
 import { backoffMs } from './retry';
+import { readInterchange, writeInterchange } from '../src/core/slashing-protection';
 
 export type KeeperState = 'waiting' | 'holding' | 'lost' | 'fenced' | 'releasing' | 'released';
 
@@ -57,8 +58,10 @@ interface Held {
   readonly deadline: Deadline;
 }
 
-/** Largest interchange the broker accepts; a larger one is left out rather than losing the release. */
+/** Largest interchange the broker accepts; a larger one is compacted first (see `interchange`). */
 const interchangeLimit = 250 * 1024;
+/** Largest export read from KEYHOLD_SLASHING_EXPORT_COMMAND: years of a complete history. */
+const exportCommandLimit = 256 * 1024 * 1024;
 const sweepMs = 1000;
 
 export class Keeper {
@@ -70,6 +73,13 @@ export class Keeper {
   private lost: Held | null = null;
   /** A fenced grant whose acknowledgement did not get through yet. */
   private unacknowledged: string | null = null;
+  /**
+   * The signer's EIP-3076 export, taken after it stopped and before the key
+   * directory was wiped, for the release or acknowledgement that follows.
+   * Dropped whenever the signer may sign again: a history older than the
+   * signer's last signature must never be handed on as its last word.
+   */
+  private history: Record<string, unknown> | null = null;
   /** The last grant this keeper knew, for the status after it was given up. */
   private last: Held | null = null;
   private loop: Promise<void> = Promise.resolve();
@@ -171,6 +181,7 @@ export class Keeper {
     this.held = { token, record, sentMono, deadline };
     this.last = this.held;
     this.lost = null;
+    this.history = null;
     this.holds++;
     this.proof = { evidence: 'unproven', why: 'the signer was not stopped since the grant was taken' };
     this.set('holding', null);
@@ -187,6 +198,23 @@ export class Keeper {
   private async withoutKey(): Promise<void> {
     await this.stopSigner();
     await wipeDir(this.config.keyDir);
+  }
+
+  /**
+   * Stop the signer, take its export (it is complete only now), and wipe.
+   * An export that is not there yet (a wrapper writes it after its client
+   * exited) is waited for only after the key is gone, so that nothing can
+   * start the signer again meanwhile.
+   */
+  private async stopTakeHistoryAndWipe(): Promise<void> {
+    await this.stopSigner();
+    let exported = await this.exportSlashingProtection(0);
+    await wipeDir(this.config.keyDir);
+    if (exported === null && this.config.exportWaitMs > 0) {
+      exported = await this.exportSlashingProtection(this.config.exportWaitMs);
+      await wipeDir(this.config.keyDir);
+    }
+    if (exported !== null) this.history = exported;
   }
 
   private async acquireFresh(): Promise<void> {
@@ -254,7 +282,7 @@ export class Keeper {
     this.lost = this.held;
     this.held = null;
     this.set('lost', reason);
-    await this.withoutKey();
+    await this.stopTakeHistoryAndWipe();
   }
 
   /**
@@ -275,7 +303,8 @@ export class Keeper {
     if (c.epoch !== lost.record.epoch || c.podUid !== lost.record.podUid) {
       // A designation at a new epoch for this pod (an operator re-designated
       // the slot to fence it): not ours to resume. Hand it straight back.
-      await this.releaseWithRetry(got.token, null, 'returning the new-epoch grant');
+      // The signer has been stopped since the loss; its history then is its last word.
+      await this.releaseWithRetry(got.token, this.history, 'returning the new-epoch grant');
       return this.fence(`the broker now designates this pod at epoch ${c.epoch}, not ${lost.record.epoch}; not resuming (delete the pod to start clean)`, null);
     }
     const record = await installGrant(this.config.keyDir, this.config.validator, got);
@@ -285,14 +314,17 @@ export class Keeper {
 
   /** Fenced: stop, wipe, and say so to the broker with the stale grant, so a successor need not wait out the horizon. */
   private async fence(reason: string, staleGrant: string | null): Promise<void> {
+    const wasHolding = this.held !== null;
     this.held = null;
     this.lost = null;
     // 'fenced' is reported only once the signer is stopped and the key wiped:
-    // whoever reads the state may act on it.
-    await this.withoutKey();
+    // whoever reads the state may act on it. The acknowledgement carries the
+    // same export a release would (a lost grant's was taken when it was lost).
+    if (staleGrant !== null && wasHolding) await this.stopTakeHistoryAndWipe();
+    else await this.withoutKey();
     this.set('fenced', reason);
     if (staleGrant !== null) {
-      const ok = await this.releaseWithRetry(staleGrant, null, 'acknowledging the fence');
+      const ok = await this.releaseWithRetry(staleGrant, this.history, 'acknowledging the fence');
       if (!ok) this.unacknowledged = staleGrant;
     }
   }
@@ -306,42 +338,64 @@ export class Keeper {
     const grant = this.held?.token ?? this.lost?.token ?? this.unacknowledged;
     const label = this.held ? 'releasing' : this.lost ? 'releasing the lost grant' : this.unacknowledged ? 'acknowledging the fence' : null;
     this.set('releasing', 'SIGTERM');
-    await this.stopSigner();
-    const interchange = grant !== null && this.unacknowledged === null ? await this.exportSlashingProtection() : null;
-    await wipeDir(this.config.keyDir);
-    if (grant !== null && label !== null) await this.releaseWithRetry(grant, interchange, label);
+    if (grant !== null) await this.stopTakeHistoryAndWipe();
+    else await this.withoutKey();
+    if (grant !== null && label !== null) await this.releaseWithRetry(grant, this.history, label);
     this.held = null;
     this.lost = null;
     this.set('released', null);
   }
 
-  private async exportSlashingProtection(): Promise<Record<string, unknown> | null> {
-    if (this.config.exportCommand !== null) {
+  private async exportSlashingProtection(waitMs: number): Promise<Record<string, unknown> | null> {
+    if (this.config.exportCommand !== null && waitMs === 0) {
       const [cmd, ...args] = this.config.exportCommand;
       try {
-        const { stdout } = await promisify(execFile)(cmd!, args, { timeout: 60_000, maxBuffer: 4 * interchangeLimit });
+        const { stdout } = await promisify(execFile)(cmd!, args, { timeout: 60_000, maxBuffer: exportCommandLimit });
         if (stdout.trim() !== '') return this.interchange(stdout, 'KEYHOLD_SLASHING_EXPORT_COMMAND output');
       } catch (e) {
         this.d.log(`KEYHOLD_SLASHING_EXPORT_COMMAND failed (${(e as { code?: unknown }).code ?? (e as Error).name}); looking for ${fileNames.slashingExport}`);
       }
     }
-    const text = await readFile(join(this.config.keyDir, fileNames.slashingExport), 'utf8').catch(() => null);
+    const path = join(this.config.keyDir, fileNames.slashingExport);
+    // A wrapper writes the file (whole, by rename) after its client exited, which may be just after the stop.
+    const end = this.d.clock.mono() + waitMs;
+    let text = await readFile(path, 'utf8').catch(() => null);
+    while (text === null && this.d.clock.mono() < end) {
+      await this.d.sleep(Math.min(100, end - this.d.clock.mono()));
+      text = await readFile(path, 'utf8').catch(() => null);
+    }
+    if (text === null && waitMs > 0) this.d.log(`no ${fileNames.slashingExport} within ${seconds(waitMs)} of the stop; handing back no history`);
     return text === null ? null : this.interchange(text, fileNames.slashingExport);
   }
 
+  /**
+   * The export as the broker will check it. One larger than the broker takes
+   * (a complete history of a long-running validator) is compacted here by the
+   * EIP-3076 minimal strategy, the same the broker merges by, so that no
+   * history is lost to a size limit; the broker still checks the keys and the
+   * chain.
+   */
   private interchange(text: string, source: string): Record<string, unknown> | null {
-    if (text.length > interchangeLimit) {
-      this.d.log(`${source} is larger than ${interchangeLimit} bytes; releasing without it`);
+    let v: unknown;
+    try {
+      v = JSON.parse(text) as unknown;
+    } catch {
+      v = null;
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      this.d.log(`${source} is not a JSON object; releasing without it`);
       return null;
     }
-    try {
-      const v = JSON.parse(text) as unknown;
-      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
-    } catch {
-      // fall through
+    if (text.length <= interchangeLimit) return v as Record<string, unknown>;
+    const root = (v as { metadata?: { genesis_validators_root?: unknown } }).metadata?.genesis_validators_root;
+    const read = readInterchange(v, { genesisValidatorsRoot: typeof root === 'string' ? root : null, isOwnKey: () => true });
+    if (!read.ok) {
+      this.d.log(`${source} is larger than ${interchangeLimit} bytes and not a valid interchange (${read.code}); releasing without it`);
+      return null;
     }
-    this.d.log(`${source} is not a JSON object; releasing without it`);
-    return null;
+    const compact = writeInterchange(read.history);
+    this.d.log(`${source}: compacted ${text.length} bytes to ${compact.length} (EIP-3076 minimal: highest block slot, attestation source and target per key)`);
+    return JSON.parse(compact) as Record<string, unknown>;
   }
 
   /** Release (or acknowledge) until the broker answers or the release timeout passes. True when it answered. */
@@ -354,7 +408,8 @@ export class Keeper {
       const left = end - this.d.clock.mono();
       const answer = await this.d.client.release(grant, sp, evidence, { timeoutMs: Math.max(1, Math.min(this.config.httpTimeoutMs, left)) });
       if (answer.ok) {
-        this.d.log(`${what}: ${answer.body.outcome} at epoch ${answer.body.epoch}; slashing protection ${answer.body.slashingProtection}`);
+        const lost = answer.body.slashingProtectionCode ? ` (${answer.body.slashingProtectionCode}: the successor is told its predecessor is unproven)` : '';
+        this.d.log(`${what}: ${answer.body.outcome} at epoch ${answer.body.epoch}; slashing protection ${answer.body.slashingProtection}${lost}`);
         if (answer.body.outcome === 'acknowledged' && evidence === 'unproven') {
           this.d.log(`${what}: the signer's stop is unproven (${why}); the successor waits out the horizon`);
         }

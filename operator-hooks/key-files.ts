@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Predecessor } from './broker-client';
 import type { GrantClaimsView } from './ephemeral-key';
 
 export const fileNames = {
@@ -29,6 +30,12 @@ export const isAllowedMaterialName = (name: string): boolean => materialName.tes
 export interface GrantRecord extends GrantClaimsView {
   /** Wall-clock ms when the request that obtained this grant was sent. */
   readonly sentAt: number;
+  /**
+   * How the holder before this one ended (`none`, `released`, `acknowledged`,
+   * `unproven`): on `unproven` the validator client should run doppelganger
+   * detection before it signs. Absent in files of older hooks.
+   */
+  readonly predecessor?: Predecessor;
 }
 
 export interface KeyBundle {

@@ -11,6 +11,7 @@ import { wipeDir } from './key-files';
 import { Keeper } from './keeper';
 import { stderrLog } from './log';
 import { runProbe } from './probe';
+import { watchProbe } from './probe-watch';
 import { stopSigner } from './signer';
 import { startStatusServer } from './status-server';
 
@@ -49,7 +50,9 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
   const keeper = new Keeper(c, { ...base, stopSigner: stopTheSigner });
   const { server, port } = await startStatusServer({ port: c.port, status: () => keeper.status(), probeStateFile: c.probeStateFile });
   base.log(`status on :${port} (/state, /metrics, /readyz)`);
+  const stopWatching = watchProbe(c.probeStateFile, base.log);
   const onSignal = () => {
+    stopWatching();
     void keeper.shutdown().then(() => server.close());
   };
   process.once('SIGTERM', onSignal);

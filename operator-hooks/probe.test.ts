@@ -125,6 +125,24 @@ describe('blocks-behind probe against references', () => {
     expect(r).toMatchObject({ healthy: true, behindSeconds: 0 });
     expect(r.reason).toContain('no reference answered');
   });
+
+  it('records a fallback to the clock as such, with why each reference failed, and clears it when one answers', async () => {
+    const { local, refs } = await beacons(1000, 1000);
+    local.genesis = now() / 1000 - 1000 * 12 - 5;
+    const c = config({ localUrl: local.url, referenceUrls: [refs[0]!.url] });
+    expect(await runProbe(c, { now })).toMatchObject({ basis: 'reference', fallback: false, referenceErrors: [], limitSeconds: 60 });
+    await close(refs[0]!.server);
+    const r = await runProbe(c, { now });
+    expect(r).toMatchObject({ healthy: true, basis: 'wall-clock', fallback: true });
+    expect(r.referenceErrors).toEqual([expect.stringContaining(refs[0]!.url.origin)]);
+    expect(r.reason).toContain('FALLBACK');
+  });
+
+  it('is no fallback when no reference is configured: the clock is then the chosen basis', async () => {
+    const { local } = await beacons(1000);
+    local.genesis = now() / 1000 - 1000 * 12 - 5;
+    expect(await runProbe(config({ localUrl: local.url }), { now })).toMatchObject({ basis: 'wall-clock', fallback: false });
+  });
 });
 
 describe('blocks-behind probe without references: wall clock and genesis', () => {

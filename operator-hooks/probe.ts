@@ -12,11 +12,25 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { ProbeConfig } from './config';
 import { seconds } from './log';
 
+/** What the distance was measured against: reference nodes, or the local node's own clock-based view. */
+export type ProbeBasis = 'reference' | 'wall-clock' | 'head-age';
+
 export interface ProbeRecord {
   readonly checkedAt: number;
   readonly healthy: boolean;
   readonly reason: string;
   readonly behindSeconds: number | null;
+  /** Null while the local node does not answer. */
+  readonly basis: ProbeBasis | null;
+  /**
+   * References are configured but none answered, so the distance came from
+   * the clock: still a judgement, but one a node stuck on a minority fork
+   * passes. Kept visible (metric, keeper log) instead of silent.
+   */
+  readonly fallback: boolean;
+  /** The reference URLs that did not answer at the last check, with why (no credentials are ever in these URLs). */
+  readonly referenceErrors: readonly string[];
+  readonly limitSeconds: number;
   /** Wall-clock ms since when the local node has not answered; null while it answers. */
   readonly localDownSince: number | null;
 }
@@ -79,31 +93,45 @@ export async function executionHeadTimestamp(url: URL, timeoutMs: number): Promi
   return integer(block?.timestamp, 'block timestamp');
 }
 
+export interface Measurement {
+  readonly behindSeconds: number;
+  /** Human-readable: what was compared with what. */
+  readonly detail: string;
+  readonly basis: ProbeBasis;
+  readonly fallback: boolean;
+  readonly referenceErrors: readonly string[];
+}
+
 /** Seconds behind, and what they were measured against. Throws NodeUnavailable when the local node cannot say. */
-export async function measureBehind(c: ProbeConfig, nowMs: number, timeoutMs: number): Promise<{ behindSeconds: number; basis: string }> {
+export async function measureBehind(c: ProbeConfig, nowMs: number, timeoutMs: number): Promise<Measurement> {
   const head = c.kind === 'beacon' ? beaconHeadSlot : executionBlockNumber;
   const local = await head(c.localUrl, timeoutMs);
+  let referenceErrors: string[] = [];
   if (c.referenceUrls.length > 0) {
     const answers = await Promise.allSettled(c.referenceUrls.map((u) => head(u, timeoutMs)));
     const heads = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    referenceErrors = answers.flatMap((a, i) => (a.status === 'rejected' ? [`${c.referenceUrls[i]!.origin}: ${a.reason instanceof Error ? a.reason.message : 'failed'}`] : []));
     if (heads.length > 0) {
       const blocks = Math.max(0, Math.max(...heads) - local);
-      return { behindSeconds: blocks * c.blockTimeSeconds, basis: `${blocks} block(s) behind the highest of ${heads.length}/${answers.length} reference(s)` };
+      return { behindSeconds: blocks * c.blockTimeSeconds, detail: `${blocks} block(s) behind the highest of ${heads.length}/${answers.length} reference(s)`, basis: 'reference', fallback: false, referenceErrors };
     }
-    // No reference answered: judge by the clock rather than not at all.
+    // No reference answered: judge by the clock rather than not at all, and say so.
   }
+  const fallback = c.referenceUrls.length > 0;
+  const note = fallback ? ` (FALLBACK: no reference answered: ${referenceErrors.join('; ')})` : '';
   if (c.kind === 'beacon') {
     const genesis = await beaconGenesisTime(c.localUrl, timeoutMs);
     const expected = Math.floor((nowMs / 1000 - genesis) / c.blockTimeSeconds);
     const slots = Math.max(0, expected - local);
-    return { behindSeconds: slots * c.blockTimeSeconds, basis: `${slots} slot(s) behind the wall-clock slot ${expected}${c.referenceUrls.length > 0 ? ' (no reference answered)' : ''}` };
+    return { behindSeconds: slots * c.blockTimeSeconds, detail: `${slots} slot(s) behind the wall-clock slot ${expected}${note}`, basis: 'wall-clock', fallback, referenceErrors };
   }
   const ts = await executionHeadTimestamp(c.localUrl, timeoutMs);
   const behind = Math.max(0, nowMs / 1000 - ts);
-  return { behindSeconds: behind, basis: `the head block is ${behind.toFixed(0)}s old${c.referenceUrls.length > 0 ? ' (no reference answered)' : ''}` };
+  return { behindSeconds: behind, detail: `the head block is ${behind.toFixed(0)}s old${note}`, basis: 'head-age', fallback, referenceErrors };
 }
 
-async function readRecord(path: string): Promise<ProbeRecord | null> {
+/** The last probe's record (the keeper reads it for metrics and logs), or null when there is none yet. */
+export async function readProbeRecord(path: string): Promise<ProbeRecord | null> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as ProbeRecord;
   } catch {
@@ -119,17 +147,21 @@ async function writeRecord(path: string, r: ProbeRecord): Promise<void> {
 
 export async function runProbe(c: ProbeConfig, deps: ProbeDeps): Promise<ProbeRecord> {
   const now = deps.now();
-  const previous = await readRecord(c.stateFile);
+  const previous = await readProbeRecord(c.stateFile);
   let record: ProbeRecord;
   try {
-    const { behindSeconds, basis } = await measureBehind(c, now, deps.timeoutMs ?? 5000);
-    const healthy = behindSeconds <= c.maxBehindSeconds;
-    const rounded = Math.round(behindSeconds * 1000) / 1000;
+    const m = await measureBehind(c, now, deps.timeoutMs ?? 5000);
+    const healthy = m.behindSeconds <= c.maxBehindSeconds;
+    const rounded = Math.round(m.behindSeconds * 1000) / 1000;
     record = {
       checkedAt: now,
       healthy,
-      reason: `${healthy ? 'in sync' : 'too far behind'}: ${rounded}s behind (${basis}); limit ${c.maxBehindSeconds}s`,
+      reason: `${healthy ? 'in sync' : 'too far behind'}: ${rounded}s behind (${m.detail}); limit ${c.maxBehindSeconds}s`,
       behindSeconds: rounded,
+      basis: m.basis,
+      fallback: m.fallback,
+      referenceErrors: m.referenceErrors,
+      limitSeconds: c.maxBehindSeconds,
       localDownSince: null,
     };
   } catch (e) {
@@ -142,6 +174,10 @@ export async function runProbe(c: ProbeConfig, deps: ProbeDeps): Promise<ProbeRe
       healthy,
       reason: `local node ${c.localUrl.origin} not answering (${e.message}) for ${seconds(down)}; ${healthy ? `tolerated for ${seconds(c.graceMs)}` : `past the ${seconds(c.graceMs)} grace`}`,
       behindSeconds: previous?.behindSeconds ?? null,
+      basis: null,
+      fallback: false,
+      referenceErrors: [],
+      limitSeconds: c.maxBehindSeconds,
       localDownSince: since,
     };
   }

@@ -3,10 +3,9 @@
 // (Prometheus text). It shows epochs and times, never a grant or a key.
 
 import { createServer, type Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { KeeperState, KeeperStatus } from './keeper';
-import type { ProbeRecord } from './probe';
+import { readProbeRecord, type ProbeRecord } from './probe';
 
 const states: readonly KeeperState[] = ['waiting', 'holding', 'lost', 'fenced', 'releasing', 'released'];
 
@@ -38,6 +37,23 @@ export function renderMetrics(s: KeeperStatus, probe: ProbeRecord | null, nowMs:
       `keyhold_probe_behind_seconds{${v}} ${probe.behindSeconds}`,
     );
   }
+  if (probe !== null) {
+    // Records from before these fields existed say nothing about them: no series rather than a made-up 0.
+    if (typeof probe.limitSeconds === 'number') {
+      lines.push(
+        '# HELP keyhold_probe_limit_seconds Distance behind past which the liveness probe fails and the keeper restarts (KEYHOLD_PROBE_MAX_BEHIND_SECONDS).',
+        '# TYPE keyhold_probe_limit_seconds gauge',
+        `keyhold_probe_limit_seconds{${v}} ${probe.limitSeconds}`,
+      );
+    }
+    if (typeof probe.fallback === 'boolean') {
+      lines.push(
+        '# HELP keyhold_probe_fallback 1 when references are configured but none answered at the last probe, so the distance came from the clock.',
+        '# TYPE keyhold_probe_fallback gauge',
+        `keyhold_probe_fallback{${v}} ${probe.fallback ? 1 : 0}`,
+      );
+    }
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -53,10 +69,7 @@ export async function startStatusServer(opts: { port: number; status: () => Keep
     if (path === '/readyz') return reply(s.state === 'holding' ? 200 : 503, 'text/plain', `${s.state}\n`);
     if (path === '/state') return reply(200, 'application/json', `${JSON.stringify(s)}\n`);
     if (path === '/metrics') {
-      void readFile(opts.probeStateFile, 'utf8')
-        .then((t) => JSON.parse(t) as ProbeRecord)
-        .catch(() => null)
-        .then((probe) => reply(200, 'text/plain; version=0.0.4', renderMetrics(s, probe, Date.now())));
+      void readProbeRecord(opts.probeStateFile).then((probe) => reply(200, 'text/plain; version=0.0.4', renderMetrics(s, probe, Date.now())));
       return;
     }
     reply(404, 'text/plain', 'not found\n');

@@ -2,8 +2,11 @@
 // place that wires things together; everything else receives its parts.
 
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
+import { Checkpointer } from './broker/checkpointer';
+import { ledgerStore } from './broker/ledger-store';
 import { DesignationReader } from './broker/designation-reader';
 import { GrantService } from './broker/grants';
 import { CachedKeyReader } from './broker/key-cache';
@@ -12,17 +15,20 @@ import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
 import { RefusalLedger, type RefusalDedupeOptions } from './broker/refusals';
 import { ConfigError, type Config } from './config';
+import { defaultSchedule, type CheckpointSchedule } from './core/checkpoints';
+import { pseudonymiser } from './core/pseudonyms';
 import type { Timing } from './core/horizon';
 import { readSecretFile } from './files';
 import { GrantSigner, signingKeyFromJwk } from './grants/signer';
 import { createApp } from './http/app';
-import { storeReadiness, type Readiness } from './http/readiness';
+import { cachedReadiness, storeReadiness, type Readiness } from './http/readiness';
 import { bootstrapHome, devCluster, homeFiles } from './identity/dev-credentials';
 import { OperatorVerifier, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
 import { PodTokenVerifier, type ClusterConfig } from './identity/pod-token';
 import { jsonLogger, type Logger } from './log';
 import { systemClock, type Clock, type KeyStore, type StateStore } from './ports';
 import { keyStoreFactories, stateStoreFactories, type StoreContext } from './stores/registry';
+import { StartupError, errorTag } from './startup-error';
 
 export interface BrokerParts {
   readonly state: StateStore;
@@ -39,9 +45,15 @@ export interface BrokerParts {
   /** Defaults to reading the key stores in order; replaced by the cached reader when configured. */
   readonly keyReader?: KeyReader;
   readonly readiness?: Readiness;
+  /** How long /readyz reuses a store probe (ms); default 2000. */
+  readonly readyCacheMs?: number;
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
   readonly promotionApprovals?: 1 | 2;
+  /** Defaults to core/checkpoints defaultSchedule. */
+  readonly checkpointSchedule?: CheckpointSchedule;
+  /** When set, pod UIDs and operator subjects are ledgered as `hmac-sha256:` pseudonyms under this per-install key. */
+  readonly ledgerHmacKey?: Uint8Array;
   /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
   readonly refusals?: RefusalDedupeOptions;
 }
@@ -50,6 +62,8 @@ export interface Broker {
   readonly app: Hono;
   readonly grants: GrantService;
   readonly operations: OperationsService;
+  /** Signs checkpoints on the schedule; `start()` it where the process lives between requests. */
+  readonly checkpointer: Checkpointer;
   readonly parts: BrokerParts;
   close(): Promise<void>;
 }
@@ -58,11 +72,15 @@ export interface Broker {
 export function buildBroker(parts: BrokerParts): Broker {
   const clock = parts.clock ?? systemClock;
   const logger = parts.logger ?? jsonLogger();
-  const designations = new DesignationReader(parts.state, clock, parts.timing);
+  const checkpointer = new Checkpointer({ state: parts.state, signer: parts.signer, clock, schedule: parts.checkpointSchedule ?? defaultSchedule, logger });
+  const pseudonyms = parts.ledgerHmacKey ? pseudonymiser(parts.ledgerHmacKey) : undefined;
+  // The services see a store that pseudonymises what it ledgers and reports each commit, so checkpoints follow the schedule.
+  const state = ledgerStore(parts.state, { checkpointer, pseudonyms });
+  const designations = new DesignationReader(state, clock, parts.timing);
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
   const metrics = parts.metrics;
   const grants = new GrantService({
-    state: parts.state,
+    state,
     designations,
     keys,
     signer: parts.signer,
@@ -72,12 +90,14 @@ export function buildBroker(parts: BrokerParts): Broker {
     ...(parts.refusals ? { refusals: new RefusalLedger(parts.refusals) } : {}),
   });
   const operations = new OperationsService({
-    state: parts.state,
+    state,
     designations,
     keyStores: parts.keyStores,
     signer: parts.signer,
     clock,
     timing: parts.timing,
+    checkpointer,
+    ...(pseudonyms ? { pseudonyms } : {}),
     ...(parts.promotionApprovals ? { promotionApprovals: parts.promotionApprovals } : {}),
   });
   const app = createApp({
@@ -86,7 +106,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     podTokens: new PodTokenVerifier(parts.clusters, parts.podTokenMaxAgeMs === undefined ? {} : { maxAgeMs: parts.podTokenMaxAgeMs }),
     operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
     signer: parts.signer,
-    readiness: parts.readiness ?? storeReadiness(parts.state, parts.keyStores),
+    readiness: parts.readiness ?? cachedReadiness(storeReadiness(parts.state, parts.keyStores), clock, parts.readyCacheMs ?? 2000),
     logger,
     clock,
     ...(metrics ? { metrics, exposeMetrics: parts.exposeMetrics ?? false } : {}),
@@ -95,6 +115,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     app,
     grants,
     operations,
+    checkpointer,
     parts,
     async close() {
       await Promise.allSettled([parts.state.close(), ...parts.keyStores.map((k) => k.close())]);
@@ -113,6 +134,12 @@ async function readJson<T>(path: string, setting: string, secret: boolean): Prom
   }
 }
 
+async function readLedgerKey(path: string): Promise<Uint8Array> {
+  const key = await readSecretFile(path, 'KEYHOLD_LEDGER_HMAC_KEY_FILE');
+  if (key.length < 32) throw new ConfigError(`KEYHOLD_LEDGER_HMAC_KEY_FILE: ${path} holds ${key.length} bytes; use at least 32 random bytes (head -c 32 /dev/urandom)`);
+  return key;
+}
+
 /** Signing keys: the first is active, the rest verify grants they signed until those expire. */
 export async function loadSigner(keys: readonly JWK[], setting: string): Promise<GrantSigner> {
   if (keys.length === 0) throw new ConfigError(`${setting}: no signing keys`);
@@ -127,11 +154,22 @@ export async function loadSigner(keys: readonly JWK[], setting: string): Promise
 /** The ring from a cloud secret: its keys, or a signer of its own (one that re-reads the secret to follow rotations). */
 export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[] | GrantSigner>;
 
+/** A store that refuses to open is one line naming it; a ConfigError already names its setting. */
+const opened = <T>(store: Promise<T>, what: string, setting: string): Promise<T> =>
+  store.catch((e: unknown) => {
+    if (e instanceof ConfigError || e instanceof StartupError) throw e;
+    throw new StartupError(`${what} refused to open (${errorTag(e)}); check it is reachable and its settings, or choose another in ${setting}`);
+  });
+
 /** Config → a running broker. `signingKeySource` reads the key ring from a cloud secret (functions). */
 export async function composeBroker(config: Config, opts: { clock?: Clock; logger?: Logger; signingKeySource?: SigningKeySource } = {}): Promise<Broker> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
-  if (config.runtime === 'node') await bootstrapHome(config.home, { dev: config.dev });
+  if (config.runtime === 'node') {
+    await bootstrapHome(config.home, { dev: config.dev }).catch((e: unknown) => {
+      throw new StartupError(`cannot use KEYHOLD_HOME ${resolve(config.home)} (${errorTag(e)}): make it a directory this user can read and write, or set KEYHOLD_HOME`);
+    });
+  }
   const metrics = new BrokerMetrics();
   const ctx: StoreContext = { env: config.env, home: config.home, clock, logger, storeHooks: metrics.storeHooks, timing: config.timing };
 
@@ -140,8 +178,8 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
   for (const k of config.keyStores) {
     if (!keyStoreFactories[k]) throw new ConfigError(`KEYHOLD_KEY_STORES: unknown store "${k}" (known: ${Object.keys(keyStoreFactories).join(', ')})`);
   }
-  const state = await stateFactory(ctx);
-  const keyStores = await Promise.all(config.keyStores.map((k) => keyStoreFactories[k]!(ctx)));
+  const state = await opened(stateFactory(ctx), `the state store "${config.stateStore}"`, 'KEYHOLD_STATE_STORE');
+  const keyStores = await Promise.all(config.keyStores.map((k) => opened(keyStoreFactories[k]!(ctx), `the key store "${k}"`, 'KEYHOLD_KEY_STORES')));
 
   let signer: GrantSigner;
   if ('secret' in config.signingKey) {
@@ -180,6 +218,9 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     metrics,
     exposeMetrics: config.exposeMetrics,
     promotionApprovals: config.promotionApprovals,
+    readyCacheMs: config.readyCacheMs,
+    checkpointSchedule: config.checkpointSchedule,
+    ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
     refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });
 }

@@ -137,4 +137,17 @@ describe('parseConfig', () => {
     expect(refused({ ...k8s, KEYHOLD_TLS_CERT_FILE: undefined, KEYHOLD_TLS_KEY_FILE: undefined })).toMatch(/must serve TLS/);
     expect(refused({ ...k8s, KEYHOLD_TLS_KEY_FILE: undefined })).toMatch(/set both KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE/);
   });
+
+  it('turns metrics on by default for servers, on a port of their own under kubernetes, and off for functions', () => {
+    const k8s: Env = { ...cloud, KEYHOLD_RUNTIME: 'kubernetes', KEYHOLD_STATE_STORE: 'vault', KEYHOLD_KEY_STORES: 'vault', KEYHOLD_SIGNING_KEY_SECRET: undefined, KEYHOLD_SIGNING_KEY_FILE: '/k', KEYHOLD_TLS_CERT_FILE: '/c', KEYHOLD_TLS_KEY_FILE: '/k', KEYHOLD_PORT: '8443' };
+    expect(parseConfig(k8s)).toMatchObject({ exposeMetrics: false, metricsPort: 9464 });
+    expect(parseConfig({ ...k8s, KEYHOLD_METRICS_PORT: '9100' })).toMatchObject({ exposeMetrics: false, metricsPort: 9100 });
+    expect(parseConfig({ ...k8s, KEYHOLD_METRICS: 'off' })).toMatchObject({ exposeMetrics: false, metricsPort: null });
+    expect(refused({ ...k8s, KEYHOLD_METRICS_PORT: '8443' })).toMatch(/KEYHOLD_METRICS_PORT must differ from KEYHOLD_PORT/);
+    expect(refused({ ...k8s, KEYHOLD_METRICS_PORT: 'x' })).toMatch(/KEYHOLD_METRICS_PORT must be a port/);
+    expect(parseConfig({})).toMatchObject({ exposeMetrics: true, metricsPort: null });
+    expect(parseConfig({ KEYHOLD_METRICS_PORT: '9464' })).toMatchObject({ exposeMetrics: false, metricsPort: 9464 });
+    expect(parseConfig(cloud)).toMatchObject({ exposeMetrics: false, metricsPort: null });
+    expect(refused({ ...cloud, KEYHOLD_METRICS_PORT: '9464' })).toMatch(/KEYHOLD_METRICS_PORT is for the node and kubernetes runtimes/);
+  });
 });

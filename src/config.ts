@@ -3,6 +3,7 @@
 // message that names the variable to change.
 
 import { z } from 'zod';
+import type { CheckpointSchedule } from './core/checkpoints';
 import type { Timing } from './core/horizon';
 import { commitLandingBounds, defaultCommitSendWindowMs } from './stores/commit-bounds';
 
@@ -79,11 +80,19 @@ const envSchema = z.object({
   KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: seconds('KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS', 3600, 60, 86_400),
   KEYHOLD_REFUSAL_SUMMARY_SECONDS: seconds('KEYHOLD_REFUSAL_SUMMARY_SECONDS', 21_600, 60, 604_800),
   KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
+  KEYHOLD_METRICS_PORT: z.string().optional(),
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
+  // At most 120 s, so the lag a checkpoint promises (twice this, plus a minute) stays within five minutes.
+  KEYHOLD_CHECKPOINT_EVERY_SECONDS: seconds('KEYHOLD_CHECKPOINT_EVERY_SECONDS', 60, 1, 120),
+  KEYHOLD_LEDGER_HMAC_KEY_FILE: z.string().optional(),
+  KEYHOLD_CHECKPOINT_EVERY_ENTRIES: seconds('KEYHOLD_CHECKPOINT_EVERY_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
   KEYHOLD_TLS_CERT_FILE: z.string().optional(),
   KEYHOLD_TLS_KEY_FILE: z.string().optional(),
+  KEYHOLD_HEADER_TIMEOUT_SECONDS: seconds('KEYHOLD_HEADER_TIMEOUT_SECONDS', 10, 1, 300),
+  KEYHOLD_BODY_TIMEOUT_SECONDS: seconds('KEYHOLD_BODY_TIMEOUT_SECONDS', 30, 1, 3600),
+  KEYHOLD_READY_CACHE_SECONDS: seconds('KEYHOLD_READY_CACHE_SECONDS', 2, 0, 60),
 });
 
 export interface ClusterSetting {
@@ -115,10 +124,19 @@ export interface Config {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
   /** In-memory key cache (invariant 6), ms. */
   readonly keyCache: { readonly freshMs: number; readonly maxAgeMs: number; readonly maxEntries: number };
-  /** Serve GET /metrics without credentials (fine behind a NetworkPolicy; off by default for functions). */
+  /** Serve GET /metrics without credentials on the API port (fine behind a NetworkPolicy; off by default for functions). */
   readonly exposeMetrics: boolean;
+  /** Node server: how long a client has for its headers, and for the whole request (ms). */
+  readonly http: { readonly headerTimeoutMs: number; readonly bodyTimeoutMs: number };
+  /** /readyz answers from a store probe at most this old (ms). */
+  readonly readyCacheMs: number;
+  /** Serve GET /metrics, plain HTTP, on this port of its own instead of the API port; null: not at all, or on the API port. */
+  readonly metricsPort: number | null;
   /** Distinct operators a promotion needs. */
   readonly promotionApprovals: 1 | 2;
+  readonly checkpointSchedule: CheckpointSchedule;
+  /** A file of at least 32 random bytes: pod UIDs and operator subjects are ledgered as hmac-sha256 pseudonyms under it. */
+  readonly ledgerHmacKeyFile: string | null;
   /** Create the dev issuer and dev operator credential on first run. */
   readonly dev: boolean;
   /** The whole environment, for store factories that parse their own settings. */
@@ -231,17 +249,34 @@ export function parseConfig(env: Env): Config {
   if ((e.KEYHOLD_TLS_CERT_FILE === undefined) !== (e.KEYHOLD_TLS_KEY_FILE === undefined)) {
     throw new ConfigError('set both KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE, or neither');
   }
+  // Node counts the body timeout from the first byte of the request, headers included.
+  if (e.KEYHOLD_HEADER_TIMEOUT_SECONDS > e.KEYHOLD_BODY_TIMEOUT_SECONDS) {
+    throw new ConfigError('KEYHOLD_HEADER_TIMEOUT_SECONDS cannot exceed KEYHOLD_BODY_TIMEOUT_SECONDS (which counts from the first byte of the request)');
+  }
   const tls = e.KEYHOLD_TLS_CERT_FILE && e.KEYHOLD_TLS_KEY_FILE ? { certFile: e.KEYHOLD_TLS_CERT_FILE, keyFile: e.KEYHOLD_TLS_KEY_FILE } : null;
   if (e.KEYHOLD_RUNTIME === 'kubernetes' && !tls) {
     throw new ConfigError('a broker on Kubernetes must serve TLS (pod tokens travel in every request): set KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE');
   }
+
+  // Servers (node, kubernetes) have a scraper next to them; functions have
+  // none and answer only what a caller asks. On Kubernetes the metrics get a
+  // port of their own: Prometheus scrapes it without the API's TLS, and a
+  // NetworkPolicy can open it to the monitoring namespace alone.
+  const server = e.KEYHOLD_RUNTIME === 'node' || e.KEYHOLD_RUNTIME === 'kubernetes';
+  const metricsPublic = (e.KEYHOLD_METRICS ?? (server ? 'public' : 'off')) === 'public';
+  const metricsPort = parseMetricsPort(e.KEYHOLD_METRICS_PORT, e.KEYHOLD_RUNTIME, e.KEYHOLD_PORT);
 
   return {
     runtime: e.KEYHOLD_RUNTIME,
     tls,
     keyCache: { freshMs: e.KEYHOLD_KEY_CACHE_FRESH_SECONDS * 1000, maxAgeMs: e.KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS * 1000, maxEntries: e.KEYHOLD_KEY_CACHE_ENTRIES },
     promotionApprovals: e.KEYHOLD_PROMOTION_APPROVALS === '2' ? 2 : 1,
-    exposeMetrics: (e.KEYHOLD_METRICS ?? (e.KEYHOLD_RUNTIME === 'node' ? 'public' : 'off')) === 'public',
+    http: { headerTimeoutMs: e.KEYHOLD_HEADER_TIMEOUT_SECONDS * 1000, bodyTimeoutMs: e.KEYHOLD_BODY_TIMEOUT_SECONDS * 1000 },
+    readyCacheMs: e.KEYHOLD_READY_CACHE_SECONDS * 1000,
+    exposeMetrics: metricsPublic && metricsPort === null,
+    metricsPort: metricsPublic ? metricsPort : null,
+    ledgerHmacKeyFile: e.KEYHOLD_LEDGER_HMAC_KEY_FILE ?? null,
+    checkpointSchedule: { everyEntries: e.KEYHOLD_CHECKPOINT_EVERY_ENTRIES, everyMs: e.KEYHOLD_CHECKPOINT_EVERY_SECONDS * 1000 },
     home: e.KEYHOLD_HOME,
     host: e.KEYHOLD_HOST,
     port: e.KEYHOLD_PORT,
@@ -258,4 +293,16 @@ export function parseConfig(env: Env): Config {
     dev,
     env,
   };
+}
+
+/** Default port of the metrics listener under the kubernetes runtime. */
+export const kubernetesMetricsPort = 9464;
+
+function parseMetricsPort(raw: string | undefined, runtime: Runtime, apiPort: number): number | null {
+  if (raw === undefined || raw === '') return runtime === 'kubernetes' ? kubernetesMetricsPort : null;
+  if (runtime !== 'node' && runtime !== 'kubernetes') throw new ConfigError(`KEYHOLD_METRICS_PORT is for the node and kubernetes runtimes; a ${runtime} function has one port`);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`KEYHOLD_METRICS_PORT must be a port from 1 to 65535, got "${raw}"`);
+  if (n === apiPort) throw new ConfigError('KEYHOLD_METRICS_PORT must differ from KEYHOLD_PORT (unset it to serve metrics on the API port)');
+  return n;
 }

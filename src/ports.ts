@@ -4,6 +4,7 @@
 
 import type { ValidatorRecord } from './core/designation';
 import type { KeyMaterial } from './core/key-material';
+import type { SignedCheckpoint } from './core/checkpoints';
 import type { ChainHead, LedgerDraft, LedgerEntry, VerifyProblem } from './core/ledger';
 
 export interface Clock {
@@ -89,6 +90,10 @@ export interface LedgerQuery {
   readonly chain?: string;
   readonly slot?: string;
   readonly action?: string;
+  readonly actor?: string;
+  readonly epoch?: number;
+  /** A pod UID: entries by that pod, or naming it as the holder they superseded or moved from. */
+  readonly pod?: string;
   /** Inclusive, ms. */
   readonly since?: number;
   /** Exclusive, ms. */
@@ -103,13 +108,8 @@ export interface LedgerPage {
   readonly cursor: string | null;
 }
 
-export interface StoredCheckpoint {
-  readonly time: number;
-  readonly heads: readonly ChainHead[];
-  readonly digest: string;
-  /** Compact JWS over the digest by the broker's signing key. */
-  readonly signature: string;
-}
+/** A signed checkpoint as the stores keep it (src/core/checkpoints.ts). */
+export type StoredCheckpoint = SignedCheckpoint;
 
 export interface StateStore {
   readonly name: string;
@@ -128,8 +128,15 @@ export interface StateStore {
   /** One chain in order, from `fromSeq`, at most `limit` entries. */
   readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]>;
   chainHeads(): Promise<ChainHead[]>;
-  putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  /**
+   * Append a checkpoint at its `seq`, only if none is stored there: false
+   * when another broker got there first (the caller re-reads and decides
+   * again), so the checkpoint chain never forks.
+   */
+  putCheckpoint(checkpoint: StoredCheckpoint): Promise<boolean>;
   latestCheckpoint(): Promise<StoredCheckpoint | null>;
+  /** Checkpoints in seq order from `fromSeq`, at most `limit`. */
+  listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]>;
   health(): Promise<Health>;
   close(): Promise<void>;
 }

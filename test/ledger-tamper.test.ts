@@ -3,7 +3,9 @@
 // the signed checkpoint must catch a cut-off tail that leaves a valid chain.
 
 import { beforeEach, describe, expect, it } from 'vitest';
+import { checkpointDigest } from '../src/core/checkpoints';
 import { sealEntry } from '../src/core/ledger';
+import type { StoredCheckpoint } from '../src/ports';
 import type { SqliteStateStore } from '../src/stores/sqlite/state-store';
 import { fetchGrant, importValidator, pod, slot0, slot1 } from './http/helpers';
 import { testBroker, type TestBroker } from './support/fixtures';
@@ -61,11 +63,25 @@ describe('ledger tampering in the database', () => {
   });
 
   it('a forged checkpoint', async () => {
-    const row = db.prepare('SELECT id, body FROM checkpoints ORDER BY id DESC LIMIT 1').get() as { id: number; body: string };
+    const row = db.prepare('SELECT seq, body FROM checkpoint_chain ORDER BY seq DESC LIMIT 1').get() as { seq: number; body: string };
     const body = JSON.parse(row.body) as { heads: { chain: string; seq: number }[] };
     body.heads = body.heads.map((h) => ({ ...h, seq: 2 }));
-    db.prepare('UPDATE checkpoints SET body = ? WHERE id = ?').run(JSON.stringify(body), row.id);
-    const report = await b.operations.verify();
-    expect(report.ok).toBe(false);
+    db.prepare('UPDATE checkpoint_chain SET body = ? WHERE seq = ?').run(JSON.stringify(body), row.seq);
+    expect(await problem()).toMatchObject({ chain: '_checkpoints', fault: 'checkpoint_digest' });
+  });
+
+  it('a checkpoint re-hashed to match forged heads, but not re-signed', async () => {
+    const row = db.prepare('SELECT seq, body FROM checkpoint_chain ORDER BY seq DESC LIMIT 1').get() as { seq: number; body: string };
+    const c = JSON.parse(row.body) as StoredCheckpoint;
+    const heads = c.heads.map((h) => ({ ...h, seq: 2 }));
+    const forged = { ...c, heads, digest: checkpointDigest({ ...c, heads }) };
+    db.prepare('UPDATE checkpoint_chain SET body = ? WHERE seq = ?').run(JSON.stringify(forged), row.seq);
+    expect(await problem()).toEqual({ chain: '_checkpoints', seq: row.seq, fault: 'checkpoint_signature' });
+  });
+
+  it('a checkpoint removed from the middle of the checkpoint chain', async () => {
+    await b.operations.checkpoint();
+    db.prepare('DELETE FROM checkpoint_chain WHERE seq = 1').run();
+    expect(await problem()).toEqual({ chain: '_checkpoints', seq: 1, fault: 'checkpoint_gap' });
   });
 });

@@ -12,6 +12,7 @@ import { BrokerMetrics } from '../src/metrics';
 import { createVaultStateStore } from '../src/stores/vault-kv-state/factory';
 import { startVaultEmulator } from './emulators/vault/server';
 import { ManualClock, testTiming } from './support/fixtures';
+import { checkedApp } from './http/contract';
 
 describe('metrics', () => {
   it('count every call of a state store built by its factory', async () => {
@@ -38,8 +39,9 @@ describe('metrics', () => {
   it('are served at /metrics by a composed broker, with decisions by code', async () => {
     const home = join(await mkdtemp(join(tmpdir(), 'keyhold-metrics-')), 'h');
     const broker = await composeBroker(parseConfig({ KEYHOLD_HOME: home }), { logger: memoryLogger() });
-    await broker.app.request('/v1/grants', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    const res = await broker.app.request('/metrics');
+    const app = checkedApp(broker.app);
+    await app.request('/v1/grants', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await app.request('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();

@@ -2,9 +2,9 @@
 // authenticates first, decides with the pure core, writes the decision down
 // before answering, and only then signs or encrypts anything for the caller.
 
-import { checkRenew, decideFetch, decideRelease, type GrantClaims, type StopEvidence } from '../core/designation';
+import { checkRenew, decideFetch, decideRelease, predecessorOf, type GrantClaims, type Predecessor, type StopEvidence } from '../core/designation';
 import { KeyholdError } from '../core/errors';
-import { fingerprint } from '../core/key-material';
+import type { InterchangeProblem } from '../core/slashing-protection';
 import { grantExpiry, type Timing } from '../core/horizon';
 import type { LedgerDraft } from '../core/ledger';
 import { encryptKeyForPod, importEphemeralKey, type EphemeralKey } from '../grants/key-delivery';
@@ -32,19 +32,23 @@ export interface GrantServiceDeps {
 export interface FetchResult {
   readonly grant: IssuedGrant;
   readonly key: string;
+  /** How the holder before this one ended (invariant 7). */
+  readonly predecessor: Predecessor;
 }
 
 export interface RenewResult {
   readonly grant: IssuedGrant;
 }
 
-export type ReleaseResult = {
-  readonly outcome: 'released' | 'already_released' | 'acknowledged';
+export interface ReleaseResult {
+  readonly outcome: 'released' | 'already_released' | 'acknowledged' | 'already_acknowledged';
   readonly epoch: number;
+  /** What became of the interchange: kept (merged), refused (with `slashingProtectionCode`), or none given or none taken. */
   readonly slashingProtection: 'stored' | 'refused' | 'none';
+  readonly slashingProtectionCode?: InterchangeProblem;
   /** For an acknowledgement: whether it moved notBefore (proven) or the successor waits out the horizon (unproven). */
   readonly stop?: StopEvidence;
-};
+}
 
 const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
 
@@ -108,7 +112,7 @@ export class GrantService {
               action: decision.action,
               epoch: claims.epoch,
               reason: null,
-              details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint },
+              details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint, predecessor: predecessorOf(after) },
             },
             true,
           ),
@@ -118,7 +122,7 @@ export class GrantService {
         this.d.designations.remember(validator, after, readAt);
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
         delivered = true;
-        return { grant, key: jwe };
+        return { grant, key: jwe, predecessor: predecessorOf(after) };
       } finally {
         for (const f of key.material.files.values()) f.wipe();
         if (!delivered) this.d.keys.forget?.(validator);
@@ -150,8 +154,11 @@ export class GrantService {
     return { grant: await this.d.signer.sign(presented.claims, now, exp) };
   }
 
-  /** `stop`: the keeper's evidence that the signer stopped; only a fenced acknowledgement depends on it. */
-  async release(pod: PodIdentity, grantToken: string, slashingProtection: string | null, evidence: StopEvidence): Promise<ReleaseResult> {
+  /**
+   * `interchange`: the holder's EIP-3076 export as parsed JSON, or null; checked and merged in the core.
+   * `evidence`: the keeper's evidence that the signer stopped; only a fenced acknowledgement depends on it.
+   */
+  async release(pod: PodIdentity, grantToken: string, interchange: unknown, evidence: StopEvidence = 'unproven'): Promise<ReleaseResult> {
     const presented = await this.d.signer.verify(grantToken, this.d.clock.now(), { allowExpired: true });
     const validator = presented.claims.validator;
     return withCasRetry(async () => {
@@ -159,22 +166,30 @@ export class GrantService {
       const now = this.d.clock.now();
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot, epoch: presented.claims.epoch };
       if (!record) throw new KeyholdError('stale_epoch');
-      if (slashingProtection !== null) checkInterchangeBelongs(slashingProtection, record.keyFingerprint);
-      const decision = decideRelease(record, presented.claims, pod, now, slashingProtection, evidence);
+      const decision = decideRelease(record, presented.claims, pod, now, interchange, evidence);
       if (decision.kind === 'deny') {
         await this.refuse(draft({ ...base, action: 'denied', reason: decision.error.code, details: { request: 'release' } }, true), record.designation.notBefore);
         throw decision.error;
       }
-      if (decision.kind === 'already_released') {
-        return { outcome: 'already_released', epoch: record.designation.epoch, slashingProtection: 'none' };
+      if (decision.kind === 'already_released' || decision.kind === 'already_acknowledged') {
+        // Its word was taken once; a repeat (a lost answer, retried) changes nothing.
+        return { outcome: decision.kind, epoch: record.designation.epoch, slashingProtection: 'none' };
       }
-      const sp = slashingProtection === null ? 'none' : decision.kind === 'released' ? 'stored' : 'refused';
+      const { status, code } = decision.history;
       const action = decision.kind === 'released' ? 'released' : 'fenced_ack';
       const stop = decision.kind === 'fenced_ack' ? decision.stop : null;
-      const entry = draft({ ...base, action, reason: null, details: { slashingProtection: sp, currentEpoch: record.designation.epoch, ...(stop ? { stop } : {}) } }, true);
+      const after = decision.next ?? record;
+      const details = { slashingProtection: status, ...(code ? { slashingProtectionCode: code } : {}), currentEpoch: record.designation.epoch, predecessor: predecessorOf(after), ...(stop ? { stop } : {}) };
+      const entry = draft({ ...base, action, reason: code ?? null, details }, true);
       await commitOrThrow(this.d.state, decision.next ? { next: decision.next, expectedVersion: record.version } : undefined, [entry], { window: this.window(now) });
       if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
-      return { outcome: decision.kind === 'released' ? 'released' : 'acknowledged', epoch: record.designation.epoch, slashingProtection: sp, ...(stop ? { stop } : {}) };
+      return {
+        outcome: decision.kind === 'released' ? 'released' : 'acknowledged',
+        epoch: record.designation.epoch,
+        slashingProtection: status,
+        ...(code ? { slashingProtectionCode: code } : {}),
+        ...(stop ? { stop } : {}),
+      };
     });
   }
 
@@ -221,27 +236,5 @@ export class GrantService {
       plan.undo();
       throw e;
     }
-  }
-}
-
-/** EIP-3076 interchange: only this validator's public key may appear in it. */
-export function checkInterchangeBelongs(json: string, keyFingerprint: string): void {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch {
-    throw new KeyholdError('invalid_request');
-  }
-  const p = parsed as { metadata?: { interchange_format_version?: unknown; genesis_validators_root?: unknown }; data?: unknown };
-  if (
-    typeof p !== 'object' || p === null ||
-    p.metadata?.interchange_format_version !== '5' ||
-    typeof p.metadata.genesis_validators_root !== 'string' ||
-    !Array.isArray(p.data)
-  ) {
-    throw new KeyholdError('invalid_request');
-  }
-  for (const item of p.data as { pubkey?: unknown }[]) {
-    if (typeof item?.pubkey !== 'string' || fingerprint(item.pubkey) !== keyFingerprint) throw new KeyholdError('invalid_request');
   }
 }

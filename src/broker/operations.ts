@@ -6,8 +6,13 @@ import { createRecord, decidePromotion, decideReimport, type ValidatorRecord } f
 import { KeyholdError } from '../core/errors';
 import { fingerprint, type KeyMaterial } from '../core/key-material';
 import type { Timing } from '../core/horizon';
-import { ChainVerifier, checkAgainstCheckpoint, checkpointDigest, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
-import type { GrantSigner } from '../grants/signer';
+import { normaliseGenesisRoot } from '../core/slashing-protection';
+import { CheckpointChainVerifier, auditVerdict, checkpointDigest, ledgerExportFormat } from '../core/checkpoints';
+import { holdingIntervals, type HoldingInterval } from '../core/holders';
+import { pseudonymousActor, type Pseudonymiser } from '../core/pseudonyms';
+import { ChainVerifier, type LedgerEntry, type VerifyProblem } from '../core/ledger';
+import { checkpointSigned, type GrantSigner } from '../grants/signer';
+import type { Checkpointer } from './checkpointer';
 import type { Operator } from '../identity/operator-token';
 import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, canVerifyChains, type ChainsVerification, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
@@ -23,6 +28,9 @@ export interface OperationsDeps {
   readonly signer: GrantSigner;
   readonly clock: Clock;
   readonly timing: Timing;
+  readonly checkpointer: Checkpointer;
+  /** Set when the install ledgers identifiers as pseudonyms: query values are mapped the same way. */
+  readonly pseudonyms?: Pseudonymiser;
   /** Distinct operators a promotion needs (DESIGN.md: optionally two). */
   readonly promotionApprovals?: 1 | 2;
   /** Checks imported material and names its key; default: EIP-2335 checks in a worker thread. */
@@ -47,6 +55,8 @@ export interface ReplicaCheck {
 export interface ImportPolicy {
   readonly slots: readonly string[];
   readonly serviceAccounts: readonly string[];
+  /** The network's genesis validators root; required at the HTTP edge for eip2335. */
+  readonly genesisValidatorsRoot?: string | null;
 }
 
 export interface ImportResult {
@@ -59,8 +69,12 @@ export interface VerifyReport {
   readonly ok: boolean;
   readonly chains: number;
   readonly entries: number;
+  /** Checkpoints that verified in the checkpoint chain. */
+  readonly checkpoints: number;
   readonly problem: VerifyProblem | null;
-  readonly checkpoint: { time: number; digest: string; verified: boolean } | null;
+  readonly checkpoint: { seq: number; time: number; digest: string; verified: boolean } | null;
+  /** When ok: the newest checkpoint, to keep outside the store and pass as the next run's trust. */
+  readonly trust?: StoredCheckpoint;
 }
 
 const actorOf = (op: Operator): string => `operator:${op.name}`;
@@ -73,7 +87,9 @@ export class OperationsService {
    * Write the material to every replica (or only `onlyStores`, to repair a
    * replica `keys check` reports missing), then record the validator. A
    * partial import of an existing validator must carry the same material:
-   * replicas never drift apart by import.
+   * replicas never drift apart by import. `policy.genesisValidatorsRoot`
+   * (0x + 64 hex) is the network whose slashing-protection interchanges the
+   * validator accepts; it is recorded once and never changed.
    *
    * Before anything is written: the material is checked (an EIP-2335
    * keystore decrypts with its password and holds the key it names), and its
@@ -82,12 +98,16 @@ export class OperationsService {
    */
   async importKey(op: Operator, validator: string, policy: ImportPolicy, material: KeyMaterial, reason: string | null, onlyStores?: readonly string[]): Promise<ImportResult> {
     const { slots, serviceAccounts } = policy;
+    const given = policy.genesisValidatorsRoot ?? null;
+    const root = given === null ? null : normaliseGenesisRoot(given);
+    if (given !== null && root === null) throw new KeyholdError('invalid_request');
     const fp = fingerprint(material.publicId);
     const targets = onlyStores ? this.d.keyStores.filter((s) => onlyStores.includes(s.name)) : this.d.keyStores;
     if (onlyStores && (targets.length !== new Set(onlyStores).size || targets.length === 0)) throw new KeyholdError('unknown_store');
     const key = await (this.d.materialVerifier ?? sharedMaterialVerifier).identify(material);
     const existing = await this.read(validator);
-    if (existing && decideReimport(existing, slots, fp, material.format, serviceAccounts) instanceof KeyholdError) throw new KeyholdError('validator_exists');
+    const refused = existing ? decideReimport(existing, slots, fp, material.format, serviceAccounts, root) : null;
+    if (refused instanceof KeyholdError) throw refused;
     if (existing && onlyStores && existing.keyFingerprint !== fp) throw new KeyholdError('validator_exists');
     await this.checkKeyFree(key, validator);
     // Material first: a record that names a key no store has would only fail later, at fetch.
@@ -104,7 +124,9 @@ export class OperationsService {
     const record = await withCasRetry(async () => {
       const now = this.d.clock.now();
       const current = await this.read(validator);
-      const next = current ? decideReimport(current, slots, fp, material.format, serviceAccounts) : createRecord({ id: validator, slots, serviceAccounts, keyFingerprint: fp, keyFormat: material.format, now });
+      const next = current
+        ? decideReimport(current, slots, fp, material.format, serviceAccounts, root)
+        : createRecord({ id: validator, slots, serviceAccounts, keyFingerprint: fp, keyFormat: material.format, now, genesisValidatorsRoot: root });
       if (next instanceof KeyholdError) throw next;
       const action = current && current.keyFingerprint !== fp ? 'key_rotated' : 'key_imported';
       const entry = draft(
@@ -116,7 +138,14 @@ export class OperationsService {
           epoch: next.designation.epoch,
           slot: next.designation.slot,
           reason,
-          details: { keyFingerprint: fp, keyFormat: material.format, slots: slots.join(','), serviceAccounts: serviceAccounts.join(','), replicas: replicas.map((r) => `${r.store}@${r.version}`).join(',') },
+          details: {
+            keyFingerprint: fp,
+            keyFormat: material.format,
+            slots: slots.join(','),
+            serviceAccounts: serviceAccounts.join(','),
+            replicas: replicas.map((r) => `${r.store}@${r.version}`).join(','),
+            genesisValidatorsRoot: next.genesisValidatorsRoot ?? null,
+          },
         },
         true,
       );
@@ -221,50 +250,130 @@ export class OperationsService {
   }
 
   async query(q: LedgerQuery): Promise<LedgerPage> {
+    const p = this.d.pseudonyms;
+    const mapped: LedgerQuery = p ? { ...q, ...(q.actor ? { actor: pseudonymousActor(q.actor, p) } : {}), ...(q.pod ? { pod: p(q.pod) } : {}) } : q;
     try {
-      return await this.d.state.queryLedger(q);
+      return await this.d.state.queryLedger(mapped);
     } catch (e) {
       throw asStateStoreError(e);
     }
   }
 
-  /** Sign a commitment to every chain head, so later truncation is detectable. */
+  /**
+   * Who held the validator's key, from when to when (core/holders.ts), from
+   * its chain alone; intervals overlapping [since, until) when given.
+   */
+  async holders(validator: string, window: { since?: number; until?: number } = {}): Promise<HoldingInterval[]> {
+    try {
+      const chain: LedgerEntry[] = [];
+      for (let from = 1; ; ) {
+        const page = await this.d.state.readChain(validator, from, verifyPage);
+        chain.push(...page);
+        if (page.length < verifyPage) break;
+        from += page.length;
+      }
+      if (chain.length === 0 && !(await this.d.state.getValidator(validator))) throw new KeyholdError('unknown_validator');
+      return holdingIntervals(validator, chain).filter((i) => (window.until === undefined || i.from < window.until) && (window.since === undefined || i.to === null || i.to >= window.since));
+    } catch (e) {
+      if (e instanceof KeyholdError) throw e;
+      throw asStateStoreError(e);
+    }
+  }
+
+  /** Sign a commitment to every chain head now, extending the checkpoint chain. */
   async checkpoint(): Promise<StoredCheckpoint> {
     try {
-      const time = this.d.clock.now();
-      const heads = await this.d.state.chainHeads();
-      const digest = checkpointDigest({ time, heads });
-      const signature = await this.d.signer.signStatement({ checkpoint: digest }, time);
-      const c: StoredCheckpoint = { time, heads, digest, signature };
-      await this.d.state.putCheckpoint(c);
-      return c;
+      return await this.d.checkpointer.sign();
     } catch (e) {
       throw asStateStoreError(e);
     }
   }
 
-  /** Walk every chain from genesis; then hold the latest signed checkpoint against what was read. */
-  async verify(): Promise<VerifyReport> {
+  /**
+   * Walk every chain from genesis and the whole checkpoint chain; hold the
+   * newest checkpoint against the chains, and the chains' uncovered tails
+   * against the lag it promised. With `trusted` (a checkpoint kept outside
+   * the store), the store's checkpoint chain must contain it.
+   */
+  async verify(trusted: StoredCheckpoint | null = null): Promise<VerifyReport> {
+    if (trusted && (checkpointDigest(trusted) !== trusted.digest || !(await checkpointSigned((t) => this.d.signer.verifyStatement(t), trusted)))) {
+      throw new KeyholdError('invalid_trust');
+    }
     try {
-      const checkpoint = await this.d.state.latestCheckpoint();
-      const wanted = new Map<string, number>((checkpoint?.heads ?? []).map((h) => [h.chain, h.seq]));
-      const chainSet = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
-      for (const h of checkpoint?.heads ?? []) chainSet.add(h.chain);
+      const cpv = new CheckpointChainVerifier(trusted);
+      let checkpoints = 0;
+      for (let from = 1; ; ) {
+        const page = await this.d.state.listCheckpoints(from, verifyPage);
+        for (const c of page) if (cpv.push(c)) checkpoints += 1;
+        if (page.length < verifyPage) break;
+        from += page.length;
+      }
+      const latest = cpv.latest;
+      const wanted = new Map<string, number>((latest?.heads ?? []).map((h) => [h.chain, h.seq]));
+      const heads = await this.d.state.chainHeads();
+      const chainSet = new Set(heads.map((h) => h.chain));
+      for (const h of latest?.heads ?? []) chainSet.add(h.chain);
       const chains = [...chainSet].sort();
       const state = this.d.state;
       const found = (canVerifyChains(state) ? await state.verifyChains(chains, wanted) : null) ?? (await this.walkChains(chains, wanted));
-      let problem = found.problem;
-      let cp: VerifyReport['checkpoint'] = null;
-      if (!problem && checkpoint) {
-        const verified = await this.checkpointSignatureValid(checkpoint);
-        cp = { time: checkpoint.time, digest: checkpoint.digest, verified };
-        problem = checkAgainstCheckpoint(checkpoint, (chain) => found.hashesAt.get(chain) ?? null);
-        if (!verified && !problem) problem = { chain: '_checkpoint', seq: 0, fault: 'hash_mismatch' };
+      const latestSigned = latest ? await checkpointSigned((t) => this.d.signer.verifyStatement(t), latest) : false;
+      const firstUncovered: { chain: string; seq: number; time: number }[] = [];
+      for (const h of heads) {
+        const covered = wanted.get(h.chain) ?? 0;
+        if (h.seq <= covered) continue;
+        const [e] = await this.d.state.readChain(h.chain, covered + 1, 1);
+        if (e) firstUncovered.push({ chain: e.chain, seq: e.seq, time: e.time });
       }
-      return { ok: problem === null, chains: chains.length, entries: found.entries, problem, checkpoint: cp };
+      const problem = auditVerdict({ chainProblem: found.problem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt: found.hashesAt, firstUncovered, now: this.d.clock.now() });
+      return {
+        ok: problem === null,
+        chains: chains.length,
+        entries: found.entries,
+        checkpoints,
+        problem,
+        checkpoint: latest ? { seq: latest.seq, time: latest.time, digest: latest.digest, verified: latestSigned } : null,
+        ...(problem === null && latest ? { trust: latest } : {}),
+      };
     } catch (e) {
       throw asStateStoreError(e);
     }
+  }
+
+  /**
+   * The whole ledger as NDJSON lines for `keyhold audit export`: a header,
+   * every checkpoint in order, then every chain's entries in order, and a
+   * trailer with the counts, so a cut-off file is told from a short ledger.
+   * Nothing in it needs the store to check: `audit verify --file` needs only
+   * the broker's published JWKS.
+   */
+  async *exportLines(): AsyncGenerator<string> {
+    const now = this.d.clock.now();
+    const latest = await this.d.state.latestCheckpoint();
+    const chainSet = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
+    for (const h of latest?.heads ?? []) chainSet.add(h.chain);
+    const chains = [...chainSet].sort();
+    yield `${JSON.stringify({ type: 'header', format: ledgerExportFormat, v: 1, exportedAt: now, chains: chains.length })}\n`;
+    let checkpoints = 0;
+    for (let from = 1; ; ) {
+      const page = await this.d.state.listCheckpoints(from, verifyPage);
+      for (const c of page) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
+      checkpoints += page.length;
+      if (page.length < verifyPage) break;
+      from += page.length;
+    }
+    let entries = 0;
+    for (const chain of chains) {
+      for (let from = 1; ; ) {
+        const page = await this.d.state.readChain(chain, from, verifyPage);
+        let lines = '';
+        for (const e of page) lines += `${JSON.stringify({ type: 'entry', ...e })}\n`;
+        if (lines) yield lines;
+        entries += page.length;
+        if (page.length < verifyPage) break;
+        from += page.length;
+      }
+    }
+    yield `${JSON.stringify({ type: 'end', checkpoints, entries })}\n`;
   }
 
   /** The portable way: every chain in order, page by page, through the port. */
@@ -287,16 +396,6 @@ export class OperationsService {
       if (problem) return { problem, entries, hashesAt };
     }
     return { problem: null, entries, hashesAt };
-  }
-
-  private async checkpointSignatureValid(c: StoredCheckpoint): Promise<boolean> {
-    if (checkpointDigest({ time: c.time, heads: c.heads as ChainHead[] }) !== c.digest) return false;
-    try {
-      const payload = await this.d.signer.verifyStatement(c.signature);
-      return payload.checkpoint === c.digest;
-    } catch {
-      return false;
-    }
   }
 
   private async read(validator: string): Promise<ValidatorRecord | null> {

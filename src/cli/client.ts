@@ -1,6 +1,7 @@
 // The CLI's only way to the broker: HTTP, with an operator request JWT per
 // call, so the same CLI works against a local broker and one in the cloud.
 
+import { isIP } from 'node:net';
 import { signOperatorRequest, type OperatorCredential } from '../identity/dev-credentials';
 
 export class CliError extends Error {
@@ -18,6 +19,32 @@ export class CliError extends Error {
 /** Exit codes a script can rely on. */
 export const exitCodes = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
+const isLoopback = (hostname: string): boolean => {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h === '::1' || /^::ffff:127\./.test(h);
+};
+
+/**
+ * The broker URL, refused before anything is sent when it would carry
+ * credentials (or keys) in the clear to another machine. `--insecure-http`
+ * lets a lab use plain HTTP for everything except key material.
+ */
+export function brokerUrl(raw: string, opts: { insecureHttp: boolean; carriesKeys: boolean }): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new CliError(`the broker URL "${raw}" is not a URL; set KEYHOLD_URL or --url`, exitCodes.usage);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`the broker URL must be https:// (got ${url.protocol}); set KEYHOLD_URL or --url`, exitCodes.usage);
+  if (url.protocol === 'https:' || isLoopback(url.hostname)) return url;
+  if (opts.carriesKeys) throw new CliError(`refusing to send key material over plain HTTP to ${url.host}, even with --insecure-http: use an https:// broker URL`, exitCodes.usage);
+  if (!opts.insecureHttp) throw new CliError(`refusing plain HTTP to ${url.host}, which is not this machine: use an https:// broker URL, or pass --insecure-http in a lab`, exitCodes.usage);
+  return url;
+}
+
 export class BrokerClient {
   constructor(
     readonly baseUrl: string,
@@ -25,19 +52,7 @@ export class BrokerClient {
   ) {}
 
   async call<T>(method: string, path: string, body?: unknown, opts: { accept?: number[] } = {}): Promise<{ status: number; body: T }> {
-    const url = new URL(path, this.baseUrl);
-    const token = await signOperatorRequest(await this.credential(), method, url.pathname);
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(60_000),
-      });
-    } catch (e) {
-      throw new CliError(`cannot reach the broker at ${this.baseUrl} (${(e as Error).name}); set KEYHOLD_URL or --url`, exitCodes.unreachable);
-    }
+    const res = await this.send(method, path, body, 60_000);
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -45,11 +60,45 @@ export class BrokerClient {
     } catch {
       throw new CliError(`the broker answered ${res.status} with a body that is not JSON`, exitCodes.refused);
     }
-    if (!res.ok && !(opts.accept ?? []).includes(res.status)) {
-      const err = parsed as { code?: string; message?: string };
-      const retry = res.headers.get('retry-after');
-      throw new CliError(`${err.code ?? res.status}: ${err.message ?? 'refused'}${retry ? ` (retry after ${retry}s)` : ''}`, res.status >= 500 ? exitCodes.unreachable : exitCodes.refused, err.code);
-    }
+    if (!res.ok && !(opts.accept ?? []).includes(res.status)) throw refusal(res, parsed);
     return { status: res.status, body: parsed as T };
   }
+
+  /** A GET whose answer is a stream (an export): the body is the caller's to read. */
+  async download(path: string): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.send('GET', path, undefined, 60 * 60_000);
+    if (!res.ok || !res.body) {
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(await res.text());
+      } catch {
+        // not JSON: the status says enough
+      }
+      throw refusal(res, parsed);
+    }
+    return res.body;
+  }
+
+  private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
+    const url = new URL(path, this.baseUrl);
+    const token = await signOperatorRequest(await this.credential(), method, url.pathname);
+    try {
+      return await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        // A redirect (307/308 resend the body) could carry the request somewhere the URL check never saw.
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      throw new CliError(`cannot reach the broker at ${this.baseUrl} (${(e as Error).name}); set KEYHOLD_URL or --url`, exitCodes.unreachable);
+    }
+  }
+}
+
+function refusal(res: Response, parsed: unknown): CliError {
+  const err = (parsed ?? {}) as { code?: string; message?: string };
+  const retry = res.headers.get('retry-after');
+  return new CliError(`${err.code ?? res.status}: ${err.message ?? 'refused'}${retry ? ` (retry after ${retry}s)` : ''}`, res.status >= 500 ? exitCodes.unreachable : exitCodes.refused, err.code);
 }

@@ -1,14 +1,19 @@
 // The keyhold CLI: thin over the broker's HTTP API. Exit codes: 0 ok,
 // 1 refused (or the ledger failed verification), 2 usage, 3 broker unreachable.
 
-import { readFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
+import type { JSONWebKeySet } from 'jose';
+import { parseCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
 import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
 import { homeFiles, mintDevPodToken, readOperatorCredential } from '../identity/dev-credentials';
-import { BrokerClient, CliError, exitCodes } from './client';
+import { openApiDocument } from '../http/openapi';
+import { BrokerClient, CliError, brokerUrl, exitCodes } from './client';
 import { emit, progress, type Format } from './output';
+import { ExportFileError, verifyExportFile } from './verify-file';
 
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -64,6 +69,48 @@ interface ValidatorView {
   keyFormat: string;
   slashingProtection: boolean;
 }
+interface VerifyView {
+  ok: boolean;
+  chains: number;
+  entries: number;
+  problem: { chain: string; seq: number; fault: string } | null;
+  checkpoint: { seq: number; time: number; verified: boolean } | null;
+  trust?: SignedCheckpoint;
+}
+
+function describeProblem(p: { chain: string; seq: number; fault: string }): string {
+  if (p.chain === '_checkpoints') return `checkpoint chain, checkpoint ${p.seq} (${p.fault})`;
+  if (p.chain === '_export') return `the export's own counts do not match its contents (${p.fault})`;
+  return `chain ${p.chain}, first bad entry ${p.seq} (${p.fault})`;
+}
+
+async function readJsonFile<T>(path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw usage(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw usage(`${path} is not JSON`);
+  }
+}
+
+async function readTrust(path: string): Promise<SignedCheckpoint> {
+  const c = parseCheckpoint(await readJsonFile<unknown>(path));
+  if (!c) throw usage(`${path} is not a keyhold checkpoint (write one with --save-trust)`);
+  return c;
+}
+
+/** Replace the file whole or not at all: a crash mid-write must not leave a trust anchor that fails to parse. */
+async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
 /** What an operator should do about an import refusal, beside the broker's code. */
 const importHints = (file: string, passwordFile: string): Record<string, string> => ({
   key_in_use: `the key in ${file} is already imported under another validator id; a key belongs to one id for ever (run keys import again under that id to change its replicas)`,
@@ -80,12 +127,14 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .description('Key custody for proof-of-stake validators: talk to a keyhold broker.')
     .option('--url <url>', 'broker URL', io.env.KEYHOLD_URL ?? 'http://127.0.0.1:8787')
     .option('--credential <file>', 'operator credential (JSON: name, privateJwk)', io.env.KEYHOLD_OPERATOR_CREDENTIAL ?? homeFiles(home).operatorCredential)
+    .option('--insecure-http', 'allow a plain http:// broker URL on another host (a lab only; key material is never sent that way)')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
 
-  const client = () => {
-    const opts = program.opts<{ url: string; credential: string }>();
-    return new BrokerClient(opts.url, async () => {
+  const client = (carriesKeys = false) => {
+    const opts = program.opts<{ url: string; credential: string; insecureHttp?: boolean }>();
+    const url = brokerUrl(opts.url, { insecureHttp: opts.insecureHttp === true, carriesKeys });
+    return new BrokerClient(url.href, async () => {
       try {
         return await readOperatorCredential(opts.credential);
       } catch (e) {
@@ -102,14 +151,17 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--password-file <file>', 'the keystore password')
     .requiredOption('--slot <slot>', 'allowed slot cluster/namespace/pod (repeat; the first is designated)', collect, [])
     .requiredOption('--service-account <name>', 'service account the slots\' pods run as (repeat); a pod of any other is refused', collect, [])
+    .requiredOption('--genesis-validators-root <root>', "the network's genesis validators root, 0x and 64 hex digits (mainnet's, a testnet's or a dev chain's): slashing-protection interchanges of any other chain are refused")
     .option('--reason <text>', 'why, for the ledger')
     .option('--store <name>', 'write only this configured key store (repeat; default: every replica)', collect, [])
     .addOption(formatOption())
-    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; reason?: string; store: string[]; format: Format }) => {
+    .action(async (validator: string, o: { file: string; passwordFile: string; slot: string[]; serviceAccount: string[]; genesisValidatorsRoot: string; reason?: string; store: string[]; format: Format }) => {
       validatorArg(validator);
       o.slot.forEach(slotArg);
       if (o.serviceAccount.length === 0) throw usage('--service-account is required: name the service account the slots\' pods run as');
       for (const sa of o.serviceAccount) if (!isServiceAccountName(sa)) throw usage(`"${sa}" is not a service account name`);
+      if (!/^0x[0-9a-fA-F]{64}$/.test(o.genesisValidatorsRoot)) throw usage('--genesis-validators-root must be 0x and 64 hex digits (32 bytes)');
+      const broker = client(true);
       const [keystore, password] = await Promise.all([readFile(o.file), readFile(o.passwordFile)]).catch((e: NodeJS.ErrnoException) => {
         throw usage(`cannot read ${e.path ?? 'a file'}: ${e.code ?? e.message}`);
       });
@@ -127,12 +179,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         files: { 'keystore.json': keystore.toString('base64'), 'password.txt': password.toString('base64') },
         slots: o.slot,
         serviceAccounts: o.serviceAccount,
+        genesisValidatorsRoot: o.genesisValidatorsRoot.toLowerCase(),
         ...(o.reason ? { reason: o.reason } : {}),
         ...(o.store.length > 0 ? { stores: o.store } : {}),
       };
       keystore.fill(0);
       password.fill(0);
-      const res = await client()
+      const res = await broker
         .call<ValidatorView & { fingerprint: string; replicas: { store: string; version: string }[] }>('PUT', `/v1/validators/${validator}/key`, body)
         .catch((e: unknown) => {
           const hint = e instanceof CliError && e.code ? importHints(o.file, o.passwordFile)[e.code] : undefined;
@@ -200,6 +253,9 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .option('--validator <id>')
     .option('--slot <slot>')
     .option('--action <action>')
+    .option('--actor <actor>', 'pod:<uid> or operator:<name>')
+    .option('--epoch <n>')
+    .option('--pod <uid>', 'entries by this pod instance, or naming it as the holder superseded')
     .option('--since <time>', 'ISO time or epoch ms')
     .option('--until <time>', 'ISO time or epoch ms')
     .option('--limit <n>', 'at most this many entries', (v) => {
@@ -208,7 +264,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return n;
     })
     .addOption(formatOption())
-    .action(async (o: { validator?: string; slot?: string; action?: string; since?: string; until?: string; limit?: number; format: Format }) => {
+    .action(async (o: { validator?: string; slot?: string; action?: string; actor?: string; epoch?: string; pod?: string; since?: string; until?: string; limit?: number; format: Format }) => {
       const c = client();
       const rows: Record<string, unknown>[] = [];
       let cursor: string | null = null;
@@ -216,7 +272,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       try {
         do {
           const q = new URLSearchParams();
-          for (const k of ['validator', 'slot', 'action', 'since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
+          for (const k of ['validator', 'slot', 'action', 'actor', 'epoch', 'pod', 'since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
           q.set('limit', String(Math.min(1000, (o.limit ?? Infinity) - rows.length)));
           if (cursor) q.set('cursor', cursor);
           const page: { body: { entries: Record<string, unknown>[]; cursor: string | null } } = await c.call('GET', `/v1/audit?${q}`);
@@ -229,29 +285,102 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       emit(o.format, rows, ['at', 'chain', 'seq', 'action', 'actor', 'epoch', 'slot', 'reason'], io.stdout);
     });
   audit
-    .command('verify')
-    .description('check every hash chain and the latest signed checkpoint; exit 1 on any tampering')
+    .command('holders')
+    .description('who held a validator\'s key, per epoch, from when to when, and how each holding ended')
+    .requiredOption('--validator <id>')
+    .option('--since <time>', 'intervals still held at or after this time (ISO or epoch ms)')
+    .option('--until <time>', 'intervals that began before this time (ISO or epoch ms)')
+    .option('--json', 'same as --format json')
+    .option('--ndjson', 'same as --format ndjson')
     .addOption(formatOption())
-    .action(async (o: { format: Format }) => {
-      const done = progress('verifying the ledger');
-      let res;
-      try {
-        res = await client().call<{ ok: boolean; chains: number; entries: number; problem: { chain: string; seq: number; fault: string } | null; checkpoint: { time: number; verified: boolean } | null }>('GET', '/v1/audit/verify', undefined, { accept: [409] });
-      } finally {
-        done();
+    .action(async (o: { validator: string; since?: string; until?: string; json?: boolean; ndjson?: boolean; format: Format }) => {
+      const q = new URLSearchParams({ validator: validatorArg(o.validator) });
+      for (const k of ['since', 'until'] as const) if (o[k]) q.set(k, o[k]!);
+      const res = await client().call<{ intervals: Record<string, unknown>[] }>('GET', `/v1/audit/holders?${q}`);
+      const format: Format = o.json ? 'json' : o.ndjson ? 'ndjson' : o.format;
+      const iso = (t: unknown) => (typeof t === 'number' ? new Date(t).toISOString() : '-');
+      const rows = format === 'table' ? res.body.intervals.map((i) => ({ ...i, from: iso(i.from), to: i.to === null ? 'held' : iso(i.to), ended: i.ended ?? '-' })) : res.body.intervals;
+      emit(format, rows, ['epoch', 'slot', 'pod', 'from', 'to', 'ended'], io.stdout);
+    });
+  audit
+    .command('verify')
+    .description('check every hash chain and the signed checkpoint chain; exit 1 on any tampering')
+    .option('--trust <file>', 'a checkpoint kept outside the store (from --save-trust): fail unless the ledger extends it')
+    .option('--save-trust <file>', 'after a clean verify, write the newest checkpoint here for the next run')
+    .option('--file <export>', 'verify an export from `keyhold audit export` offline, instead of asking the broker')
+    .option('--jwks <file>', "with --file: the broker's published JWKS (GET /.well-known/jwks.json)")
+    .addOption(formatOption())
+    .action(async (o: { trust?: string; saveTrust?: string; file?: string; jwks?: string; format: Format }) => {
+      const trusted = o.trust ? await readTrust(o.trust) : null;
+      let r: VerifyView;
+      if (o.file) {
+        if (!o.jwks) throw usage("--file needs --jwks: the broker's published JWKS, fetched from a source you trust");
+        const jwks = await readJsonFile<JSONWebKeySet>(o.jwks);
+        if (!Array.isArray(jwks.keys)) throw usage(`${o.jwks} is not a JWKS (no "keys")`);
+        try {
+          r = await verifyExportFile(o.file, {
+            jwks,
+            trusted,
+            onProgress: (n, f) => io.stderr(`keyhold: verified ${n.toLocaleString('en')} entries (${Math.round(f * 100)}% of the file)\n`),
+          });
+        } catch (e) {
+          if (e instanceof ExportFileError) throw new CliError(`${o.file}: ${e.message}`, exitCodes.refused);
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usage(`cannot read ${o.file}`);
+          throw e;
+        }
+      } else {
+        const done = progress('verifying the ledger');
+        try {
+          r = (await client().call<VerifyView>('POST', '/v1/audit/verify', trusted ? { trust: trusted } : {}, { accept: [409] })).body;
+        } finally {
+          done();
+        }
       }
-      const r = res.body;
       if (o.format === 'table') {
-        io.stdout(r.ok ? `ledger OK: ${r.entries} entries in ${r.chains} chains${r.checkpoint ? `, checkpoint of ${new Date(r.checkpoint.time).toISOString()} verified` : ', no checkpoint yet'}\n` : `ledger TAMPERED: chain ${r.problem!.chain}, first bad entry ${r.problem!.seq} (${r.problem!.fault})\n`);
-      } else emit(o.format, [r], [], io.stdout);
+        const cp = r.checkpoint ? `, checkpoint #${r.checkpoint.seq} of ${new Date(r.checkpoint.time).toISOString()} verified` : ', no checkpoint yet';
+        const anchored = trusted ? `, extends trusted checkpoint #${trusted.seq}` : '';
+        io.stdout(r.ok ? `ledger OK: ${r.entries} entries in ${r.chains} chains${cp}${anchored}\n` : `ledger TAMPERED: ${describeProblem(r.problem!)}\n`);
+      } else emit(o.format, [r as unknown as Record<string, unknown>], [], io.stdout);
       if (!r.ok) throw new CliError('', exitCodes.refused);
+      if (o.saveTrust && r.trust) await writeFileAtomic(o.saveTrust, `${JSON.stringify(r.trust, null, 2)}\n`);
+    });
+  audit
+    .command('export')
+    .description('write the whole ledger (checkpoints, then every chain) as NDJSON, for `audit verify --file` elsewhere')
+    .option('--output <file>', 'write here instead of stdout')
+    .action(async (o: { output?: string }) => {
+      const body = await client().download('/v1/audit/export');
+      const out = o.output ? createWriteStream(o.output, { mode: 0o600 }) : null;
+      let bytes = 0;
+      let lastNote = 0;
+      const reader = body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+        if (out) {
+          if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
+          if (bytes - lastNote >= 16 * 1024 * 1024) {
+            io.stderr(`keyhold: exported ${(bytes / 1024 / 1024).toFixed(0)} MiB\n`);
+            lastNote = bytes;
+          }
+        } else io.stdout(Buffer.from(value).toString('utf8'));
+      }
+      if (out) await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
     });
   audit
     .command('checkpoint')
     .description('sign a commitment to every chain head now')
     .action(async () => {
-      const res = await client().call<{ time: string; digest: string; chains: number }>('POST', '/v1/audit/checkpoints');
-      io.stdout(`checkpoint ${res.body.digest} at ${res.body.time} over ${res.body.chains} chains\n`);
+      const res = await client().call<{ seq: number; time: string; digest: string; chains: number }>('POST', '/v1/audit/checkpoints');
+      io.stdout(`checkpoint #${res.body.seq} ${res.body.digest} at ${res.body.time} over ${res.body.chains} chains\n`);
+    });
+
+  program
+    .command('api')
+    .description('print the broker\'s HTTP API as an OpenAPI 3.1 document (also served at GET /openapi.json)')
+    .action(() => {
+      io.stdout(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
     });
 
   program

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { checkRenew, createRecord, decideFetch, decidePromote, decidePromotion, decideReimport, decideRelease, type ValidatorRecord } from './designation';
 import { KeyholdError } from './errors';
 import { horizonMs, type Timing } from './horizon';
+import { fingerprint } from './key-material';
+import { interchangeOf, randomPubkey, randomRoot, watermarks, type Interchange } from '../../test/support/interchange';
 
 const t: Timing = { grantTtlMs: 60_000, outageToleranceMs: 300_000, maxClockSkewMs: 5_000, commitDeadlineMs: 10_000, commitSendWindowMs: 5_000 };
 // Counted from the latest moment the decision can land (D + C), not from D.
@@ -13,7 +15,12 @@ const a = { slot: s0, podUid: 'a', serviceAccount: sa };
 const a2 = { slot: s0, podUid: 'a2', serviceAccount: sa };
 const b = { slot: s1, podUid: 'b', serviceAccount: sa };
 const now = 1_000_000;
-const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], serviceAccounts: [sa], keyFingerprint: 'fp', keyFormat: 'eip2335', now });
+const pubkey = randomPubkey();
+const root = randomRoot();
+const fresh = () => createRecord({ id: 'v1', slots: [s0, s1], serviceAccounts: [sa], keyFingerprint: fingerprint(pubkey), keyFormat: 'eip2335', now, genesisValidatorsRoot: root });
+const history = (slot: number, source: number, target: number, key = pubkey, r = root): Interchange =>
+  interchangeOf(r, [{ pubkey: key, signed_blocks: [{ slot: String(slot) }], signed_attestations: [{ source_epoch: String(source), target_epoch: String(target) }] }]);
+const marks = (rec: ValidatorRecord) => watermarks(JSON.parse(rec.slashingProtection!) as Interchange).get(pubkey);
 
 function held(by = a): ValidatorRecord {
   const d = decideFetch(t, fresh(), by, now);
@@ -126,36 +133,100 @@ describe('checkRenew', () => {
 
 describe('decideRelease', () => {
   const grant = { validator: 'v1', slot: s0, podUid: 'a', epoch: 1 };
-  it('releases the current holder and keeps its interchange', () => {
-    const d = decideRelease(held(), grant, a, now + 1, '{"x":1}');
+  it('releases the current holder and keeps its interchange, merged, as version 5', () => {
+    const d = decideRelease(held(), grant, a, now + 1, history(10, 2, 3));
     expect(d.kind).toBe('released');
-    if (d.kind === 'released') {
-      expect(d.next.designation).toMatchObject({ state: 'released', notBefore: now + 1, epoch: 1 });
-      expect(d.next.slashingProtection).toBe('{"x":1}');
+    if (d.kind !== 'released') return;
+    expect(d.history).toEqual({ status: 'stored' });
+    expect(d.next.designation).toMatchObject({ state: 'released', notBefore: now + 1, epoch: 1 });
+    expect(marks(d.next)).toEqual({ block: 10n, source: 2n, target: 3n });
+    expect(d.next.predecessor).toBe('released');
+  });
+  it('still releases with a refused interchange, keeps what it held, and calls the stop unproven', () => {
+    for (const [bad, code] of [
+      [history(10, 2, 3, randomPubkey()), 'interchange_foreign_key'],
+      [history(10, 2, 3, pubkey, randomRoot()), 'interchange_genesis_mismatch'],
+      [{ metadata: {} }, 'interchange_malformed'],
+    ] as const) {
+      const d = decideRelease(held(), grant, a, now + 1, bad);
+      if (d.kind !== 'released') throw new Error(d.kind);
+      expect(d.history).toEqual({ status: 'refused', code });
+      expect(d.next.slashingProtection).toBeNull();
+      expect(d.next.predecessor).toBe('unproven');
+      expect(d.next.designation.state).toBe('released');
     }
+    expect(decideRelease(held(), grant, a, now + 1, null)).toMatchObject({ kind: 'released', history: { status: 'none' }, next: { predecessor: 'unproven' } });
   });
   it('is idempotent', () => {
     const d = decideRelease(held(), grant, a, now, null);
     if (d.kind !== 'released') throw new Error();
-    expect(decideRelease(d.next, grant, a, now + 1, null).kind).toBe('already_released');
+    expect(decideRelease(d.next, grant, a, now + 1, history(99, 99, 99)).kind).toBe('already_released');
   });
-  it('lets the superseded holder move notBefore to now, never later, and drops its interchange', () => {
+  it('lets the superseded holder move notBefore to now, never later, and keeps its interchange, once', () => {
     const w = decideFetch(t, held(), a2, now);
     if (w.kind !== 'wait' || !w.next) throw new Error();
-    const ack = decideRelease(w.next, grant, a, now + 1000, '{"x":1}', 'proven');
-    expect(ack.kind).toBe('fenced_ack');
-    if (ack.kind === 'fenced_ack') {
-      expect(ack.next?.designation.notBefore).toBe(now + 1000);
-      expect(ack.next?.slashingProtection).toBeNull();
-    }
-    const late = decideRelease(w.next, grant, a, w.notBefore + 1, null, 'proven');
-    expect(late).toEqual({ kind: 'fenced_ack', next: null, stop: 'proven' });
+    expect(w.next.predecessor).toBe('unproven');
+    const ack = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3), 'proven');
+    if (ack.kind !== 'fenced_ack') throw new Error(ack.kind);
+    expect(ack.next!.designation.notBefore).toBe(now + 1000);
+    expect(ack.next!.designation.epoch).toBe(2);
+    expect(marks(ack.next!)).toEqual({ block: 10n, source: 2n, target: 3n });
+    expect(ack.next!.predecessor).toBe('acknowledged');
+    // Its word counts once: a second one writes nothing.
+    expect(decideRelease(ack.next!, grant, a, now + 2000, history(50, 50, 50), 'proven')).toEqual({ kind: 'already_acknowledged' });
+    // After the horizon it may still hand its history over; notBefore stays.
+    const late = decideRelease(w.next, grant, a, w.notBefore + 1, history(10, 2, 3), 'proven');
+    if (late.kind !== 'fenced_ack') throw new Error(late.kind);
+    expect(late.next!.designation).toEqual(w.next.designation);
+    expect(late.next!.predecessor).toBe('acknowledged');
   });
-  it('takes an acknowledgement without evidence of the stop as no reason to shorten the wait', () => {
+  it('an acknowledgement without a kept history still moves notBefore, and leaves the stop unproven', () => {
     const w = decideFetch(t, held(), a2, now);
     if (w.kind !== 'wait' || !w.next) throw new Error();
-    expect(decideRelease(w.next, grant, a, now + 1000, null, 'unproven')).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven' });
-    expect(decideRelease(w.next, grant, a, now + 1000, null)).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven' });
+    const ack = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3, pubkey, randomRoot()), 'proven');
+    if (ack.kind !== 'fenced_ack') throw new Error(ack.kind);
+    expect(ack.history).toEqual({ status: 'refused', code: 'interchange_genesis_mismatch' });
+    expect(ack.next!.designation.notBefore).toBe(now + 1000);
+    expect(ack.next!.predecessor).toBe('unproven');
+    expect(ack.next!.slashingProtection).toBeNull();
+  });
+  it('keeps a released successor as the predecessor when the fenced one acknowledges later, and merges its history', () => {
+    const p = decidePromote(t, held(), s1, now);
+    if (p instanceof KeyholdError) throw p;
+    const got = decideFetch(t, p, b, p.designation.notBefore);
+    if (got.kind !== 'issue') throw new Error(got.kind);
+    const rel = decideRelease(got.next, { validator: 'v1', slot: s1, podUid: 'b', epoch: 2 }, b, p.designation.notBefore + 1, history(20, 5, 6));
+    if (rel.kind !== 'released') throw new Error(rel.kind);
+    const ack = decideRelease(rel.next, grant, a, p.designation.notBefore + 2, history(30, 1, 9), 'proven');
+    if (ack.kind !== 'fenced_ack') throw new Error(ack.kind);
+    expect(ack.next!.predecessor).toBe('released');
+    expect(marks(ack.next!)).toEqual({ block: 30n, source: 5n, target: 9n });
+    // Neither speaks twice.
+    expect(decideRelease(ack.next!, grant, a, p.designation.notBefore + 3, null, 'proven').kind).toBe('already_acknowledged');
+    expect(decideRelease(ack.next!, { validator: 'v1', slot: s1, podUid: 'b', epoch: 2 }, b, p.designation.notBefore + 3, null).kind).toBe('already_released');
+  });
+  it('tells each new holder how the one before it ended', () => {
+    const first = decideFetch(t, fresh(), a, now);
+    expect(first.kind === 'issue' && first.next.predecessor).toBe('none');
+    const rel = decideRelease(held(), grant, a, now, history(1, 1, 1));
+    if (rel.kind !== 'released') throw new Error();
+    const next = decideFetch(t, rel.next, a2, now);
+    expect(next.kind === 'issue' && next.next.predecessor).toBe('released');
+    const promoted = decidePromote(t, held(), s1, now);
+    expect(promoted instanceof KeyholdError ? null : promoted.predecessor).toBe('unproven');
+    const cleanPromotion = decidePromote(t, rel.next, s1, now);
+    expect(cleanPromotion instanceof KeyholdError ? null : cleanPromotion.predecessor).toBe('released');
+  });
+  it('takes an acknowledgement without evidence of the stop as no reason to shorten the wait, yet keeps its history', () => {
+    const w = decideFetch(t, held(), a2, now);
+    if (w.kind !== 'wait' || !w.next) throw new Error();
+    expect(decideRelease(w.next, grant, a, now + 1000, null, 'unproven')).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven', history: { status: 'none' } });
+    expect(decideRelease(w.next, grant, a, now + 1000, null)).toEqual({ kind: 'fenced_ack', next: null, stop: 'unproven', history: { status: 'none' } });
+    const kept = decideRelease(w.next, grant, a, now + 1000, history(10, 2, 3));
+    if (kept.kind !== 'fenced_ack' || !kept.next) throw new Error(kept.kind);
+    expect(kept.next.designation).toEqual(w.next.designation);
+    expect(kept.next.predecessor).toBe('unproven');
+    expect(marks(kept.next)).toEqual({ block: 10n, source: 2n, target: 3n });
   });
   it('ignores acknowledgements of epochs older than the one superseded', () => {
     const w = decideFetch(t, held(), a2, now);
@@ -201,6 +272,15 @@ describe('decideReimport', () => {
     expect(next.designation).toEqual(r.designation);
     expect(next.keyFingerprint).toBe('fp2');
     expect(decideReimport(r, [s1, s0], 'fp', 'eip2335')).toMatchObject({ code: 'validator_exists' });
+  });
+  it('records a genesis validators root where none was, and never changes one', () => {
+    const none = { ...held(), genesisValidatorsRoot: null };
+    const set = decideReimport(none, [s0, s1], 'fp', 'eip2335', [sa], root);
+    if (set instanceof KeyholdError) throw set;
+    expect(set.genesisValidatorsRoot).toBe(root);
+    expect(decideReimport(set, [s0, s1], 'fp', 'eip2335', [sa], randomRoot())).toMatchObject({ code: 'genesis_validators_root_mismatch' });
+    const kept = decideReimport(set, [s0, s1], 'fp', 'eip2335');
+    expect(kept instanceof KeyholdError ? null : kept.genesisValidatorsRoot).toBe(root);
   });
 });
 

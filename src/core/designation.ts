@@ -4,6 +4,8 @@
 
 import { KeyholdError } from './errors';
 import { retryAfterSeconds, takeoverNotBefore, type Timing } from './horizon';
+import { fingerprint } from './key-material';
+import { mergeInterchange, readInterchange, type InterchangeProblem } from './slashing-protection';
 
 export type DesignationState = 'vacant' | 'held' | 'released';
 
@@ -30,8 +32,17 @@ export interface ValidatorRecord {
    */
   readonly serviceAccounts?: readonly string[];
   readonly designation: Designation;
-  /** The EIP-3076 interchange the last holder left for the next one, as JSON text. */
+  /** The merged EIP-3076 interchange of every holder so far (invariant 7), as version 5 JSON text. */
   readonly slashingProtection: string | null;
+  /** The chain's genesis validators root (0x + 64 hex) recorded at import; interchanges of another chain are refused. */
+  readonly genesisValidatorsRoot?: string | null;
+  /** What the next grant tells its holder about how the holder before it ended; absent in older records: `unproven`. */
+  readonly predecessor?: Predecessor;
+  /**
+   * The epochs, of the current one and the one it superseded, whose holder has
+   * had its final word (release or fenced acknowledgement): it has it once.
+   */
+  readonly stoppedEpochs?: readonly number[];
   /** Fingerprint of the key material's public identifier (never of the secret). */
   readonly keyFingerprint: string;
   readonly keyFormat: string;
@@ -39,6 +50,17 @@ export interface ValidatorRecord {
   /** A promotion waiting for its second approver; void once the epoch moves. */
   readonly pendingPromotion?: PendingPromotion | null;
 }
+
+/**
+ * How the previous holder ended, as a new holder is told: `none` (there was
+ * none), `released` or `acknowledged` (it stopped and handed back a history
+ * the broker kept), `unproven` (crash, expiry, takeover, or a stop without a
+ * history the broker could keep), so the pod can ask its client for
+ * doppelganger detection.
+ */
+export type Predecessor = 'none' | 'released' | 'acknowledged' | 'unproven';
+
+export const predecessorOf = (r: ValidatorRecord): Predecessor => r.predecessor ?? 'unproven';
 
 export interface PendingPromotion {
   readonly slot: string;
@@ -106,6 +128,7 @@ export function createRecord(input: {
   keyFingerprint: string;
   keyFormat: string;
   now: number;
+  genesisValidatorsRoot?: string | null;
 }): ValidatorRecord {
   const first = input.slots[0];
   if (first === undefined) throw new TypeError('a validator needs at least one slot');
@@ -120,6 +143,9 @@ export function createRecord(input: {
     keyFingerprint: input.keyFingerprint,
     keyFormat: input.keyFormat,
     version: 1,
+    genesisValidatorsRoot: input.genesisValidatorsRoot ?? null,
+    predecessor: 'none',
+    stoppedEpochs: [],
   };
 }
 
@@ -149,7 +175,7 @@ export function decideFetch(t: Timing, r: ValidatorRecord, caller: FetchCaller, 
     // A restart in the same slot: the old instance may still hold a grant,
     // so the new one waits out the horizon under a new epoch.
     const notBefore = takeoverNotBefore(t, now, false);
-    const next = bump(r, { epoch: d.epoch + 1, slot: d.slot, podUid: caller.podUid, state: 'held', notBefore, updatedAt: now });
+    const next = bump(r, { epoch: d.epoch + 1, slot: d.slot, podUid: caller.podUid, state: 'held', notBefore, updatedAt: now }, { predecessor: 'unproven' });
     return waitUntil(notBefore, next, 'takeover');
   }
   if (now < d.notBefore) return waitUntil(d.notBefore, null, 'denied');
@@ -172,6 +198,13 @@ export function checkRenew(r: ValidatorRecord, grant: GrantClaims, caller: Calle
   return null;
 }
 
+/** What became of the interchange a stopping holder handed back. */
+export interface HistoryIntake {
+  readonly status: 'stored' | 'refused' | 'none';
+  /** Why it was refused. */
+  readonly code?: InterchangeProblem;
+}
+
 /**
  * What the holder's keeper can show about its signer: `proven` when it saw
  * the signer exit (or the signer's container is gone), `unproven` otherwise
@@ -180,44 +213,66 @@ export function checkRenew(r: ValidatorRecord, grant: GrantClaims, caller: Calle
 export type StopEvidence = 'proven' | 'unproven';
 
 export type ReleaseDecision =
-  | { kind: 'released'; next: ValidatorRecord }
+  | { kind: 'released'; next: ValidatorRecord; history: HistoryIntake }
   | { kind: 'already_released' }
-  | { kind: 'fenced_ack'; next: ValidatorRecord | null; stop: StopEvidence }
+  | { kind: 'fenced_ack'; next: ValidatorRecord | null; stop: StopEvidence; history: HistoryIntake }
+  | { kind: 'already_acknowledged' }
   | { kind: 'deny'; error: KeyholdError };
+
+/** Only the current epoch and the one it superseded can still speak: older ones are refused as stale anyway. */
+const stopped = (r: ValidatorRecord, epoch: number): number[] => [...(r.stoppedEpochs ?? []).filter((e) => e >= r.designation.epoch - 1 && e !== epoch), epoch].sort((a, b) => a - b);
+
+/** This validator's key, in either spelling its fingerprint may have been taken of. */
+const ownKey = (r: ValidatorRecord) => (pubkey: string): boolean => fingerprint(pubkey) === r.keyFingerprint || fingerprint(pubkey.slice(2)) === r.keyFingerprint;
+
+/**
+ * Check a handed-back interchange (invariant 7) and merge it with the one
+ * held. A refused one changes nothing: the stop itself still counts, but the
+ * next holder is told the history is `unproven`.
+ */
+export function takeHistory(r: ValidatorRecord, interchange: unknown): { intake: HistoryIntake; slashingProtection: string | null } {
+  if (interchange === null || interchange === undefined) return { intake: { status: 'none' }, slashingProtection: r.slashingProtection };
+  const read = readInterchange(interchange, { genesisValidatorsRoot: r.genesisValidatorsRoot ?? null, isOwnKey: ownKey(r) });
+  if (!read.ok) return { intake: { status: 'refused', code: read.code }, slashingProtection: r.slashingProtection };
+  return { intake: { status: 'stored' }, slashingProtection: mergeInterchange(r.slashingProtection, read.history) };
+}
 
 /**
  * Release by the current holder, or the acknowledgement of a holder that was
  * fenced by the latest takeover or promotion: one epoch names one pod
  * instance, so its word that it stopped is as good as a release, when it has
- * evidence. Without evidence the acknowledgement is recorded and changes
- * nothing: the successor waits out the horizon.
+ * evidence. Without evidence the acknowledgement shortens no wait and leaves
+ * the stop `unproven`. Either carries the holder's EIP-3076 interchange (a
+ * parsed JSON value, or null).
  */
-export function decideRelease(
-  r: ValidatorRecord,
-  grant: GrantClaims,
-  caller: Caller,
-  now: number,
-  slashingProtection: string | null,
-  stop: StopEvidence = 'unproven',
-): ReleaseDecision {
+export function decideRelease(r: ValidatorRecord, grant: GrantClaims, caller: Caller, now: number, interchange: unknown, stop: StopEvidence = 'unproven'): ReleaseDecision {
   const d = r.designation;
   if (grant.podUid !== caller.podUid || grant.slot !== caller.slot) return { kind: 'deny', error: new KeyholdError('invalid_grant') };
   if (grant.epoch === d.epoch && grant.podUid === d.podUid) {
     if (d.state === 'released') return { kind: 'already_released' };
     if (d.state !== 'held') return { kind: 'deny', error: new KeyholdError('stale_epoch') };
+    const { intake, slashingProtection } = takeHistory(r, interchange);
     const next = bump(
       r,
       { ...d, state: 'released', notBefore: now, updatedAt: now },
-      slashingProtection === null ? {} : { slashingProtection },
+      { slashingProtection, predecessor: intake.status === 'stored' ? 'released' : 'unproven', stoppedEpochs: stopped(r, d.epoch) },
     );
-    return { kind: 'released', next };
+    return { kind: 'released', next, history: intake };
   }
   if (grant.epoch === d.epoch - 1) {
     // The superseded instance's own word that it stopped. It never moves
-    // notBefore later, and never touches a designation it was not fenced by.
-    // Its interchange, if any, is not kept: only the current epoch writes.
-    if (stop !== 'proven' || d.notBefore <= now) return { kind: 'fenced_ack', next: null, stop };
-    return { kind: 'fenced_ack', next: bump(r, { ...d, notBefore: now, updatedAt: now }), stop };
+    // notBefore later, never touches a designation it was not fenced by, and
+    // writes nothing but this: notBefore (with evidence only), its history
+    // (which can only raise watermarks), and, once proven, that it spoke.
+    if (r.stoppedEpochs?.includes(grant.epoch)) return { kind: 'already_acknowledged' };
+    const proven = stop === 'proven';
+    const { intake, slashingProtection } = takeHistory(r, interchange);
+    const designation = !proven || d.notBefore <= now ? d : { ...d, notBefore: now, updatedAt: now };
+    // Once the successor itself released, the next holder's predecessor is that successor, not this one.
+    const predecessor = d.state === 'released' ? r.predecessor : proven && intake.status === 'stored' ? 'acknowledged' : predecessorOf(r);
+    if (!proven && slashingProtection === r.slashingProtection) return { kind: 'fenced_ack', next: null, stop, history: intake };
+    const next = bump(r, designation, { slashingProtection, predecessor, ...(proven ? { stoppedEpochs: stopped(r, grant.epoch) } : {}) });
+    return { kind: 'fenced_ack', next, stop, history: intake };
   }
   return { kind: 'deny', error: new KeyholdError('stale_epoch') };
 }
@@ -229,7 +284,7 @@ export function decidePromote(t: Timing, r: ValidatorRecord, target: string, now
   // Nobody can hold a grant for a vacant or cleanly released designation.
   const clean = d.state === 'vacant' || d.state === 'released';
   const notBefore = Math.max(takeoverNotBefore(t, now, clean), clean ? d.notBefore : 0);
-  return bump(r, { epoch: d.epoch + 1, slot: target, podUid: null, state: 'vacant', notBefore, updatedAt: now }, { pendingPromotion: null });
+  return bump(r, { epoch: d.epoch + 1, slot: target, podUid: null, state: 'vacant', notBefore, updatedAt: now }, { pendingPromotion: null, ...(clean ? {} : { predecessor: 'unproven' as const }) });
 }
 
 export type PromotionDecision =
@@ -265,9 +320,23 @@ export function decidePromotion(
   return promote([standing.proposer, request.operator]);
 }
 
-/** Re-import of an existing validator: new key material, the same slots, and the service accounts it names now. */
-export function decideReimport(r: ValidatorRecord, slots: readonly string[], keyFingerprint: string, keyFormat: string, serviceAccounts: readonly string[] = r.serviceAccounts ?? []): ValidatorRecord | KeyholdError {
+/**
+ * Re-import of an existing validator: new key material, the same slots, and
+ * the service accounts it names now. A genesis validators root may be
+ * recorded where none was, never changed: the history held was checked
+ * against it.
+ */
+export function decideReimport(
+  r: ValidatorRecord,
+  slots: readonly string[],
+  keyFingerprint: string,
+  keyFormat: string,
+  serviceAccounts: readonly string[] = r.serviceAccounts ?? [],
+  genesisValidatorsRoot: string | null = null,
+): ValidatorRecord | KeyholdError {
   const sameSlots = slots.length === r.slots.length && slots.every((s, i) => s === r.slots[i]);
   if (!sameSlots) return new KeyholdError('validator_exists');
-  return { ...r, keyFingerprint, keyFormat, serviceAccounts: [...serviceAccounts], version: r.version + 1 };
+  const held = r.genesisValidatorsRoot ?? null;
+  if (genesisValidatorsRoot !== null && held !== null && genesisValidatorsRoot !== held) return new KeyholdError('genesis_validators_root_mismatch');
+  return { ...r, keyFingerprint, keyFormat, serviceAccounts: [...serviceAccounts], genesisValidatorsRoot: held ?? genesisValidatorsRoot, version: r.version + 1 };
 }

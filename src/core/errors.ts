@@ -1,35 +1,55 @@
 // One error tree for every refusal the broker makes. The public message is
 // fixed per code: an error never carries caller data, store answers or key
 // bytes, so it is safe to serialise as it is.
+//
+// This table is also the published catalogue: a new code is one line here,
+// and the OpenAPI document lists it. `on` says where it can be answered, so
+// each route's documented answers stay honest: route ids (the operationId),
+// or a group: 'pod' and 'operator' (routes with that credential; 'operator'
+// includes viewer routes) and 'body' (routes that take a request body).
+// Without `on`, a code is documented on every route.
+
+export interface ErrorCodeSpec {
+  readonly status: number;
+  readonly message: string;
+  readonly on?: readonly string[];
+}
+
+const authenticated = ['pod', 'operator'] as const;
 
 export const errorCodes = {
-  invalid_request: { status: 400, message: 'The request is malformed.' },
-  body_too_large: { status: 413, message: 'The request body is too large.' },
-  unsupported_media_type: { status: 415, message: 'The request body must be application/json.' },
-  unauthenticated: { status: 401, message: 'A valid bearer token is required.' },
-  forbidden: { status: 403, message: 'The credential does not allow this operation.' },
-  not_designated: { status: 403, message: 'This pod is not designated to hold this validator key.' },
-  service_account_not_allowed: { status: 403, message: 'The pod\'s service account is not allowed to hold this validator key.' },
-  slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.' },
-  unknown_validator: { status: 404, message: 'No such validator.' },
-  unknown_store: { status: 400, message: 'A named key store is not configured on this broker.' },
-  not_found: { status: 404, message: 'Not found.' },
-  method_not_allowed: { status: 405, message: 'Method not allowed.' },
-  validator_exists: { status: 409, message: 'The validator already exists with other slots.' },
-  key_not_owned: { status: 409, message: 'A key store holds an object for this validator that keyhold does not own; refusing to overwrite it.' },
-  key_in_use: { status: 409, message: 'This public key already belongs to another validator id; a key is imported under one id only, for ever.' },
-  key_material_invalid: { status: 422, message: 'The key material is not valid for its format, or its public key does not match its secret.' },
-  key_password_wrong: { status: 422, message: 'The keystore does not decrypt with the given password.' },
-  key_too_large: { status: 413, message: 'The key material exceeds a key store\'s size limit.' },
-  second_approver_required: { status: 409, message: 'This promotion needs a second, different operator to approve it.' },
-  stale_epoch: { status: 409, message: 'The grant\'s epoch or pod instance is no longer current.' },
-  conflict: { status: 409, message: 'The state changed concurrently; retry.' },
-  invalid_grant: { status: 401, message: 'The grant is not valid.' },
-  not_before: { status: 425, message: 'The designation takes effect later; retry after the indicated delay.' },
-  state_store_unavailable: { status: 503, message: 'The state store is unavailable; retry later.' },
-  key_store_unavailable: { status: 503, message: 'No key store could serve the key material; retry later.' },
+  invalid_request: { status: 400, message: 'The request is malformed.', on: authenticated },
+  body_too_large: { status: 413, message: 'The request body is too large.', on: ['body'] },
+  unsupported_media_type: { status: 415, message: 'The request body must be application/json.', on: ['body'] },
+  unauthenticated: { status: 401, message: 'A valid bearer token is required.', on: authenticated },
+  forbidden: { status: 403, message: 'The credential does not allow this operation.', on: ['operator'] },
+  not_designated: { status: 403, message: 'This pod is not designated to hold this validator key.', on: ['pod'] },
+  service_account_not_allowed: { status: 403, message: 'The pod\'s service account is not allowed to hold this validator key.', on: ['pod'] },
+  slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.', on: ['fetchGrant', 'promoteValidator'] },
+  unknown_validator: { status: 404, message: 'No such validator.', on: authenticated },
+  unknown_store: { status: 400, message: 'A named key store is not configured on this broker.', on: ['importKey'] },
+  invalid_trust: { status: 400, message: 'The trusted checkpoint is malformed or not signed by this broker.', on: ['verifyAuditTrusted'] },
+  not_found: { status: 404, message: 'Not found.', on: [] },
+  method_not_allowed: { status: 405, message: 'Method not allowed.', on: [] },
+  validator_exists: { status: 409, message: 'The validator already exists with other slots.', on: ['importKey'] },
+  genesis_validators_root_required: { status: 400, message: 'EIP-2335 key material needs the genesis validators root of its network.', on: ['importKey'] },
+  genesis_validators_root_mismatch: { status: 409, message: 'The validator was imported with another genesis validators root.', on: ['importKey'] },
+  key_not_owned: { status: 409, message: 'A key store holds an object for this validator that keyhold does not own; refusing to overwrite it.', on: ['importKey'] },
+  key_in_use: { status: 409, message: 'This public key already belongs to another validator id; a key is imported under one id only, for ever.', on: ['importKey'] },
+  key_material_invalid: { status: 422, message: 'The key material is not valid for its format, or its public key does not match its secret.', on: ['importKey'] },
+  key_password_wrong: { status: 422, message: 'The keystore does not decrypt with the given password.', on: ['importKey'] },
+  key_too_large: { status: 413, message: 'The key material exceeds a key store\'s size limit.', on: ['importKey'] },
+  second_approver_required: { status: 409, message: 'This promotion needs a second, different operator to approve it.', on: ['promoteValidator'] },
+  stale_epoch: { status: 409, message: 'The grant\'s epoch or pod instance is no longer current.', on: ['pod'] },
+  conflict: { status: 409, message: 'The state changed concurrently; retry.', on: authenticated },
+  invalid_grant: { status: 401, message: 'The grant is not valid.', on: ['pod'] },
+  not_before: { status: 425, message: 'The designation takes effect later; retry after the indicated delay.', on: ['fetchGrant'] },
+  state_store_unavailable: { status: 503, message: 'The state store is unavailable; retry later.', on: authenticated },
+  key_store_unavailable: { status: 503, message: 'No key store could serve the key material; retry later.', on: authenticated },
+  /** A function that cannot compose its broker (the reason is in its log): any route. */
+  broker_unavailable: { status: 503, message: 'The broker is not available; retry later.' },
   internal: { status: 500, message: 'Internal error.' },
-} as const;
+} as const satisfies Record<string, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof errorCodes;
 

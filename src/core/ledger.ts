@@ -63,7 +63,7 @@ export function canonicalJson(value: unknown): string {
   return `${out}}`;
 }
 
-const sha256Hex: (data: string) => string =
+export const sha256Hex: (data: string) => string =
   // One-shot hashing (Node >= 20.12) is twice as fast as createHash for short inputs.
   typeof (crypto as { hash?: unknown }).hash === 'function'
     ? (data) => (crypto as unknown as { hash(alg: string, data: string, enc: 'hex'): string }).hash('sha256', data, 'hex')
@@ -119,7 +119,22 @@ export function sealAll(drafts: readonly LedgerDraft[], heads: ReadonlyMap<strin
   });
 }
 
-export type ChainFault = 'hash_mismatch' | 'broken_link' | 'sequence_gap' | 'wrong_chain' | 'truncated';
+export type ChainFault = 'hash_mismatch' | 'broken_link' | 'sequence_gap' | 'wrong_chain' | 'truncated' | CheckpointFault;
+
+/**
+ * Faults of the checkpoint chain (reported on the pseudo-chain `_checkpoints`,
+ * `seq` the checkpoint's position) and of coverage: `uncovered` names the
+ * first entry that should have been checkpointed by now and was not.
+ */
+export type CheckpointFault =
+  | 'checkpoint_gap'
+  | 'checkpoint_link'
+  | 'checkpoint_digest'
+  | 'checkpoint_signature'
+  | 'checkpoint_regressed'
+  | 'trust_missing'
+  | 'trust_mismatch'
+  | 'uncovered';
 
 export interface VerifyProblem {
   readonly chain: string;
@@ -128,13 +143,24 @@ export interface VerifyProblem {
   readonly fault: ChainFault;
 }
 
-/** A streaming verifier for long chains: feed entries in order, read the result at the end. */
+/**
+ * A streaming verifier for long chains: feed entries in order, read the
+ * result at the end. Its whole state is the head it has reached, so it can
+ * also resume from a head already verified (`from`).
+ */
 export class ChainVerifier {
-  private expectSeq = 1;
-  private prev = genesisHash;
+  private expectSeq: number;
+  private prev: string;
   private problem: VerifyProblem | null = null;
 
-  constructor(readonly chain: string) {}
+  constructor(
+    readonly chain: string,
+    from: ChainHead | null = null,
+  ) {
+    if (from !== null && from.chain !== chain) throw new TypeError('head belongs to another chain');
+    this.expectSeq = (from?.seq ?? 0) + 1;
+    this.prev = from?.hash ?? genesisHash;
+  }
 
   push(e: LedgerEntry): boolean {
     if (this.problem) return false;
@@ -169,24 +195,13 @@ export function verifyChain(chain: string, entries: Iterable<LedgerEntry>): Veri
   return v.result();
 }
 
-/** A commitment to every chain head at once; the broker signs `digest`. */
-export interface CheckpointBody {
-  readonly time: number;
-  readonly heads: readonly ChainHead[];
-}
-
-export function checkpointDigest(body: CheckpointBody): string {
-  const heads = [...body.heads].sort((a, b) => (a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0));
-  return sha256Hex(canonicalJson({ v: 1, time: body.time, heads }));
-}
-
 /**
  * Compare verified chain heads with a checkpoint: a chain that is now
  * shorter than the checkpoint says, or whose entry at the checkpointed
  * position has another hash, was truncated or rewritten.
  */
 export function checkAgainstCheckpoint(
-  checkpoint: CheckpointBody,
+  checkpoint: { readonly heads: readonly ChainHead[] },
   hashAt: (chain: string, seq: number) => string | null,
 ): VerifyProblem | null {
   for (const h of checkpoint.heads) {

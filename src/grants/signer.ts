@@ -4,7 +4,7 @@
 // other JWT the broker or a cluster ever issued can pass for a grant.
 
 import { randomUUID } from 'node:crypto';
-import { SignJWT, errors as joseErrors, exportJWK, importJWK, jwtVerify, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { SignJWT, createLocalJWKSet, errors as joseErrors, exportJWK, importJWK, jwtVerify, type JSONWebKeySet, type JWSHeaderParameters, type JWK, type JWTPayload, type CryptoKey } from 'jose';
 import { KeyholdError } from '../core/errors';
 import type { GrantClaims } from '../core/designation';
 
@@ -42,6 +42,25 @@ export async function generateSigningJwk(kid: string = randomUUID()): Promise<JW
   const { generateKeyPair } = await import('jose');
   const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
   return { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' };
+}
+
+const statementChecks = { algorithms: ['EdDSA'], issuer: grantIssuer, typ: 'keyhold-statement+jwt' };
+
+export type StatementVerifier = (token: string) => Promise<JWTPayload>;
+
+/** Statements checked with only the broker's published JWKS: an auditor's machine, offline. */
+export function jwksStatementVerifier(jwks: JSONWebKeySet): StatementVerifier {
+  const keys = createLocalJWKSet(jwks);
+  return async (token) => (await jwtVerify(token, keys, statementChecks)).payload;
+}
+
+/** The checkpoint's signature is a statement by a broker key over exactly its digest. */
+export async function checkpointSigned(verify: StatementVerifier, c: { readonly digest: string; readonly signature: string }): Promise<boolean> {
+  try {
+    return (await verify(c.signature)).checkpoint === c.digest;
+  } catch {
+    return false;
+  }
 }
 
 export class GrantSigner {
@@ -87,11 +106,7 @@ export class GrantSigner {
   }
 
   async verifyStatement(token: string): Promise<JWTPayload> {
-    const { payload } = await jwtVerify(token, (h) => this.keyFor(h.kid), {
-      algorithms: ['EdDSA'],
-      issuer: grantIssuer,
-      typ: 'keyhold-statement+jwt',
-    });
+    const { payload } = await jwtVerify(token, (h: JWSHeaderParameters) => this.keyFor(h.kid), statementChecks);
     return payload;
   }
 

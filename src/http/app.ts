@@ -17,7 +17,9 @@ import type { Logger } from '../log';
 import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
-import { auditQuery, fetchBody, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, validatorId } from './schemas';
+import { type holdersResponse, slashingProtectionLimit, validatorId } from './schemas';
+import { openApiDocument } from './openapi';
+import { routes, type RouteAuth, type RouteSpec } from './routes';
 import { presentEntry, presentRecord } from './present';
 import type { Readiness } from './readiness';
 
@@ -34,8 +36,6 @@ export interface AppDeps {
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
 }
-
-const smallBody = 16 * 1024;
 
 const limit = (maxSize: number) =>
   bodyLimit({
@@ -66,6 +66,10 @@ function bearer(c: Context): string {
   return m[1];
 }
 
+type Caller<A extends RouteAuth> = A extends 'pod' ? PodIdentity : A extends 'none' ? null : Operator;
+
+const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+
 function param(c: Context, name: string): string {
   const r = validatorId.safeParse(c.req.param(name));
   if (!r.success) throw new KeyholdError('invalid_request');
@@ -90,6 +94,17 @@ export function createApp(deps: AppDeps): Hono {
     if (!hasRole(op, role)) throw new KeyholdError('forbidden');
     return op;
   };
+  // Authentication comes before the body is even parsed: nothing about a
+  // validator is revealed to a caller the broker does not know.
+  const caller = async <A extends RouteAuth>(c: Context, auth: A): Promise<Caller<A>> =>
+    (auth === 'none' ? null : auth === 'pod' ? await pod(c) : await operator(c, auth as OperatorRole)) as Caller<A>;
+
+  /** Every route is registered from its spec in ./routes, which the OpenAPI document is made from. */
+  const on = <S extends RouteSpec>(spec: S, handler: (c: Context, who: Caller<S['auth']>) => Response | Promise<Response>) => {
+    const handle = async (c: Context) => handler(c, await caller<S['auth']>(c, spec.auth));
+    if (spec.body) app.on(spec.method.toUpperCase(), honoPath(spec.path), limit(spec.body.maxBytes), handle);
+    else app.on(spec.method.toUpperCase(), honoPath(spec.path), handle);
+  };
 
   const count = (decision: string, code?: string) => deps.metrics?.decision(decision, code);
   app.onError((e, c) => {
@@ -104,104 +119,122 @@ export function createApp(deps: AppDeps): Hono {
     c.header('X-Content-Type-Options', 'nosniff');
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
+  on(routes.health, (c) => c.json({ status: 'ok' }));
+  on(routes.ready, async (c) => {
     const r = await deps.readiness.check();
     return c.json(r, r.status === 'down' ? 503 : 200);
   });
   if (deps.metrics && deps.exposeMetrics) {
     const metrics = deps.metrics;
-    app.get('/metrics', async (c) => {
+    on(routes.metrics, async (c) => {
       const m = await metrics.render();
       return c.body(m.body, 200, { 'content-type': m.contentType });
     });
   }
-  app.get('/.well-known/jwks.json', (c) => {
+  on(routes.jwks, (c) => {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(deps.signer.jwks());
   });
+  on(routes.openapi, (c) => c.json(openApiDocument()));
 
-  // Pods. Authentication comes before the body is even parsed: nothing about
-  // a validator is revealed to a caller the broker does not know.
-  app.post('/v1/grants', limit(smallBody), async (c) => {
-    const who = await pod(c);
-    const body = await jsonBody(c, fetchBody);
+  // Pods.
+  on(routes.fetchGrant, async (c, who) => {
+    const body = await jsonBody(c, routes.fetchGrant.body.schema);
     const result = await grants.fetch(who, body.validator, body.ephemeralKey);
     logger.log('info', 'grant_issued', { validator: body.validator, slot: who.slot, epoch: result.grant.claims.epoch, jti: result.grant.jti });
     count('issued');
-    return c.json({ ...grantView(result.grant), key: result.key }, 201);
+    return c.json({ ...grantView(result.grant), predecessor: result.predecessor, key: result.key }, 201);
   });
-  app.post('/v1/grants/renew', limit(smallBody), async (c) => {
-    const who = await pod(c);
-    const body = await jsonBody(c, renewBody);
+  on(routes.renewGrant, async (c, who) => {
+    const body = await jsonBody(c, routes.renewGrant.body.schema);
     const result = await grants.renew(who, body.grant);
     count('renewed');
     return c.json(grantView(result.grant));
   });
-  app.post('/v1/grants/release', limit(slashingProtectionLimit + smallBody), async (c) => {
-    const who = await pod(c);
-    const body = await jsonBody(c, releaseBody);
-    const sp = body.slashingProtection === undefined ? null : JSON.stringify(body.slashingProtection);
-    if (sp !== null && sp.length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
+  on(routes.releaseGrant, async (c, who) => {
+    const body = await jsonBody(c, routes.releaseGrant.body.schema);
+    const sp = body.slashingProtection ?? null;
+    if (sp !== null && JSON.stringify(sp).length > slashingProtectionLimit) throw new KeyholdError('body_too_large');
     const result = await grants.release(who, body.grant, sp, body.stop ?? 'unproven');
     count(result.outcome);
     return c.json(result);
   });
 
   // Operators.
-  app.get('/v1/validators', async (c) => {
-    await operator(c, 'viewer');
-    return c.json({ validators: (await operations.list()).map(presentRecord) });
-  });
-  app.get('/v1/validators/:id', async (c) => {
-    await operator(c, 'viewer');
-    return c.json(presentRecord(await operations.status(param(c, 'id'))));
-  });
-  app.put('/v1/validators/:id/key', limit(512 * 1024), async (c) => {
-    const op = await operator(c, 'operator');
+  on(routes.listValidators, async (c) => c.json({ validators: (await operations.list()).map(presentRecord) }));
+  on(routes.getValidator, async (c) => c.json(presentRecord(await operations.status(param(c, 'id')))));
+  on(routes.importKey, async (c, op) => {
     const id = param(c, 'id');
-    const body = await jsonBody(c, importBody);
+    const body = await jsonBody(c, routes.importKey.body.schema);
+    // The validator's slashing history is checked against its network: EIP-2335 keys always have one.
+    if (body.format === 'eip2335' && body.genesisValidatorsRoot === undefined) throw new KeyholdError('genesis_validators_root_required');
     const material = parseKeyMaterial(new TextEncoder().encode(JSON.stringify({ v: 1, format: body.format, publicId: body.publicId, files: body.files })));
-    const result = await operations.importKey(op, id, { slots: body.slots, serviceAccounts: body.serviceAccounts }, material, body.reason ?? null, body.stores);
+    const result = await operations.importKey(op, id, { slots: body.slots, serviceAccounts: body.serviceAccounts, genesisValidatorsRoot: body.genesisValidatorsRoot ?? null }, material, body.reason ?? null, body.stores);
     for (const f of material.files.values()) f.wipe();
     return c.json({ ...presentRecord(result.record), fingerprint: result.fingerprint, replicas: result.replicas }, 201);
   });
-  app.post('/v1/validators/:id/promote', limit(smallBody), async (c) => {
-    const op = await operator(c, 'operator');
+  on(routes.promoteValidator, async (c, op) => {
     const id = param(c, 'id');
-    const body = await jsonBody(c, promoteBody);
+    const body = await jsonBody(c, routes.promoteValidator.body.schema);
     const result = await operations.promote(op, id, body.slot, body.reason);
     count(result.status === 'promoted' ? 'promoted' : 'promotion_proposed');
     return result.status === 'promoted'
       ? c.json({ ...presentRecord(result.record), promotion: { status: 'promoted', approvers: result.approvers } })
       : c.json({ ...presentRecord(result.record), promotion: { status: 'pending', needs: 'a second, different operator to run the same promotion', expiresAt: new Date(result.record.pendingPromotion!.expiresAt).toISOString() } }, 202);
   });
-  app.get('/v1/keys/check', async (c) => {
-    await operator(c, 'viewer');
+  on(routes.checkKeys, async (c) => {
     const rows = await operations.checkKeys();
     return c.json({ ok: rows.every((r) => r.status === 'ok'), replicas: rows });
   });
-  app.get('/v1/keys', async (c) => {
-    await operator(c, 'viewer');
-    return c.json({ replicas: await operations.checkKeys() });
-  });
-  app.get('/v1/audit', async (c) => {
-    await operator(c, 'viewer');
-    const q = auditQuery.safeParse(c.req.query());
+  on(routes.listKeys, async (c) => c.json({ replicas: await operations.checkKeys() }));
+  on(routes.queryAudit, async (c) => {
+    const q = routes.queryAudit.query.safeParse(c.req.query());
     if (!q.success) throw new KeyholdError('invalid_request');
     const { limit: n, ...filters } = q.data;
     const page = await operations.query({ ...filters, limit: n ?? 100 });
     return c.json({ entries: page.entries.map(presentEntry), cursor: page.cursor });
   });
-  app.get('/v1/audit/verify', async (c) => {
-    await operator(c, 'viewer');
+  on(routes.holdersAudit, async (c) => {
+    const q = routes.holdersAudit.query.safeParse(c.req.query());
+    if (!q.success) throw new KeyholdError('invalid_request');
+    const { validator, ...window } = q.data;
+    const body: z.infer<typeof holdersResponse> = { intervals: await operations.holders(validator, window) };
+    return c.json(body);
+  });
+  on(routes.verifyAudit, async (c) => {
     const report = await operations.verify();
     return c.json(report, report.ok ? 200 : 409);
   });
-  app.post('/v1/audit/checkpoints', async (c) => {
-    await operator(c, 'operator');
+  on(routes.exportAudit, async () => {
+    const lines = operations.exportLines();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await lines.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        } catch (e) {
+          // Headers are gone by now: the file ends without its trailer, which the verifier reports.
+          logger.log('warn', 'audit_export_failed', { error: (e as { code?: string }).code ?? (e as Error).name });
+          controller.error(e);
+        }
+      },
+      async cancel() {
+        await lines.return(undefined);
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
+  });
+  // POST: the trusted checkpoint comes in the body (it names every chain head).
+  on(routes.verifyAuditTrusted, async (c) => {
+    const body = await jsonBody(c, routes.verifyAuditTrusted.body.schema);
+    const report = await operations.verify(body.trust ?? null);
+    return c.json(report, report.ok ? 200 : 409);
+  });
+  on(routes.makeCheckpoint, async (c) => {
     const cp = await operations.checkpoint();
-    return c.json({ time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
+    return c.json({ seq: cp.seq, time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
   });
 
   return app;

@@ -1,7 +1,7 @@
 // What operators see of records and ledger entries: times as ISO strings,
 // and never the slashing-protection interchange itself, only whether one is kept.
 
-import type { ValidatorRecord } from '../core/designation';
+import { predecessorOf, type ValidatorRecord } from '../core/designation';
 import type { LedgerEntry } from '../core/ledger';
 
 export const presentRecord = (r: ValidatorRecord) => ({
@@ -16,6 +16,8 @@ export const presentRecord = (r: ValidatorRecord) => ({
   keyFingerprint: r.keyFingerprint,
   keyFormat: r.keyFormat,
   slashingProtection: r.slashingProtection !== null,
+  genesisValidatorsRoot: r.genesisValidatorsRoot ?? null,
+  predecessor: predecessorOf(r),
   pendingPromotion: r.pendingPromotion ? { ...r.pendingPromotion, expiresAt: new Date(r.pendingPromotion.expiresAt).toISOString() } : null,
   version: r.version,
 });

@@ -2,7 +2,7 @@
 // is down still renews current holders within the horizon (invariant 6), so
 // it stays in rotation as degraded; it is down only when every store is.
 
-import type { Health, KeyStore, StateStore } from '../ports';
+import type { Clock, Health, KeyStore, StateStore } from '../ports';
 
 export type StoreStatus = 'ready' | 'degraded' | 'down';
 
@@ -55,6 +55,22 @@ export function storeReadiness(state: StateStore, keys: readonly KeyStore[], tim
           ? 'ready'
           : 'degraded';
       return { status, stores };
+    },
+  };
+}
+
+/**
+ * /readyz is unauthenticated: a flood of checks must not become a flood of
+ * store calls. Every check within `ttlMs` of a probe gets that probe's
+ * answer, including checks that arrive while it is still running.
+ */
+export function cachedReadiness(inner: Readiness, clock: Clock, ttlMs: number): Readiness {
+  let last: { at: number; report: Promise<ReadinessReport> } | undefined;
+  return {
+    check() {
+      const now = clock.now();
+      if (!last || now - last.at >= ttlMs || now < last.at) last = { at: now, report: inner.check() };
+      return last.report;
     },
   };
 }

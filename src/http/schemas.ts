@@ -2,23 +2,29 @@
 // strict: an unknown field is an error, not something silently ignored.
 
 import { z } from 'zod';
+import { signedCheckpointSchema } from '../core/checkpoints';
 import { isKeyFileName } from '../core/key-material';
-import { isServiceAccountName, isSlot, isValidatorId } from '../core/names';
+import { isServiceAccountName, isSlot, isValidatorId, slotPattern, validatorIdPattern } from '../core/names';
 import { ephemeralKeySchema } from '../grants/key-delivery';
 
-export const validatorId = z.string().max(63).refine(isValidatorId);
-export const slot = z.string().refine(isSlot);
+// The patterns as well as the checks, so the published schemas carry them.
+export const validatorId = z.string().max(63).regex(validatorIdPattern).refine(isValidatorId);
+export const slot = z.string().max(381).regex(slotPattern).refine(isSlot);
 const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 
 export const fetchBody = z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict();
 export const renewBody = z.object({ grant: compactJws }).strict();
 
-/** EIP-3076 interchange, passed through as JSON text; its contents are checked against the validator in the service. */
+/**
+ * EIP-3076 interchange, any JSON value: the core checks it against the
+ * validator, and one that fails is refused with its own code while the
+ * release still counts (the signer stopped either way).
+ */
 export const slashingProtectionLimit = 256 * 1024;
 export const releaseBody = z
   .object({
     grant: compactJws,
-    slashingProtection: z.record(z.string(), z.unknown()).optional(),
+    slashingProtection: z.unknown().optional(),
     /** The keeper's evidence that the signer stopped; absent counts as none. */
     stop: z.enum(['proven', 'unproven']).optional(),
   })
@@ -37,6 +43,8 @@ export const importBody = z
     reason: z.string().min(1).max(500).optional(),
     /** Only these replicas (by store name); default all. */
     stores: z.array(z.string().regex(/^[a-z0-9-]{1,40}$/)).min(1).max(8).optional(),
+    /** The network's genesis validators root: required for eip2335 (checked in the route, for its own code). */
+    genesisValidatorsRoot: z.string().regex(/^0x[0-9a-fA-F]{64}$/).optional(),
   })
   .strict();
 
@@ -44,14 +52,37 @@ export const promoteBody = z.object({ slot, reason: z.string().trim().min(1).max
 
 const time = z.union([z.string().regex(/^\d{1,16}$/).transform(Number), z.string().datetime({ offset: true }).transform((s) => Date.parse(s))]);
 
+export const holdersQuery = z.object({ validator: validatorId, since: time.optional(), until: time.optional() }).strict();
+
+/** One holding interval, as GET /v1/audit/holders answers it (times in ms; `to` null while held). */
+export const holdingInterval = z.object({
+  validator: z.string(),
+  epoch: z.number().int(),
+  slot: z.string(),
+  pod: z.string(),
+  from: z.number().int(),
+  to: z.number().int().nullable(),
+  ended: z.enum(['released', 'acknowledged', 'expired', 'fenced']).nullable(),
+});
+export const holdersResponse = z.object({ intervals: z.array(holdingInterval) });
+
 export const auditQuery = z
   .object({
     validator: validatorId.optional(),
     slot: slot.optional(),
     action: z.string().regex(/^[a-z_]{1,32}$/).optional(),
+    /** `pod:<uid>` or `operator:<name>`, either may be an `hmac-sha256:` pseudonym. */
+    actor: z.string().regex(/^(pod|operator):[A-Za-z0-9:._@-]{1,128}$/).optional(),
+    epoch: z.string().regex(/^\d{1,15}$/).transform(Number).optional(),
+    pod: z.string().regex(/^[A-Za-z0-9:._-]{1,128}$/).optional(),
     since: time.optional(),
     until: time.optional(),
     cursor: z.string().max(512).regex(/^[A-Za-z0-9_-]+$/).optional(),
     limit: z.string().regex(/^\d{1,4}$/).transform(Number).pipe(z.number().int().min(1).max(1000)).optional(),
   })
   .strict();
+
+/** `audit verify --trust`: the checkpoint an earlier verify saved, kept outside the store. */
+export const verifyBody = z.object({ trust: signedCheckpointSchema.optional() }).strict();
+/** A trusted checkpoint names every chain head: room for tens of thousands of validators. */
+export const verifyBodyLimit = 8 * 1024 * 1024;

@@ -4,9 +4,11 @@
 // every store pages exactly as the SQLite reference does.
 
 import { z } from 'zod';
+import { parseCheckpoint } from '../core/checkpoints';
 import type { Action } from '../core/designation';
+import { podDetailFields } from '../core/pseudonyms';
 import type { LedgerEntry } from '../core/ledger';
-import type { LedgerQuery } from '../ports';
+import type { LedgerQuery, StoredCheckpoint } from '../ports';
 import { StoreError } from '../ports';
 import type { CursorPosition } from './ledger-cursor';
 
@@ -26,6 +28,20 @@ const entrySchema = z.object({
   prevHash: z.string(),
   hash: z.string(),
 });
+
+export const encodeCheckpoint = (c: StoredCheckpoint): string => JSON.stringify(c);
+
+export function decodeCheckpoint(store: string, json: unknown): StoredCheckpoint {
+  let parsed: unknown;
+  try {
+    parsed = typeof json === 'string' ? JSON.parse(json) : json;
+  } catch (e) {
+    throw new StoreError(store, 'a stored checkpoint is malformed', { cause: e });
+  }
+  const c = parseCheckpoint(parsed);
+  if (!c) throw new StoreError(store, 'a stored checkpoint is malformed');
+  return c;
+}
 
 export const encodeEntry = (e: LedgerEntry): string => JSON.stringify(e);
 
@@ -68,10 +84,15 @@ export const compareText = (a: string, b: string): number => Buffer.compare(Buff
 export const compareEntries = (a: CursorPosition, b: CursorPosition): number =>
   a.time - b.time || compareText(a.chain, b.chain) || a.seq - b.seq;
 
+export const mentionsPod = (e: LedgerEntry, pod: string): boolean => e.actor === `pod:${pod}` || podDetailFields.some((k) => e.details[k] === pod);
+
 /** The query's filters except the cursor, for stores that filter on the client side. */
 export function matchesQuery(e: LedgerEntry, q: LedgerQuery): boolean {
   return (
     (q.validator === undefined || e.validator === q.validator) &&
+    (q.actor === undefined || e.actor === q.actor) &&
+    (q.epoch === undefined || e.epoch === q.epoch) &&
+    (q.pod === undefined || mentionsPod(e, q.pod)) &&
     (q.chain === undefined || e.chain === q.chain) &&
     (q.slot === undefined || e.slot === q.slot) &&
     (q.action === undefined || e.action === q.action) &&

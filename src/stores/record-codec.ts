@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import type { ValidatorRecord } from '../core/designation';
+import { readStoredInterchange } from '../core/slashing-protection';
 import { StoreError } from '../ports';
 
 const designation = z.object({
@@ -20,7 +21,11 @@ export const validatorRecordSchema = z.object({
   // Absent on records written before the policy existed: such a record admits nobody.
   serviceAccounts: z.array(z.string()).optional(),
   designation,
-  slashingProtection: z.string().nullable(),
+  // The broker's own merged interchange: one that does not read back is a corrupted record.
+  slashingProtection: z.string().refine((s) => readStoredInterchange(s) !== null).nullable(),
+  genesisValidatorsRoot: z.string().regex(/^0x[0-9a-f]{64}$/).nullable().optional(),
+  predecessor: z.enum(['none', 'released', 'acknowledged', 'unproven']).optional(),
+  stoppedEpochs: z.array(z.number().int().positive()).max(2).optional(),
   keyFingerprint: z.string(),
   keyFormat: z.string(),
   version: z.number().int().positive(),

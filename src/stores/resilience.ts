@@ -144,6 +144,7 @@ export function resilientStateStore(inner: StateStore, opts: ResilienceOptions =
     chainHeads: () => g.call('chainHeads', 'read', () => inner.chainHeads()),
     putCheckpoint: (c) => g.call('putCheckpoint', 'write', () => inner.putCheckpoint(c)),
     latestCheckpoint: () => g.call('latestCheckpoint', 'read', () => inner.latestCheckpoint()),
+    listCheckpoints: (f, l) => g.call('listCheckpoints', 'read', () => inner.listCheckpoints(f, l)),
     health: () => inner.health(),
     close: () => inner.close(),
     breakerState: () => g.breakerState(),

@@ -5,7 +5,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { createRecord, type ValidatorRecord } from '../core/designation';
-import { checkpointDigest, verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
+import { nextCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
+import { effectiveEntries } from '../core/holders';
+import { verifyChain, type LedgerDraft, type LedgerEntry } from '../core/ledger';
+import { writeInterchange } from '../core/slashing-protection';
 import { CommitDeadlineError, KeyInUseError, StateConflictError, StoreError, type LedgerQuery, type StateStore } from '../ports';
 import { compareEntries, matchesQuery } from './ledger-codec';
 
@@ -52,24 +55,7 @@ async function wholeChain(store: StateStore, chain: string): Promise<LedgerEntry
   return store.readChain(chain, 1, 10_000);
 }
 
-/**
- * The entries that took effect. A store without multi-key transactions
- * (Vault) may leave an aborted intent in a chain, but only followed by an
- * entry `denied`/`intent_aborted` naming its seqs, so the chain keeps no holes
- * and says what never happened. Transactional stores never write one.
- */
-export function effectiveEntries(chain: readonly LedgerEntry[]): LedgerEntry[] {
-  const aborted = new Set<number>();
-  const markers = new Set<number>();
-  for (const e of chain) {
-    if (e.action !== 'denied' || e.reason !== 'intent_aborted') continue;
-    const { fromSeq, toSeq } = e.details;
-    if (typeof fromSeq !== 'number' || typeof toSeq !== 'number' || toSeq !== e.seq - 1 || fromSeq > toSeq) throw new Error(`malformed abort record at ${e.chain}/${e.seq}`);
-    markers.add(e.seq);
-    for (let s = fromSeq; s <= toSeq; s++) aborted.add(s);
-  }
-  return chain.filter((e) => !aborted.has(e.seq) && !markers.has(e.seq));
-}
+export { effectiveEntries };
 
 /** The record's last change has its ledger entry, and the chain is sound. */
 async function expectConsistent(store: StateStore, id: string): Promise<void> {
@@ -357,7 +343,9 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
               validator: chain === '_broker' ? (i % 2 ? 'ghost' : null) : chain,
               action: i % 4 === 0 ? 'denied' : 'grant_issued',
               slot: i % 5 === 0 ? 'eu1/validators/b-0' : 'eu1/validators/a-0',
-              details: { i },
+              actor: i % 3 === 0 ? 'operator:alice' : `pod:p${i % 4}`,
+              epoch: i % 6 === 0 ? null : 1 + (i % 3),
+              details: i % 7 === 0 ? { i, supersededPod: 'p1' } : { i },
             }),
           );
         }
@@ -374,10 +362,15 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
           { limit: 4, action: 'denied' },
           { limit: 4, since: t0 + day / 2, until: t0 + 2 * day },
           { limit: 2, since: t0 + day, action: 'grant_issued', validator: 'b' },
+          { limit: 3, actor: 'operator:alice' },
+          { limit: 3, epoch: 2 },
+          { limit: 3, pod: 'p1' },
+          { limit: 2, pod: 'p1', epoch: 2 },
           { limit: 50 },
         ];
         for (const q of queries) {
           const expected = all.filter((e) => matchesQuery(e, q));
+          expect(expected.length, `${JSON.stringify(q)} selects something`).toBeGreaterThan(0);
           expect(await allPages(store, q), JSON.stringify(q)).toEqual(expected);
         }
         expect(await store.queryLedger({ limit: 5, validator: 'nobody' })).toEqual({ entries: [], cursor: null });
@@ -410,17 +403,52 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
       }
     });
 
-    it('keeps checkpoints and answers the latest', async () => {
+    it('keeps the checkpoint chain: appends by seq, never twice at one seq, lists in order, answers the latest', async () => {
       const { store, open, done } = await setup();
       try {
+        expect(await store.listCheckpoints(1, 10)).toEqual([]);
         await store.commit({ entries: [draftFor('v1', t0)] });
-        const heads = await store.chainHeads();
-        const c1 = { time: t0, heads, digest: checkpointDigest({ time: t0, heads }), signature: 'sig1' };
-        await store.putCheckpoint(c1);
+        const signed = (c: ReturnType<typeof nextCheckpoint>, signature: string): SignedCheckpoint => ({ ...c, signature });
+        const c1 = signed(nextCheckpoint(null, await store.chainHeads(), t0, 180_000), 'sig1');
+        expect(await store.putCheckpoint(c1)).toBe(true);
         expect(await store.latestCheckpoint()).toEqual(c1);
-        const c2 = { ...c1, time: t0 + 1000, digest: checkpointDigest({ time: t0 + 1000, heads }), signature: 'sig2' };
-        await store.putCheckpoint(c2);
-        expect(await (await open()).latestCheckpoint()).toEqual(c2);
+        await store.commit({ entries: [draftFor('v2', t0 + 1)] });
+        const c2 = signed(nextCheckpoint(c1, await store.chainHeads(), t0 + 1000, 180_000), 'sig2');
+        // Two brokers sign the next checkpoint at once: one lands, the other learns it lost.
+        const rival = signed(nextCheckpoint(c1, c1.heads, t0 + 999, 180_000), 'rival');
+        const other = await open();
+        const landed = await Promise.all([store.putCheckpoint(c2), other.putCheckpoint(rival)]);
+        expect(landed.filter(Boolean)).toHaveLength(1);
+        const winner = landed[0] ? c2 : rival;
+        expect(await store.putCheckpoint(c2)).toBe(false);
+        expect(await (await open()).latestCheckpoint()).toEqual(winner);
+        expect(await other.listCheckpoints(1, 10)).toEqual([c1, winner]);
+        expect(await other.listCheckpoints(2, 10)).toEqual([winner]);
+        expect(await other.listCheckpoints(1, 1)).toEqual([c1]);
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps the slashing history, genesis root and predecessor of a record exactly, at the largest the broker writes', async () => {
+      const { store, open, done } = await setup();
+      try {
+        // The broker keeps one key's merged history: one block and one
+        // attestation, whatever was uploaded, so a record stays far below any
+        // item limit (DynamoDB 400 KB, Firestore 1 MiB, Vault's request size).
+        const top = (1n << 64n) - 1n;
+        const slashingProtection = writeInterchange({
+          genesisValidatorsRoot: `0x${'ab'.repeat(32)}`,
+          keys: new Map([[`0x${'cd'.repeat(48)}`, { blockSlot: top, sourceEpoch: top, targetEpoch: top }]]),
+        });
+        const r1 = { ...recordFor('v1'), genesisValidatorsRoot: `0x${'ab'.repeat(32)}` };
+        await store.commit({ record: { next: r1, expectedVersion: null }, entries: [draftFor('v1', t0, { details: { version: 1 } })] });
+        const r2: ValidatorRecord = { ...moved(r1, t0 + 1), slashingProtection, predecessor: 'acknowledged', stoppedEpochs: [1, 2] };
+        await store.commit({ record: { next: r2, expectedVersion: 1 }, entries: [draftFor('v1', t0 + 1, { details: { version: 2 } })] });
+        const other = await open();
+        expect(await other.getValidator('v1')).toEqual(r2);
+        expect(await other.listValidators()).toEqual([r2]);
+        expect(JSON.stringify(r2).length).toBeLessThan(2048);
       } finally {
         await done();
       }

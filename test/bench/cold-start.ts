@@ -24,7 +24,7 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { build } from 'esbuild';
 import { generateSigningJwk } from '../../src/grants/signer';
-import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testOperator } from '../support/fixtures';
+import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testGenesisRoot, testOperator } from '../support/fixtures';
 import { benchDir, firstJsonLine, freePort, repoRoot, spawnBounded, type Bounded } from './children';
 import { percentile, progress, round, unavailable, type Figures } from './report';
 
@@ -274,7 +274,7 @@ async function coldGrantMs(runs: number): Promise<{ cold: number; warm: number }
       method: 'PUT',
       path: importPath,
       headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now())}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'], serviceAccounts: ['validator'] }),
+      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
     });
     if (seeded.status !== 201) return unavailable('cold_grant_ms', `seeding the validator answered ${seeded.status} (${seeded.body})`);
     const podUid = randomUUID();

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
-import { generatedKeyMaterial } from '../support/fixtures';
+import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import { firstJsonLine, freePort, nodeTs, repoRoot, spawnBounded, type Bounded } from './children';
 import { progress, round, unavailable } from './report';
 
@@ -62,7 +62,7 @@ export async function handoffPlanned(): Promise<number | null> {
     const imported = await fetch(`${url}${keyPath}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'PUT', keyPath)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'] }),
+      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
     });
     if (imported.status !== 201) throw new Error(`import: ${imported.status} ${await imported.text()}`);
 

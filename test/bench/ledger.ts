@@ -9,6 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DesignationReader } from '../../src/broker/designation-reader';
+import { Checkpointer } from '../../src/broker/checkpointer';
+import { defaultSchedule } from '../../src/core/checkpoints';
 import { OperationsService } from '../../src/broker/operations';
 import { fingerprint } from '../../src/core/key-material';
 import { sealAll, type LedgerDraft } from '../../src/core/ledger';
@@ -100,13 +102,15 @@ export async function largeLedger(opts: { chains: number; perChain: number; quer
     const total = opts.chains * opts.perChain;
     progress(`building a ledger of ${total.toLocaleString('en')} entries over ${opts.chains} chains`);
     await buildLedger(store, opts.chains, opts.perChain);
+    const signer = await testSigner();
     const operations = new OperationsService({
       state: store,
       designations: new DesignationReader(store, systemClock, testTiming),
       keyStores: [],
-      signer: await testSigner(),
+      signer,
       clock: systemClock,
       timing: testTiming,
+      checkpointer: new Checkpointer({ state: store, signer, clock: systemClock, schedule: defaultSchedule }),
     });
     // A signed checkpoint over every head, so verify does all of its work.
     await operations.checkpoint();

@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { testGenesisRoot } from '../support/fixtures';
 import { Broker, Pod, horizonMs, overlaps, until, watchKeyFiles } from './support/cluster';
 
 let broker: Broker;
@@ -55,7 +56,7 @@ describe('keyhold-hook against a real broker', () => {
     expect(await readFile(join(a.keyDir, 'validator_definitions.yml'), 'utf8')).toContain(`voting_public_key: "${publicId}"`);
     const epoch = a.lastState!.epoch!;
     const interchange = {
-      metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'11'.repeat(32)}` },
+      metadata: { interchange_format_version: '5', genesis_validators_root: testGenesisRoot },
       data: [{ pubkey: publicId, signed_blocks: [{ slot: '81952' }], signed_attestations: [{ source_epoch: '2290', target_epoch: '3007' }] }],
     };
     await a.terminate({ interchange });
@@ -70,6 +71,8 @@ describe('keyhold-hook against a real broker', () => {
     expect(a2.lastState!.epoch).toBe(epoch + 1);
     // The next holder gets the interchange to import before its validator starts.
     expect(JSON.parse(await readFile(join(a2.keyDir, 'slashing-protection.json'), 'utf8'))).toEqual(interchange);
+    // ...and is told its predecessor stopped with its history.
+    expect(JSON.parse(await readFile(join(a2.keyDir, 'grant.json'), 'utf8'))).toMatchObject({ epoch: epoch + 1, predecessor: 'released' });
     expect(overlaps(pods)).toEqual([]);
   });
 

@@ -71,7 +71,7 @@ describe('the GCP bundle', () => {
       private: true,
       type: 'module',
       main: 'index.mjs',
-      engines: { node: '>=20' },
+      engines: { node: '>=22' },
       dependencies: { '@google-cloud/functions-framework': root.dependencies['@google-cloud/functions-framework'] },
     });
     expect(gcp.entry).toBe(join(gcp.outdir, 'index.mjs'));

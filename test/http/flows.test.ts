@@ -163,14 +163,15 @@ describe('release', () => {
     expect(JSON.parse(plain.slashingProtection!)).toEqual(sp);
   });
 
-  it('refuses an interchange that names another validator\'s key', async () => {
+  it('does not keep an interchange that names another validator\'s key, yet counts the release', async () => {
     const b = await testBroker();
     await importValidator(b);
     const a = await pod(slot0);
     const { grant } = (await (await fetchGrant(b, a)).json()) as { grant: string };
     const res = await release(b, a, grant, interchange(`0x${'11'.repeat(48)}`));
-    expect(res.status).toBe(400);
-    expect((await status(b)).designation.state).toBe('held');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ outcome: 'released', epoch: 1, slashingProtection: 'refused', slashingProtectionCode: 'interchange_foreign_key' });
+    expect((await status(b)).designation.state).toBe('released');
   });
 
   it('lets a holder fenced by promotion acknowledge, so the standby starts at once', async () => {

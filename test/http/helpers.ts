@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { compactDecrypt, type CryptoKey, type JWK } from 'jose';
-import { ephemeralKeyPair, generatedKeyMaterial, testServiceAccount, type TestBroker } from '../support/fixtures';
+import { ephemeralKeyPair, generatedKeyMaterial, testGenesisRoot, testServiceAccount, type TestBroker } from '../support/fixtures';
 
 export const slot0 = 'eu1/validators/v1-0';
 export const slot1 = 'eu1/validators/v1-standby-0';
@@ -36,7 +36,7 @@ export async function importValidator(b: TestBroker, id = 'v1', slots = [slot0, 
   const res = await b.app.request(path, {
     method: 'PUT',
     headers: await operatorHeaders(b, 'PUT', path),
-    body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots, serviceAccounts: [testServiceAccount] }),
+    body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots, serviceAccounts: [testServiceAccount], genesisValidatorsRoot: testGenesisRoot }),
   });
   if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
   return gen;
@@ -77,6 +77,6 @@ export async function status(b: TestBroker, id = 'v1') {
 
 /** EIP-3076 minimal interchange for one public key. */
 export const interchange = (pubkey: string) => ({
-  metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` },
+  metadata: { interchange_format_version: '5', genesis_validators_root: testGenesisRoot },
   data: [{ pubkey, signed_blocks: [{ slot: '81952' }], signed_attestations: [{ source_epoch: '2290', target_epoch: '3007' }] }],
 });

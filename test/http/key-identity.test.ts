@@ -10,7 +10,7 @@ import { createRecord } from '../../src/core/designation';
 import { fingerprint } from '../../src/core/key-material';
 import type { StateStore } from '../../src/ports';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
-import { generatedKeyMaterial, testBroker, type TestBroker } from '../support/fixtures';
+import { generatedKeyMaterial, testBroker, type TestBroker, testGenesisRoot } from '../support/fixtures';
 import { fetchGrant, importValidator, operatorHeaders, pod, slot0, slot1, status } from './helpers';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -20,7 +20,7 @@ async function putKey(b: TestBroker, id: string, f: { keystore: string; password
   const res = await b.app.request(path, {
     method: 'PUT',
     headers: await operatorHeaders(b, 'PUT', path),
-    body: JSON.stringify({ format: 'eip2335', publicId: f.publicId, files: { 'keystore.json': b64(f.keystore), 'password.txt': b64(f.password) }, slots, serviceAccounts: ['validator'] }),
+    body: JSON.stringify({ format: 'eip2335', publicId: f.publicId, files: { 'keystore.json': b64(f.keystore), 'password.txt': b64(f.password) }, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
   });
   return { status: res.status, body: (await res.json()) as { code?: string; fingerprint?: string } };
 }

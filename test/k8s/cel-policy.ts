@@ -21,9 +21,10 @@ function toCel(value: unknown): unknown {
 
 export type Refusal = { message: string; error?: string };
 
-/** The refusals an object gets; an empty list means it is admitted. */
-export function admit(policy: CelPolicy, object: unknown): Refusal[] {
+/** The refusals an object gets (`request` is the admission request: userInfo, name, ...); an empty list means it is admitted. */
+export function admit(policy: CelPolicy, object: unknown, request: unknown = {}): Refusal[] {
   const celObject = toCel(object);
+  const celRequest = toCel(request);
   const variables: Record<string, unknown> = {};
   for (const v of policy.variables) {
     let computed = false;
@@ -32,7 +33,7 @@ export function admit(policy: CelPolicy, object: unknown): Refusal[] {
       enumerable: true,
       get() {
         if (!computed) {
-          cached = env.evaluate(v.expression, { object: celObject, oldObject: null, variables });
+          cached = env.evaluate(v.expression, { object: celObject, oldObject: null, request: celRequest, variables });
           computed = true;
         }
         return cached;
@@ -43,7 +44,7 @@ export function admit(policy: CelPolicy, object: unknown): Refusal[] {
   for (const validation of policy.validations) {
     const message = validation.message ?? validation.expression;
     try {
-      const result = env.evaluate(validation.expression, { object: celObject, oldObject: null, variables });
+      const result = env.evaluate(validation.expression, { object: celObject, oldObject: null, request: celRequest, variables });
       if (result !== true) refusals.push({ message });
     } catch (error) {
       refusals.push({ message, error: error instanceof Error ? error.message : String(error) });

@@ -142,10 +142,39 @@ describe.runIf(hasKubectl)(`admission policies${skipReason}`, () => {
       expect(refused(cron)).toEqual([expect.stringContaining('may only run as a StatefulSet')]);
     });
 
-    it('refuses podManagementPolicy Parallel', () => {
-      const sts = goodStatefulSet();
-      sts.spec.podManagementPolicy = 'Parallel';
-      expect(refused(sts)).toEqual([expect.stringContaining('OrderedReady')]);
+    it('admits either podManagementPolicy: with one replica both are delete-then-create', () => {
+      for (const policy of ['Parallel', 'OrderedReady']) {
+        const sts = goodStatefulSet();
+        sts.spec.podManagementPolicy = policy;
+        expect(refused(sts)).toEqual([]);
+      }
+    });
+
+    it('refuses a validator pod or StatefulSet without shareProcessNamespace: true (issue 12)', () => {
+      for (const value of [false, undefined]) {
+        const sts = goodStatefulSet();
+        if (value === undefined) delete sts.spec.template.spec.shareProcessNamespace;
+        else sts.spec.template.spec.shareProcessNamespace = value;
+        expect(refused(sts)).toEqual([expect.stringContaining('shareProcessNamespace')]);
+        expect(refused(podOf(sts))).toEqual([expect.stringContaining('shareProcessNamespace')]);
+      }
+    });
+
+    it('refuses a keeper without the signer setting, and admits a pidfile instead of a process name (issue 12)', () => {
+      const keeperOf = (sts: Mutable): Mutable => sts.spec.template.spec.initContainers.find((c: Mutable) => c.name === 'keyhold-keeper');
+      const none = goodStatefulSet();
+      keeperOf(none).env = keeperOf(none).env.filter((e: Mutable) => e.name !== 'KEYHOLD_SIGNER_PROCESS');
+      expect(refused(none)).toEqual([expect.stringContaining('KEYHOLD_SIGNER_PROCESS')]);
+      expect(refused(podOf(none))).toEqual([expect.stringContaining('KEYHOLD_SIGNER_PROCESS')]);
+      const empty = goodStatefulSet();
+      keeperOf(empty).env.find((e: Mutable) => e.name === 'KEYHOLD_SIGNER_PROCESS').value = '';
+      expect(refused(empty)).toEqual([expect.stringContaining('KEYHOLD_SIGNER_PROCESS')]);
+      const noEnv = goodStatefulSet();
+      delete keeperOf(noEnv).env;
+      expect(refused(noEnv)).toEqual([expect.stringContaining('KEYHOLD_SIGNER_PROCESS')]);
+      const pidfile = clone(none);
+      keeperOf(pidfile).env.push({ name: 'KEYHOLD_SIGNER_PIDFILE', value: '/keyhold/keys/signer.pid' });
+      expect(refused(pidfile)).toEqual([]);
     });
 
     it('refuses a validator pod or StatefulSet without the keyhold-fetch init container', () => {
@@ -155,7 +184,7 @@ describe.runIf(hasKubectl)(`admission policies${skipReason}`, () => {
       expect(refused(podOf(sts))).toEqual([expect.stringContaining('keyhold-fetch')]);
       const none = goodStatefulSet();
       delete none.spec.template.spec.initContainers;
-      expect(refused(none)).toEqual([expect.stringContaining('keyhold-fetch'), expect.stringContaining('keyhold-keeper')]);
+      expect(refused(none)).toEqual([expect.stringContaining('keyhold-fetch'), expect.stringContaining('keyhold-keeper'), expect.stringContaining('KEYHOLD_SIGNER_PROCESS')]);
     });
 
     it('refuses keyhold-fetch turned into a sidecar (it would no longer block the signer)', () => {
@@ -194,6 +223,45 @@ describe.runIf(hasKubectl)(`admission policies${skipReason}`, () => {
       expect(refused(pod)).toEqual([expect.stringContaining('created by its StatefulSet')]);
       pod.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'x', uid: 'u', controller: true }];
       expect(refused(pod)).toEqual([expect.stringContaining('created by its StatefulSet')]);
+    });
+  });
+
+  describe('exec, attach and ephemeral containers on validator pods', () => {
+    const policy = (): CelPolicy => vapPolicy(policyObjects(), 'keyhold-validator-no-exec');
+    const user = (...groups: string[]) => ({ userInfo: { username: 'alice', groups: ['system:authenticated', ...groups] } });
+    const exec = { apiVersion: 'v1', kind: 'PodExecOptions', stdin: true, tty: true, container: 'validator', command: ['sh'] };
+    const attach = { apiVersion: 'v1', kind: 'PodAttachOptions', stdin: true, container: 'validator' };
+    const debugged = (): Mutable => {
+      const pod = podOf(goodStatefulSet());
+      pod.spec.ephemeralContainers = [{ name: 'debugger', image: 'busybox', targetContainerName: 'validator' }];
+      return pod;
+    };
+
+    it('matches CONNECT on pods/exec and pods/attach and UPDATE on pods/ephemeralcontainers, in validator namespaces, failing closed', () => {
+      const vap = policyObjects().find((o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name === 'keyhold-validator-no-exec');
+      const spec = vap?.spec as { failurePolicy: string; matchConstraints: { namespaceSelector: unknown; resourceRules: { operations: string[]; resources: string[] }[] } };
+      expect(spec.failurePolicy).toBe('Fail');
+      expect(spec.matchConstraints.namespaceSelector).toEqual({ matchLabels: { 'keyhold.io/validators': 'true' } });
+      const matched = spec.matchConstraints.resourceRules.flatMap((r) => r.resources.flatMap((res) => r.operations.map((op) => `${op} ${res}`))).sort();
+      expect(matched).toEqual(['CONNECT pods/attach', 'CONNECT pods/exec', 'UPDATE pods/ephemeralcontainers']);
+      const binding = policyObjects().find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata.name === 'keyhold-validator-no-exec');
+      expect((binding?.spec as { validationActions: string[] }).validationActions).toEqual(['Deny', 'Audit']);
+      // The site namespaces carry the label the policy selects on.
+      for (const overlay of siteOverlays) {
+        expect(render(overlay).find((o) => o.kind === 'Namespace')?.metadata.labels?.['keyhold.io/validators']).toBe('true');
+      }
+    });
+
+    it.each([
+      ['exec', exec],
+      ['attach', attach],
+      ['an ephemeral container', null],
+    ])('refuses %s to anyone outside the break-glass group, cluster admins included', (_what, obj) => {
+      const o = obj ?? debugged();
+      for (const who of [user(), user('system:masters'), user('keyhold:site-operators'), { userInfo: { username: 'system:serviceaccount:x:y' } }]) {
+        expect(admit(policy(), o, who).map((r) => r.message)).toEqual([expect.stringContaining('break-glass')]);
+      }
+      expect(admit(policy(), o, user('keyhold:break-glass'))).toEqual([]);
     });
   });
 

@@ -21,6 +21,16 @@ function checkCustomResource(obj: K8sObject): string[] {
         if (typeof rule.alert !== 'string' && typeof rule.record !== 'string') problems.push('rule without alert/record');
       }
     }
+  } else if (obj.kind === 'PodMonitor' || obj.kind === 'ServiceMonitor') {
+    if (obj.apiVersion !== 'monitoring.coreos.com/v1') problems.push(`${obj.kind} apiVersion`);
+    for (const key of Object.keys(spec)) if (!['selector', 'podMetricsEndpoints', 'endpoints', 'namespaceSelector', 'jobLabel'].includes(key)) problems.push(`spec.${key}`);
+    const endpoints = (obj.kind === 'PodMonitor' ? spec.podMetricsEndpoints : spec.endpoints) as Record<string, unknown>[] | undefined;
+    if (!Array.isArray(endpoints) || endpoints.length === 0) problems.push(`${obj.kind} without endpoints`);
+    for (const e of endpoints ?? []) {
+      for (const key of Object.keys(e)) if (!['port', 'path', 'interval', 'scheme', 'scrapeTimeout', 'relabelings'].includes(key)) problems.push(`endpoint field ${key}`);
+      if (typeof e.port !== 'string') problems.push('endpoint without a named port');
+    }
+    if (typeof (spec.selector as { matchLabels?: unknown } | undefined)?.matchLabels !== 'object') problems.push(`${obj.kind} without selector.matchLabels`);
   } else if (obj.kind === 'ConstraintTemplate') {
     if (obj.apiVersion !== 'templates.gatekeeper.sh/v1') problems.push('ConstraintTemplate apiVersion');
     const names = (spec.crd as { spec?: { names?: { kind?: unknown } } } | undefined)?.spec?.names;

@@ -17,6 +17,7 @@ import {
   ValidatingAdmissionPolicy,
   ValidatingAdmissionPolicyBinding,
 } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 
 type ModelClass = new (data: never) => { validate(): void; toJSON(): unknown };
 
@@ -30,6 +31,8 @@ const models: Record<string, ModelClass> = {
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelClass,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as ModelClass,
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': ValidatingAdmissionPolicy as unknown as ModelClass,
+  'rbac.authorization.k8s.io/v1/Role': Role as unknown as ModelClass,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as ModelClass,
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding':
     ValidatingAdmissionPolicyBinding as unknown as ModelClass,
 };

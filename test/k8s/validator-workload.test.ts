@@ -73,11 +73,11 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
       expect(v.map((o) => o.kind)).toEqual(['StatefulSet']);
     });
 
-    it('runs one replica, OrderedReady, RollingUpdate (delete-then-create)', () => {
+    it('runs one replica, Parallel (so updates reach a pod that is not Ready), RollingUpdate', () => {
       for (const sts of validators()) {
         const spec = sts.spec as unknown as StatefulSetSpec;
         expect(spec.replicas).toBe(1);
-        expect(spec.podManagementPolicy).toBe('OrderedReady');
+        expect(spec.podManagementPolicy).toBe('Parallel');
         expect(spec.updateStrategy?.type).toBe('RollingUpdate');
       }
     });
@@ -195,7 +195,7 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
       }
     });
 
-    it('limits validator traffic: egress to beacon, broker and DNS only; ingress only for metrics', () => {
+    it('limits validator traffic: egress to beacon, reference beacons, broker and DNS only; ingress only for metrics', () => {
       const policy = objects().find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'validator');
       const spec = policy?.spec as {
         policyTypes: string[];
@@ -204,9 +204,10 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
       };
       expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
       expect(spec.ingress.flatMap((r) => r.ports.map((p) => p.port)).sort()).toEqual([5064, 9102]);
-      expect(spec.egress.map((r) => r.ports.map((p) => p.port))).toEqual([[5052], [8443], [53, 53]]);
+      expect(spec.egress.map((r) => r.ports.map((p) => p.port))).toEqual([[5052], [5052], [8443], [53, 53]]);
       expect(spec.egress.map((r) => r.to[0]?.podSelector?.matchLabels)).toEqual([
         { 'app.kubernetes.io/name': 'node' },
+        { 'keyhold.io/probe-reference': 'true' },
         { 'app.kubernetes.io/name': 'keyhold-broker' },
         { 'k8s-app': 'kube-dns' },
       ]);
@@ -214,8 +215,25 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
       expect(deny?.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     });
 
-    it('grants no API access: no Role or binding, service accounts do not automount', () => {
-      expect(objects().filter((o) => /Role(Binding)?$/.test(o.kind))).toEqual([]);
+    it('grants pods no API access, and people no way into a running pod', () => {
+      type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[] };
+      const roles = objects().filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
+      expect(roles.length).toBeGreaterThan(0);
+      for (const role of roles) {
+        for (const rule of (role as unknown as { rules: Rule[] }).rules) {
+          const where = `${role.metadata.name}: ${JSON.stringify(rule)}`;
+          expect(rule.resources, where).not.toContain('*');
+          expect(rule.verbs, where).not.toContain('*');
+          expect(rule.apiGroups, where).not.toContain('*');
+          for (const r of ['pods/exec', 'pods/attach', 'pods/ephemeralcontainers', 'pods/portforward', 'pods/*']) expect(rule.resources, where).not.toContain(r);
+          // Reading a Secret is reading whatever it holds; there are none, and no role may read one.
+          expect(rule.resources, where).not.toContain('secrets');
+        }
+      }
+      for (const binding of objects().filter((o) => /RoleBinding$/.test(o.kind))) {
+        const subjects = (binding as unknown as { subjects: { kind: string }[] }).subjects;
+        expect(subjects.map((x) => x.kind), binding.metadata.name).not.toContain('ServiceAccount');
+      }
       for (const sa of objects().filter((o) => o.kind === 'ServiceAccount')) {
         expect(sa.automountServiceAccountToken, sa.metadata.name).toBe(false);
       }

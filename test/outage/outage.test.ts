@@ -11,7 +11,7 @@ import { horizonMs } from '../../src/core/horizon';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { decryptKey, fetchGrant, importValidator, operatorHeaders, pod, promote, release, renew, slot0, slot1 } from '../http/helpers';
-import { ManualClock, testBroker, testTiming } from '../support/fixtures';
+import { ManualClock, testBroker, testGenesisRoot, testTiming } from '../support/fixtures';
 import { FaultyKeyStore, FaultyStateStore } from '../support/faulty-stores';
 
 const cacheOpts = { freshMs: 30_000, maxAgeMs: 300_000, maxEntries: 10 };
@@ -101,7 +101,7 @@ describe('replicated key material', () => {
       const path = '/v1/validators/v1/key';
       return b2.app.request(path, { method: 'PUT', headers: await operatorHeaders(b2, 'PUT', path), body: JSON.stringify(body) });
     };
-    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1], serviceAccounts: ['validator'] };
+    const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot };
     expect((await put({ ...same, stores: ['nope'] })).status).toBe(400);
     const res = await put({ ...same, stores: ['fresh'] });
     expect(res.status).toBe(201);

@@ -92,6 +92,10 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.latestCheckpoint();
   }
+  async listCheckpoints(fromSeq: number, limit: number) {
+    this.gate();
+    return this.inner.listCheckpoints(fromSeq, limit);
+  }
   async health() {
     return this.mode === 'ok' ? this.inner.health() : { state: 'error' as const, detail: 'down' };
   }

@@ -16,6 +16,7 @@ import { memoryLogger } from '../../src/log';
 import type { Clock, KeyStore, StateStore } from '../../src/ports';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
+import { checkedApp } from '../http/contract';
 
 export class ManualClock implements Clock {
   constructor(public t = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
@@ -77,6 +78,9 @@ export async function testOperator(name = 'alice', role: OperatorRole = 'operato
     token: (method, path, now) => signOperatorRequest(credential, method, path, now),
   };
 }
+
+/** The genesis validators root test validators are imported with (a made-up chain's). */
+export const testGenesisRoot = `0x${'ab'.repeat(32)}`;
 
 /**
  * An EIP-2335 keystore (pbkdf2, c = 2, so tests stay fast) of a fresh BLS key
@@ -141,7 +145,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -166,10 +170,13 @@ export async function testBroker(
     logger,
     ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
     ...(overrides.promotionApprovals ? { promotionApprovals: overrides.promotionApprovals } : {}),
+    ...(overrides.ledgerHmacKey ? { ledgerHmacKey: overrides.ledgerHmacKey } : {}),
+    ...(overrides.checkpointSchedule ? { checkpointSchedule: overrides.checkpointSchedule } : {}),
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
   });
-  return { ...broker, clock, cluster, operator, logs: logger.lines };
+  // Every answer a test receives through the app must be one the OpenAPI document describes.
+  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };
 }
 
 /** An ephemeral X25519 key pair, as the init container makes one. */

@@ -41,12 +41,12 @@ describe('aws module: least privilege', () => {
     expect(variable('table_name')).toBe('keyhold-state');
   });
 
-  it('runs arm64 Node 20 with the aws-lambda handler and reserved concurrency', () => {
+  it('runs arm64 Node 22 with the aws-lambda handler and reserved concurrency', () => {
     const fn = resources(aws, 'aws_lambda_function')[0]?.body;
     expect(fn?.architectures).toEqual(['arm64']);
     expect(fn?.handler).toBe('aws-lambda.handler');
     expect(fn?.runtime).toBe('${var.runtime}');
-    expect(aws.variable.runtime?.[0]?.default).toBe('nodejs20.x');
+    expect(aws.variable.runtime?.[0]?.default).toBe('nodejs22.x');
     expect(fn?.reserved_concurrent_executions).toBe('${var.reserved_concurrency}');
   });
 

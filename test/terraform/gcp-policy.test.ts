@@ -51,9 +51,9 @@ describe('gcp module: least privilege', () => {
     expect(gcp.variable.signing_key_secret_id?.[0]?.default).toBe('keyhold-broker-signing-key');
   });
 
-  it('runs nodejs20 with the keyhold entry point, its own service account and bounded instances', () => {
+  it('runs nodejs22 with the keyhold entry point, its own service account and bounded instances', () => {
     const fn = resources(gcp, 'google_cloudfunctions2_function')[0]?.body ?? {};
-    expect(firstBlock(fn, 'build_config')).toMatchObject({ runtime: 'nodejs20', entry_point: 'keyhold' });
+    expect(firstBlock(fn, 'build_config')).toMatchObject({ runtime: 'nodejs22', entry_point: 'keyhold' });
     expect(firstBlock(fn, 'service_config')).toMatchObject({
       service_account_email: '${google_service_account.broker.email}',
       max_instance_count: '${var.max_instance_count}',

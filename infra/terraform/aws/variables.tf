@@ -21,13 +21,15 @@ variable "bundle_dir" {
 }
 
 variable "runtime" {
-  description = "Lambda Node.js runtime."
+  description = "Lambda Node.js runtime: the one the bundle is built for (functions/runtime.ts)."
   type        = string
-  default     = "nodejs20.x"
+  default     = "nodejs22.x"
 
+  # nodejs20.x is at its end of life and being retired by Lambda (and the AWS
+  # SDK drops Node 20 in January 2027); the bundle targets Node 22.
   validation {
-    condition     = contains(["nodejs20.x", "nodejs22.x"], var.runtime)
-    error_message = "runtime must be nodejs20.x or nodejs22.x (the versions package.json engines allows and Lambda offers)."
+    condition     = contains(["nodejs22.x"], var.runtime)
+    error_message = "runtime must be nodejs22.x (the bundle is built for Node 22; nodejs20.x is retired)."
   }
 }
 

@@ -29,7 +29,7 @@ resource "google_cloudfunctions2_function" "broker" {
   description = "keyhold key-custody broker"
 
   build_config {
-    runtime     = "nodejs20"
+    runtime     = "nodejs22"
     entry_point = "keyhold"
 
     source {

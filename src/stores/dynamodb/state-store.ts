@@ -15,7 +15,7 @@
 //   HEADS              <chain>                         seq N, hash S, firstTime N, lastTime N
 //   C#<chain>          E#<seq, 12 digits>              entry S (JSON), time N
 //   T#<yyyy-mm-dd>     <time 15 d>#<chain>#<seq 12 d>  entry S, chain, validator, slot, action, time
-//   CHECKPOINT         <time 15 d>#<uuid>              body S (JSON)
+//   CHECKPOINTS        <checkpoint seq 12 d>            body S (JSON); put only if absent, so the chain never forks
 //
 // - A chain's head lives in the HEADS partition, one item per chain: the
 //   append condition is on that item only, so validators never contend,
@@ -29,7 +29,6 @@
 //   without writing, so an eventually consistent read could renew a holder
 //   that was already fenced.
 
-import { randomUUID } from 'node:crypto';
 import {
   DynamoDBClient,
   GetItemCommand,
@@ -57,7 +56,7 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
-import { checkChainName, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
+import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 import { DeadlineSigner, signWith } from './deadline-signer';
@@ -313,21 +312,26 @@ export class DynamoDbStateStore implements StateStore {
 
   async readChain(chain: string, fromSeq: number, limit: number): Promise<LedgerEntry[]> {
     checkChainName(chain);
+    return this.range(`C#${chain}`, `E#${padSeq(Math.max(1, fromSeq))}`, limit, (item) => parseEntry(this.name, this.str(item, 'entry')));
+  }
+
+  /** Up to `limit` items of one partition from sort key `from` on, in order, decoded. */
+  private async range<T>(pk: string, from: string, limit: number, decode: (item: Item) => T): Promise<T[]> {
     if (limit <= 0) return [];
-    const out: LedgerEntry[] = [];
+    const out: T[] = [];
     let start: Item | undefined;
     do {
       const page = (await this.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND sk >= :from',
-          ExpressionAttributeValues: { ':pk': S(`C#${chain}`), ':from': S(`E#${padSeq(Math.max(1, fromSeq))}`) },
+          ExpressionAttributeValues: { ':pk': S(pk), ':from': S(from) },
           ConsistentRead: true,
           Limit: limit - out.length,
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       )) as { Items?: Item[]; LastEvaluatedKey?: Item };
-      for (const item of page.Items ?? []) out.push(parseEntry(this.name, this.str(item, 'entry')));
+      for (const item of page.Items ?? []) out.push(decode(item));
       start = page.LastEvaluatedKey;
     } while (start && out.length < limit);
     return out;
@@ -342,23 +346,28 @@ export class DynamoDbStateStore implements StateStore {
     return (await this.queryAll({ pk: 'HEADS' })).map((i) => this.headOf(i));
   }
 
-  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
-    await this.send(
-      new PutItemCommand({ TableName: this.table, Item: { pk: S('CHECKPOINT'), sk: S(`${padTime(c.time)}#${randomUUID()}`), body: S(JSON.stringify(c)) }, ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
+  async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({ TableName: this.table, Item: { pk: S('CHECKPOINTS'), sk: S(padSeq(c.seq)), body: S(encodeCheckpoint(c)) }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw this.fault(e);
+    }
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
     const page = (await this.send(
-      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': S('CHECKPOINT') }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': S('CHECKPOINTS') }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
     )) as { Items?: Item[] };
     const item = page.Items?.[0];
-    if (!item) return null;
-    try {
-      return JSON.parse(this.str(item, 'body')) as StoredCheckpoint;
-    } catch (e) {
-      throw new StoreError(this.name, 'a stored checkpoint is malformed', { cause: e });
-    }
+    return item ? decodeCheckpoint(this.name, this.str(item, 'body')) : null;
+  }
+
+  async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
+    return this.range('CHECKPOINTS', padSeq(Math.max(1, fromSeq)), limit, (item) => decodeCheckpoint(this.name, this.str(item, 'body')));
   }
 
   async health(): Promise<Health> {

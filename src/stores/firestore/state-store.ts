@@ -13,7 +13,7 @@
 //   <p>_chains/<chain>                    head: { seq, hash, commit }
 //   <p>_chains/<chain>/entries/<seq 12 d> { entry (JSON text), time }
 //   <p>_ledger/<time 15 d>#<chain>#<seq>  { entry, chain, validator, slot, action, time }
-//   <p>_checkpoints/<time 15 d>#<uuid>    { order (= the id), body (JSON text) }
+//   <p>_checkpoint_chain/<seq 12 d>       { order (= the seq), body (JSON text) }, created only if absent
 //
 // Records and entries are stored as JSON text, not as Firestore maps, so what
 // is hashed is exactly what comes back (no integer/double or empty-map
@@ -47,7 +47,7 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
-import { checkChainName, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
+import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 
@@ -92,7 +92,7 @@ export class FirestoreStateStore implements StateStore {
   private chains = () => this.db.collection(`${this.p}_chains`);
   private entries = (chain: string) => this.chains().doc(chain).collection('entries');
   private ledger = () => this.db.collection(`${this.p}_ledger`);
-  private checkpoints = () => this.db.collection(`${this.p}_checkpoints`);
+  private checkpoints = () => this.db.collection(`${this.p}_checkpoint_chain`);
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     const snap = await this.call(() => this.validators().doc(id).get());
@@ -228,21 +228,28 @@ export class FirestoreStateStore implements StateStore {
     return snaps.docs.map((d) => this.headOf(d.id, d)!);
   }
 
-  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
-    const id = `${padTime(c.time)}#${randomUUID()}`;
-    await this.call(() => this.checkpoints().doc(id).create({ order: id, body: JSON.stringify(c) }));
+  async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
+    try {
+      await this.checkpoints().doc(padSeq(c.seq)).create({ order: c.seq, body: encodeCheckpoint(c) });
+      return true;
+    } catch (e) {
+      // ALREADY_EXISTS: another broker appended this seq first.
+      if ((e as { code?: unknown }).code === 6) return false;
+      throw this.fault(e);
+    }
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
-    // Firestore scans document ids ascending only; a copy of the id in a field has a descending single-field index.
+    // Firestore scans document ids ascending only; a copy of the seq in a field has a descending single-field index.
     const snaps = await this.call(() => this.checkpoints().orderBy('order', 'desc').limit(1).get());
     const doc = snaps.docs[0];
-    if (!doc) return null;
-    try {
-      return JSON.parse(doc.get('body') as string) as StoredCheckpoint;
-    } catch (e) {
-      throw new StoreError(this.name, 'a stored checkpoint is malformed', { cause: e });
-    }
+    return doc ? decodeCheckpoint(this.name, doc.get('body')) : null;
+  }
+
+  async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
+    if (limit <= 0) return [];
+    const snaps = await this.call(() => this.checkpoints().orderBy(FieldPath.documentId()).where(FieldPath.documentId(), '>=', padSeq(Math.max(1, fromSeq))).limit(limit).get());
+    return snaps.docs.map((d) => decodeCheckpoint(this.name, d.get('body')));
   }
 
   async health(): Promise<Health> {

@@ -18,6 +18,8 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
+import { podDetailFields } from '../../core/pseudonyms';
+import { decodeCheckpoint, encodeCheckpoint } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 import { fromRawRow, ledgerColumns } from './ledger-rows';
@@ -51,8 +53,8 @@ CREATE TABLE IF NOT EXISTS key_owners (
   key TEXT PRIMARY KEY,
   validator TEXT NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS checkpoints (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS checkpoint_chain (
+  seq INTEGER PRIMARY KEY,
   body TEXT NOT NULL
 ) STRICT;
 `;
@@ -198,6 +200,9 @@ export class SqliteStateStore implements StateStore {
       ['chain', 'chain = @chain'],
       ['slot', 'slot = @slot'],
       ['action', 'action = @action'],
+      ['actor', 'actor = @actor'],
+      ['epoch', 'epoch = @epoch'],
+      ['pod', `(actor = 'pod:' || @pod OR ${podDetailFields.map((k) => `json_extract(details, '$.${k}') = @pod`).join(' OR ')})`],
       ['since', 'time >= @since'],
       ['until', 'time < @until'],
     ];
@@ -244,13 +249,18 @@ export class SqliteStateStore implements StateStore {
     return rows.map((r) => ({ chain: r.chain, seq: r.seq, hash: r.hash }));
   }
 
-  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
-    this.db.prepare('INSERT INTO checkpoints (body) VALUES (?)').run(JSON.stringify(c));
+  async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
+    return this.db.prepare('INSERT INTO checkpoint_chain (seq, body) VALUES (?, ?) ON CONFLICT (seq) DO NOTHING').run(c.seq, encodeCheckpoint(c)).changes === 1;
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
-    const row = this.db.prepare('SELECT body FROM checkpoints ORDER BY id DESC LIMIT 1').get() as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as StoredCheckpoint) : null;
+    const row = this.db.prepare('SELECT body FROM checkpoint_chain ORDER BY seq DESC LIMIT 1').get() as { body: string } | undefined;
+    return row ? decodeCheckpoint(this.name, row.body) : null;
+  }
+
+  async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
+    const rows = this.db.prepare('SELECT body FROM checkpoint_chain WHERE seq >= ? ORDER BY seq LIMIT ?').all(fromSeq, limit) as { body: string }[];
+    return rows.map((r) => decodeCheckpoint(this.name, r.body));
   }
 
   async health(): Promise<Health> {

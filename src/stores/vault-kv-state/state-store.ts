@@ -40,7 +40,7 @@
 //   keys/<key>                   { validator }  the key index, one validator id per key, for ever
 //   chains/<chain>/<seq 12 d>    { entry (JSON text), intent?, state? }
 //   heads/<chain>                { seq }   a hint only: readers probe past it
-//   checkpoint                   { body }  the latest; KV keeps earlier versions
+//   checkpoints/<seq 12 d>       { body }  the signed checkpoint chain, each created only (cas 0)
 //
 // Audit queries read whole chains (entries are immutable, so each instance
 // caches them) and merge: Vault is not a query engine, and a deployment that
@@ -65,7 +65,7 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
-import { checkChainName, compareEntries, encodeEntry, matchesQuery, padSeq, parseEntry } from '../ledger-codec';
+import { checkChainName, compareEntries, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, padSeq, parseEntry } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 
@@ -468,27 +468,38 @@ export class VaultKvStateStore implements StateStore {
 
   // ------------------------------------------------------------- checkpoints
 
-  async putCheckpoint(c: StoredCheckpoint): Promise<void> {
-    for (let attempt = 1; attempt <= 10; attempt++) {
-      const current = await this.kv.read('checkpoint');
-      if ((await this.kv.write('checkpoint', { body: JSON.stringify(c) }, current?.version ?? 0)) !== 'cas_mismatch') return;
-    }
-    throw new StoreUnavailableError(this.name, 'checkpoint contention');
+  async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
+    // cas 0 creates only: two brokers can never both write one position of the checkpoint chain.
+    return (await this.kv.write(`checkpoints/${padSeq(c.seq)}`, { body: encodeCheckpoint(c) }, 0)) !== 'cas_mismatch';
+  }
+
+  /** Seqs in order, from the listing: a removed checkpoint shows as a gap to verify, not as the end of the chain. */
+  private async checkpointSeqs(): Promise<number[]> {
+    return (await this.kv.list('checkpoints/'))
+      .filter((k) => /^\d{12}$/.test(k))
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  private async readCheckpoint(seq: number): Promise<StoredCheckpoint | null> {
+    const got = await this.kv.read(`checkpoints/${padSeq(seq)}`);
+    return got ? decodeCheckpoint(this.name, got.data.body) : null;
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
-    const got = await this.kv.read('checkpoint');
-    if (!got) return null;
-    try {
-      return JSON.parse(got.data.body as string) as StoredCheckpoint;
-    } catch (e) {
-      throw new StoreError(this.name, 'a stored checkpoint is malformed', { cause: e });
-    }
+    const last = (await this.checkpointSeqs()).at(-1);
+    return last === undefined ? null : this.readCheckpoint(last);
+  }
+
+  async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
+    const seqs = (await this.checkpointSeqs()).filter((s) => s >= fromSeq).slice(0, Math.max(0, limit));
+    const read = await Promise.all(seqs.map((s) => this.readCheckpoint(s)));
+    return read.filter((c): c is StoredCheckpoint => c !== null);
   }
 
   async health(): Promise<Health> {
     try {
-      await this.kv.read('checkpoint');
+      await this.kv.read('heads/_health');
       return { state: 'ready' };
     } catch {
       return { state: 'error', detail: 'vault read failed' };

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../../src/identity/dev-credentials';
 import { hasKeyFiles } from '../../../operator-hooks/key-files';
 import type { KeeperStatus } from '../../../operator-hooks/keeper';
-import { generatedKeyMaterial } from '../../support/fixtures';
+import { generatedKeyMaterial, testGenesisRoot } from '../../support/fixtures';
 
 const root = resolve(import.meta.dirname, '../../..');
 const hookBin = join(root, 'operator-hooks/bin.mjs');
@@ -44,10 +44,13 @@ export class Broker {
   port = 0;
   readonly log: string[] = [];
 
-  private constructor(readonly home: string) {}
+  private constructor(
+    readonly home: string,
+    private readonly extraEnv: Readonly<Record<string, string>>,
+  ) {}
 
-  static async start(): Promise<Broker> {
-    const b = new Broker(await mkdtemp(join(tmpdir(), 'keyhold-e2e-home-')));
+  static async start(extraEnv: Readonly<Record<string, string>> = {}): Promise<Broker> {
+    const b = new Broker(await mkdtemp(join(tmpdir(), 'keyhold-e2e-home-')), extraEnv);
     await b.spawn();
     return b;
   }
@@ -58,7 +61,7 @@ export class Broker {
 
   /** Start (or restart on the same port, same home) and wait for the "listening" line. */
   async spawn(): Promise<void> {
-    const env = { ...cleanEnv(), ...brokerTiming, KEYHOLD_HOME: this.home, KEYHOLD_PORT: String(this.port), KEYHOLD_LOG_LEVEL: 'warn' };
+    const env = { ...cleanEnv(), ...brokerTiming, KEYHOLD_HOME: this.home, KEYHOLD_PORT: String(this.port), KEYHOLD_LOG_LEVEL: 'warn', ...this.extraEnv };
     // node --import tsx rather than npx: the pid we signal is the server itself.
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -120,6 +123,7 @@ export class Broker {
       slots,
       serviceAccounts: ['validator'],
       reason: 'e2e',
+      genesisValidatorsRoot: testGenesisRoot,
     });
     return { publicId: g.publicId };
   }

@@ -1,0 +1,121 @@
+// Signs checkpoints on the schedule: after this instance has committed
+// `everyEntries` entries, or `everyMs` after the first entry it left
+// uncovered, and on a timer where the runtime has one (the Node server). Each
+// checkpoint extends the stored checkpoint chain by compare-and-swap on its
+// seq, so brokers racing to sign never fork it: the loser re-reads, and
+// signs only if something is still uncovered.
+
+import { checkpointDue, maxLagFor, nextCheckpoint, type CheckpointSchedule } from '../core/checkpoints';
+import type { LedgerEntry } from '../core/ledger';
+import type { GrantSigner } from '../grants/signer';
+import type { Logger } from '../log';
+import type { Clock, StateStore, StoredCheckpoint } from '../ports';
+
+export interface CheckpointerDeps {
+  readonly state: StateStore;
+  readonly signer: GrantSigner;
+  readonly clock: Clock;
+  readonly schedule: CheckpointSchedule;
+  readonly logger?: Logger;
+}
+
+const putAttempts = 4;
+
+export class Checkpointer {
+  private localUncovered = 0;
+  private firstLocalAt: number | null = null;
+  private running: Promise<StoredCheckpoint | null> | null = null;
+
+  constructor(private readonly d: CheckpointerDeps) {}
+
+  get maxLagMs(): number {
+    return maxLagFor(this.d.schedule);
+  }
+
+  /** Sign a checkpoint over every head now, whether or not one is due. */
+  async sign(): Promise<StoredCheckpoint> {
+    for (let i = 1; ; i++) {
+      const latest = await this.d.state.latestCheckpoint();
+      const heads = await this.d.state.chainHeads();
+      const c = await this.signed(latest, heads);
+      if (await this.d.state.putCheckpoint(c)) {
+        this.reset();
+        return c;
+      }
+      if (i >= putAttempts) throw new CheckpointContentionError();
+    }
+  }
+
+  /** Sign one if the schedule says so (checked against the store, which every broker shares). */
+  async ifDue(): Promise<StoredCheckpoint | null> {
+    this.running ??= this.runIfDue().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async runIfDue(): Promise<StoredCheckpoint | null> {
+    for (let i = 1; i <= putAttempts; i++) {
+      const latest = await this.d.state.latestCheckpoint();
+      const heads = await this.d.state.chainHeads();
+      if (!checkpointDue(this.d.schedule, latest, heads, this.d.clock.now())) {
+        this.reset();
+        return null;
+      }
+      const c = await this.signed(latest, heads);
+      if (await this.d.state.putCheckpoint(c)) {
+        this.reset();
+        return c;
+      }
+    }
+    throw new CheckpointContentionError();
+  }
+
+  /**
+   * Called after every commit: counts what this instance wrote, and checks
+   * the store only when its own count or age says a checkpoint may be due,
+   * so most decisions cost nothing more. A failure here is logged, never
+   * turned into a failed decision: the decision is already committed.
+   */
+  async afterCommit(entries: readonly LedgerEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const now = this.d.clock.now();
+    this.localUncovered += entries.length;
+    this.firstLocalAt ??= now;
+    if (this.localUncovered < this.d.schedule.everyEntries && now - this.firstLocalAt < this.d.schedule.everyMs) return;
+    try {
+      await this.ifDue();
+    } catch (e) {
+      this.d.logger?.log('warn', 'checkpoint_failed', { error: (e as { code?: string }).code ?? (e as Error).name });
+    }
+  }
+
+  /** For runtimes that live between requests: check on a timer. Returns the stop function. */
+  start(tickMs: number = Math.max(1000, Math.floor(this.d.schedule.everyMs / 2))): () => void {
+    const timer = setInterval(() => {
+      this.ifDue().catch((e: unknown) => this.d.logger?.log('warn', 'checkpoint_failed', { error: (e as { code?: string }).code ?? (e as Error).name }));
+    }, tickMs);
+    timer.unref?.();
+    return () => clearInterval(timer);
+  }
+
+  private async signed(latest: StoredCheckpoint | null, heads: Parameters<typeof nextCheckpoint>[1]): Promise<StoredCheckpoint> {
+    const body = nextCheckpoint(latest, heads, this.d.clock.now(), this.maxLagMs);
+    const signature = await this.d.signer.signStatement({ checkpoint: body.digest }, body.time);
+    return { ...body, signature };
+  }
+
+  private reset(): void {
+    this.localUncovered = 0;
+    this.firstLocalAt = null;
+  }
+}
+
+/** Another broker kept winning the race for the next seq; the next tick tries again. */
+export class CheckpointContentionError extends Error {
+  readonly code = 'checkpoint_contention';
+  constructor() {
+    super('checkpoint: lost the race for the next seq repeatedly');
+    this.name = 'CheckpointContentionError';
+  }
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CheckpointChainVerifier,
+  auditVerdict,
+  checkCoverage,
+  checkpointDigest,
+  checkpointDue,
+  defaultSchedule,
+  maxLagFor,
+  nextCheckpoint,
+  parseCheckpoint,
+  type SignedCheckpoint,
+} from './checkpoints';
+import { genesisHash, type ChainHead } from './ledger';
+
+const h = (chain: string, seq: number): ChainHead => ({ chain, seq, hash: `${chain}${seq}`.padEnd(64, '0').replace(/[^0-9a-f]/g, 'a') });
+const sign = (c: ReturnType<typeof nextCheckpoint>): SignedCheckpoint => ({ ...c, signature: 'x' });
+
+function chainOf(n: number): SignedCheckpoint[] {
+  const out: SignedCheckpoint[] = [];
+  for (let i = 1; i <= n; i++) out.push(sign(nextCheckpoint(out.at(-1) ?? null, [h('v1', i), h('v2', i)], 1000 * i, 180_000)));
+  return out;
+}
+
+describe('the checkpoint chain', () => {
+  it('links each checkpoint to its predecessor, and never goes back in time', () => {
+    const [a, b] = chainOf(2) as [SignedCheckpoint, SignedCheckpoint];
+    expect(a).toMatchObject({ seq: 1, prev: genesisHash });
+    expect(b).toMatchObject({ seq: 2, prev: a.digest });
+    expect(nextCheckpoint(b, b.heads, 0, 1).time).toBe(b.time);
+  });
+
+  it('commits to every field: heads in any order give one digest, any other change another', () => {
+    const [c] = chainOf(1) as [SignedCheckpoint];
+    expect(checkpointDigest({ ...c, heads: [...c.heads].reverse() })).toBe(c.digest);
+    for (const change of [{ seq: 2 }, { prev: 'f'.repeat(64) }, { time: 1 }, { maxLagMs: 1 }, { heads: [c.heads[0]!] }]) {
+      expect(checkpointDigest({ ...c, ...change })).not.toBe(c.digest);
+    }
+  });
+
+  it('verifies an intact chain, and names the first gap, broken link, bad digest or regression', () => {
+    const cps = chainOf(5);
+    const run = (list: SignedCheckpoint[], trusted: SignedCheckpoint | null = null) => {
+      const v = new CheckpointChainVerifier(trusted);
+      for (const c of list) v.push(c);
+      return v.result();
+    };
+    expect(run(cps)).toBeNull();
+    expect(run([...cps.slice(0, 2), ...cps.slice(3)])).toEqual({ chain: '_checkpoints', seq: 3, fault: 'checkpoint_gap' });
+    const relinked = cps.map((c, i) => (i === 2 ? { ...c, prev: genesisHash } : c));
+    expect(run(relinked)).toEqual({ chain: '_checkpoints', seq: 3, fault: 'checkpoint_link' });
+    const edited = cps.map((c, i) => (i === 3 ? { ...c, time: 1 } : c));
+    expect(run(edited)).toEqual({ chain: '_checkpoints', seq: 4, fault: 'checkpoint_digest' });
+    // A chain dropped between two checkpoints, re-hashed consistently (only a signature would stop it).
+    const dropped: SignedCheckpoint[] = [cps[0]!, sign(nextCheckpoint(cps[0]!, [h('v1', 2)], 3000, 180_000))];
+    expect(run(dropped)).toEqual({ chain: '_checkpoints', seq: 2, fault: 'checkpoint_regressed' });
+  });
+
+  it('holds the chain to a trusted checkpoint: missing, or a different one at its seq', () => {
+    const cps = chainOf(4);
+    const v = (list: SignedCheckpoint[], t: SignedCheckpoint) => {
+      const x = new CheckpointChainVerifier(t);
+      for (const c of list) x.push(c);
+      return x.result();
+    };
+    expect(v(cps, cps[2]!)).toBeNull();
+    expect(v(cps.slice(0, 2), cps[2]!)).toEqual({ chain: '_checkpoints', seq: 3, fault: 'trust_missing' });
+    expect(v([], cps[0]!)).toEqual({ chain: '_checkpoints', seq: 1, fault: 'trust_missing' });
+    const other = chainOf(3).map((c) => sign(nextCheckpoint(null, c.heads, c.time + 1, 180_000)))[0]!;
+    expect(v(cps, other)).toEqual({ chain: '_checkpoints', seq: 1, fault: 'trust_mismatch' });
+  });
+});
+
+describe('the schedule', () => {
+  it('is due after everyEntries uncovered entries, or everyMs after the last checkpoint, and never with nothing uncovered', () => {
+    const s = { everyEntries: 10, everyMs: 60_000 };
+    const [c] = chainOf(1) as [SignedCheckpoint];
+    expect(checkpointDue(s, null, [], 0)).toBe(false);
+    expect(checkpointDue(s, null, [h('v1', 1)], 0)).toBe(true);
+    expect(checkpointDue(s, c, c.heads, c.time + 10 * 60_000)).toBe(false);
+    expect(checkpointDue(s, c, [h('v1', 1 + 4), h('v2', 1 + 6)], c.time + 1)).toBe(true);
+    expect(checkpointDue(s, c, [h('v1', 1 + 4), h('v2', 1 + 4)], c.time + 1)).toBe(false);
+    expect(checkpointDue(s, c, [h('v1', 2), h('v2', 1)], c.time + 59_999)).toBe(false);
+    expect(checkpointDue(s, c, [h('v1', 2), h('v2', 1)], c.time + 60_000)).toBe(true);
+  });
+
+  it('promises, by default, coverage well within five minutes', () => {
+    expect(maxLagFor(defaultSchedule)).toBeLessThanOrEqual(5 * 60_000);
+    expect(maxLagFor({ everyEntries: 1, everyMs: 120_000 })).toBeLessThanOrEqual(5 * 60_000);
+  });
+
+  it('flags the oldest entry left uncovered past the signed lag', () => {
+    const [c] = chainOf(1) as [SignedCheckpoint];
+    const lag = c.maxLagMs;
+    expect(checkCoverage(c, [{ chain: 'v1', seq: 2, time: 10_000 }], 10_000 + lag)).toBeNull();
+    expect(checkCoverage(c, [{ chain: 'v2', seq: 3, time: 20_000 }, { chain: 'v1', seq: 2, time: 10_000 }], 20_001 + lag)).toEqual({ chain: 'v1', seq: 2, fault: 'uncovered' });
+    expect(checkCoverage(null, [{ chain: 'v1', seq: 1, time: 0 }], 5 * 60_000 + 1)).toEqual({ chain: 'v1', seq: 1, fault: 'uncovered' });
+  });
+});
+
+describe('auditVerdict', () => {
+  const [c] = chainOf(1) as [SignedCheckpoint];
+  const base = { chainProblem: null, checkpointProblem: null, latest: c, latestSigned: true, hashesAt: new Map(c.heads.map((x) => [x.chain, x.hash])), firstUncovered: [], now: c.time };
+  it('passes an intact ledger and reports problems in a fixed order', () => {
+    expect(auditVerdict(base)).toBeNull();
+    expect(auditVerdict({ ...base, latestSigned: false })).toEqual({ chain: '_checkpoints', seq: 1, fault: 'checkpoint_signature' });
+    expect(auditVerdict({ ...base, hashesAt: new Map([['v1', c.heads[0]!.hash]]) })).toEqual({ chain: 'v2', seq: 1, fault: 'truncated' });
+    expect(auditVerdict({ ...base, hashesAt: new Map([['v1', 'e'.repeat(64)], ['v2', c.heads[1]!.hash]]) })).toEqual({ chain: 'v1', seq: 1, fault: 'hash_mismatch' });
+    const chainProblem = { chain: 'v1', seq: 1, fault: 'broken_link' as const };
+    expect(auditVerdict({ ...base, chainProblem, latestSigned: false })).toEqual(chainProblem);
+  });
+});
+
+describe('parseCheckpoint', () => {
+  it('accepts what the broker writes and refuses anything else', () => {
+    const [c] = chainOf(1) as [SignedCheckpoint];
+    expect(parseCheckpoint(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    expect(parseCheckpoint({ ...c, seq: 0 })).toBeNull();
+    expect(parseCheckpoint({ ...c, digest: 'nothex' })).toBeNull();
+    expect(parseCheckpoint({ ...c, heads: [{ chain: 'v1', seq: 1 }] })).toBeNull();
+    expect(parseCheckpoint('x')).toBeNull();
+  });
+});

@@ -1,0 +1,198 @@
+// The HTTP contract, route by route: createApp registers exactly these (with
+// the credential and body limit named here) and the OpenAPI document is
+// generated from them, so the two cannot drift apart.
+
+import type { z } from 'zod';
+import { auditQuery, fetchBody, holdersQuery, holdersResponse, importBody, promoteBody, releaseBody, renewBody, slashingProtectionLimit, verifyBody, verifyBodyLimit } from './schemas';
+import * as answer from './responses';
+
+/** `viewer` and `operator` are operator roles; `operator` includes viewer. */
+export type RouteAuth = 'none' | 'pod' | 'viewer' | 'operator';
+
+export interface RouteAnswer {
+  readonly description: string;
+  /** JSON body; absent with `contentType` for other media. */
+  readonly schema?: z.ZodType;
+  readonly contentType?: string;
+  readonly example?: unknown;
+}
+
+export interface RouteSpec {
+  readonly method: 'get' | 'post' | 'put';
+  /** OpenAPI path template; `{id}` is a validator id. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: 'pods' | 'operators' | 'public';
+  readonly auth: RouteAuth;
+  readonly body?: { readonly schema: z.ZodType; readonly maxBytes: number; readonly example: unknown };
+  readonly query?: z.ZodObject;
+  readonly answers: Readonly<Record<number, RouteAnswer>>;
+}
+
+export const smallBody = 16 * 1024;
+
+// Examples carry no key material: the public key, grants and JWE below are
+// shaped right but made of filler characters, and the "files" are
+// base64 of a sentence saying so.
+const exampleGrant = 'eyJhbGciOiJFZERTQSIsImtpZCI6ImV4YW1wbGUifQ.eyJzdWIiOiJ2MSJ9.ZXhhbXBsZS1zaWduYXR1cmU';
+const exampleGrantAnswer = { validator: 'v1', slot: 'eu1/validators/v1-0', grant: exampleGrant, epoch: 3, expiresAt: '2026-11-22T12:02:00.000Z' };
+const exampleRecord = {
+  id: 'v1',
+  slots: ['eu1/validators/v1-0', 'eu1/validators/v1-standby-0'],
+  serviceAccounts: ['validator'],
+  designation: { epoch: 3, slot: 'eu1/validators/v1-0', podUid: '1f0c1b2a-6b1e-4a8e-9d43-2f7f2a0c9e11', state: 'held', notBefore: '2026-11-22T12:00:00.000Z', updatedAt: '2026-11-22T12:00:00.000Z' },
+  keyFingerprint: 'sha256:9f2b5c0e4d1a7c3b8e6f0a2d4c6e8b1a3f5d7c9e0b2a4c6e8f1d3b5a7c9e0f2d',
+  keyFormat: 'eip2335',
+  slashingProtection: true,
+  genesisValidatorsRoot: `0x${'4b'.repeat(32)}`,
+  predecessor: 'released',
+  pendingPromotion: null,
+  version: 7,
+};
+const notARealFile = Buffer.from('example only: not a real keystore').toString('base64');
+
+export const routes = {
+  health: { method: 'get', path: '/healthz', summary: 'Liveness: the process answers.', tag: 'public', auth: 'none', answers: { 200: { description: 'Alive.', schema: answer.health } } },
+  ready: {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness per store (ready, degraded, down), from a probe cached for a few seconds.',
+    tag: 'public',
+    auth: 'none',
+    answers: { 200: { description: 'Ready or degraded: keep in rotation.', schema: answer.readiness }, 503: { description: 'Every store is down.', schema: answer.readiness } },
+  },
+  metrics: {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics; served only when KEYHOLD_METRICS is public.',
+    tag: 'public',
+    auth: 'none',
+    answers: { 200: { description: 'Prometheus text exposition.', contentType: 'text/plain' } },
+  },
+  jwks: {
+    method: 'get',
+    path: '/.well-known/jwks.json',
+    summary: 'The public keys that verify grants.',
+    tag: 'public',
+    auth: 'none',
+    answers: { 200: { description: 'JWK set.', schema: answer.jwks } },
+  },
+  openapi: { method: 'get', path: '/openapi.json', summary: 'This document.', tag: 'public', auth: 'none', answers: { 200: { description: 'OpenAPI 3.1.', schema: answer.openApiSelf } } },
+
+  fetchGrant: {
+    method: 'post',
+    path: '/v1/grants',
+    summary: 'Ask for a grant and the key material (the init container).',
+    tag: 'pods',
+    auth: 'pod',
+    body: { schema: fetchBody, maxBytes: smallBody, example: { validator: 'v1', ephemeralKey: { kty: 'OKP', crv: 'X25519', x: 'ZXhhbXBsZS1lcGhlbWVyYWwta2V5LW5vdC1yZWFsLTAwMA' } } },
+    answers: {
+      201: {
+        description: 'Granted: the grant, and the key material encrypted to the ephemeral key.',
+        schema: answer.grantIssued,
+        example: { ...exampleGrantAnswer, predecessor: 'released', key: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.ZXhhbXBsZQ.ZXhhbXBsZS1pdg.ZXhhbXBsZS1jaXBoZXJ0ZXh0.ZXhhbXBsZS10YWc' },
+      },
+    },
+  },
+  renewGrant: {
+    method: 'post',
+    path: '/v1/grants/renew',
+    summary: 'Renew a grant (the keeper): a later expiry, no key material.',
+    tag: 'pods',
+    auth: 'pod',
+    body: { schema: renewBody, maxBytes: smallBody, example: { grant: exampleGrant } },
+    answers: { 200: { description: 'Renewed.', schema: answer.grantAnswer, example: exampleGrantAnswer } },
+  },
+  releaseGrant: {
+    method: 'post',
+    path: '/v1/grants/release',
+    summary: 'Release a grant, or acknowledge being fenced, handing back the EIP-3076 interchange.',
+    tag: 'pods',
+    auth: 'pod',
+    body: { schema: releaseBody, maxBytes: slashingProtectionLimit + smallBody, example: { grant: exampleGrant, stop: 'proven', slashingProtection: { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [] } } },
+    answers: { 200: { description: 'Released or acknowledged.', schema: answer.releaseAnswer, example: { outcome: 'released', epoch: 3, slashingProtection: 'stored' } } },
+  },
+
+  listValidators: { method: 'get', path: '/v1/validators', summary: 'Every validator and its designation.', tag: 'operators', auth: 'viewer', answers: { 200: { description: 'Validators.', schema: answer.validatorList } } },
+  getValidator: { method: 'get', path: '/v1/validators/{id}', summary: 'One validator and its designation.', tag: 'operators', auth: 'viewer', answers: { 200: { description: 'The validator.', schema: answer.validatorView, example: exampleRecord } } },
+  importKey: {
+    method: 'put',
+    path: '/v1/validators/{id}/key',
+    summary: 'Import or rotate a validator\'s key material, with its allowed slots.',
+    tag: 'operators',
+    auth: 'operator',
+    body: {
+      schema: importBody,
+      maxBytes: 512 * 1024,
+      example: { format: 'eip2335', publicId: `0x${'ab'.repeat(48)}`, files: { 'keystore.json': notARealFile, 'password.txt': notARealFile }, slots: exampleRecord.slots, serviceAccounts: exampleRecord.serviceAccounts, genesisValidatorsRoot: exampleRecord.genesisValidatorsRoot, reason: 'onboarding' },
+    },
+    answers: { 201: { description: 'Imported into every named replica.', schema: answer.keyImported } },
+  },
+  promoteValidator: {
+    method: 'post',
+    path: '/v1/validators/{id}/promote',
+    summary: 'Move the designation to another allowed slot.',
+    tag: 'operators',
+    auth: 'operator',
+    body: { schema: promoteBody, maxBytes: smallBody, example: { slot: 'eu1/validators/v1-standby-0', reason: 'node drain' } },
+    answers: {
+      200: { description: 'Promoted.', schema: answer.promoted },
+      202: { description: 'Proposed: a second, different operator must run the same promotion.', schema: answer.promotionPending },
+    },
+  },
+  checkKeys: { method: 'get', path: '/v1/keys/check', summary: 'Compare every key replica with the designations.', tag: 'operators', auth: 'viewer', answers: { 200: { description: 'Per replica.', schema: answer.keysCheck } } },
+  listKeys: { method: 'get', path: '/v1/keys', summary: 'Key replicas by fingerprint.', tag: 'operators', auth: 'viewer', answers: { 200: { description: 'Per replica.', schema: answer.keysList } } },
+  queryAudit: {
+    method: 'get',
+    path: '/v1/audit',
+    summary: 'Query the ledger.',
+    tag: 'operators',
+    auth: 'viewer',
+    query: auditQuery,
+    answers: { 200: { description: 'One page of entries; pass `cursor` for the next.', schema: answer.auditPage } },
+  },
+  verifyAudit: {
+    method: 'get',
+    path: '/v1/audit/verify',
+    summary: 'Verify every chain and the latest checkpoint.',
+    tag: 'operators',
+    auth: 'viewer',
+    answers: { 200: { description: 'The ledger verifies.', schema: answer.verifyReport }, 409: { description: 'The ledger fails verification: where.', schema: answer.verifyReport } },
+  },
+  verifyAuditTrusted: {
+    method: 'post',
+    path: '/v1/audit/verify',
+    summary: 'Verify every chain and the checkpoint chain, and that it extends a checkpoint trusted from outside the store.',
+    tag: 'operators',
+    auth: 'viewer',
+    body: { schema: verifyBody, maxBytes: verifyBodyLimit, example: {} },
+    answers: { 200: { description: 'The ledger verifies and extends the trusted checkpoint.', schema: answer.verifyReport }, 409: { description: 'The ledger fails verification: where.', schema: answer.verifyReport } },
+  },
+  holdersAudit: {
+    method: 'get',
+    path: '/v1/audit/holders',
+    summary: 'Who held a validator\'s key, from when to when, per epoch, and how each holding ended (reconstructed from the ledger).',
+    tag: 'operators',
+    auth: 'viewer',
+    query: holdersQuery,
+    answers: { 200: { description: 'Holding intervals, oldest first.', schema: holdersResponse } },
+  },
+  exportAudit: {
+    method: 'get',
+    path: '/v1/audit/export',
+    summary: 'The whole ledger with its checkpoints as NDJSON, for `keyhold audit verify --file` on another machine.',
+    tag: 'operators',
+    auth: 'viewer',
+    answers: { 200: { description: 'A header line, the checkpoints, every chain\'s entries, and a trailer.', contentType: 'application/x-ndjson' } },
+  },
+  makeCheckpoint: {
+    method: 'post',
+    path: '/v1/audit/checkpoints',
+    summary: 'Sign a checkpoint over every chain head now.',
+    tag: 'operators',
+    auth: 'operator',
+    answers: { 201: { description: 'Signed and stored.', schema: answer.checkpointMade } },
+  },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteId = keyof typeof routes;
