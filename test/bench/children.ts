@@ -127,6 +127,20 @@ export function rssMb(pid: number): number | null {
   }
 }
 
+/** CPU time a process has used, all its threads, user plus system, in ms (Linux); null elsewhere. */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    // USER_HZ is 100 on every Linux Node supports.
+    return Number.isFinite(ticks) ? ticks * 10 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Sample a process's RSS every `everyMs`; `stop()` returns the maximum seen. */
 export function rssSampler(pid: number, everyMs = 100): { stop(): number | null } {
   let max: number | null = rssMb(pid);

@@ -17,7 +17,7 @@ import autocannon, { type Request as LoadRequest, type Result } from 'autocannon
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
-import { firstJsonLine, nodeTs, rssSampler, type Bounded } from './children';
+import { cpuMs, firstJsonLine, nodeTs, rssSampler, type Bounded } from './children';
 import { summarizeProfile } from './profile';
 import { progress, round } from './report';
 
@@ -33,6 +33,8 @@ export interface LoadFigure {
   readonly perSecond: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU the server process used per answered request (all threads), ms; less sensitive to the machine's other load than the rate. */
+  readonly cpuMsPerRequest?: number | null;
 }
 
 interface Served {
@@ -68,6 +70,62 @@ async function load(label: string, url: string, settings: LoadSettings, requests
 }
 
 const figure = (r: Result): LoadFigure => ({ perSecond: round(r['2xx'] / r.duration, 0), p50: r.latency.p50, p99: r.latency.p99 });
+
+/** Slices of one measurement pooled: the rate over all of them, the median p50 and the worst p99. */
+function pooled(rs: readonly Result[], cpu: number | null): LoadFigure {
+  const ok = rs.reduce((a, r) => a + r['2xx'], 0);
+  const secs = rs.reduce((a, r) => a + r.duration, 0);
+  const p50s = rs.map((r) => r.latency.p50).sort((a, b) => a - b);
+  return {
+    perSecond: round(ok / secs, 0),
+    p50: p50s[Math.floor(p50s.length / 2)]!,
+    p99: Math.max(...rs.map((r) => r.latency.p99)),
+    cpuMsPerRequest: cpu === null || ok === 0 ? null : round(cpu / ok, 3),
+  };
+}
+
+/** Run `f` and return its result with the CPU `pid` used meanwhile. */
+async function withCpu<T>(pid: number, f: () => Promise<T>): Promise<{ value: T; cpu: number | null }> {
+  const before = cpuMs(pid);
+  const value = await f();
+  const after = cpuMs(pid);
+  return { value, cpu: before === null || after === null ? null : after - before };
+}
+
+interface Side {
+  readonly label: string;
+  readonly url: string;
+  readonly pid: number;
+  readonly requests: LoadRequest[];
+}
+
+/**
+ * A measured server against its baseline, in alternating slices (baseline,
+ * subject, baseline, subject, ...), so whatever else the machine runs in the
+ * meantime weighs on both sides alike; each side is warmed up once first.
+ */
+async function alternating(base: Side, subject: Side, settings: LoadSettings, slices = 4): Promise<{ base: LoadFigure; subject: LoadFigure }> {
+  const slice = { ...settings, seconds: Math.max(1, Math.round(settings.seconds / slices)), warmupSeconds: 0 };
+  const warm = { ...settings, seconds: settings.warmupSeconds, warmupSeconds: 0 };
+  if (settings.warmupSeconds > 0) {
+    await load(`${base.label} warm-up`, base.url, warm, base.requests);
+    await load(`${subject.label} warm-up`, subject.url, warm, subject.requests);
+  }
+  const b: Result[] = [];
+  const s: Result[] = [];
+  let cpuB: number | null = 0;
+  let cpuS: number | null = 0;
+  const add = (total: number | null, x: number | null) => (total === null || x === null ? null : total + x);
+  for (let i = 0; i < slices; i++) {
+    const rb = await withCpu(base.pid, () => load(`${base.label} ${i + 1}/${slices}`, base.url, slice, base.requests));
+    b.push(rb.value);
+    cpuB = add(cpuB, rb.cpu);
+    const rs = await withCpu(subject.pid, () => load(`${subject.label} ${i + 1}/${slices}`, subject.url, slice, subject.requests));
+    s.push(rs.value);
+    cpuS = add(cpuS, rs.cpu);
+  }
+  return { base: pooled(b, cpuB), subject: pooled(s, cpuS) };
+}
 
 interface Pod {
   readonly validator: string;
@@ -128,7 +186,20 @@ function cycling(path: string, pods: readonly Pod[], body: (p: Pod) => string): 
 export interface BrokerLoadResult {
   readonly grant: LoadFigure;
   readonly renew: LoadFigure;
+  /** The crypto-only server under the same requests, measured right before the broker. */
+  readonly grantCeiling: LoadFigure;
+  readonly renewCeiling: LoadFigure;
   readonly rssMb: number | null;
+}
+
+/** The same pods' first grants from the ceiling server, whose renewals verify only grants it signed. */
+async function ceilingPods(url: string, pods: readonly Pod[]): Promise<Pod[]> {
+  const out: Pod[] = [];
+  await inBatches(pods, 8, async (p) => {
+    const first = await post(url, '/v1/grants', { authorization: `Bearer ${p.token}` }, { validator: p.validator, ephemeralKey: p.ephemeralKey });
+    out.push({ ...p, grant: String(first.grant) });
+  });
+  return out;
 }
 
 /**
@@ -146,29 +217,48 @@ export async function brokerLoad(opts: {
   const home = await mkdtemp(join(tmpdir(), 'keyhold-bench-'));
   const profileDir = opts.profile ? join(home, 'profile') : null;
   let served: Served | undefined;
+  let ceiling: Served | undefined;
   try {
     served = await serveChild('broker-child.ts', { KEYHOLD_HOME: home }, profileDir);
     progress(`broker child ${served.proc.pid} on ${served.url}; importing ${opts.validators} validators`);
     const pods = await population(served.url, home, opts.validators);
+    // Started after the broker wrote the dev issuer's keys into the home it reads them from.
+    ceiling = await serveChild('ceiling-child.ts', { KEYHOLD_HOME: home }, null);
+    const cPods = await ceilingPods(ceiling.url, pods);
+    const grantBody = (p: Pod) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey });
+    const renewBody = (p: Pod) => JSON.stringify({ grant: p.grant });
     const out: { -readonly [K in keyof BrokerLoadResult]?: BrokerLoadResult[K] } = {};
     if (opts.only.has('grant')) {
       await opts.beforeLoad?.('grant');
       const rss = rssSampler(served.proc.pid);
-      const r = await load('grant load (POST /v1/grants)', served.url, opts.settings, cycling('/v1/grants', pods, (p) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey })));
+      const r = await alternating(
+        { label: 'grant ceiling (crypto-only server)', url: ceiling.url, pid: ceiling.proc.pid, requests: cycling('/v1/grants', cPods, grantBody) },
+        { label: 'grant load (POST /v1/grants)', url: served.url, pid: served.proc.pid, requests: cycling('/v1/grants', pods, grantBody) },
+        opts.settings,
+      );
       const max = rss.stop();
-      out.grant = figure(r);
+      out.grantCeiling = r.base;
+      out.grant = r.subject;
       out.rssMb = max === null ? null : round(max, 1);
     }
     if (opts.only.has('renew')) {
       await opts.beforeLoad?.('renew');
-      const r = await load('renew load (POST /v1/grants/renew)', served.url, opts.settings, cycling('/v1/grants/renew', pods, (p) => JSON.stringify({ grant: p.grant })));
-      out.renew = figure(r);
+      const r = await alternating(
+        { label: 'renew ceiling (crypto-only server)', url: ceiling.url, pid: ceiling.proc.pid, requests: cycling('/v1/grants/renew', cPods, renewBody) },
+        { label: 'renew load (POST /v1/grants/renew)', url: served.url, pid: served.proc.pid, requests: cycling('/v1/grants/renew', pods, renewBody) },
+        opts.settings,
+      );
+      out.renewCeiling = r.base;
+      out.renew = r.subject;
     }
+    await ceiling.proc.stop();
+    ceiling = undefined;
     await served.proc.stop();
     served = undefined;
     if (profileDir) await summarizeProfile(profileDir);
     return out;
   } finally {
+    await ceiling?.proc.stop();
     await served?.proc.stop();
     await rm(home, { recursive: true, force: true });
   }

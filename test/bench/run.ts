@@ -1,15 +1,18 @@
-// `npm run bench`: every figure of issue 9, measured with its baselines in the
-// same run, printed as a table (figure, value, target, status).
+// `npm run bench`: every figure of issues 9 and 17, measured with its
+// baselines in the same run, printed as a table (figure, value, target, status).
 //
 //   npm run bench -- --json                  one JSON object on stdout (progress stays on stderr)
 //   npm run bench -- --only grant,renew      a subset, by group or by figure name
 //   npm run bench -- --profile               the broker child under node --cpu-prof; top self time on stderr
 //   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
 //
-// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, cold-start, handoff.
-// A ratio needs its baseline: --only grant measures the crypto floor too.
+// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, fleet, cold-start, handoff.
+// A ratio needs its baseline: --only grant measures the crypto floor and the
+// crypto-only ceiling server (ceiling-child.ts) too.
 
 import { coldStarts } from './cold-start';
+import { costPerValidatorMonth } from './cost';
+import { fleetDay } from './fleet-day';
 import { cryptoFloor, renewFloor } from './crypto';
 import { handoffPlanned } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
@@ -17,7 +20,7 @@ import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
 import { storeCallsPerRenew } from './store-calls';
 
-const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'cold-start', 'handoff'] as const;
+const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'fleet', 'cold-start', 'handoff'] as const;
 type Group = (typeof groups)[number];
 
 /** Figure name → the group that measures it, so --only takes either. */
@@ -28,21 +31,37 @@ const groupOf: Record<string, Group> = {
   grant_p50_ms: 'grant',
   grant_p99_ms: 'grant',
   grant_vs_floor: 'grant',
+  grant_ceiling_per_s: 'grant',
+  grant_vs_ceiling: 'grant',
+  grant_cpu_ms_per_request: 'grant',
   rss_mb: 'grant',
   renew_per_s: 'renew',
   renew_vs_floor: 'renew',
+  renew_ceiling_per_s: 'renew',
+  renew_vs_ceiling: 'renew',
+  renew_cpu_ms_per_request: 'renew',
   hono_hello_per_s: 'hello',
   ledger_append_per_s: 'ledger',
   ledger_verify_per_s: 'verify',
   audit_query_p99_ms: 'audit',
   store_calls_per_renew: 'store-calls',
+  store_calls_per_validator_day_held: 'fleet',
+  store_calls_per_validator_day_standby: 'fleet',
+  store_calls_per_promotion: 'fleet',
+  ledger_entries_per_validator_day: 'fleet',
+  cost_per_validator_month: 'fleet',
+  cost_secret_per_validator_month: 'fleet',
   cold_start_ms: 'cold-start',
   hello_cold_start_ms: 'cold-start',
   cold_start_vs_hello: 'cold-start',
   cold_grant_ms: 'cold-start',
+  warm_grant_ms: 'cold-start',
+  cold_grant_vs_floor: 'cold-start',
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
 };
+
+const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
 
 function usage(message: string): never {
   console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N]`);
@@ -103,12 +122,18 @@ async function main(): Promise<void> {
       figures.grant_p99_ms = r.grant.p99;
       const floor = figures.crypto_floor_per_s;
       figures.grant_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.grant.perSecond / floor, 3) : null;
+      figures.grant_ceiling_per_s = r.grantCeiling?.perSecond ?? null;
+      figures.grant_vs_ceiling = ratio(r.grant.perSecond, figures.grant_ceiling_per_s);
+      figures.grant_cpu_ms_per_request = { broker: r.grant.cpuMsPerRequest ?? null, ceiling: r.grantCeiling?.cpuMsPerRequest ?? null };
       figures.rss_mb = r.rssMb ?? null;
     }
     if (r.renew) {
       figures.renew_per_s = r.renew.perSecond;
       const floor = figures.renew_floor_per_s;
       figures.renew_vs_floor = typeof floor === 'number' && floor > 0 ? round(r.renew.perSecond / floor, 3) : null;
+      figures.renew_ceiling_per_s = r.renewCeiling?.perSecond ?? null;
+      figures.renew_vs_ceiling = ratio(r.renew.perSecond, figures.renew_ceiling_per_s);
+      figures.renew_cpu_ms_per_request = { broker: r.renew.cpuMsPerRequest ?? null, ceiling: r.renewCeiling?.cpuMsPerRequest ?? null };
     }
   }
   if (has('crypto') && figures.crypto_floor_per_s === undefined) figures.crypto_floor_per_s = await cryptoFloor(3);
@@ -122,6 +147,19 @@ async function main(): Promise<void> {
     if (has('audit')) figures.audit_query_p99_ms = l.auditP99Ms;
   }
   if (has('store-calls')) figures.store_calls_per_renew = await storeCallsPerRenew(200);
+  if (has('fleet')) {
+    const day = await fleetDay();
+    figures.store_calls_per_validator_day_held = day.held;
+    figures.store_calls_per_validator_day_standby = day.standby;
+    figures.store_calls_per_promotion = day.promotion;
+    figures.ledger_entries_per_validator_day = { held: day.held.ledger_entries, standby: day.standby.ledger_entries };
+    const cost = costPerValidatorMonth(day);
+    figures.cost_per_validator_month = { aws: round(cost.aws.beyondSecret, 4), gcp: round(cost.gcp.beyondSecret, 4) };
+    figures.cost_secret_per_validator_month = { aws: cost.aws.secret, gcp: cost.gcp.secret };
+    for (const [cloud, c] of Object.entries(cost)) {
+      progress(`cost per validator-month on ${cloud}, beyond the secret: $${c.beyondSecret.toFixed(4)} (held $${c.held.toFixed(4)}, standby $${c.standby.toFixed(4)}, promotions $${c.promotions.toFixed(4)}); the secret $${c.secret}`);
+    }
+  }
   if (has('cold-start')) Object.assign(figures, await coldStarts(11));
   if (has('handoff')) figures.handoff_planned_ms = await handoffPlanned();
 

@@ -10,24 +10,14 @@ import type { KeyStore, StateStore } from '../../src/ports';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { generatedKeyMaterial, testBroker } from '../support/fixtures';
+import { countingCalls } from './fleet-day';
 import { progress, round, type StoreCalls } from './report';
 
 const keyReads: ReadonlySet<string> = new Set<keyof KeyStore>(['get', 'list']);
 const stateWrites: ReadonlySet<string> = new Set<keyof StateStore>(['commit', 'putCheckpoint']);
 
 /** A proxy that counts every method call, by name. */
-function counting<T extends object>(target: T, tally: Map<string, number>): T {
-  return new Proxy(target, {
-    get(t, prop, receiver) {
-      const v = Reflect.get(t, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        tally.set(String(prop), (tally.get(String(prop)) ?? 0) + 1);
-        return (v as (...a: unknown[]) => unknown).apply(t, args);
-      };
-    },
-  });
-}
+const counting = <T extends object>(target: T, tally: Map<string, number>): T => countingCalls(target, (name) => tally.set(name, (tally.get(name) ?? 0) + 1));
 
 const sum = (m: Map<string, number>, names: ReadonlySet<string>) => [...m].reduce((a, [k, n]) => (names.has(k) ? a + n : a), 0);
 

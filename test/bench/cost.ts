@@ -1,0 +1,52 @@
+// Cost per validator-month from the counted calls of fleet-day.ts and the
+// list prices of prices.ts, split into the secret itself and everything
+// else. A validator here is what a fleet runs for each key: a held pod that
+// renews, a standby pod that polls, and `promotionsPerMonth` planned handoffs.
+
+import type { DayCounts, FleetDay } from './fleet-day';
+import { assumptions as a, aws, gcp } from './prices';
+
+export interface CloudCost {
+  /** Everything beyond the secret: functions, state store, secret accesses. */
+  readonly beyondSecret: number;
+  readonly secret: number;
+  /** The same split by role, beyond the secret. */
+  readonly held: number;
+  readonly standby: number;
+  readonly promotions: number;
+}
+
+const billed = (ms: number, step: number) => Math.ceil(ms / step) * step;
+
+function awsMonth(d: DayCounts, times: number): number {
+  const inv = d.invocations * times;
+  const requests = (inv / 1e6) * aws.lambdaPerMillionRequests;
+  const duration = inv * (billed(a.billedMsPerInvocation, aws.lambdaBillingStepMs) / 1000) * a.lambdaMemoryGb * aws.lambdaPerGbSecond;
+  const reads = ((d.state_reads * times * aws.dynamoReadUnitsPerRead) / 1e6) * aws.dynamoPerMillionReadUnits;
+  const writes = ((d.state_items_written * times * aws.dynamoWriteUnitsPerTransactItem) / 1e6) * aws.dynamoPerMillionWriteUnits;
+  const secretCalls = ((d.key_reads * times) / 1e4) * aws.secretsManagerPer10kCalls;
+  return requests + duration + reads + writes + secretCalls;
+}
+
+function gcpMonth(d: DayCounts, times: number): number {
+  const inv = d.invocations * times;
+  const seconds = billed(a.billedMsPerInvocation, gcp.functionsBillingStepMs) / 1000;
+  const requests = (inv / 1e6) * gcp.functionsPerMillionRequests;
+  const compute = inv * seconds * (a.gcpVcpu * gcp.functionsPerVcpuSecond + a.gcpMemoryGib * gcp.functionsPerGibSecond);
+  // A Firestore transaction reads the ledger head it appends to: one more read per commit.
+  const reads = (((d.state_reads + d.state_commits) * times) / 1e5) * gcp.firestorePer100kReads;
+  const writes = ((d.state_items_written * times) / 1e5) * gcp.firestorePer100kWrites;
+  const secretCalls = ((d.key_reads * times) / 1e4) * gcp.secretManagerPer10kAccesses;
+  return requests + compute + reads + writes + secretCalls;
+}
+
+function split(day: FleetDay, month: (d: DayCounts, times: number) => number, secret: number): CloudCost {
+  const held = month(day.held, a.daysPerMonth);
+  const standby = month(day.standby, a.daysPerMonth);
+  const promotions = month(day.promotion, a.promotionsPerMonth);
+  return { beyondSecret: held + standby + promotions, secret, held, standby, promotions };
+}
+
+export function costPerValidatorMonth(day: FleetDay): { aws: CloudCost; gcp: CloudCost } {
+  return { aws: split(day, awsMonth, aws.secretPerMonth), gcp: split(day, gcpMonth, gcp.secretVersionPerMonth) };
+}

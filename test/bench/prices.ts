@@ -1,0 +1,56 @@
+// List prices the cost figures use, in one place, each with its source and
+// the date it was read. On-demand, no free tier (a fleet of thousands is far
+// past it), US regions (AWS us-east-1; GCP us-central1 for functions and
+// secrets, nam5 for Firestore). Change a number here when a price moves and
+// say when you read it.
+
+export const priceDate = '2026-12-01';
+
+export const aws = {
+  /** https://aws.amazon.com/lambda/pricing/ (x86, us-east-1) */
+  lambdaPerMillionRequests: 0.2,
+  lambdaPerGbSecond: 0.0000166667,
+  /** Lambda bills duration per 1 ms. */
+  lambdaBillingStepMs: 1,
+  /** https://aws.amazon.com/dynamodb/pricing/on-demand/ (after the November 2024 reduction) */
+  dynamoPerMillionReadUnits: 0.125,
+  dynamoPerMillionWriteUnits: 0.625,
+  /** A strongly consistent read of an item up to 4 KB: 1 read unit. https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html */
+  dynamoReadUnitsPerRead: 1,
+  /** TransactWriteItems: 2 write units per item up to 1 KB (same page). */
+  dynamoWriteUnitsPerTransactItem: 2,
+  /** https://aws.amazon.com/secrets-manager/pricing/ */
+  secretPerMonth: 0.4,
+  secretsManagerPer10kCalls: 0.05,
+} as const;
+
+export const gcp = {
+  /** https://cloud.google.com/run/pricing (Cloud Run functions are billed as Cloud Run services, tier 1, request-based billing) */
+  functionsPerMillionRequests: 0.4,
+  functionsPerVcpuSecond: 0.000024,
+  functionsPerGibSecond: 0.0000025,
+  /** Request-based billing rounds each request's billable time up to 100 ms. */
+  functionsBillingStepMs: 100,
+  /** https://cloud.google.com/firestore/pricing (nam5 multi-region, Standard edition) */
+  firestorePer100kReads: 0.06,
+  firestorePer100kWrites: 0.18,
+  /** https://cloud.google.com/secret-manager/pricing */
+  secretVersionPerMonth: 0.06,
+  secretManagerPer10kAccesses: 0.03,
+} as const;
+
+/**
+ * What the counts cannot say, stated once. Memory and CPU are the sizes of
+ * the deployment in infra/terraform; billed time per invocation is wall time
+ * in the cloud (token verification plus a round trip to the state store),
+ * which the bench cannot see from here, so it is assumed, not measured.
+ */
+export const assumptions = {
+  lambdaMemoryGb: 0.5,
+  gcpMemoryGib: 0.5,
+  gcpVcpu: 0.333,
+  billedMsPerInvocation: 25,
+  daysPerMonth: 30,
+  /** Planned promotions per validator-month (maintenance, node drains). */
+  promotionsPerMonth: 1,
+} as const;
