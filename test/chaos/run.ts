@@ -22,9 +22,13 @@ export interface RunOptions {
   readonly pods?: number;
   /** The control: brokers run without the takeover wait (KEYHOLD_TEST_UNSAFE_NO_TAKEOVER_WAIT). */
   readonly unsafeNoTakeoverWait?: boolean;
+  /** Override how often each fault is picked (0: never); the control run promotes often. */
+  readonly weights?: Partial<Record<ActionName, number>>;
   /** Progress lines (stderr in the CLI). */
   readonly progress?: (line: string) => void;
 }
+
+export type ActionName = 'kill_broker' | 'pause_broker' | 'kill_keeper' | 'pause_keeper' | 'kill_signer' | 'pause_signer' | 'replace_pod' | 'latency' | 'drop' | 'reset' | 'promote';
 
 export interface RunResult {
   readonly seed: number;
@@ -147,24 +151,24 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     say(`seed ${o.seed} ${o.store}: first holder at ${j.now()} ms; faults for ${faultMs / 1000} s`);
 
     const proxies = { store: store.proxy, broker: brokerProxy };
-    const actions: [number, () => Promise<void> | void][] = [
-      [2, () => {
+    const named: [ActionName, number, () => Promise<void> | void][] = [
+      ['kill_broker', 2, () => {
         const b = pick(brokers.filter((x) => x.alive));
         if (!b) return;
         j.fault('kill_broker');
         void b.kill().then(() => later(between(200, 2000), () => void startBroker(b)));
       }],
-      [store.pauseBrokers ? 2 : 0, () => {
+      ['pause_broker', 2, () => {
         const b = pick(brokers.filter((x) => x.alive && !x.paused));
         if (!b) return;
         j.fault('pause_broker');
         b.pause();
         later(between(300, 4000), () => b.resume());
       }],
-      [2, () => {
+      ['kill_keeper', 2, () => {
         if (pick(pods).kill('keeper')) j.fault('kill_keeper');
       }],
-      [1, () => {
+      ['pause_keeper', 1, () => {
         // Within the renew margin: a keeper frozen for longer than that is a
         // stalled pod the signer would outlive, which no broker can prevent.
         const p = pick(pods);
@@ -172,23 +176,23 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
         j.fault('pause_keeper');
         later(between(100, (timing.renewMarginS - 0.8) * 1000), () => p.resume('keeper'));
       }],
-      [2, () => {
+      ['kill_signer', 2, () => {
         if (pick(pods).kill('signer')) j.fault('kill_signer');
       }],
-      [1, () => {
+      ['pause_signer', 1, () => {
         const p = pick(pods);
         if (!p.pause('signer')) return;
         j.fault('pause_signer');
         later(between(200, 3000), () => p.resume('signer'));
       }],
-      [0.5, () => {
+      ['replace_pod', 0.5, () => {
         j.fault('replace_pod');
         const p = pick(pods);
         const r = p.replace();
         restarts.add(r);
         void r.finally(() => restarts.delete(r));
       }],
-      [2, () => {
+      ['latency', 2, () => {
         const which = pick(['store', 'broker'] as const);
         const proxy = proxies[which];
         // Up to and past the commit deadline.
@@ -196,7 +200,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
         j.fault(`${which}_latency`);
         later(between(500, 3000), () => (proxy.faults.latencyMs = 0));
       }],
-      [1, () => {
+      ['drop', 1, () => {
         const which = pick(['store', 'broker'] as const);
         const proxy = proxies[which];
         if (proxy.faults.dropping) return;
@@ -204,12 +208,12 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
         j.fault(`${which}_drop`);
         later(between(300, 3000), () => proxy.endDrop());
       }],
-      [1, () => {
+      ['reset', 1, () => {
         const which = pick(['store', 'broker'] as const);
         proxies[which].reset();
         j.fault(`${which}_reset`);
       }],
-      [2, async () => {
+      ['promote', 2, async () => {
         const target = pick(slots);
         const r = await operatorCall(home, brokers, 'POST', `/v1/validators/${validator}/promote`, { slot: target, reason: 'chaos' });
         if (r && r.status < 300) {
@@ -219,6 +223,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
         }
       }],
     ];
+    const actions = named.map(([name, w, f]) => [name === 'pause_broker' && !store.pauseBrokers ? 0 : (o.weights?.[name] ?? w), f] as const).filter(([w]) => w > 0);
     const total = actions.reduce((s, [w]) => s + w, 0);
     const faultsEnd = Date.now() + faultMs;
     while (Date.now() < faultsEnd) {

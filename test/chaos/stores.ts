@@ -40,7 +40,8 @@ const amzDateMs = (v: string): number | null => {
 export async function startStore(kind: StoreKind, landingMs: number): Promise<ChaosStore> {
   if (kind === 'vault') {
     const vault = await startVaultEmulator();
-    const proxy = await httpProxy({ upstreams: () => [vault.port] });
+    // Bytes, not HTTP: Vault's LIST method is not one Node's HTTP parser accepts.
+    const proxy = await tcpProxy({ upstreams: () => [vault.port] });
     return {
       kind,
       proxy,
