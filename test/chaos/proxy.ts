@@ -69,19 +69,27 @@ export async function httpProxy(opts: ProxyOptions): Promise<ChaosProxy> {
   let queue: Promise<unknown> = Promise.resolve();
   let handle: ChaosProxy | null = null;
 
+  // Settles however the exchange ends (the client may be cut mid-answer), so a serialised queue never sticks.
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) =>
-    new Promise<void>((done) => {
+    new Promise<void>((settle) => {
       const ups = opts.upstreams();
       if (ups.length === 0) {
         req.socket.resetAndDestroy();
-        return done();
+        return settle();
       }
       const port = ups[next++ % ups.length]!;
       const up = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
-        answer.once('end', () => done());
-        answer.once('error', () => done());
+      });
+      const timer = setTimeout(() => up.destroy(), 30_000);
+      const done = () => {
+        clearTimeout(timer);
+        settle();
+      };
+      res.once('close', () => {
+        up.destroy();
+        done();
       });
       up.on('error', () => {
         res.socket?.resetAndDestroy();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { runCli } from '../../src/cli/main';
 import { epochsRise, handoffs, ledgerTells, longestUnavailableMs, overlaps, watermarksHold, type LedgerView, type Violation } from './checks';
 import { httpProxy, type ChaosProxy } from './proxy';
-import { startStore, type StoreKind } from './stores';
+import { landingBoundFor, startStore, type StoreKind } from './stores';
 import { BrokerProcess, ChaosPod, importKey, Journal, operatorCall, takeoverWaitOf, type ChaosTiming } from './world';
 
 export interface RunOptions {
@@ -59,12 +59,16 @@ export function prng(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Store-side bound the proxies enforce (see stores.ts), ms. */
+const landingMs = 1000;
+
 export function timingFor(store: StoreKind): ChaosTiming {
-  // Vault counts waits from landing times, so C is the send window alone;
-  // the others reserve the (shortened) store-side bound plus the skew.
-  return store === 'vault'
-    ? { grantTtlS: 6, toleranceS: 6, skewS: 1, commitDeadlineS: 2, landingMs: null, renewMarginS: 2 }
-    : { grantTtlS: 6, toleranceS: 6, skewS: 1, commitDeadlineS: 3, landingMs: 1000, renewMarginS: 2 };
+  // C = the broker's send window (1 s) + the store-side landing bound + the
+  // skew where the store's clock refuses; Vault counts from landing times,
+  // so there C is the send window alone.
+  const landing = landingBoundFor(store, landingMs);
+  const commitDeadlineS = 1 + (landing === null ? 1 : landing / 1000 + 1);
+  return { grantTtlS: 6, toleranceS: 6, skewS: 1, commitDeadlineS, landingMs: landing, renewMarginS: 2 };
 }
 
 export async function chaosRun(o: RunOptions): Promise<RunResult> {
@@ -80,7 +84,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
   const offset = () => between(-skewMs / 2, skewMs / 2);
   const validator = 'chaos-v1';
 
-  const store = await startStore(o.store, timing.landingMs ?? 1000);
+  const store = await startStore(o.store, landingMs);
   const home = await mkdtemp(join(tmpdir(), 'keyhold-chaos-home-'));
   const brokerEnv: Record<string, string> = {
     ...store.brokerEnv,
@@ -271,7 +275,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
       ...ledgerTells(j.intervals, ledger),
       ...(settledMs === null ? [{ kind: 'not_live' as const, detail: `${designated} did not hold within ${settleBoundMs} ms of the faults stopping` }] : []),
     ];
-    if (violations.length) say(`seed ${o.seed} ${o.store}: ${violations.length} violations; last events:\n  ${j.notes.slice(-15).join('\n  ')}`);
+    if (violations.length) say(`seed ${o.seed} ${o.store}: ${violations.length} violations; last events:\n  ${j.notes.slice(-40).join('\n  ')}`);
     return {
       seed: o.seed,
       store: o.store,
@@ -298,19 +302,25 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
 
 /** `keyhold audit verify` and `keyhold audit holders`, as an operator runs them, against any live broker. */
 async function readLedger(home: string, brokers: readonly BrokerProcess[], validator: string): Promise<LedgerView> {
+  // A broker whose breaker opened during the faults answers 503 for a while: try the others, then again.
+  const transient = /unavailable|retry|ECONNREFUSED|ECONNRESET|fetch failed|timed? ?out|unreachable/i;
   const cli = async (args: string[]) => {
-    for (const b of brokers.filter((x) => x.alive)) {
-      let stdout = '';
-      let stderr = '';
-      const code = await runCli(args, {
-        env: { KEYHOLD_URL: `http://127.0.0.1:${b.port}`, KEYHOLD_OPERATOR_CREDENTIAL: join(home, 'operator.json'), KEYHOLD_HOME: home },
-        stdout: (s) => (stdout += s),
-        stderr: (s) => (stderr += s),
-        confirm: null,
-      });
-      if (code === 0 || !/ECONNREFUSED|fetch failed|unreachable/i.test(stderr)) return { code, stdout, stderr };
+    let last = { code: -1, stdout: '', stderr: 'no broker answered' };
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(1000)) {
+      for (const b of brokers.filter((x) => x.alive && !x.paused)) {
+        let stdout = '';
+        let stderr = '';
+        const code = await runCli(args, {
+          env: { KEYHOLD_URL: `http://127.0.0.1:${b.port}`, KEYHOLD_OPERATOR_CREDENTIAL: join(home, 'operator.json'), KEYHOLD_HOME: home },
+          stdout: (s) => (stdout += s),
+          stderr: (s) => (stderr += s),
+          confirm: null,
+        });
+        last = { code, stdout, stderr };
+        if (code === 0 || !transient.test(stderr)) return last;
+      }
     }
-    return { code: -1, stdout: '', stderr: 'no broker answered' };
+    return last;
   };
   const verify = await cli(['audit', 'verify']);
   const holders = await cli(['audit', 'holders', '--validator', validator, '--json']);

@@ -31,6 +31,12 @@ export interface ChaosStore {
   close(): Promise<void>;
 }
 
+/** X-Amz-Date has whole seconds: a date read back can be up to this much earlier than the signing. */
+const amzDateResolutionMs = 1000;
+
+/** The bound a broker must reserve for a store: what the proxy lets through after a request's send deadline. */
+export const landingBoundFor = (kind: StoreKind, landingMs: number): number | null => (kind === 'vault' ? null : kind === 'dynamodb' ? landingMs + amzDateResolutionMs : landingMs);
+
 /** X-Amz-Date, 20261201T120000Z, as ms. */
 const amzDateMs = (v: string): number | null => {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(v);
@@ -76,7 +82,7 @@ export async function startStore(kind: StoreKind, landingMs: number): Promise<Ch
     const refuse = (req: { headers: Record<string, string | string[] | undefined> }) => {
       const raw = req.headers['x-amz-date'];
       const signed = typeof raw === 'string' ? amzDateMs(raw) : null;
-      return signed !== null && Date.now() > signed + landingMs;
+      return signed !== null && Date.now() > signed + amzDateResolutionMs + landingMs;
     };
     // moto's transactions are not isolated (test/state-stores/backends.ts): one request at a time.
     const proxy = await httpProxy({ upstreams: () => [port], serialise: true, refuse });
@@ -92,7 +98,7 @@ export async function startStore(kind: StoreKind, landingMs: number): Promise<Ch
         AWS_ACCESS_KEY_ID: motoCredentials.accessKeyId,
         AWS_SECRET_ACCESS_KEY: motoCredentials.secretAccessKey,
         AWS_EC2_METADATA_DISABLED: 'true',
-        KEYHOLD_TEST_COMMIT_LANDING_MS: String(landingMs),
+        KEYHOLD_TEST_COMMIT_LANDING_MS: String(landingBoundFor(kind, landingMs)),
       },
       close: async () => {
         await proxy.close();
