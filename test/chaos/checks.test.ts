@@ -10,7 +10,7 @@ const iv = (holder: string, start: number, end: number | null, epoch: number, ex
   start,
   end,
   epoch,
-  predecessor: 'proven',
+  predecessor: 'acknowledged',
   watermark: -1,
   ...extra,
 });
@@ -34,7 +34,7 @@ describe('chaos checks', () => {
   it('finds a proven handoff whose watermark misses the predecessor\'s signings, and a watermark that fell', () => {
     const signings = [sign('a', 5, 70), sign('a', 9, 71)];
     expect(watermarksHold([iv('a', 0, 10, 1), iv('b', 20, 30, 2, { watermark: 71 })], signings)).toEqual([]);
-    expect(watermarksHold([iv('a', 0, 10, 1), iv('b', 20, 30, 2, { watermark: 70 })], signings).map((v) => v.kind)).toEqual(['watermark_below_signing']);
+    expect(watermarksHold([iv('a', 0, 10, 1), iv('b', 20, 30, 2, { watermark: 70, predecessor: 'released' })], signings).map((v) => v.kind)).toEqual(['watermark_below_signing']);
     // Unproven: the broker said it could not know; only the never-falls rule applies.
     expect(watermarksHold([iv('a', 0, 10, 1), iv('b', 20, 30, 2, { watermark: 3, predecessor: 'unproven' })], signings)).toEqual([]);
     expect(watermarksHold([iv('a', 0, 10, 1, { watermark: 50 }), iv('b', 20, 30, 2, { watermark: 40, predecessor: 'unproven' })], []).map((v) => v.kind)).toEqual(['watermark_fell']);

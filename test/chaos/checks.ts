@@ -15,7 +15,7 @@ export interface Interval {
   end: number | null;
   /** The epoch of the grant the stand-in started under. */
   readonly epoch: number;
-  /** What the broker said of the predecessor's stop: proven, unproven or none. */
+  /** What the broker said of the predecessor (fetch's grant.json): none, released, acknowledged or unproven. */
   readonly predecessor: string;
   /** Highest block slot in the slashing history it received; -1: none. */
   readonly watermark: number;
@@ -32,6 +32,9 @@ export interface Violation {
   readonly kind: 'overlap' | 'epoch_fell' | 'watermark_below_signing' | 'watermark_fell' | 'ledger_unverified' | 'ledger_missing_epoch' | 'not_live';
   readonly detail: string;
 }
+
+/** Predecessors whose stop, with its history, the broker heard. */
+const provenStops = new Set(['released', 'acknowledged']);
 
 const byStart = (a: Interval, b: Interval) => a.start - b.start;
 const keysOf = (xs: readonly Interval[]) => [...new Set(xs.map((i) => i.key))];
@@ -86,7 +89,7 @@ export function watermarksHold(intervals: readonly Interval[], signings: readonl
       if (b.watermark < highest) out.push({ kind: 'watermark_fell', detail: `${key}: ${b.pod} epoch ${b.epoch} received watermark ${b.watermark} after one of ${highest} was handed out` });
       highest = Math.max(highest, b.watermark);
       const prev = i > 0 ? xs[i - 1]! : null;
-      if (!prev || prev.holder === b.holder || b.predecessor !== 'proven') continue;
+      if (!prev || prev.holder === b.holder || !provenStops.has(b.predecessor)) continue;
       const last = signings.filter((s) => s.key === key && s.holder === prev.holder && s.at <= b.start).reduce((m, s) => Math.max(m, s.slot), -1);
       if (b.watermark < last) out.push({ kind: 'watermark_below_signing', detail: `${key}: ${b.pod} epoch ${b.epoch} received watermark ${b.watermark}, but its proven predecessor ${prev.pod} signed slot ${last}` });
     }

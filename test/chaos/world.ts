@@ -151,6 +151,8 @@ export class ChaosPod {
   readonly children: Partial<Record<Part, ChildProcess>> = {};
   private readonly paused = new Set<Part>();
   private generation = 0;
+  private replacing = false;
+  private fenceTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly podName: string,
@@ -200,6 +202,7 @@ export class ChaosPod {
     const uid = this.uid;
     let open: Interval | null = null;
     const onLine = (line: string) => {
+      if (part === 'keeper') this.watchFence(line, gen);
       if (part !== 'signer') return void j.note(`${this.podName} ${part}: ${line.slice(0, 300)}`);
       const at = j.now();
       const [verb, ...args] = line.split(' ');
@@ -231,6 +234,28 @@ export class ChaosPod {
         } else setTimeout(() => this.spawnPart('fetch', gen), 1000);
       } else setTimeout(() => this.spawnPart(part, gen), part === 'signer' ? 100 : 300);
     });
+  }
+
+  /**
+   * A fenced keeper stays fenced (operator-hooks/README.md, "Keeper
+   * states"): the pod instance is done. Like an operator (or a controller)
+   * acting on its state, the harness deletes it once its acknowledgement is
+   * through or given up, and the StatefulSet's part, a new instance in the
+   * same slot, follows.
+   */
+  private watchFence(line: string, gen: number): void {
+    const done = () => {
+      if (this.stopped || gen !== this.generation || this.replacing) return;
+      this.replacing = true;
+      this.o.journal.note(`${this.podName}: fenced instance deleted and recreated`);
+      void this.replace().finally(() => (this.replacing = false));
+    };
+    if (/keeper: fenced:/.test(line)) this.fenceTimer = setTimeout(done, 8000);
+    else if (/keeper: acknowledging the fence:/.test(line) && this.fenceTimer) {
+      clearTimeout(this.fenceTimer);
+      this.fenceTimer = null;
+      setTimeout(done, 200);
+    }
   }
 
   private keeperEnv(): Record<string, string> {
@@ -285,6 +310,8 @@ export class ChaosPod {
   /** The node dies: every process gets SIGKILL and the memory volume is gone. */
   async crash(): Promise<void> {
     this.stopped = true;
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.fenceTimer = null;
     const all = Object.values(this.children);
     for (const c of all) {
       c.kill('SIGCONT');
