@@ -16,7 +16,6 @@ import { mintDevPodToken, readOperatorCredential, signOperatorRequest } from '..
 import { exited, until } from '../e2e/support/cluster';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import type { Interval, Signing } from './checks';
-import type { ChaosProxy } from './proxy';
 
 const root = resolve(import.meta.dirname, '../..');
 const hookBin = join(root, 'operator-hooks/bin.mjs');
