@@ -28,7 +28,19 @@ export interface RunOptions {
   readonly progress?: (line: string) => void;
 }
 
-export type ActionName = 'kill_broker' | 'pause_broker' | 'kill_keeper' | 'pause_keeper' | 'kill_signer' | 'pause_signer' | 'replace_pod' | 'latency' | 'drop' | 'reset' | 'promote';
+export type ActionName =
+  | 'kill_broker'
+  | 'pause_broker'
+  | 'kill_keeper'
+  | 'pause_keeper'
+  | 'kill_signer'
+  | 'pause_signer'
+  | 'replace_pod'
+  | 'latency'
+  | 'drop'
+  | 'reset'
+  | 'promote'
+  | 'isolate_and_promote';
 
 export interface RunResult {
   readonly seed: number;
@@ -100,7 +112,8 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
   };
   const brokers = Array.from({ length: o.brokers ?? 2 }, (_, i) => new BrokerProcess(`broker-${i}`, brokerEnv));
   const pods: ChaosPod[] = [];
-  let brokerProxy: ChaosProxy | null = null;
+  // Each pod reaches the brokers through a link of its own (round robin over the live ones), so one pod can be cut off alone.
+  const links: ChaosProxy[] = [];
   const undo = new Set<() => void>();
   const restarts = new Set<Promise<unknown>>();
   const later = (ms: number, f: () => void) => {
@@ -127,17 +140,18 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     // The first broker creates the shared home (signing keys, dev issuer, operator credential).
     await brokers[0]!.start(offset());
     await Promise.all(brokers.slice(1).map((b) => b.start(offset())));
-    brokerProxy = await httpProxy({ upstreams: () => brokers.filter((b) => b.alive).map((b) => b.port) });
     const slots = Array.from({ length: o.pods ?? 2 }, (_, i) => `local/validators/chaos-${i}`);
     const publicId = await importKey(home, brokers, validator, slots);
     for (let i = 0; i < slots.length; i++) {
+      const link = await httpProxy({ upstreams: () => brokers.filter((b) => b.alive).map((b) => b.port) });
+      links.push(link);
       pods.push(
         await ChaosPod.create(`chaos-${i}`, {
           journal: j,
           home,
           validator,
           publicId,
-          brokerUrl: brokerProxy.url,
+          brokerUrl: link.url,
           timing,
           offsetMs: () => {
             const off = offset();
@@ -154,7 +168,15 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     if (!j.intervals.length) throw new Error(`no pod ever held the key: ${j.notes.slice(-20).join('\n')}`);
     say(`seed ${o.seed} ${o.store}: first holder at ${j.now()} ms; faults for ${faultMs / 1000} s`);
 
-    const proxies = { store: store.proxy, broker: brokerProxy };
+    const target = (): [string, ChaosProxy] => (rand() < 0.5 ? ['store', store.proxy] : ['broker', pick(links)]);
+    const promote = async (slot: string, kind: string) => {
+      const r = await operatorCall(home, brokers, 'POST', `/v1/validators/${validator}/promote`, { slot, reason: 'chaos' });
+      if (r && r.status < 300) {
+        designated = slot;
+        j.fault(kind);
+        j.note(`promoted to ${slot}`);
+      }
+    };
     const named: [ActionName, number, () => Promise<void> | void][] = [
       ['kill_broker', 2, () => {
         const b = pick(brokers.filter((x) => x.alive));
@@ -197,34 +219,38 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
         void r.finally(() => restarts.delete(r));
       }],
       ['latency', 2, () => {
-        const which = pick(['store', 'broker'] as const);
-        const proxy = proxies[which];
+        const [which, proxy] = target();
         // Up to and past the commit deadline.
         proxy.faults.latencyMs = between(0, timing.commitDeadlineS * 1500);
         j.fault(`${which}_latency`);
         later(between(500, 3000), () => (proxy.faults.latencyMs = 0));
       }],
       ['drop', 1, () => {
-        const which = pick(['store', 'broker'] as const);
-        const proxy = proxies[which];
+        const [which, proxy] = target();
         if (proxy.faults.dropping) return;
         proxy.faults.dropping = true;
         j.fault(`${which}_drop`);
         later(between(300, 3000), () => proxy.endDrop());
       }],
       ['reset', 1, () => {
-        const which = pick(['store', 'broker'] as const);
-        proxies[which].reset();
+        const [which, proxy] = target();
+        proxy.reset();
         j.fault(`${which}_reset`);
       }],
-      ['promote', 2, async () => {
-        const target = pick(slots);
-        const r = await operatorCall(home, brokers, 'POST', `/v1/validators/${validator}/promote`, { slot: target, reason: 'chaos' });
-        if (r && r.status < 300) {
-          designated = target;
-          j.fault('promote');
-          j.note(`promoted to ${target}`);
-        }
+      ['promote', 2, () => promote(pick(slots), 'promote')],
+      ['isolate_and_promote', 1, async () => {
+        // The holder cut off from every broker, and its slot promoted away:
+        // it cannot hear it was fenced and holds until its own deadline,
+        // which the takeover wait outlasts.
+        const open = j.intervals.find((i) => i.end === null);
+        const holder = pods.find((p) => p.uid === open?.holder);
+        const other = slots.filter((sl) => sl !== holder?.slot);
+        if (!holder || other.length === 0) return;
+        const link = links[pods.indexOf(holder)]!;
+        if (link.faults.dropping) return;
+        link.faults.dropping = true;
+        later(between(2000, 5000), () => link.endDrop());
+        await promote(pick(other), 'isolate_and_promote');
       }],
     ];
     const actions = named.map(([name, w, f]) => [name === 'pause_broker' && !store.pauseBrokers ? 0 : (o.weights?.[name] ?? w), f] as const).filter(([w]) => w > 0);
@@ -240,7 +266,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     // Heal: every fault undone, every process back.
     for (const f of [...undo]) f();
     undo.clear();
-    for (const p of [store.proxy, brokerProxy]) {
+    for (const p of [store.proxy, ...links]) {
       p.faults.latencyMs = 0;
       p.endDrop();
     }
@@ -294,7 +320,7 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     await Promise.allSettled([...restarts]);
     await Promise.allSettled(pods.map((p) => p.dispose()));
     await Promise.allSettled(brokers.map((b) => b.kill()));
-    await brokerProxy?.close();
+    await Promise.allSettled(links.map((l) => l.close()));
     await store.close();
     await rm(home, { recursive: true, force: true });
   }

@@ -31,17 +31,17 @@ describe('chaos runs', () => {
   }
 
   it('the control (takeover wait removed, KEYHOLD_TEST_UNSAFE_NO_TAKEOVER_WAIT=1) is caught: two holders at once', async () => {
-    // Promotions between the two slots while the holder still holds: without
-    // the wait the promoted pod starts before the old one hears it was fenced.
+    // The holder cut off from the brokers and its slot promoted away: without
+    // the wait the promoted pod starts while the old one still holds.
     const r = await chaosRun({
       seed: 7,
       store: 'vault',
       faultMs: 10_000,
       unsafeNoTakeoverWait: true,
-      weights: { promote: 20, latency: 3, drop: 0, reset: 0, kill_broker: 0, pause_broker: 0, replace_pod: 0 },
+      weights: { isolate_and_promote: 20, promote: 0, latency: 0, drop: 0, reset: 0, kill_broker: 0, pause_broker: 0, replace_pod: 0 },
       progress,
     });
-    expect(r.faults.promote ?? 0).toBeGreaterThan(0);
+    expect(r.faults.isolate_and_promote ?? 0).toBeGreaterThan(0);
     expect(r.violations.map((v) => v.kind)).toContain('overlap');
   });
 });
