@@ -17,7 +17,6 @@ import { cliRig, type CliRig } from '../support/cli';
 
 let gcs: GcsEmulator;
 const project = 'keyhold-test';
-const url = 'gs://keyhold-ledger/prod/';
 
 async function lockedBucket(name: string): Promise<void> {
   const storage = new Storage({ apiEndpoint: gcs.address, projectId: project });
