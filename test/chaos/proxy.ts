@@ -47,11 +47,17 @@ const listen = (server: Server) =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function base(server: Server, sockets: Set<Socket>, port: number): Omit<ChaosProxy, 'endDrop'> & { faults: ProxyFaults } {
+function base(server: Server, sockets: Set<Socket>, swallowed: Set<Socket>, port: number): ChaosProxy {
+  const faults: ProxyFaults = { latencyMs: 0, dropping: false };
   return {
     port,
     url: `http://127.0.0.1:${port}`,
-    faults: { latencyMs: 0, dropping: false },
+    faults,
+    endDrop: () => {
+      faults.dropping = false;
+      for (const s of swallowed) s.resetAndDestroy();
+      swallowed.clear();
+    },
     reset: () => {
       for (const s of sockets) s.resetAndDestroy();
     },
@@ -129,15 +135,7 @@ export async function httpProxy(opts: ProxyOptions): Promise<ChaosProxy> {
     s.on('close', () => sockets.delete(s));
   });
   const port = await listen(server);
-  const b = base(server, sockets, port);
-  handle = {
-    ...b,
-    endDrop: () => {
-      b.faults.dropping = false;
-      for (const s of swallowed) s.resetAndDestroy();
-      swallowed.clear();
-    },
-  };
+  handle = base(server, sockets, swallowed, port);
   return handle;
 }
 
@@ -186,14 +184,6 @@ export async function tcpProxy(opts: ProxyOptions): Promise<ChaosProxy> {
     pipeWithFaults(up, client, false);
   });
   const port = await listen(server);
-  const b = base(server, sockets, port);
-  handle = {
-    ...b,
-    endDrop: () => {
-      b.faults.dropping = false;
-      for (const s of swallowed) s.resetAndDestroy();
-      swallowed.clear();
-    },
-  };
+  handle = base(server, sockets, swallowed, port);
   return handle;
 }

@@ -13,9 +13,10 @@
 //   a late write is let through: that is the behaviour under test.
 
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { startFirestoreEmulator } from '../firestore-emulator';
 import { startVaultEmulator } from '../emulators/vault/server';
+import { createStateTable } from '../support/dynamodb-table';
 import { motoCredentials, motoRegion, startMoto } from '../support/moto-server';
 import { httpProxy, tcpProxy, type ChaosProxy } from './proxy';
 
@@ -64,20 +65,7 @@ export async function startStore(kind: StoreKind, landingMs: number): Promise<Ch
     const port = Number(new URL(moto.endpoint).port);
     const table = `keyhold-chaos-${randomUUID().slice(0, 8)}`;
     const admin = new DynamoDBClient({ region: motoRegion, endpoint: moto.endpoint, credentials: motoCredentials });
-    await admin.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    await admin.send(createStateTable(table));
     admin.destroy();
     const refuse = (req: { headers: Record<string, string | string[] | undefined> }) => {
       const raw = req.headers['x-amz-date'];
