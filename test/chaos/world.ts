@@ -128,7 +128,7 @@ export async function operatorCall(home: string, brokers: readonly BrokerProcess
 
 export async function importKey(home: string, brokers: readonly BrokerProcess[], validator: string, slots: string[]): Promise<string> {
   const g = generatedKeyMaterial();
-  const r = await operatorCall(home, brokers, 'PUT', `/v1/validators/${validator}/key`, {
+  const body = {
     format: 'eip2335',
     publicId: g.publicId,
     files: { 'keystore.json': Buffer.from(g.keystore).toString('base64'), 'password.txt': Buffer.from(g.password).toString('base64') },
@@ -136,9 +136,15 @@ export async function importKey(home: string, brokers: readonly BrokerProcess[],
     serviceAccounts: ['validator'],
     reason: 'chaos',
     genesisValidatorsRoot: testGenesisRoot,
-  });
-  if (!r || r.status >= 300) throw new Error(`key import failed: ${JSON.stringify(r)}`);
-  return g.publicId;
+  };
+  // Fresh brokers on a loaded machine can take a while to answer the first write; the import is idempotent.
+  let r: Awaited<ReturnType<typeof operatorCall>> = null;
+  for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1000))) {
+    r = await operatorCall(home, brokers, 'PUT', `/v1/validators/${validator}/key`, body);
+    if (r && r.status < 300) return g.publicId;
+    if (r && r.status < 500) break;
+  }
+  throw new Error(`key import failed: ${JSON.stringify(r)}`);
 }
 
 type Part = 'fetch' | 'keeper' | 'signer';
