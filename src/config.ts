@@ -79,6 +79,9 @@ const envSchema = z.object({
   KEYHOLD_KEY_CACHE_ENTRIES: seconds('KEYHOLD_KEY_CACHE_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: seconds('KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS', 3600, 60, 86_400),
   KEYHOLD_REFUSAL_SUMMARY_SECONDS: seconds('KEYHOLD_REFUSAL_SUMMARY_SECONDS', 21_600, 60, 604_800),
+  // Under the functions' default 15 s timeout, with room for the grant itself.
+  KEYHOLD_FETCH_WAIT_MAX_SECONDS: seconds('KEYHOLD_FETCH_WAIT_MAX_SECONDS', 10, 0, 60),
+  KEYHOLD_STANDBY_RETRY_SECONDS: seconds('KEYHOLD_STANDBY_RETRY_SECONDS', 30, 1, 3600),
   KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
   KEYHOLD_METRICS_PORT: z.string().optional(),
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
@@ -116,6 +119,10 @@ export interface Config {
   readonly podTokenMaxAgeMs: number;
   /** A pod's identical refusals are ledgered once, then as a count every this long; ms. */
   readonly refusalSummaryMs: number;
+  /** Longest a fetch may wait for its designation to change (POST /v1/grants `wait`); ms, 0: never held. */
+  readonly fetchWaitMaxMs: number;
+  /** Retry-After of a not_designated answer (a standby's poll), seconds. */
+  readonly standbyRetrySeconds: number;
   readonly signingKey: { readonly file: string } | { readonly secret: string };
   readonly operatorKeysFile: string | null;
   readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
@@ -286,6 +293,8 @@ export function parseConfig(env: Env): Config {
     timing,
     podTokenMaxAgeMs: e.KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS * 1000,
     refusalSummaryMs: e.KEYHOLD_REFUSAL_SUMMARY_SECONDS * 1000,
+    fetchWaitMaxMs: e.KEYHOLD_FETCH_WAIT_MAX_SECONDS * 1000,
+    standbyRetrySeconds: e.KEYHOLD_STANDBY_RETRY_SECONDS,
     signingKey,
     operatorKeysFile,
     operatorOidc,

@@ -17,6 +17,7 @@ export interface DesignationRead {
 
 export class DesignationReader {
   private readonly last = new Map<string, { record: ValidatorRecord; readAt: number }>();
+  private readonly listeners: ((validator: string, record: ValidatorRecord) => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
@@ -67,6 +68,17 @@ export class DesignationReader {
     // compare-and-swap on its version), and of two copies of one version keep
     // the later read.
     if (!prev || prev.record.version < record.version || (prev.record.version === record.version && prev.readAt <= readAt)) this.last.set(validator, { record, readAt });
+    if (!prev || prev.record.version < record.version) for (const l of this.listeners) l(validator, record);
+  }
+
+  /** The newest record this broker knows of `validator` (read or committed here), or null. Never a ground for a grant. */
+  known(validator: string): ValidatorRecord | null {
+    return this.last.get(validator)?.record ?? null;
+  }
+
+  /** Called with each record newer than the one known before it (a read or a commit of this broker). */
+  listen(onNewer: (validator: string, record: ValidatorRecord) => void): void {
+    this.listeners.push(onNewer);
   }
 }
 
