@@ -232,7 +232,8 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
     refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
     // One shared re-read of each waited designation every 250 ms; a release on this broker wakes at once.
-    fetchWait: { maxWaitMs: config.fetchWaitMaxMs, pollMs: 250, maxWaiters: 10_000 },
+    // A quarter of the grant TTL at most: the holder counts its first grant from when it sent the request.
+    fetchWait: { maxWaitMs: Math.min(config.fetchWaitMaxMs, config.timing.grantTtlMs / 4), pollMs: 250, maxWaiters: 10_000 },
     standbyRetryAfter: config.standbyRetrySeconds,
   });
 }
