@@ -81,6 +81,7 @@ export const targets: readonly Target[] = [
     },
   },
   below('handoff_planned_ms', 1000, '< 1000'),
+  eachAtMost('handoff_waiting_ms', 1000, '<= 1000'),
   eachAtMost('cost_per_validator_month', 0.05, '<= $0.05 each'),
   eachAtMost('ledger_entries_per_validator_day', 20, '<= 20 each'),
 ];
@@ -121,6 +122,7 @@ export const figureOrder: readonly string[] = [
   'cold_grant_vs_floor',
   'bundle_bytes',
   'handoff_planned_ms',
+  'handoff_waiting_ms',
 ];
 
 function show(v: FigureValue | undefined): string {
