@@ -61,6 +61,8 @@ export interface BrokerParts {
   readonly fetchWait?: { readonly maxWaitMs: number } & WatchOptions;
   /** Retry-After of not_designated, seconds; unset: none. */
   readonly standbyRetryAfter?: number;
+  /** Renewals and not_designated refusals may answer from a read this recent (DesignationReader); unset: 0, always read. */
+  readonly readReuseMs?: number;
 }
 
 export interface Broker {
@@ -81,7 +83,7 @@ export function buildBroker(parts: BrokerParts): Broker {
   const pseudonyms = parts.ledgerHmacKey ? pseudonymiser(parts.ledgerHmacKey) : undefined;
   // The services see a store that pseudonymises what it ledgers and reports each commit, so checkpoints follow the schedule.
   const state = ledgerStore(parts.state, { checkpointer, pseudonyms });
-  const designations = new DesignationReader(state, clock, parts.timing);
+  const designations = new DesignationReader(state, clock, parts.timing, parts.readReuseMs ?? 0);
   const watch = parts.fetchWait && parts.fetchWait.maxWaitMs > 0 ? new DesignationWatch({ latest: (v) => designations.known(v)?.version ?? null, reread: async (v) => void (await designations.read(v)) }, parts.fetchWait) : undefined;
   if (watch) designations.listen((v, r) => watch.saw(v, r.version));
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
@@ -235,5 +237,6 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     // A quarter of the grant TTL at most: the holder counts its first grant from when it sent the request.
     fetchWait: { maxWaitMs: Math.min(config.fetchWaitMaxMs, config.timing.grantTtlMs / 4), pollMs: 250, maxWaiters: 10_000 },
     standbyRetryAfter: config.standbyRetrySeconds,
+    readReuseMs: config.readReuseMs,
   });
 }

@@ -12,7 +12,7 @@ import type { GrantSigner, IssuedGrant } from '../grants/signer';
 import type { PodIdentity } from '../identity/pod-token';
 import type { Clock, StateStore } from '../ports';
 import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisions';
-import type { DesignationReader } from './designation-reader';
+import type { DesignationRead, DesignationReader } from './designation-reader';
 import type { DesignationWatch } from './designation-watch';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 import type { RefusalLedger } from './refusals';
@@ -91,7 +91,8 @@ export class GrantService {
 
   private fetchOnce(pod: PodIdentity, validator: string, recipient: CryptoKey, seen: { version: number; notBefore: number }): Promise<FetchResult> {
     return withCasRetry(async () => {
-      const { record, readAt } = await this.d.designations.read(validator);
+      // A standby's not_designated may come from a recent read (a refusal changes nothing); anything else reads afresh.
+      const { record, readAt } = this.recentNotDesignated(pod, validator) ?? (await this.d.designations.read(validator));
       const now = this.d.clock.now();
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot };
       if (!record) {
@@ -224,6 +225,13 @@ export class GrantService {
         ...(stop ? { stop } : {}),
       };
     });
+  }
+
+  private recentNotDesignated(pod: PodIdentity, validator: string): DesignationRead | null {
+    const recent = this.d.designations.recent(validator);
+    if (!recent?.record) return null;
+    const decision = decideFetch(this.d.timing, recent.record, pod, this.d.clock.now());
+    return decision.kind === 'deny' && decision.error.code === 'not_designated' ? recent : null;
   }
 
   /** Asking sooner cannot change a not_designated (only an operator's promotion does), so a standby is told to ask rarely. */

@@ -115,4 +115,31 @@ describe('fetch with wait', () => {
     }
     expect((await status(b)).designation.state).toBe('vacant');
   });
+
+  it('answers a standby\'s repeated not_designated from a recent read, but reads afresh for a designated pod', async () => {
+    const inner = new SqliteStateStore(':memory:');
+    let reads = 0;
+    const state = new Proxy(inner, {
+      get(t, prop, receiver) {
+        const v = Reflect.get(t, prop, receiver) as unknown;
+        if (prop === 'getValidator') return (...a: unknown[]) => (reads++, (v as (...x: unknown[]) => unknown).apply(t, a));
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const b = await testBroker({ state, readReuseMs: 60_000 });
+    await importValidator(b);
+    const standby = await pod(slot1);
+    expect((await fetchGrant(b, standby)).status).toBe(403);
+    const after = reads;
+    b.clock.advance(30_000);
+    expect((await fetchGrant(b, standby)).status).toBe(403);
+    expect(reads).toBe(after);
+    b.clock.advance(30_000);
+    expect((await fetchGrant(b, standby)).status).toBe(403);
+    expect(reads).toBe(after + 1);
+    // The designated pod's grant never comes from a cached read.
+    const holder = await pod(slot0);
+    expect((await fetchGrant(b, holder)).status).toBe(201);
+    expect(reads).toBeGreaterThan(after + 1);
+  });
 });

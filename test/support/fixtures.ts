@@ -145,7 +145,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'fetchWait' | 'standbyRetryAfter'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -176,6 +176,7 @@ export async function testBroker(
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
     ...(overrides.fetchWait ? { fetchWait: overrides.fetchWait } : {}),
     ...(overrides.standbyRetryAfter === undefined ? {} : { standbyRetryAfter: overrides.standbyRetryAfter }),
+    ...(overrides.readReuseMs === undefined ? {} : { readReuseMs: overrides.readReuseMs }),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
   return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };
