@@ -145,7 +145,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -174,6 +174,7 @@ export async function testBroker(
     ...(overrides.checkpointSchedule ? { checkpointSchedule: overrides.checkpointSchedule } : {}),
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
+    ...(overrides.witness ? { witness: overrides.witness } : {}),
     ...(overrides.fetchWait ? { fetchWait: overrides.fetchWait } : {}),
     ...(overrides.standbyRetryAfter === undefined ? {} : { standbyRetryAfter: overrides.standbyRetryAfter }),
     ...(overrides.readReuseMs === undefined ? {} : { readReuseMs: overrides.readReuseMs }),
