@@ -114,7 +114,10 @@ export async function chaosRun(o: RunOptions): Promise<RunResult> {
     KEYHOLD_COMMIT_DEADLINE_SECONDS: String(timing.commitDeadlineS),
     KEYHOLD_CHECKPOINT_EVERY_SECONDS: '5',
     KEYHOLD_LOG_LEVEL: 'error',
-    ...(o.unsafeNoTakeoverWait ? { KEYHOLD_TEST_UNSAFE_NO_TAKEOVER_WAIT: '1' } : {}),
+    // A standby asks again after 1 s, like the other shortened timings.
+    KEYHOLD_STANDBY_RETRY_SECONDS: '1',
+    // The control also reads afresh for every standby, so the promoted pod hears of its promotion at once.
+    ...(o.unsafeNoTakeoverWait ? { KEYHOLD_TEST_UNSAFE_NO_TAKEOVER_WAIT: '1', KEYHOLD_READ_REUSE_SECONDS: '0' } : {}),
   };
   const brokers = Array.from({ length: o.brokers ?? 2 }, (_, i) => new BrokerProcess(`broker-${i}`, brokerEnv));
   const pods: ChaosPod[] = [];
