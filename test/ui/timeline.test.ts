@@ -67,10 +67,10 @@ async function overlapping(rig: CliRig, t: number): Promise<void> {
   await rig.b.parts.state.commit({
     entries: [
       e(t, 'grant_issued', 1, `pod:${hostilePod}`),
-      e(t + 10_000, 'takeover', 2, 'pod:second'),
-      e(t + 15_000, 'store_fallback', 2, 'pod:second', { reason: hostileReason, details: { store: 'aws', servedBy: 'gcp' } }),
-      e(t + 20_000, 'grant_issued', 2, 'pod:second'),
-      e(t + 40_000, 'fenced_ack', 1, `pod:${hostilePod}`),
+      e(t + 20_000, 'takeover', 2, 'pod:second'),
+      e(t + 30_000, 'store_fallback', 2, 'pod:second', { reason: hostileReason, details: { store: 'aws', servedBy: 'gcp' } }),
+      e(t + 60_000, 'grant_issued', 2, 'pod:second'),
+      e(t + 120_000, 'fenced_ack', 1, `pod:${hostilePod}`),
     ],
   });
 }
@@ -95,11 +95,11 @@ describe.skipIf(!chromiumPath && !inCi)(chromiumPath ? 'the timeline page in Chr
   beforeAll(async () => {
     if (!chromiumPath) throw new Error('CI must have Debian chromium: .ci/run installs it');
     rig = await cliRig();
-    // Seeded an hour back, so the CLI's real-clock request tokens later stay fresh.
-    const start = Date.now() - 3_600_000;
+    // Seeded in the past, so the CLI's real-clock request tokens later stay fresh.
+    const start = Date.now() - 15 * 60_000;
     rig.b.clock.t = start;
     await movedForReal(rig);
-    await overlapping(rig, start + 600_000);
+    await overlapping(rig, start + 300_000);
     profile = await mkdtemp(join(tmpdir(), 'keyhold-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath,
@@ -169,6 +169,9 @@ describe.skipIf(!chromiumPath && !inCi)(chromiumPath ? 'the timeline page in Chr
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     const labels = await page.$$eval('g[data-validator="v2"] text.interval-label', (els) => els.map((e) => e.textContent));
     expect(labels).toContain(`e1 ${hostilePod}`);
+    const bar = page.locator('g[data-validator="v2"] rect.interval[data-epoch="1"]');
+    expect(await bar.getAttribute('data-pod')).toBe(hostilePod);
+    expect(await bar.locator('title').textContent()).toContain(`pod ${hostilePod}`);
     const titles = await page.$$eval('g[data-validator="v2"] [data-mark="store_fallback"] title', (els) => els.map((e) => e.textContent ?? ''));
     expect(titles[0]).toContain(hostileReason);
     await mkdir(artifacts, { recursive: true });

@@ -197,7 +197,13 @@ export const timelineScript = String.raw`'use strict';
           'data-ended': i.ended === null ? '' : i.ended,
         });
         g.appendChild(titled(bar, 'epoch ' + i.epoch + ' · ' + i.slot + ' · pod ' + i.pod + ' · ' + iso(i.from) + ' → ' + iso(i.to) + (i.ended ? ' (' + i.ended + ')' : ' (held)')));
-        g.appendChild(el('text', { class: 'interval-label', x: x(i.from) + 3, y: y + layout.bar / 2 + 4 }, 'e' + i.epoch + ' ' + i.pod));
+        // A label only where it fits, clipped to its bar by a nested svg; the title says it all anyway.
+        const w = x(to) - x(i.from);
+        if (w >= 48) {
+          const clip = el('svg', { x: x(i.from), y, width: w, height: layout.bar });
+          clip.appendChild(el('text', { class: 'interval-label', x: 3, y: layout.bar / 2 + 4 }, 'e' + i.epoch + ' ' + i.pod));
+          g.appendChild(clip);
+        }
       }
       for (const o of overlaps(row.intervals, t1)) {
         g.appendChild(titled(el('rect', { class: 'mark mark-overlap', x: x(o.from), y: y - 3, width: Math.max(3, x(o.to) - x(o.from)), height: layout.bar + 6, 'data-mark': 'overlap', 'data-from': o.from, 'data-to': o.to, 'data-epochs': o.epochs.join(',') }), 'OVERLAP: epochs ' + o.epochs.join(' and ') + ' held at once, ' + iso(o.from) + ' → ' + iso(o.to)));
