@@ -63,6 +63,7 @@ h1 { font-size: 1.3rem; margin: 0; }
 body[data-state="refused"] #status, body[data-state="failed"] #status { color: #b00020; font-weight: 600; }
 #chart svg { background: #fff; border: 1px solid #d9dde3; }
 .row-label { font-weight: 600; fill: #1d2330; }
+.row-note { fill: #5a6270; font-size: 11px; }
 .axis { stroke: #c4c9d1; }
 .tick { fill: #5a6270; font-size: 11px; }
 .interval { stroke: #1d2330; stroke-width: 0.5; }
@@ -127,11 +128,15 @@ export const timelineScript = String.raw`'use strict';
     return true;
   }
 
-  async function get(path) {
+  async function answer(path) {
     const res = await fetch(path, { headers: { authorization: 'Bearer ' + session }, credentials: 'omit' });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error((body && body.code) || String(res.status));
-    return body;
+    return { ok: res.ok, code: (body && typeof body.code === 'string' && body.code) || String(res.status), body };
+  }
+  async function get(path) {
+    const a = await answer(path);
+    if (!a.ok) throw new Error(a.code);
+    return a.body;
   }
 
   async function ledger() {
@@ -152,15 +157,16 @@ export const timelineScript = String.raw`'use strict';
   /** Every stretch where two holdings of one validator both run; an open holding runs to the end of the drawing. */
   function overlaps(intervals, end) {
     const out = [];
-    const sorted = [...intervals].sort((a, b) => a.from - b.from);
-    for (let i = 0; i < sorted.length; i++) {
-      for (let j = i + 1; j < sorted.length; j++) {
-        const a = sorted[i];
-        const b = sorted[j];
-        const from = Math.max(a.from, b.from);
-        const to = Math.min(a.to === null ? end : a.to, b.to === null ? end : b.to);
-        if (from < to) out.push({ from, to, epochs: [a.epoch, b.epoch] });
+    const stop = (i) => (i.to === null ? end : i.to);
+    let running = [];
+    for (const b of [...intervals].sort((x, y) => x.from - y.from)) {
+      // Sorted by start: only holdings still running when b starts can overlap it.
+      running = running.filter((a) => stop(a) > b.from);
+      for (const a of running) {
+        const to = Math.min(stop(a), stop(b));
+        if (b.from < to) out.push({ from: b.from, to, epochs: [a.epoch, b.epoch] });
       }
+      running.push(b);
     }
     return out;
   }
@@ -179,6 +185,7 @@ export const timelineScript = String.raw`'use strict';
       const y = layout.top + r * layout.row;
       const g = el('g', { class: 'validator', 'data-validator': row.validator });
       g.appendChild(el('text', { class: 'row-label', x: 4, y: y + layout.bar / 2 + 5 }, row.validator));
+      if (row.note) g.appendChild(el('text', { class: 'row-note', x: 4, y: y + layout.bar / 2 + 19, 'data-note': row.note }, row.note));
       for (const i of row.intervals) {
         const to = i.to === null ? t1 : i.to;
         const bar = el('rect', {
@@ -228,9 +235,13 @@ export const timelineScript = String.raw`'use strict';
     const validators = [...new Set(entries.map((e) => e.validator).filter((v) => typeof v === 'string'))].sort();
     const rows = [];
     for (const validator of validators) {
-      const { intervals } = await get('v1/audit/holders?' + new URLSearchParams({ validator }));
+      // A denial may name an id that was never imported (a pod asking for it): a row of marks, no holdings.
+      // Any other refusal is said on the row, not fatal to the page.
+      const a = await answer('v1/audit/holders?' + new URLSearchParams({ validator }));
+      const intervals = a.ok ? a.body.intervals : [];
+      const note = a.ok ? null : a.code === 'unknown_validator' ? 'not a validator' : 'holdings not read: ' + a.code;
       const marks = entries.filter((e) => e.validator === validator && markKinds.includes(e.action)).sort((a, b) => a.time - b.time || a.seq - b.seq);
-      rows.push({ validator, intervals, marks });
+      rows.push({ validator, intervals, marks, note });
     }
     const times = rows.flatMap((r) => [...r.intervals.flatMap((i) => (i.to === null ? [i.from] : [i.from, i.to])), ...r.marks.map((m) => m.time)]);
     const open = rows.some((r) => r.intervals.some((i) => i.to === null));
