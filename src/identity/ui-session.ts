@@ -25,16 +25,17 @@ export interface OneTimeUse {
   claim(id: string, expiresAt: number, now: number): Promise<boolean>;
 }
 
-/** Per process: with several replicas, one code could be traded once on each within its minute. */
+/**
+ * Per process: with several replicas, one code could be traded once on each
+ * within its minute. Full of live codes, it refuses rather than forget one
+ * that could then be traded again.
+ */
 export function memoryOneTimeUse(max = 10_000): OneTimeUse {
   const seen = new Map<string, number>();
   return {
     async claim(id, expiresAt, now) {
-      for (const [k, exp] of seen) {
-        if (exp > now && seen.size < max) break;
-        seen.delete(k);
-      }
-      if (seen.has(id)) return false;
+      for (const [k, exp] of seen) if (exp <= now) seen.delete(k);
+      if (seen.has(id) || seen.size >= max) return false;
       seen.set(id, expiresAt);
       return true;
     },
