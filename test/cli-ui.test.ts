@@ -34,7 +34,7 @@ describe('keyhold ui', () => {
     const r = await rig.cli(['ui'], { openUrl: async (u) => void opened.push(u) });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/opened the timeline page; its login code works once, until \d{4}-/);
+    expect(r.stderr).toMatch(/opening the timeline page in a browser \(if none opens, run keyhold ui --print-url\); its login code works once, until \d{4}-/);
     expect(opened).toHaveLength(1);
     expect((await trade(new URL(opened[0]!))).status).toBe(201);
 

@@ -400,7 +400,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       } catch (e) {
         throw new CliError(`cannot open a browser (${(e as Error).message}); run keyhold ui --print-url and open the URL yourself`, exitCodes.refused);
       }
-      io.stderr(`keyhold: opened the timeline page; its login code works once, until ${res.body.expiresAt}\n`);
+      io.stderr(`keyhold: opening the timeline page in a browser (if none opens, run keyhold ui --print-url); its login code works once, until ${res.body.expiresAt}\n`);
     });
 
   program
