@@ -22,7 +22,14 @@ export interface CliIo {
   readonly stderr: (s: string) => void;
   /** Answers a yes/no question on a terminal; null when there is no terminal. */
   readonly confirm: ((question: string) => Promise<boolean>) | null;
+  /** Opens a URL in the operator's browser; by default the system's (the `open` package). */
+  readonly openUrl?: (url: string) => Promise<void>;
 }
+
+const systemOpen = async (url: string): Promise<void> => {
+  const { default: open } = await import('open');
+  await open(url, { wait: false });
+};
 
 export const processIo = (): CliIo => ({
   env: process.env,
@@ -406,6 +413,26 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .action(async () => {
       const res = await client().call<{ seq: number; time: string; digest: string; chains: number }>('POST', '/v1/audit/checkpoints');
       io.stdout(`checkpoint #${res.body.seq} ${res.body.digest} at ${res.body.time} over ${res.body.chains} chains\n`);
+    });
+
+  program
+    .command('ui')
+    .description('open the timeline page in a browser, logged in with a one-time code (good for a minute, once)')
+    .option('--print-url', 'print the URL with the login code instead of opening a browser')
+    .action(async (o: { printUrl?: boolean }) => {
+      const c = client();
+      const res = await c.call<{ code: string; path: string; expiresAt: string }>('POST', '/v1/ui/login-codes');
+      const url = new URL(res.body.path, c.baseUrl).href;
+      if (o.printUrl) {
+        io.stdout(`${url}\n`);
+        return;
+      }
+      try {
+        await (io.openUrl ?? systemOpen)(url);
+      } catch (e) {
+        throw new CliError(`cannot open a browser (${(e as Error).message}); run keyhold ui --print-url and open the URL yourself`, exitCodes.refused);
+      }
+      io.stderr(`keyhold: opening the timeline page in a browser (if none opens, run keyhold ui --print-url); its login code works once, until ${res.body.expiresAt}\n`);
     });
 
   program

@@ -18,7 +18,7 @@ export interface ErrorCodeSpec {
 const authenticated = ['pod', 'operator'] as const;
 
 export const errorCodes = {
-  invalid_request: { status: 400, message: 'The request is malformed.', on: authenticated },
+  invalid_request: { status: 400, message: 'The request is malformed.', on: [...authenticated, 'uiSession'] },
   body_too_large: { status: 413, message: 'The request body is too large.', on: ['body'] },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json.', on: ['body'] },
   unauthenticated: { status: 401, message: 'A valid bearer token is required.', on: authenticated },
@@ -29,6 +29,9 @@ export const errorCodes = {
   unknown_validator: { status: 404, message: 'No such validator.', on: authenticated },
   unknown_store: { status: 400, message: 'A named key store is not configured on this broker.', on: ['importKey'] },
   invalid_trust: { status: 400, message: 'The trusted checkpoint is malformed or not signed by this broker.', on: ['verifyAuditTrusted'] },
+  login_code_invalid: { status: 401, message: 'The login code is not one this broker issued.', on: ['uiSession'] },
+  login_code_expired: { status: 401, message: 'The login code has expired; run keyhold ui again.', on: ['uiSession'] },
+  login_code_used: { status: 409, message: 'The login code was already used; run keyhold ui again.', on: ['uiSession'] },
   not_found: { status: 404, message: 'Not found.', on: [] },
   method_not_allowed: { status: 405, message: 'Method not allowed.', on: [] },
   validator_exists: { status: 409, message: 'The validator already exists with other slots.', on: ['importKey'] },

@@ -110,6 +110,34 @@ export class GrantSigner {
     return payload;
   }
 
+  /**
+   * A short-lived broker token of another kind (the timeline page's login
+   * codes and sessions). Its own `typ` keeps it from passing for a grant or a
+   * statement, and theirs from passing for it. `now` and `exp` in ms.
+   */
+  async signTyped(typ: string, payload: JWTPayload, now: number, exp: number): Promise<string> {
+    if (typ === grantType || typ === statementChecks.typ) throw new TypeError(`${typ} is reserved`);
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: 'EdDSA', kid: this.active.kid, typ })
+      .setIssuer(grantIssuer)
+      .setIssuedAt(Math.ceil(now / 1000))
+      .setExpirationTime(Math.floor(exp / 1000))
+      .setJti(randomUUID())
+      .sign(this.active.privateKey);
+  }
+
+  /** The payload of a token that signTyped made with this `typ`; jose's errors pass through, so callers tell expired from forged. */
+  async verifyTyped(typ: string, token: string, now: number): Promise<JWTPayload> {
+    const { payload } = await jwtVerify(token, (h: JWSHeaderParameters) => this.keyFor(h.kid), {
+      algorithms: ['EdDSA'],
+      issuer: grantIssuer,
+      typ,
+      currentDate: new Date(now),
+      requiredClaims: ['exp', 'iat', 'jti'],
+    });
+    return payload;
+  }
+
   private async keyFor(kid: string | undefined): Promise<CryptoKey> {
     const k = kid === undefined ? undefined : this.byKid.get(kid);
     if (!k) throw new KeyholdError('invalid_grant');

@@ -14,6 +14,7 @@ import type { IssuedGrant } from '../grants/signer';
 import type { GrantSigner } from '../grants/signer';
 import { hasRole, type Operator, type OperatorRole, type OperatorVerifier } from '../identity/operator-token';
 import type { PodIdentity, PodTokenVerifier } from '../identity/pod-token';
+import { UiLogin, isUiSessionToken } from '../identity/ui-session';
 import type { Logger } from '../log';
 import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
@@ -23,6 +24,7 @@ import { openApiDocument } from './openapi';
 import { routes, type RouteAuth, type RouteSpec } from './routes';
 import { presentEntry, presentRecord } from './present';
 import type { Readiness } from './readiness';
+import { timelineCss, timelineHeaders, timelineHtml, timelineScript } from './ui/timeline-page';
 
 export interface AppDeps {
   readonly grants: GrantService;
@@ -36,6 +38,8 @@ export interface AppDeps {
   /** When set, decisions are counted; `exposeMetrics` also serves GET /metrics. */
   readonly metrics?: BrokerMetrics;
   readonly exposeMetrics?: boolean;
+  /** The timeline page's login codes and sessions; by default signed with `signer`, single use per instance. */
+  readonly uiLogin?: UiLogin;
 }
 
 const limit = (maxSize: number) =>
@@ -99,10 +103,16 @@ export function createApp(deps: AppDeps): Hono {
   // validator is revealed to a caller the broker does not know.
   const caller = async <A extends RouteAuth>(c: Context, auth: A): Promise<Caller<A>> =>
     (auth === 'none' ? null : auth === 'pod' ? await pod(c) : await operator(c, auth as OperatorRole)) as Caller<A>;
+  const ui = deps.uiLogin ?? new UiLogin(deps.signer);
+  // A timeline session is tried only on the routes that accept one (audit reads); anywhere else it is just a bearer no operator signed.
+  const callerOrSession = async <A extends RouteAuth>(c: Context, spec: RouteSpec & { auth: A }): Promise<Caller<A>> => {
+    if (spec.session && isUiSessionToken(bearer(c))) return (await ui.verifySession(bearer(c), clock.now())) as Caller<A>;
+    return caller(c, spec.auth);
+  };
 
   /** Every route is registered from its spec in ./routes, which the OpenAPI document is made from. */
   const on = <S extends RouteSpec>(spec: S, handler: (c: Context, who: Caller<S['auth']>) => Response | Promise<Response>) => {
-    const handle = async (c: Context) => handler(c, await caller<S['auth']>(c, spec.auth));
+    const handle = async (c: Context) => handler(c, await callerOrSession<S['auth']>(c, spec));
     if (spec.body) app.on(spec.method.toUpperCase(), honoPath(spec.path), limit(spec.body.maxBytes), handle);
     else app.on(spec.method.toUpperCase(), honoPath(spec.path), handle);
   };
@@ -147,6 +157,23 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(deps.signer.jwks());
   });
   on(routes.openapi, (c) => c.json(openApiDocument()));
+
+  // The timeline page (src/http/ui/timeline-page.ts) and its login.
+  const asset = (body: string, type: string) => (c: Context) => c.body(body, 200, { 'content-type': `${type}; charset=utf-8`, ...timelineHeaders });
+  on(routes.uiPage, asset(timelineHtml, 'text/html'));
+  on(routes.uiScript, asset(timelineScript, 'text/javascript'));
+  on(routes.uiStyle, asset(timelineCss, 'text/css'));
+  on(routes.uiLoginCode, async (c, op) => {
+    const { code, expiresAt } = await ui.issueCode(op, clock.now());
+    logger.log('info', 'ui_login_code_issued', { operator: op.name });
+    return c.json({ code, expiresAt: new Date(expiresAt).toISOString(), path: `/ui#code=${code}` }, 201);
+  });
+  on(routes.uiSession, async (c) => {
+    const body = await jsonBody(c, routes.uiSession.body.schema);
+    const s = await ui.redeem(body.code, clock.now());
+    logger.log('info', 'ui_session_opened', { operator: s.operator });
+    return c.json({ token: s.token, expiresAt: new Date(s.expiresAt).toISOString(), operator: s.operator }, 201);
+  });
 
   // Pods. A list body is answered per validator (src/broker/grant-batch.ts).
   on(routes.fetchGrant, async (c, who) => {

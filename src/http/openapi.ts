@@ -89,7 +89,7 @@ function operation(id: RouteId): JsonSchema {
     operationId: id,
     summary: r.summary,
     tags: [r.tag],
-    security: security[r.auth],
+    security: r.session ? [...security[r.auth], { uiSession: [] }] : security[r.auth],
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(r.body
       ? { requestBody: { required: true, description: `At most ${r.body.maxBytes} bytes.`, content: { 'application/json': { schema: jsonSchema(r.body.schema, 'input'), example: r.body.example } } } }
@@ -133,6 +133,12 @@ function build(): JsonSchema {
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description: 'A Kubernetes projected service-account token with audience `keyhold`, verified against the configured cluster\'s issuer keys. Namespace, pod name and pod UID come from its claims.',
+        },
+        uiSession: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'A timeline page session from POST /v1/ui/sessions: reads the audit routes that list it, nothing else, for 15 minutes.',
         },
         operatorToken: {
           type: 'http',

@@ -163,6 +163,17 @@ export const verifyReport = z.object({
 
 export const checkpointMade = z.object({ seq: z.number().int().min(1), time: isoTime, digest: z.string(), chains: z.number().int().min(0) });
 
+export const uiLoginCode = z.object({
+  code: compactJwt.meta({ description: 'One-time login code for the timeline page: traded once, within a minute, at POST /v1/ui/sessions.' }),
+  expiresAt: isoTime,
+  path: z.string().regex(/^\/ui#code=/).meta({ description: 'Where to open it on the broker: the code rides in the fragment, which browsers never send to a server.' }),
+});
+export const uiSession = z.object({
+  token: compactJwt.meta({ description: 'Bearer for the audit read routes only, kept in the page\'s memory.' }),
+  expiresAt: isoTime,
+  operator: z.string(),
+});
+
 export const health = z.object({ status: z.literal('ok') });
 
 const storeStatus = z.enum(['ready', 'degraded', 'down']);

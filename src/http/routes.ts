@@ -3,7 +3,7 @@
 // generated from them, so the two cannot drift apart.
 
 import { z } from 'zod';
-import { auditQuery, fetchBody, holdersQuery, holdersResponse, importBody, promoteBody, releaseBody, renewBody, renewListLimit, slashingProtectionLimit, verifyBody, verifyBodyLimit } from './schemas';
+import { auditQuery, fetchBody, uiSessionBody, holdersQuery, holdersResponse, importBody, promoteBody, releaseBody, renewBody, renewListLimit, slashingProtectionLimit, verifyBody, verifyBodyLimit } from './schemas';
 import * as answer from './responses';
 
 /** `viewer` and `operator` are operator roles; `operator` includes viewer. */
@@ -24,6 +24,8 @@ export interface RouteSpec {
   readonly summary: string;
   readonly tag: 'pods' | 'operators' | 'public';
   readonly auth: RouteAuth;
+  /** A timeline page session (src/identity/ui-session.ts) may call this too: audit reads only. */
+  readonly session?: true;
   readonly body?: { readonly schema: z.ZodType; readonly maxBytes: number; readonly example: unknown };
   readonly query?: z.ZodObject;
   readonly answers: Readonly<Record<number, RouteAnswer>>;
@@ -160,6 +162,7 @@ export const routes = {
     summary: 'Query the ledger.',
     tag: 'operators',
     auth: 'viewer',
+    session: true,
     query: auditQuery,
     answers: { 200: { description: 'One page of entries; pass `cursor` for the next.', schema: answer.auditPage } },
   },
@@ -186,6 +189,7 @@ export const routes = {
     summary: 'Who held a validator\'s key, from when to when, per epoch, and how each holding ended (reconstructed from the ledger).',
     tag: 'operators',
     auth: 'viewer',
+    session: true,
     query: holdersQuery,
     answers: { 200: { description: 'Holding intervals, oldest first.', schema: holdersResponse } },
   },
@@ -204,6 +208,29 @@ export const routes = {
     tag: 'operators',
     auth: 'operator',
     answers: { 201: { description: 'Signed and stored.', schema: answer.checkpointMade } },
+  },
+
+  // The timeline page: the page and its assets are public (they hold no
+  // data); what they draw comes from the audit routes above, with a session.
+  uiPage: { method: 'get', path: '/ui', summary: 'The timeline page: per validator, holding intervals over time, with the ledger\'s decisions marked.', tag: 'public', auth: 'none', answers: { 200: { description: 'The page (strict Content-Security-Policy; scripts and styles from this origin only).', contentType: 'text/html' } } },
+  uiScript: { method: 'get', path: '/ui/timeline.js', summary: 'The timeline page\'s script.', tag: 'public', auth: 'none', answers: { 200: { description: 'JavaScript.', contentType: 'text/javascript' } } },
+  uiStyle: { method: 'get', path: '/ui/timeline.css', summary: 'The timeline page\'s style sheet.', tag: 'public', auth: 'none', answers: { 200: { description: 'CSS.', contentType: 'text/css' } } },
+  uiLoginCode: {
+    method: 'post',
+    path: '/v1/ui/login-codes',
+    summary: 'A one-time login code for the timeline page (`keyhold ui`), valid for a minute.',
+    tag: 'operators',
+    auth: 'viewer',
+    answers: { 201: { description: 'The code, and the page path that carries it.', schema: answer.uiLoginCode } },
+  },
+  uiSession: {
+    method: 'post',
+    path: '/v1/ui/sessions',
+    summary: 'Trade a login code, once, for a short read-only session on the audit routes.',
+    tag: 'public',
+    auth: 'none',
+    body: { schema: uiSessionBody, maxBytes: smallBody, example: { code: exampleGrant } },
+    answers: { 201: { description: 'A session: a bearer for GET /v1/audit and GET /v1/audit/holders, for 15 minutes.', schema: answer.uiSession } },
   },
 } as const satisfies Record<string, RouteSpec>;
 

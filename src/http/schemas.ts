@@ -100,3 +100,6 @@ export const auditQuery = z
 export const verifyBody = z.object({ trust: signedCheckpointSchema.optional() }).strict();
 /** A trusted checkpoint names every chain head: room for tens of thousands of validators. */
 export const verifyBodyLimit = 8 * 1024 * 1024;
+
+/** The timeline page trades its one-time login code for a session. */
+export const uiSessionBody = z.object({ code: compactJws }).strict();

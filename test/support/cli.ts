@@ -21,7 +21,7 @@ export interface CliRig {
   readonly dir: string;
   /** What the CLI runs with: the broker's URL, the operator credential, the home. */
   readonly env: Readonly<Record<string, string>>;
-  cli(args: string[], opts?: { confirm?: boolean | null; env?: Record<string, string> }): Promise<CliRun>;
+  cli(args: string[], opts?: { confirm?: boolean | null; env?: Record<string, string>; openUrl?: (url: string) => Promise<void> }): Promise<CliRun>;
   close(): void;
 }
 
@@ -48,6 +48,7 @@ export async function cliRig(overrides: Parameters<typeof testBroker>[0] = {}): 
         stdout: (s) => (stdout += s),
         stderr: (s) => (stderr += s),
         confirm: opts.confirm === undefined || opts.confirm === null ? null : async () => opts.confirm as boolean,
+        ...(opts.openUrl ? { openUrl: opts.openUrl } : {}),
       };
       const code = await runCli(args, io);
       return { code, stdout, stderr };
