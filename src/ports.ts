@@ -137,6 +137,14 @@ export interface StateStore {
   latestCheckpoint(): Promise<StoredCheckpoint | null>;
   /** Checkpoints in seq order from `fromSeq`, at most `limit`. */
   listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]>;
+  /**
+   * Record a one-time token id (an operator request's jti, a login code) with
+   * one conditional write: true for exactly one caller among any number of
+   * brokers racing the same id, false while an earlier record of it is
+   * unexpired at `now`. The record expires at `expiresAt` (ms) and may be
+   * dropped after; `id` is at most 128 characters of [A-Za-z0-9_-].
+   */
+  useTokenOnce(id: string, expiresAt: number, now: number): Promise<boolean>;
   health(): Promise<Health>;
   close(): Promise<void>;
 }
@@ -212,6 +220,14 @@ export class CommitDeadlineError extends StoreUnavailableError {
     super(store, 'commit_deadline');
     this.name = 'CommitDeadlineError';
   }
+}
+
+/** The ids `useTokenOnce` accepts: safe as a key, a document id and a path segment in every store. */
+export const oneTimeTokenId = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function checkTokenId(id: string, expiresAt: number, now: number): void {
+  if (!oneTimeTokenId.test(id)) throw new TypeError('a one-time token id is 1 to 128 characters of [A-Za-z0-9_-]');
+  if (!Number.isSafeInteger(expiresAt) || !Number.isSafeInteger(now)) throw new TypeError('one-time token times are integer ms');
 }
 
 /** Throws CommitDeadlineError once `commit` may send nothing more: call it right before every request a commit sends. */

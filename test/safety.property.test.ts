@@ -142,6 +142,7 @@ function networked(inner: StateStore, world: World): StateStore {
     putCheckpoint: (c) => inner.putCheckpoint(c),
     latestCheckpoint: () => inner.latestCheckpoint(),
     listCheckpoints: (f, l) => inner.listCheckpoints(f, l),
+    useTokenOnce: (id, e, n) => inner.useTokenOnce(id, e, n),
     health: () => inner.health(),
     close: async () => {},
   };

@@ -8,6 +8,7 @@ import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
   KeyInUseError,
   StateConflictError,
+  checkTokenId,
   checkSendable,
   StoreUnavailableError,
   type Commit,
@@ -53,6 +54,11 @@ CREATE TABLE IF NOT EXISTS key_owners (
   key TEXT PRIMARY KEY,
   validator TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS used_tokens (
+  id TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS used_tokens_by_expiry ON used_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS checkpoint_chain (
   seq INTEGER PRIMARY KEY,
   body TEXT NOT NULL
@@ -252,6 +258,23 @@ export class SqliteStateStore implements StateStore {
   async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
     return this.db.prepare('INSERT INTO checkpoint_chain (seq, body) VALUES (?, ?) ON CONFLICT (seq) DO NOTHING').run(c.seq, encodeCheckpoint(c)).changes === 1;
   }
+
+  async useTokenOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
+    checkTokenId(id, expiresAt, now);
+    // One statement, so two processes on one file cannot both win: an
+    // existing row is taken over only when it has expired.
+    const won =
+      this.db
+        .prepare('INSERT INTO used_tokens (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE used_tokens.expires_at <= ?')
+        .run(id, expiresAt, now).changes === 1;
+    if (won && ++this.tokensSincePrune >= 256) {
+      this.tokensSincePrune = 0;
+      this.db.prepare('DELETE FROM used_tokens WHERE expires_at <= ?').run(now);
+    }
+    return won;
+  }
+
+  private tokensSincePrune = 0;
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
     const row = this.db.prepare('SELECT body FROM checkpoint_chain ORDER BY seq DESC LIMIT 1').get() as { body: string } | undefined;
