@@ -174,6 +174,12 @@ export class OperationsService {
     if ((owner !== null && owner !== validator) || legacy) throw new KeyholdError('key_in_use');
   }
 
+  /** Ledger a refused operator request token (on the broker chain: the request never reached a validator's decision). */
+  async operatorRefused(operator: string, code: string, facts: { request: string; claim: string; validator: string | null }): Promise<void> {
+    const entry = draft({ time: this.d.clock.now(), actor: `operator:${operator}`, action: 'denied', validator: facts.validator, epoch: null, slot: null, reason: code, details: { request: facts.request, claim: facts.claim } }, false);
+    await commitOrThrow(this.d.state, undefined, [entry]);
+  }
+
   async promote(op: Operator, validator: string, target: string, reason: string): Promise<PromoteResult> {
     const result = await withCasRetry(async (): Promise<PromoteResult> => {
       const { record: current, readAt } = await this.d.designations.read(validator);

@@ -12,7 +12,7 @@ import type { GrantService } from '../broker/grants';
 import type { OperationsService } from '../broker/operations';
 import type { IssuedGrant } from '../grants/signer';
 import type { GrantSigner } from '../grants/signer';
-import { hasRole, type Operator, type OperatorRole, type OperatorVerifier } from '../identity/operator-token';
+import { OperatorTokenRefusal, hasRole, type Operator, type OperatorRole, type OperatorVerifier } from '../identity/operator-token';
 import type { PodIdentity, PodTokenVerifier } from '../identity/pod-token';
 import type { Logger } from '../log';
 import type { Clock } from '../ports';
@@ -29,6 +29,8 @@ export interface AppDeps {
   readonly operations: OperationsService;
   readonly podTokens: PodTokenVerifier;
   readonly operators: OperatorVerifier;
+  /** The audience operator request tokens must carry, published for the CLI. */
+  readonly operatorAudience: () => Promise<string>;
   readonly signer: GrantSigner;
   readonly readiness: Readiness;
   readonly logger: Logger;
@@ -90,19 +92,39 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
   const pod = (c: Context): Promise<PodIdentity> => deps.podTokens.verify(bearer(c), clock.now());
-  const operator = async (c: Context, role: OperatorRole): Promise<Operator> => {
-    const op = await deps.operators.verify(bearer(c), { method: c.req.method, path: new URL(c.req.url).pathname }, clock.now());
-    if (!hasRole(op, role)) throw new KeyholdError('forbidden');
+  const operator = async (c: Context, spec: RouteSpec): Promise<Operator> => {
+    const url = new URL(c.req.url);
+    // The exact bytes, hashed before anything parses them (Hono keeps them for the handler).
+    const body = spec.body ? new Uint8Array(await c.req.arrayBuffer()) : new Uint8Array();
+    const request = { method: c.req.method, path: url.pathname + url.search, body, mutating: spec.method !== 'get' && spec.safe !== true };
+    let op: Operator;
+    try {
+      op = await deps.operators.verify(bearer(c), request, clock.now());
+    } catch (e) {
+      if (e instanceof OperatorTokenRefusal) await ledgerRefusal(c, spec, e);
+      throw e;
+    }
+    if (!hasRole(op, spec.auth as OperatorRole)) throw new KeyholdError('forbidden');
     return op;
+  };
+  /** A genuine operator token used wrongly (replayed, on another request or deployment, expired) is ledgered, then refused. */
+  const ledgerRefusal = async (c: Context, spec: RouteSpec, e: OperatorTokenRefusal) => {
+    const id = validatorId.safeParse(c.req.param('id'));
+    try {
+      await operations.operatorRefused(e.operator, e.code, { request: `${spec.method.toUpperCase()} ${spec.path}`, claim: e.detail, validator: id.success ? id.data : null });
+    } catch (le) {
+      // The refusal stands either way; a store that cannot take the entry is in the log.
+      logger.log('warn', 'operator_refusal_not_ledgered', { code: e.code, error: (le as { code?: string }).code ?? (le as Error).name });
+    }
   };
   // Authentication comes before the body is even parsed: nothing about a
   // validator is revealed to a caller the broker does not know.
-  const caller = async <A extends RouteAuth>(c: Context, auth: A): Promise<Caller<A>> =>
-    (auth === 'none' ? null : auth === 'pod' ? await pod(c) : await operator(c, auth as OperatorRole)) as Caller<A>;
+  const caller = async <S extends RouteSpec>(c: Context, spec: S): Promise<Caller<S['auth']>> =>
+    (spec.auth === 'none' ? null : spec.auth === 'pod' ? await pod(c) : await operator(c, spec)) as Caller<S['auth']>;
 
   /** Every route is registered from its spec in ./routes, which the OpenAPI document is made from. */
   const on = <S extends RouteSpec>(spec: S, handler: (c: Context, who: Caller<S['auth']>) => Response | Promise<Response>) => {
-    const handle = async (c: Context) => handler(c, await caller<S['auth']>(c, spec.auth));
+    const handle = async (c: Context) => handler(c, await caller(c, spec));
     if (spec.body) app.on(spec.method.toUpperCase(), honoPath(spec.path), limit(spec.body.maxBytes), handle);
     else app.on(spec.method.toUpperCase(), honoPath(spec.path), handle);
   };
@@ -147,6 +169,7 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(deps.signer.jwks());
   });
   on(routes.openapi, (c) => c.json(openApiDocument()));
+  on(routes.operatorAudience, async (c) => c.json({ audience: await deps.operatorAudience() }));
 
   // Pods. A list body is answered per validator (src/broker/grant-batch.ts).
   on(routes.fetchGrant, async (c, who) => {

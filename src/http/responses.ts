@@ -175,5 +175,9 @@ export const jwks = z.object({
   keys: z.array(z.object({ kty: z.string(), kid: z.string(), alg: z.string().optional(), use: z.string().optional(), crv: z.string().optional(), x: z.string().optional(), y: z.string().optional(), n: z.string().optional(), e: z.string().optional() })),
 });
 
+export const operatorAudience = z.object({
+  audience: z.string().meta({ description: 'The `aud` of operator request tokens: a token signed for another deployment is refused here.' }),
+});
+
 /** The document itself: an object; its shape is OpenAPI's, checked by the contract test. */
 export const openApiSelf = z.object({ openapi: z.string() }).catchall(z.unknown());

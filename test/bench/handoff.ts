@@ -14,7 +14,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
+import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
+import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import { firstJsonLine, freePort, nodeTs, repoRoot, spawnBounded, type Bounded } from './children';
 import { progress, round, unavailable } from './report';
@@ -59,11 +60,7 @@ export async function handoffPlanned(): Promise<number | null> {
     const gen = generatedKeyMaterial();
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const keyPath = `/v1/validators/${validator}/key`;
-    const imported = await fetch(`${url}${keyPath}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'PUT', keyPath)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
-    });
+    const imported = await operatorFetch(url, cred, 'PUT', keyPath, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
     if (imported.status !== 201) throw new Error(`import: ${imported.status} ${await imported.text()}`);
 
     const podEnv = async (name: string) => {
@@ -116,7 +113,7 @@ export async function handoffPlanned(): Promise<number | null> {
     const bDone = fetchB.done;
 
     const auditPath = `/v1/audit?validator=${validator}&action=released`;
-    const audit = await fetch(`${url}${auditPath}`, { headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'GET', '/v1/audit')}` } });
+    const audit = await operatorFetch(url, cred, 'GET', auditPath);
     const entries = ((await audit.json()) as { entries?: { time: number; at: string }[] }).entries ?? [];
     const released = entries.at(-1);
     if (!released) throw new Error(`no released entry in the ledger (keeper exit ${keeperCode})`);

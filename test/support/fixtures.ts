@@ -63,19 +63,27 @@ export async function testCluster(name = 'eu1'): Promise<TestCluster> {
   };
 }
 
+/** The operator request audience of test brokers (testBroker), unless a test asks for the derived one. */
+export const testAudience = 'keyhold-test';
+
 export interface TestOperator {
   readonly key: OperatorKey;
   readonly credential: OperatorCredential;
-  token(method: string, path: string, now: number): Promise<string>;
+  /** A request token for `method` and `path` (with its query), over `body` (default: none), for `audience` (default testAudience). */
+  token(method: string, path: string, now: number, opts?: { body?: string; audience?: string }): Promise<string>;
 }
 
-export async function testOperator(name = 'alice', role: OperatorRole = 'operator'): Promise<TestOperator> {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-  const credential: OperatorCredential = { name, privateJwk: await exportJWK(privateKey) };
+export async function testOperator(name = 'alice', role: OperatorRole = 'operator', keys?: { privateJwk: JWK; publicJwk: JWK }, subject?: string): Promise<TestOperator> {
+  let pair = keys;
+  if (!pair) {
+    const k = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    pair = { privateJwk: await exportJWK(k.privateKey), publicJwk: await exportJWK(k.publicKey) };
+  }
+  const credential: OperatorCredential = { name, privateJwk: pair.privateJwk };
   return {
-    key: { name, role, publicJwk: await exportJWK(publicKey) },
+    key: { name, role, publicJwk: pair.publicJwk, ...(subject === undefined ? {} : { subject }) },
     credential,
-    token: (method, path, now) => signOperatorRequest(credential, method, path, now),
+    token: (method, path, now, opts = {}) => signOperatorRequest(credential, { method, path, audience: opts.audience ?? testAudience, ...(opts.body === undefined ? {} : { body: opts.body }) }, now),
   };
 }
 
@@ -146,6 +154,8 @@ export interface TestBroker extends Broker {
 
 export async function testBroker(
   overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule'>> & {
+    /** Default testAudience; null: derived from the signing key, as a deployment without the setting. */
+    operatorAudience?: string | null;
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -168,6 +178,7 @@ export async function testBroker(
     timing: overrides.timing ?? testTiming,
     clock,
     logger,
+    ...(overrides.operatorAudience === null ? {} : { operatorAudience: overrides.operatorAudience ?? testAudience }),
     ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
     ...(overrides.promotionApprovals ? { promotionApprovals: overrides.promotionApprovals } : {}),
     ...(overrides.ledgerHmacKey ? { ledgerHmacKey: overrides.ledgerHmacKey } : {}),
