@@ -185,7 +185,7 @@ export class OperationsService {
       const { record: current, readAt } = await this.d.designations.read(validator);
       if (!current) throw new KeyholdError('unknown_validator');
       const now = this.d.clock.now();
-      const decision = decidePromotion(this.d.timing, current, target, { operator: actorOf(op), reason, approvals: this.d.promotionApprovals ?? 1, proposalTtlMs }, now);
+      const decision = decidePromotion(this.d.timing, current, target, { operator: actorOf(op), principals: op.principals, reason, approvals: this.d.promotionApprovals ?? 1, proposalTtlMs }, now);
       const base = { time: now, actor: actorOf(op), validator, reason, slot: target };
       if (decision.kind === 'deny') {
         await commitOrThrow(this.d.state, undefined, [draft({ ...base, action: 'denied', epoch: current.designation.epoch, details: { request: 'promote', code: decision.error.code } }, true)]);

@@ -18,7 +18,10 @@ export const presentRecord = (r: ValidatorRecord) => ({
   slashingProtection: r.slashingProtection !== null,
   genesisValidatorsRoot: r.genesisValidatorsRoot ?? null,
   predecessor: predecessorOf(r),
-  pendingPromotion: r.pendingPromotion ? { ...r.pendingPromotion, expiresAt: new Date(r.pendingPromotion.expiresAt).toISOString() } : null,
+  // Principals (key thumbprints, OIDC subjects) stay in the store: the name says who proposed.
+  pendingPromotion: r.pendingPromotion
+    ? { slot: r.pendingPromotion.slot, fromEpoch: r.pendingPromotion.fromEpoch, proposer: r.pendingPromotion.proposer, reason: r.pendingPromotion.reason, expiresAt: new Date(r.pendingPromotion.expiresAt).toISOString() }
+    : null,
   version: r.version,
 });
 

@@ -27,7 +27,7 @@ export async function podHeaders(b: TestBroker, p: TestPod, extra: Record<string
 
 /** Headers for one operator request: the token is bound to `body` (the exact string sent; none: empty). */
 export async function operatorHeaders(b: TestBroker, method: string, path: string, body?: string): Promise<Record<string, string>> {
-  return { authorization: `Bearer ${await b.operator.token(method, path, b.clock.now(), body === undefined ? {} : { body })}`, 'content-type': 'application/json' };
+  return { authorization: `Bearer ${await b.operator.token(method, path, b.clock.now(), { audience: b.audience, ...(body === undefined ? {} : { body }) })}`, 'content-type': 'application/json' };
 }
 
 export async function importValidator(b: TestBroker, id = 'v1', slots = [slot0, slot1]) {

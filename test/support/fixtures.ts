@@ -10,7 +10,7 @@ import { Secret, type KeyMaterial } from '../../src/core/key-material';
 import type { Timing } from '../../src/core/horizon';
 import { GrantSigner, generateSigningJwk, signingKeyFromJwk } from '../../src/grants/signer';
 import { signOperatorRequest, type OperatorCredential } from '../../src/identity/dev-credentials';
-import type { OperatorKey, OperatorRole } from '../../src/identity/operator-token';
+import { derivedOperatorAudience, type OperatorKey, type OperatorRole } from '../../src/identity/operator-token';
 import type { ClusterConfig } from '../../src/identity/pod-token';
 import { memoryLogger } from '../../src/log';
 import type { Clock, KeyStore, StateStore } from '../../src/ports';
@@ -149,11 +149,13 @@ export interface TestBroker extends Broker {
   readonly clock: ManualClock;
   readonly cluster: TestCluster;
   readonly operator: TestOperator;
+  /** The audience this broker's operator request tokens need. */
+  readonly audience: string;
   readonly logs: string[];
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'operatorOidc'>> & {
     /** Default testAudience; null: derived from the signing key, as a deployment without the setting. */
     operatorAudience?: string | null;
     clock?: ManualClock;
@@ -169,10 +171,12 @@ export async function testBroker(
   const logger = memoryLogger();
   const state: StateStore = overrides.state ?? new SqliteStateStore(':memory:');
   const keyStores: KeyStore[] = overrides.keyStores ? [...overrides.keyStores] : [new SqliteKeyStore(':memory:', randomBytes(32), () => clock.now())];
+  const signer = overrides.signer ?? (await testSigner());
+  const audience = overrides.operatorAudience === null ? await derivedOperatorAudience(signer.jwks().keys[0]!) : (overrides.operatorAudience ?? testAudience);
   const broker = buildBroker({
     state,
     keyStores,
-    signer: overrides.signer ?? (await testSigner()),
+    signer,
     clusters: [cluster.config],
     operatorKeys: [operator.key, ...(overrides.moreOperators ?? []).map((o) => o.key)],
     timing: overrides.timing ?? testTiming,
@@ -185,9 +189,10 @@ export async function testBroker(
     ...(overrides.checkpointSchedule ? { checkpointSchedule: overrides.checkpointSchedule } : {}),
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
+    ...(overrides.operatorOidc ? { operatorOidc: overrides.operatorOidc } : {}),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
-  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };
+  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, audience, logs: logger.lines };
 }
 
 /** An ephemeral X25519 key pair, as the init container makes one. */

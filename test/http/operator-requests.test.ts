@@ -1,0 +1,216 @@
+// Operator request tokens against the attacks of issue 14: one token,
+// captured, replayed on another broker replica, with another body, on
+// another path, on another deployment, or after it expired. Each is refused
+// with its stable code, changes no record, and is ledgered; a token that is
+// not genuinely signed is refused without a ledger entry (anyone can send
+// one). And two-person promotion counts people, not names.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { maxOperatorTokenSeconds, operatorClockToleranceSeconds } from '../../src/identity/operator-token';
+import type { LedgerEntry } from '../../src/core/ledger';
+import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
+import { ManualClock, testAudience, testBroker, testOperator, testSigner, type TestBroker } from '../support/fixtures';
+import { importValidator, operatorHeaders, promote, slot0, slot1 } from './helpers';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const promotePath = '/v1/validators/v1/promote';
+
+async function refusals(b: TestBroker): Promise<LedgerEntry[]> {
+  return (await b.parts.state.queryLedger({ action: 'denied', limit: 100 })).entries.filter((e) => e.actor.startsWith('operator:'));
+}
+
+async function send(b: TestBroker, token: string, body: string, path = promotePath) {
+  const res = await b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+  return { status: res.status, body: (await res.json()) as { code?: string } };
+}
+
+/** Two broker instances (each its own store client) on one SQLite file: two replicas of one deployment. */
+async function twoReplicas(): Promise<[TestBroker, TestBroker]> {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-replicas-'));
+  dirs.push(dir);
+  const file = join(dir, 'state.db');
+  const clock = new ManualClock();
+  const signer = await testSigner();
+  const a = await testBroker({ clock, signer, state: new SqliteStateStore(file) });
+  const b = await testBroker({ clock, signer, cluster: a.cluster, operator: a.operator, keyStores: [...a.parts.keyStores], state: new SqliteStateStore(file) });
+  return [a, b];
+}
+
+describe('an operator request token', () => {
+  it('is used once across replicas: a replay on the other broker is refused with token_replayed and ledgered', async () => {
+    const [a, b] = await twoReplicas();
+    await importValidator(a);
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    const token = await a.operator.token('POST', promotePath, a.clock.now(), { body });
+    expect((await send(a, token, body)).status).toBe(200);
+    const epoch = (await b.parts.state.getValidator('v1'))!.designation.epoch;
+    expect(await send(b, token, body)).toMatchObject({ status: 401, body: { code: 'token_replayed' } });
+    expect(await send(a, token, body)).toMatchObject({ status: 401, body: { code: 'token_replayed' } });
+    expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(epoch);
+    const ledgered = await refusals(b);
+    expect(ledgered.map((e) => [e.actor, e.reason, e.validator, e.details.request])).toEqual([
+      ['operator:alice', 'token_replayed', 'v1', 'POST /v1/validators/{id}/promote'],
+      ['operator:alice', 'token_replayed', 'v1', 'POST /v1/validators/{id}/promote'],
+    ]);
+    // Every GET is bound and used once too.
+    const headers = await operatorHeaders(a, 'GET', '/v1/validators/v1');
+    expect((await a.app.request('/v1/validators/v1', { headers })).status).toBe(200);
+    expect((await b.app.request('/v1/validators/v1', { headers })).status).toBe(401);
+  });
+
+  it('is refused with another body (token_mismatch), ledgered, and the promotion does not move', async () => {
+    const b = await testBroker();
+    await importValidator(b);
+    const signed = JSON.stringify({ slot: slot0, reason: 'fence the stuck pod' });
+    const token = await b.operator.token('POST', promotePath, b.clock.now(), { body: signed });
+    const before = await b.parts.state.getValidator('v1');
+    expect(await send(b, token, JSON.stringify({ slot: slot1, reason: 'fence the stuck pod' }))).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    // One byte of whitespace is another body.
+    expect(await send(b, token, `${signed} `)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    expect(await b.parts.state.getValidator('v1')).toEqual(before);
+    expect((await refusals(b)).map((e) => [e.reason, e.details.claim])).toEqual([
+      ['token_mismatch', 'body_sha256'],
+      ['token_mismatch', 'body_sha256'],
+    ]);
+    // The token was never used: with the body it was signed for, it works once.
+    expect((await send(b, token, signed)).status).toBe(200);
+  });
+
+  it('is refused on another path, another method or another query (token_mismatch), and ledgered', async () => {
+    const b = await testBroker();
+    await importValidator(b);
+    await importValidator(b, 'v2', ['eu1/validators/v2-0', 'eu1/validators/v2-1']);
+    const body = JSON.stringify({ slot: 'eu1/validators/v2-1', reason: 'drain' });
+    const forV2 = await b.operator.token('POST', '/v1/validators/v2/promote', b.clock.now(), { body });
+    expect(await send(b, forV2, body)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    const asGet = await b.operator.token('GET', promotePath, b.clock.now(), { body });
+    expect(await send(b, asGet, body)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    const query = await b.operator.token('GET', '/v1/audit?validator=v1', b.clock.now());
+    const res = await b.app.request('/v1/audit?validator=v2', { headers: { authorization: `Bearer ${query}` } });
+    expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([401, 'token_mismatch']);
+    expect((await refusals(b)).map((e) => e.details.claim)).toEqual(['htu', 'htm', 'htu']);
+    expect((await b.parts.state.getValidator('v2'))!.designation.epoch).toBe(1);
+  });
+
+  it('is refused on another deployment (token_mismatch), whose audience is derived from its own signing key', async () => {
+    const here = await testBroker({ operatorAudience: null });
+    const there = await testBroker({ operatorAudience: null, operator: here.operator, clock: here.clock, cluster: here.cluster });
+    const audHere = ((await (await here.app.request('/v1/operator-audience')).json()) as { audience: string }).audience;
+    const audThere = ((await (await there.app.request('/v1/operator-audience')).json()) as { audience: string }).audience;
+    expect(audHere).toMatch(/^keyhold:[A-Za-z0-9_-]{43}$/);
+    expect(audThere).not.toBe(audHere);
+    await importValidator(there);
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    const token = await here.operator.token('POST', promotePath, here.clock.now(), { body, audience: audHere });
+    expect(await send(there, token, body)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    expect((await refusals(there)).map((e) => [e.reason, e.details.claim])).toEqual([['token_mismatch', 'aud']]);
+    expect((await there.parts.state.getValidator('v1'))!.designation.epoch).toBe(1);
+    // The default audience of the test brokers is not accepted by a deployment that derives its own.
+    const fixed = await here.operator.token('POST', promotePath, here.clock.now(), { body });
+    expect(await send(there, fixed, body)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    // And with its own audience the same operator is accepted there.
+    expect((await send(there, await here.operator.token('POST', promotePath, here.clock.now(), { body, audience: audThere }), body)).status).toBe(200);
+  });
+
+  it('is refused after it expires (token_expired), and ledgered', async () => {
+    const b = await testBroker();
+    await importValidator(b);
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    const token = await b.operator.token('POST', promotePath, b.clock.now(), { body });
+    b.clock.advance((60 + operatorClockToleranceSeconds + 1) * 1000);
+    expect(await send(b, token, body)).toMatchObject({ status: 401, body: { code: 'token_expired' } });
+    expect((await refusals(b)).map((e) => e.reason)).toEqual(['token_expired']);
+    expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(1);
+  });
+
+  it('refuses a token that lives longer than the maximum, or is not genuinely signed, without ledgering it', async () => {
+    const b = await testBroker();
+    await importValidator(b);
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    const stranger = await testOperator('alice');
+    expect(await send(b, await stranger.token('POST', promotePath, b.clock.now(), { body }), body)).toMatchObject({ status: 401, body: { code: 'unauthenticated' } });
+    const token = await b.operator.token('POST', promotePath, b.clock.now(), { body });
+    const [h, p] = token.split('.');
+    expect(await send(b, `${h}.${p}.${'A'.repeat(86)}`, body)).toMatchObject({ status: 401, body: { code: 'unauthenticated' } });
+    expect(maxOperatorTokenSeconds).toBeLessThanOrEqual(300);
+    expect(await refusals(b)).toEqual([]);
+  });
+});
+
+describe('OIDC operator tokens', () => {
+  async function oidcBroker() {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const issuer = 'https://login.example.test';
+    const b = await testBroker({ operatorOidc: { issuer, audience: 'keyhold-prod', jwks: { keys: [jwk] }, roleClaim: 'keyhold_roles' } });
+    const login = (sub: string) =>
+      new SignJWT({ keyhold_roles: ['keyhold-operator'] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(issuer)
+        .setAudience('keyhold-prod')
+        .setSubject(sub)
+        .setIssuedAt(Math.floor(b.clock.now() / 1000))
+        .setExpirationTime(Math.floor(b.clock.now() / 1000) + 600)
+        .sign(privateKey);
+    return { b, login };
+  }
+
+  it('reads with a bearer token, but is refused on every route that changes state (signed_request_required)', async () => {
+    const { b, login } = await oidcBroker();
+    await importValidator(b);
+    const token = await login('u-1');
+    const read = await b.app.request('/v1/validators/v1', { headers: { authorization: `Bearer ${token}` } });
+    expect(read.status).toBe(200);
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    expect(await send(b, token, body)).toMatchObject({ status: 403, body: { code: 'signed_request_required' } });
+    const cp = await b.app.request('/v1/audit/checkpoints', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(cp.status).toBe(403);
+    // A POST that changes nothing (verify against a trusted checkpoint) is a read.
+    const verify = await b.app.request('/v1/audit/verify', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(verify.status).toBe(200);
+    expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(1);
+  });
+});
+
+describe('two-person promotion', () => {
+  it('counts one key listed under two names as one approver', async () => {
+    const alice = await testOperator('alice');
+    const alias = await testOperator('alice-laptop', 'operator', { privateJwk: alice.credential.privateJwk, publicJwk: alice.key.publicJwk });
+    const bob = await testOperator('bob');
+    const b = await testBroker({ promotionApprovals: 2, operator: alice, moreOperators: [alias, bob] });
+    await importValidator(b);
+    expect((await promote(b, slot1)).status).toBe(202);
+    const body = JSON.stringify({ slot: slot1, reason: 'agreed' });
+    const asAlias = await send(b, await alias.token('POST', promotePath, b.clock.now(), { body }), body);
+    expect(asAlias).toMatchObject({ status: 409, body: { code: 'second_approver_required' } });
+    expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(1);
+    const asBob = await send(b, await bob.token('POST', promotePath, b.clock.now(), { body }), body);
+    expect(asBob.status).toBe(200);
+    expect((await b.parts.state.getValidator('v1'))!.designation).toMatchObject({ epoch: 2, slot: slot1 });
+  });
+
+  it('counts a key and the OIDC subject its owner is mapped to as one person', async () => {
+    const alice = await testOperator('alice', 'operator', undefined, 'u-alice');
+    const carol = await testOperator('carol', 'operator', undefined, 'u-carol');
+    const b = await testBroker({ promotionApprovals: 2, operator: alice, moreOperators: [carol] });
+    await importValidator(b);
+    expect((await promote(b, slot1)).status).toBe(202);
+    const stored = (await b.parts.state.getValidator('v1'))!.pendingPromotion!;
+    expect(stored.proposerPrincipals).toContain('oidc:u-alice');
+    expect(stored.proposerPrincipals!.find((p) => p.startsWith('jwk:'))).toMatch(/^jwk:[A-Za-z0-9_-]{43}$/);
+    // The principals stay in the store: the API shows the proposer's name only.
+    const shown = await b.app.request('/v1/validators/v1', { headers: await operatorHeaders(b, 'GET', '/v1/validators/v1') });
+    expect(((await shown.json()) as { pendingPromotion: object }).pendingPromotion).not.toHaveProperty('proposerPrincipals');
+    const body = JSON.stringify({ slot: slot1, reason: 'agreed' });
+    expect((await send(b, await carol.token('POST', promotePath, b.clock.now(), { body }), body)).status).toBe(200);
+    expect(testAudience).toBe('keyhold-test');
+  });
+});
