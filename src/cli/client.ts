@@ -20,7 +20,7 @@ export class CliError extends Error {
 }
 
 /** Exit codes a script can rely on. */
-export const exitCodes = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+export const exitCodes = { ok: 0, refused: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
 
 const isLoopback = (hostname: string): boolean => {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
