@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SqliteStateStore } from '../src/stores/sqlite/state-store';
-import { fetchGrant, importValidator, pod, release, slot0, slot1 } from './http/helpers';
+import { fetchGrant, importValidator, pod, release, renew, slot0, slot1 } from './http/helpers';
 import { cliRig, type CliRig } from './support/cli';
 
 let rig: CliRig;
@@ -52,5 +52,29 @@ describe('keyhold promote --wait', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/keyhold: timed out: /);
     expect(r.stdout).toBe('');
+  });
+});
+
+describe('keyhold status', () => {
+  it('adds the last renewal and how long the current grant has left, as a table and as JSON', async () => {
+    const { b, cli } = rig;
+    b.clock.t = Date.now();
+    await importValidator(b, 'v7', ['eu1/validators/v7-0']);
+    const before = await cli(['status', 'v7']);
+    expect(before.stdout.split('\n')[0]).toMatch(/LASTRENEWAL\s+GRANTLEFT$/);
+    expect(before.stdout.split('\n')[1]).toMatch(/vacant.*\s-\s+-$/);
+    const p = await pod('eu1/validators/v7-0');
+    const { grant } = (await (await fetchGrant(b, p, 'v7')).json()) as { grant: string };
+    const issued = JSON.parse((await cli(['status', 'v7', '--format', 'json'])).stdout)[0] as { grant: { lastRenewal: string | null; leftSeconds: number; seenBy: string } };
+    expect(issued.grant).toMatchObject({ lastRenewal: null, seenBy: 'this-broker-instance' });
+    b.clock.advance(20_000);
+    expect((await renew(b, p, grant)).status).toBe(200);
+    const renewedAt = new Date(b.clock.now()).toISOString();
+    const j = JSON.parse((await cli(['status', 'v7', '--format', 'json'])).stdout)[0] as { grant: { lastRenewal: string; expiresAt: string; leftSeconds: number } };
+    expect(j.grant.lastRenewal).toBe(renewedAt);
+    expect(j.grant.leftSeconds).toBe(Math.floor((Date.parse(j.grant.expiresAt) - b.clock.now()) / 1000));
+    expect(j.grant.leftSeconds).toBeGreaterThan(0);
+    const t = await cli(['status', 'v7']);
+    expect(t.stdout.split('\n')[1]).toMatch(new RegExp(`held .*${renewedAt.replace(/[.]/g, '\\.')}\\s+\\d+s$`));
   });
 });

@@ -15,6 +15,7 @@ import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisio
 import type { DesignationReader } from './designation-reader';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 import type { RefusalLedger } from './refusals';
+import { LastGrants } from './last-grants';
 
 export interface GrantServiceDeps {
   readonly state: StateStore;
@@ -53,6 +54,9 @@ export interface ReleaseResult {
 const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
 
 export class GrantService {
+  /** What this instance issued and renewed last, per validator (for status; never for a decision). */
+  readonly lastGrants = new LastGrants();
+
   constructor(private readonly d: GrantServiceDeps) {}
 
   async fetch(pod: PodIdentity, validator: string, ephemeral: EphemeralKey): Promise<FetchResult> {
@@ -122,6 +126,7 @@ export class GrantService {
         this.d.designations.remember(validator, after, readAt);
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
         delivered = true;
+        this.lastGrants.note(validator, { epoch: claims.epoch, podUid: claims.podUid, at: this.d.clock.now(), exp: grant.exp * 1000, kind: 'issued' });
         return { grant, key: jwe, predecessor: predecessorOf(after) };
       } finally {
         for (const f of key.material.files.values()) f.wipe();
@@ -151,7 +156,9 @@ export class GrantService {
     }
     const exp = grantExpiry(this.d.timing, now, readAt);
     if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
-    return { grant: await this.d.signer.sign(presented.claims, now, exp) };
+    const grant = await this.d.signer.sign(presented.claims, now, exp);
+    this.lastGrants.note(validator, { epoch: presented.claims.epoch, podUid: presented.claims.podUid, at: now, exp: grant.exp * 1000, kind: 'renewed' });
+    return { grant };
   }
 
   /**

@@ -77,6 +77,8 @@ interface ValidatorView {
   slashingProtection: boolean;
   predecessor: string;
   pendingPromotion: { slot: string; fromEpoch: number; expiresAt: string } | null;
+  /** Status answers: the holder's newest grant as the answering broker instance served it. */
+  grant?: { lastRenewal: string | null; expiresAt: string; leftSeconds: number } | null;
 }
 interface VerifyView {
   ok: boolean;
@@ -129,6 +131,9 @@ const importHints = (file: string, passwordFile: string): Record<string, string>
 
 const statusRow = (v: ValidatorView) => ({ validator: v.id, epoch: v.designation.epoch, state: v.designation.state, slot: v.designation.slot, pod: v.designation.podUid, notBefore: v.designation.notBefore, fingerprint: v.keyFingerprint.slice(0, 16) });
 const statusColumns = ['validator', 'epoch', 'state', 'slot', 'pod', 'notBefore', 'fingerprint'];
+/** `keyhold status`: also the last renewal and how long the current grant has left ("-": this broker instance served the holder none). */
+const statusWithGrant = (v: ValidatorView) => ({ ...statusRow(v), lastRenewal: v.grant?.lastRenewal ?? null, grantLeft: v.grant ? `${v.grant.leftSeconds}s` : null });
+const statusWithGrantColumns = [...statusColumns, 'lastRenewal', 'grantLeft'];
 
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const home = io.env.KEYHOLD_HOME ?? '.keyhold';
@@ -230,7 +235,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       const views = validator
         ? [(await c.call<ValidatorView>('GET', `/v1/validators/${validatorArg(validator)}`)).body]
         : (await c.call<{ validators: ValidatorView[] }>('GET', '/v1/validators')).body.validators;
-      if (o.format === 'table') emit('table', views.map(statusRow), statusColumns, io.stdout);
+      if (o.format === 'table') emit('table', views.map(statusWithGrant), statusWithGrantColumns, io.stdout);
       else emit(o.format, views as unknown as Record<string, unknown>[], [], io.stdout);
     });
 

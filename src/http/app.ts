@@ -21,7 +21,7 @@ import { errorBody, toResponse } from './errors';
 import { type holdersResponse, slashingProtectionLimit, validatorId } from './schemas';
 import { openApiDocument } from './openapi';
 import { routes, type RouteAuth, type RouteSpec } from './routes';
-import { presentEntry, presentRecord } from './present';
+import { presentEntry, presentRecord, presentStatus } from './present';
 import type { Readiness } from './readiness';
 
 export interface AppDeps {
@@ -214,8 +214,9 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   // Operators.
-  on(routes.listValidators, async (c) => c.json({ validators: (await operations.list()).map(presentRecord) }));
-  on(routes.getValidator, async (c) => c.json(presentRecord(await operations.status(param(c, 'id')))));
+  const status = (r: Parameters<typeof presentStatus>[0]) => presentStatus(r, grants.lastGrants, clock.now());
+  on(routes.listValidators, async (c) => c.json({ validators: (await operations.list()).map(status) }));
+  on(routes.getValidator, async (c) => c.json(status(await operations.status(param(c, 'id')))));
   on(routes.importKey, async (c, op) => {
     const id = param(c, 'id');
     const body = await jsonBody(c, routes.importKey.body.schema);

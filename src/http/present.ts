@@ -3,6 +3,7 @@
 
 import { predecessorOf, type ValidatorRecord } from '../core/designation';
 import type { LedgerEntry } from '../core/ledger';
+import type { LastGrants } from '../broker/last-grants';
 
 export const presentRecord = (r: ValidatorRecord) => ({
   id: r.id,
@@ -24,5 +25,17 @@ export const presentRecord = (r: ValidatorRecord) => ({
     : null,
   version: r.version,
 });
+
+/** A status answer: the record, and the current holder's newest grant as this instance served it. */
+export const presentStatus = (r: ValidatorRecord, grants: LastGrants, now: number) => {
+  const d = r.designation;
+  const n = d.state === 'held' ? grants.forHolder(r.id, d.epoch, d.podUid) : null;
+  return {
+    ...presentRecord(r),
+    grant: n
+      ? { lastRenewal: n.kind === 'renewed' ? new Date(n.at).toISOString() : null, expiresAt: new Date(n.exp).toISOString(), leftSeconds: Math.max(0, Math.floor((n.exp - now) / 1000)), seenBy: 'this-broker-instance' as const }
+      : null,
+  };
+};
 
 export const presentEntry = (e: LedgerEntry) => ({ ...e, at: new Date(e.time).toISOString() });
