@@ -155,7 +155,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'operatorOidc'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'operatorOidc'>> & {
     /** Default testAudience; null: derived from the signing key, as a deployment without the setting. */
     operatorAudience?: string | null;
     clock?: ManualClock;
@@ -190,6 +190,7 @@ export async function testBroker(
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
     ...(overrides.operatorOidc ? { operatorOidc: overrides.operatorOidc } : {}),
+    ...(overrides.witness ? { witness: overrides.witness } : {}),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
   return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, audience, logs: logger.lines };
