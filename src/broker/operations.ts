@@ -174,11 +174,30 @@ export class OperationsService {
     if ((owner !== null && owner !== validator) || legacy) throw new KeyholdError('key_in_use');
   }
 
-  /** Ledger a refused operator request token (on the broker chain: the request never reached a validator's decision). */
-  async operatorRefused(operator: string, code: string, facts: { request: string; claim: string; validator: string | null }): Promise<void> {
+  /**
+   * Ledger a refused operator request token (on the broker chain: the
+   * request never reached a validator's decision). The same token refused
+   * the same way is ledgered once per broker instance: a captured token
+   * replayed in a loop must not grow the ledger without bound.
+   */
+  async operatorRefused(operator: string, code: string, facts: { request: string; claim: string; validator: string | null; tokenId: string | null }): Promise<void> {
+    const key = facts.tokenId === null ? null : `${facts.tokenId}\0${code}\0${facts.claim}`;
+    if (key !== null) {
+      if (this.refusedTokens.has(key)) return;
+      this.refusedTokens.add(key);
+      if (this.refusedTokens.size > 10_000) this.refusedTokens.delete(this.refusedTokens.values().next().value!);
+    }
     const entry = draft({ time: this.d.clock.now(), actor: `operator:${operator}`, action: 'denied', validator: facts.validator, epoch: null, slot: null, reason: code, details: { request: facts.request, claim: facts.claim } }, false);
-    await commitOrThrow(this.d.state, undefined, [entry]);
+    try {
+      await commitOrThrow(this.d.state, undefined, [entry]);
+    } catch (e) {
+      // Not ledgered: the next refusal of it may try again.
+      if (key !== null) this.refusedTokens.delete(key);
+      throw e;
+    }
   }
+
+  private readonly refusedTokens = new Set<string>();
 
   async promote(op: Operator, validator: string, target: string, reason: string): Promise<PromoteResult> {
     const result = await withCasRetry(async (): Promise<PromoteResult> => {

@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps): Hono {
   const ledgerRefusal = async (c: Context, spec: RouteSpec, e: OperatorTokenRefusal) => {
     const id = validatorId.safeParse(c.req.param('id'));
     try {
-      await operations.operatorRefused(e.operator, e.code, { request: `${spec.method.toUpperCase()} ${spec.path}`, claim: e.detail, validator: id.success ? id.data : null });
+      await operations.operatorRefused(e.operator, e.code, { request: `${spec.method.toUpperCase()} ${spec.path}`, claim: e.detail, validator: id.success ? id.data : null, tokenId: e.tokenId });
     } catch (le) {
       // The refusal stands either way; a store that cannot take the entry is in the log.
       logger.log('warn', 'operator_refusal_not_ledgered', { code: e.code, error: (le as { code?: string }).code ?? (le as Error).name });

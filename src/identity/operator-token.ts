@@ -89,11 +89,16 @@ export class OperatorTokenRefusal extends KeyholdError {
     code: Extract<ErrorCode, 'token_replayed' | 'token_mismatch' | 'token_expired'>,
     readonly operator: string,
     readonly detail: string,
+    /** The token's id as stored (a hash of the operator and its jti), or null when it could not be read. */
+    readonly tokenId: string | null,
   ) {
     super(code);
     this.name = 'OperatorTokenRefusal';
   }
 }
+
+/** The id a request token is used once under: the operator's name and its jti, hashed to fit every store's key rules. */
+const tokenIdOf = (operator: string, jti: string): string => createHash('sha256').update(`${operator}\0${jti}`).digest('base64url');
 
 export interface OperatorVerifierOptions {
   /** Audiences a request token may carry: this deployment's. */
@@ -115,6 +120,7 @@ export class OperatorVerifier {
       if (k.publicJwk.kty !== 'OKP' || k.publicJwk.crv !== 'Ed25519' || 'd' in k.publicJwk) {
         throw new TypeError(`operator ${k.name}: key must be a public Ed25519 JWK`);
       }
+      if (k.subject !== undefined && (typeof k.subject !== 'string' || k.subject === '')) throw new TypeError(`operator ${k.name}: subject must be the owner's OIDC subject (a non-empty string)`);
       const principals = calculateJwkThumbprint(k.publicJwk, 'sha256').then((t) => [`jwk:${t}`, ...(k.subject ? [`oidc:${k.subject}`] : [])]);
       // Not awaited here: a rejection would surface on first use, unhandled until then.
       principals.catch(() => undefined);
@@ -163,22 +169,22 @@ export class OperatorVerifier {
       }));
     } catch (e) {
       // Thrown only after the signature verified: the token is the operator's own.
-      if (e instanceof joseErrors.JWTExpired) throw new OperatorTokenRefusal('token_expired', name, 'exp');
+      if (e instanceof joseErrors.JWTExpired) throw new OperatorTokenRefusal('token_expired', name, 'exp', typeof e.payload.jti === 'string' ? tokenIdOf(name, e.payload.jti) : null);
       if (e instanceof joseErrors.JOSEError) throw new KeyholdError('unauthenticated');
       throw e;
     }
     const { exp, iat, jti } = payload;
     if (typeof exp !== 'number' || typeof iat !== 'number' || exp - iat > maxOperatorTokenSeconds) throw new KeyholdError('unauthenticated');
     if (typeof jti !== 'string' || jti.length < 16 || jti.length > 128) throw new KeyholdError('unauthenticated');
+    const id = tokenIdOf(name, jti);
     const audiences = await this.opts.audiences();
     const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (aud.length !== 1 || typeof aud[0] !== 'string' || !audiences.has(aud[0])) throw new OperatorTokenRefusal('token_mismatch', name, 'aud');
-    if (payload.htm !== request.method) throw new OperatorTokenRefusal('token_mismatch', name, 'htm');
-    if (payload.htu !== request.path) throw new OperatorTokenRefusal('token_mismatch', name, 'htu');
-    if (payload.body_sha256 !== bodyHash(request.body)) throw new OperatorTokenRefusal('token_mismatch', name, 'body_sha256');
+    if (aud.length !== 1 || typeof aud[0] !== 'string' || !audiences.has(aud[0])) throw new OperatorTokenRefusal('token_mismatch', name, 'aud', id);
+    if (payload.htm !== request.method) throw new OperatorTokenRefusal('token_mismatch', name, 'htm', id);
+    if (payload.htu !== request.path) throw new OperatorTokenRefusal('token_mismatch', name, 'htu', id);
+    if (payload.body_sha256 !== bodyHash(request.body)) throw new OperatorTokenRefusal('token_mismatch', name, 'body_sha256', id);
     // Kept past exp by the tolerance the expiry check allows, so no replica accepts it again while it could still pass.
-    const id = createHash('sha256').update(`${name}\0${jti}`).digest('base64url');
-    if (!(await this.opts.useTokenOnce(id, (exp + operatorClockToleranceSeconds) * 1000 + 1000, now))) throw new OperatorTokenRefusal('token_replayed', name, 'jti');
+    if (!(await this.opts.useTokenOnce(id, (exp + operatorClockToleranceSeconds) * 1000 + 1000, now))) throw new OperatorTokenRefusal('token_replayed', name, 'jti', id);
     return { name, role: entry.key.role, principals: await entry.principals };
   }
 

@@ -76,10 +76,8 @@ describe('an operator request token', () => {
     // One byte of whitespace is another body.
     expect(await send(b, token, `${signed} `)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
     expect(await b.parts.state.getValidator('v1')).toEqual(before);
-    expect((await refusals(b)).map((e) => [e.reason, e.details.claim])).toEqual([
-      ['token_mismatch', 'body_sha256'],
-      ['token_mismatch', 'body_sha256'],
-    ]);
+    // The same token refused the same way is ledgered once (per broker instance), however often it is sent.
+    expect((await refusals(b)).map((e) => [e.reason, e.details.claim])).toEqual([['token_mismatch', 'body_sha256']]);
     // The token was never used: with the body it was signed for, it works once.
     expect((await send(b, token, signed)).status).toBe(200);
   });
@@ -127,6 +125,8 @@ describe('an operator request token', () => {
     const token = await b.operator.token('POST', promotePath, b.clock.now(), { body });
     b.clock.advance((60 + operatorClockToleranceSeconds + 1) * 1000);
     expect(await send(b, token, body)).toMatchObject({ status: 401, body: { code: 'token_expired' } });
+    b.clock.advance(3600_000);
+    for (let i = 0; i < 3; i++) expect(await send(b, token, body)).toMatchObject({ status: 401, body: { code: 'token_expired' } });
     expect((await refusals(b)).map((e) => e.reason)).toEqual(['token_expired']);
     expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(1);
   });
