@@ -26,7 +26,7 @@ export const errorCodes = {
   token_expired: { status: 401, message: 'The operator request token has expired; sign a new request.', on: ['operator'] },
   token_mismatch: { status: 401, message: 'The operator request token was signed for another method, path, body or deployment.', on: ['operator'] },
   token_replayed: { status: 401, message: 'The operator request token was already used; every request needs a new one.', on: ['operator'] },
-  signed_request_required: { status: 403, message: 'This operation changes state: it needs a signed operator request token, not a bearer token.', on: ['operator'] },
+  signed_request_required: { status: 403, message: 'This operation changes state: it needs a signed operator request token, or an OIDC token bound to a key (cnf.jkt) with a DPoP proof from that key.', on: ['operator'] },
   not_designated: { status: 403, message: 'This pod is not designated to hold this validator key.', on: ['pod'] },
   service_account_not_allowed: { status: 403, message: 'The pod\'s service account is not allowed to hold this validator key.', on: ['pod'] },
   slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.', on: ['fetchGrant', 'promoteValidator'] },

@@ -64,7 +64,8 @@ async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.i
 
 function bearer(c: Context): string {
   const h = c.req.header('authorization') ?? '';
-  const m = /^Bearer ([A-Za-z0-9_.-]{16,8192})$/.exec(h);
+  // `DPoP` is RFC 9449's scheme for a key-bound token; the proof itself is checked with the token.
+  const m = /^(?:Bearer|DPoP) ([A-Za-z0-9_.-]{16,8192})$/.exec(h);
   if (!m?.[1]) throw new KeyholdError('unauthenticated');
   return m[1];
 }
@@ -96,7 +97,8 @@ export function createApp(deps: AppDeps): Hono {
     const url = new URL(c.req.url);
     // The exact bytes, hashed before anything parses them (Hono keeps them for the handler).
     const body = spec.body ? new Uint8Array(await c.req.arrayBuffer()) : new Uint8Array();
-    const request = { method: c.req.method, path: url.pathname + url.search, body, mutating: spec.method !== 'get' && spec.safe !== true };
+    const dpop = c.req.header('dpop');
+    const request = { method: c.req.method, path: url.pathname + url.search, body, mutating: spec.method !== 'get' && spec.safe !== true, ...(dpop === undefined ? {} : { dpop }) };
     let op: Operator;
     try {
       op = await deps.operators.verify(bearer(c), request, clock.now());

@@ -1,12 +1,15 @@
 // Operator credentials: Ed25519 operator keys that sign short-lived request
 // JWTs bound to the whole request (method, path and query, a hash of the
 // body, and this deployment's audience) and usable once across every
-// replica, or OIDC tokens from a configured issuer with a role claim, which
-// are bearer tokens and so are refused on routes that change anything.
+// replica, or OIDC tokens from a configured issuer with a role claim. An
+// OIDC token is a bearer token: on a route that changes anything it needs a
+// DPoP proof (RFC 9449) from the key the token is bound to (`cnf.jkt`),
+// carrying the same binding (htm, htu, ath, jti, and `body_sha256`).
 // Either way the broker learns a name, a role and the principals behind it.
 
 import { createHash } from 'node:crypto';
 import {
+  EmbeddedJWK,
   calculateJwkThumbprint,
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -65,9 +68,14 @@ export interface OperatorRequest {
   readonly path: string;
   /** The exact body bytes; empty for none. */
   readonly body: Uint8Array;
-  /** The route changes state: bearer tokens (OIDC) are refused on it. */
+  /** The route changes state: an OIDC token needs a DPoP proof on it. */
   readonly mutating: boolean;
+  /** The `DPoP` header, if any. */
+  readonly dpop?: string;
 }
+
+/** DPoP proofs are fresh: this old at most (s), as request tokens are short. */
+export const maxDpopProofSeconds = 60;
 
 const roleRank: Record<OperatorRole, number> = { viewer: 1, operator: 2 };
 export const hasRole = (op: Operator, needed: OperatorRole): boolean => roleRank[op.role] >= roleRank[needed];
@@ -99,6 +107,15 @@ export class OperatorTokenRefusal extends KeyholdError {
 
 /** The id a request token is used once under: the operator's name and its jti, hashed to fit every store's key rules. */
 const tokenIdOf = (operator: string, jti: string): string => createHash('sha256').update(`${operator}\0${jti}`).digest('base64url');
+
+async function embeddedThumbprint(jws: string): Promise<string | null> {
+  try {
+    const jwk = decodeProtectedHeader(jws).jwk;
+    return jwk ? await calculateJwkThumbprint(jwk, 'sha256') : null;
+  } catch {
+    return null;
+  }
+}
 
 export interface OperatorVerifierOptions {
   /** Audiences a request token may carry: this deployment's. */
@@ -150,9 +167,10 @@ export class OperatorVerifier {
       throw new KeyholdError('unauthenticated');
     }
     if (this.oidc && iss === this.oidc.config.issuer) {
-      const op = await this.verifyOidc(token, now);
-      if (request.mutating) throw new KeyholdError('signed_request_required');
-      return op;
+      const { op, cnf } = await this.verifyOidc(token, now);
+      if (!request.mutating) return op;
+      const jkt = await this.verifyDpop(op.name, token, cnf, request, now);
+      return { ...op, principals: [...op.principals, `jwk:${jkt}`] };
     }
     const entry = typeof iss === 'string' && alg === 'EdDSA' ? this.keys.get(iss) : undefined;
     if (!entry) throw new KeyholdError('unauthenticated');
@@ -188,7 +206,57 @@ export class OperatorVerifier {
     return { name, role: entry.key.role, principals: await entry.principals };
   }
 
-  private async verifyOidc(token: string, now: number): Promise<Operator> {
+  /**
+   * RFC 9449: the proof is signed by the key the access token names in
+   * `cnf.jkt` (a token bound to no key, or a request without a proof, is
+   * 403 `signed_request_required`), for this method and path, this token
+   * (`ath`), this body (`body_sha256`), recently, and once (its `jti`).
+   * Returns the key's thumbprint.
+   */
+  private async verifyDpop(name: string, token: string, cnf: string | null, request: OperatorRequest, now: number): Promise<string> {
+    if (cnf === null || request.dpop === undefined) throw new KeyholdError('signed_request_required');
+    let payload: JWTPayload;
+    let jkt: string;
+    try {
+      const verified = await jwtVerify(request.dpop, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        algorithms: ['EdDSA', 'ES256', 'RS256', 'PS256'],
+        currentDate: new Date(now),
+        maxTokenAge: maxDpopProofSeconds,
+        requiredClaims: ['iat', 'jti', 'htm', 'htu', 'ath', 'body_sha256'],
+        clockTolerance: operatorClockToleranceSeconds,
+      });
+      payload = verified.payload;
+      jkt = await calculateJwkThumbprint(verified.protectedHeader.jwk!, 'sha256');
+    } catch (e) {
+      // Verified, but old: ledgered only when it is the bound key's own (anyone can sign an old proof with some key).
+      if (e instanceof joseErrors.JWTExpired && (await embeddedThumbprint(request.dpop)) === cnf) {
+        throw new OperatorTokenRefusal('token_expired', name, 'dpop_iat', typeof e.payload.jti === 'string' ? tokenIdOf(`dpop:${name}`, e.payload.jti) : null);
+      }
+      if (e instanceof joseErrors.JOSEError) throw new KeyholdError('unauthenticated');
+      throw e;
+    }
+    // A proof by another key than the token's is no proof of holding it: as if there were none.
+    if (jkt !== cnf) throw new KeyholdError('signed_request_required');
+    const { jti, iat } = payload;
+    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 128 || typeof iat !== 'number') throw new KeyholdError('unauthenticated');
+    const id = tokenIdOf(`dpop:${name}`, jti);
+    let htuPath: string | null = null;
+    try {
+      htuPath = typeof payload.htu === 'string' ? new URL(payload.htu).pathname : null;
+    } catch {
+      htuPath = null;
+    }
+    // htu carries no query (RFC 9449 4.2); the path is compared, the deployment is the token's own audience.
+    if (payload.ath !== bodyHash(token)) throw new OperatorTokenRefusal('token_mismatch', name, 'ath', id);
+    if (payload.htm !== request.method) throw new OperatorTokenRefusal('token_mismatch', name, 'htm', id);
+    if (htuPath !== request.path.split('?')[0]) throw new OperatorTokenRefusal('token_mismatch', name, 'htu', id);
+    if (payload.body_sha256 !== bodyHash(request.body)) throw new OperatorTokenRefusal('token_mismatch', name, 'body_sha256', id);
+    if (!(await this.opts.useTokenOnce(id, (iat + maxDpopProofSeconds + 2 * operatorClockToleranceSeconds) * 1000 + 1000, now))) throw new OperatorTokenRefusal('token_replayed', name, 'jti', id);
+    return jkt;
+  }
+
+  private async verifyOidc(token: string, now: number): Promise<{ op: Operator; cnf: string | null }> {
     const { config, keys } = this.oidc!;
     let payload: JWTPayload;
     try {
@@ -208,6 +276,7 @@ export class OperatorVerifier {
     const roles = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(/[ ,]+/) : [];
     const role: OperatorRole | null = roles.includes('keyhold-operator') ? 'operator' : roles.includes('keyhold-viewer') ? 'viewer' : null;
     if (!role || typeof payload.sub !== 'string') throw new KeyholdError('forbidden');
-    return { name: `oidc:${payload.sub}`, role, principals: [`oidc:${payload.sub}`] };
+    const cnf = payload.cnf as { jkt?: unknown } | undefined;
+    return { op: { name: `oidc:${payload.sub}`, role, principals: [`oidc:${payload.sub}`] }, cnf: typeof cnf?.jkt === 'string' ? cnf.jkt : null };
   }
 }

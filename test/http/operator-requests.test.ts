@@ -8,9 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { maxOperatorTokenSeconds, operatorClockToleranceSeconds } from '../../src/identity/operator-token';
+import { bodyHash, maxOperatorTokenSeconds, operatorClockToleranceSeconds } from '../../src/identity/operator-token';
 import type { LedgerEntry } from '../../src/core/ledger';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { ManualClock, testAudience, testBroker, testOperator, testSigner, type TestBroker } from '../support/fixtures';
@@ -146,13 +147,14 @@ describe('an operator request token', () => {
 });
 
 describe('OIDC operator tokens', () => {
-  async function oidcBroker() {
+  async function oidcBroker(more: Partial<Parameters<typeof testBroker>[0]> = {}) {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
     const issuer = 'https://login.example.test';
-    const b = await testBroker({ operatorOidc: { issuer, audience: 'keyhold-prod', jwks: { keys: [jwk] }, roleClaim: 'keyhold_roles' } });
-    const login = (sub: string) =>
-      new SignJWT({ keyhold_roles: ['keyhold-operator'] })
+    const b = await testBroker({ operatorOidc: { issuer, audience: 'keyhold-prod', jwks: { keys: [jwk] }, roleClaim: 'keyhold_roles' }, ...more });
+    /** An access token for `sub`, bound to a key when `jkt` is given (RFC 9449 cnf.jkt). */
+    const login = (sub: string, jkt?: string) =>
+      new SignJWT({ keyhold_roles: ['keyhold-operator'], ...(jkt ? { cnf: { jkt } } : {}) })
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
         .setIssuer(issuer)
         .setAudience('keyhold-prod')
@@ -163,20 +165,95 @@ describe('OIDC operator tokens', () => {
     return { b, login };
   }
 
-  it('reads with a bearer token, but is refused on every route that changes state (signed_request_required)', async () => {
+  /** A DPoP key and proofs from it: RFC 9449 claims plus keyhold's body_sha256. */
+  async function dpopKey(keys?: { privateJwk: JWK; publicJwk: JWK }) {
+    const pair = keys ?? (await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true }).then(async (k) => ({ privateJwk: await exportJWK(k.privateKey), publicJwk: await exportJWK(k.publicKey) })));
+    const priv = await importJWK(pair!.privateJwk, 'EdDSA');
+    const { kty, crv, x } = pair!.publicJwk;
+    return {
+      jkt: await calculateJwkThumbprint(pair!.publicJwk, 'sha256'),
+      proof: (o: { htm: string; path: string; token: string; body: string; now: number }) =>
+        new SignJWT({ htm: o.htm, htu: `https://keyhold.example${o.path}`, ath: bodyHash(o.token), body_sha256: bodyHash(o.body) })
+          .setProtectedHeader({ alg: 'EdDSA', typ: 'dpop+jwt', jwk: { kty, crv, x } })
+          .setIssuedAt(Math.floor(o.now / 1000))
+          .setJti(randomUUID())
+          .sign(priv),
+    };
+  }
+
+  const post = async (b: TestBroker, path: string, token: string, body: string, dpop?: string) => {
+    const r = await b.app.request(path, { method: 'POST', headers: { authorization: `DPoP ${token}`, 'content-type': 'application/json', ...(dpop ? { dpop } : {}) }, body });
+    return { status: r.status, body: (await r.json()) as { code?: string } };
+  };
+
+  it('reads with a bearer token, and changes state only with a DPoP proof from the key the token is bound to', async () => {
     const { b, login } = await oidcBroker();
     await importValidator(b);
-    const token = await login('u-1');
-    const read = await b.app.request('/v1/validators/v1', { headers: { authorization: `Bearer ${token}` } });
+    const key = await dpopKey();
+    const bearerOnly = await login('u-1');
+    const read = await b.app.request('/v1/validators/v1', { headers: { authorization: `Bearer ${bearerOnly}` } });
     expect(read.status).toBe(200);
     const body = JSON.stringify({ slot: slot1, reason: 'drain' });
-    expect(await send(b, token, body)).toMatchObject({ status: 403, body: { code: 'signed_request_required' } });
-    const cp = await b.app.request('/v1/audit/checkpoints', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    // A token bound to no key, or no proof: refused before anything happens, nothing ledgered.
+    expect(await send(b, bearerOnly, body)).toMatchObject({ status: 403, body: { code: 'signed_request_required' } });
+    expect(await post(b, promotePath, bearerOnly, body, await key.proof({ htm: 'POST', path: promotePath, token: bearerOnly, body, now: b.clock.now() }))).toMatchObject({ status: 403, body: { code: 'signed_request_required' } });
+    const bound = await login('u-1', key.jkt);
+    expect(await post(b, promotePath, bound, body)).toMatchObject({ status: 403, body: { code: 'signed_request_required' } });
+    // A thief of the token signs with its own key: no proof of holding the bound one.
+    const thief = await dpopKey();
+    expect(await post(b, promotePath, bound, body, await thief.proof({ htm: 'POST', path: promotePath, token: bound, body, now: b.clock.now() }))).toMatchObject({ status: 403, body: { code: 'signed_request_required' } });
+    expect(await refusals(b)).toEqual([]);
+    const cp = await b.app.request('/v1/audit/checkpoints', { method: 'POST', headers: { authorization: `Bearer ${bearerOnly}` } });
     expect(cp.status).toBe(403);
     // A POST that changes nothing (verify against a trusted checkpoint) is a read.
-    const verify = await b.app.request('/v1/audit/verify', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const verify = await b.app.request('/v1/audit/verify', { method: 'POST', headers: { authorization: `Bearer ${bearerOnly}`, 'content-type': 'application/json' }, body: '{}' });
     expect(verify.status).toBe(200);
     expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(1);
+    const proof = await key.proof({ htm: 'POST', path: promotePath, token: bound, body, now: b.clock.now() });
+    expect((await post(b, promotePath, bound, body, proof)).status).toBe(200);
+    expect((await b.parts.state.getValidator('v1'))!.designation.epoch).toBe(2);
+  });
+
+  it('refuses a proof replayed on another replica, or used with another body, and ledgers both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyhold-replicas-'));
+    dirs.push(dir);
+    const file = join(dir, 'state.db');
+    const signer = await testSigner();
+    const { b, login } = await oidcBroker({ signer, state: new SqliteStateStore(file) });
+    const other = await testBroker({ signer, clock: b.clock, cluster: b.cluster, operator: b.operator, keyStores: [...b.parts.keyStores], state: new SqliteStateStore(file), operatorOidc: b.parts.operatorOidc! });
+    await importValidator(b);
+    const key = await dpopKey();
+    const token = await login('u-1', key.jkt);
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    const proof = await key.proof({ htm: 'POST', path: promotePath, token, body, now: b.clock.now() });
+    expect(await post(b, promotePath, token, JSON.stringify({ slot: slot0, reason: 'drain' }), proof)).toMatchObject({ status: 401, body: { code: 'token_mismatch' } });
+    expect((await post(b, promotePath, token, body, proof)).status).toBe(200);
+    expect(await post(other, promotePath, token, body, proof)).toMatchObject({ status: 401, body: { code: 'token_replayed' } });
+    expect((await refusals(other)).map((e) => [e.actor, e.reason, e.details.claim])).toEqual([
+      ['operator:oidc:u-1', 'token_mismatch', 'body_sha256'],
+      ['operator:oidc:u-1', 'token_replayed', 'jti'],
+    ]);
+    expect((await other.parts.state.getValidator('v1'))!.designation.epoch).toBe(2);
+  });
+
+  it('counts a key and its owner\'s OIDC login (mapped to the same subject) as one approver', async () => {
+    const alice = await testOperator('alice', 'operator', undefined, 'u-alice');
+    const { b, login } = await oidcBroker({ promotionApprovals: 2, operator: alice });
+    await importValidator(b);
+    expect((await promote(b, slot1)).status).toBe(202);
+    const body = JSON.stringify({ slot: slot1, reason: 'agreed' });
+    const aliceLogin = await dpopKey();
+    const token = await login('u-alice', aliceLogin.jkt);
+    const asAlice = await post(b, promotePath, token, body, await aliceLogin.proof({ htm: 'POST', path: promotePath, token, body, now: b.clock.now() }));
+    expect(asAlice).toMatchObject({ status: 409, body: { code: 'second_approver_required' } });
+    // Her operator key as the DPoP key of another subject's login is still her key.
+    const viaKey = await dpopKey({ privateJwk: alice.credential.privateJwk, publicJwk: alice.key.publicJwk });
+    const dave = await login('u-dave', viaKey.jkt);
+    expect(await post(b, promotePath, dave, body, await viaKey.proof({ htm: 'POST', path: promotePath, token: dave, body, now: b.clock.now() }))).toMatchObject({ status: 409, body: { code: 'second_approver_required' } });
+    const bobKey = await dpopKey();
+    const bob = await login('u-bob', bobKey.jkt);
+    expect((await post(b, promotePath, bob, body, await bobKey.proof({ htm: 'POST', path: promotePath, token: bob, body, now: b.clock.now() }))).status).toBe(200);
+    expect((await b.parts.state.getValidator('v1'))!.designation).toMatchObject({ epoch: 2, slot: slot1 });
   });
 });
 
