@@ -119,8 +119,8 @@ export function buildBroker(parts: BrokerParts): Broker {
     operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc, {
       audiences,
       // A store that cannot record the id refuses the request as any decision would: 503, nothing done.
-      useTokenOnce: (id, exp, now) =>
-        state.useTokenOnce(id, exp, now).catch((e: unknown) => {
+      useTokenOnce: (id, exp, now, attempt) =>
+        state.useTokenOnce(id, exp, now, attempt).catch((e: unknown) => {
           throw asStateStoreError(e);
         }),
     }),

@@ -142,7 +142,7 @@ function networked(inner: StateStore, world: World): StateStore {
     putCheckpoint: (c) => inner.putCheckpoint(c),
     latestCheckpoint: () => inner.latestCheckpoint(),
     listCheckpoints: (f, l) => inner.listCheckpoints(f, l),
-    useTokenOnce: (id, e, n) => inner.useTokenOnce(id, e, n),
+    useTokenOnce: (id, e, n, a) => inner.useTokenOnce(id, e, n, a),
     health: () => inner.health(),
     close: async () => {},
   };

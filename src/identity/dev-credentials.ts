@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK, type CryptoKey } from 'jose';
 import { createSecretFile, readSecretFile } from '../files';
 import { generateSigningJwk } from '../grants/signer';
-import { bodyHash, type OperatorKey } from './operator-token';
+import { bodyHash, operatorTokenType, type OperatorKey } from './operator-token';
 import { podTokenAudience } from './pod-token';
 
 export const devCluster = { name: 'local', issuer: 'https://keyhold.invalid/dev-issuer' } as const;
@@ -97,7 +97,7 @@ export async function signOperatorRequest(cred: OperatorCredential, req: SignedR
   const key = (await importJWK(cred.privateJwk, 'EdDSA')) as CryptoKey;
   const iat = Math.floor(now / 1000);
   return new SignJWT({ htm: req.method, htu: req.path, body_sha256: bodyHash(req.body ?? '') })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'keyhold-operator+jwt' })
+    .setProtectedHeader({ alg: 'EdDSA', typ: operatorTokenType })
     .setIssuer(cred.name)
     .setAudience(req.audience)
     .setIssuedAt(iat)

@@ -7,7 +7,7 @@
 // carrying the same binding (htm, htu, ath, jti, and `body_sha256`).
 // Either way the broker learns a name, a role and the principals behind it.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   EmbeddedJWK,
   calculateJwkThumbprint,
@@ -28,6 +28,8 @@ import { KeyholdError, type ErrorCode } from '../core/errors';
 export type OperatorRole = 'viewer' | 'operator';
 /** Request JWTs live this long at most, so a stolen one is useless soon. */
 export const maxOperatorTokenSeconds = 300;
+/** The `typ` header of operator request tokens. */
+export const operatorTokenType = 'keyhold-operator+jwt';
 /** Clock difference tolerated between the CLI and the broker (s). */
 export const operatorClockToleranceSeconds = 5;
 
@@ -120,8 +122,8 @@ async function embeddedThumbprint(jws: string): Promise<string | null> {
 export interface OperatorVerifierOptions {
   /** Audiences a request token may carry: this deployment's. */
   readonly audiences: () => Promise<ReadonlySet<string>>;
-  /** The state store's one conditional write (StateStore.useTokenOnce). */
-  readonly useTokenOnce: (id: string, expiresAt: number, now: number) => Promise<boolean>;
+  /** The state store's one conditional write (StateStore.useTokenOnce), retried by the store with the same attempt id. */
+  readonly useTokenOnce: (id: string, expiresAt: number, now: number, attempt: string) => Promise<boolean>;
 }
 
 export class OperatorVerifier {
@@ -179,6 +181,8 @@ export class OperatorVerifier {
     try {
       ({ payload } = await jwtVerify(token, await entry.crypto, {
         algorithms: ['EdDSA'],
+        // Explicitly typed (RFC 8725 3.11): no other JWT the operator's key signs passes for a request token.
+        typ: operatorTokenType,
         issuer: name,
         currentDate: new Date(now),
         maxTokenAge: maxOperatorTokenSeconds,
@@ -202,7 +206,7 @@ export class OperatorVerifier {
     if (payload.htu !== request.path) throw new OperatorTokenRefusal('token_mismatch', name, 'htu', id);
     if (payload.body_sha256 !== bodyHash(request.body)) throw new OperatorTokenRefusal('token_mismatch', name, 'body_sha256', id);
     // Kept past exp by the tolerance the expiry check allows, so no replica accepts it again while it could still pass.
-    if (!(await this.opts.useTokenOnce(id, (exp + operatorClockToleranceSeconds) * 1000 + 1000, now))) throw new OperatorTokenRefusal('token_replayed', name, 'jti', id);
+    if (!(await this.opts.useTokenOnce(id, (exp + operatorClockToleranceSeconds) * 1000 + 1000, now, randomUUID()))) throw new OperatorTokenRefusal('token_replayed', name, 'jti', id);
     return { name, role: entry.key.role, principals: await entry.principals };
   }
 
@@ -252,7 +256,7 @@ export class OperatorVerifier {
     if (payload.htm !== request.method) throw new OperatorTokenRefusal('token_mismatch', name, 'htm', id);
     if (htuPath !== request.path.split('?')[0]) throw new OperatorTokenRefusal('token_mismatch', name, 'htu', id);
     if (payload.body_sha256 !== bodyHash(request.body)) throw new OperatorTokenRefusal('token_mismatch', name, 'body_sha256', id);
-    if (!(await this.opts.useTokenOnce(id, (iat + maxDpopProofSeconds + 2 * operatorClockToleranceSeconds) * 1000 + 1000, now))) throw new OperatorTokenRefusal('token_replayed', name, 'jti', id);
+    if (!(await this.opts.useTokenOnce(id, (iat + maxDpopProofSeconds + 2 * operatorClockToleranceSeconds) * 1000 + 1000, now, randomUUID()))) throw new OperatorTokenRefusal('token_replayed', name, 'jti', id);
     return jkt;
   }
 

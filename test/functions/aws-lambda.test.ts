@@ -107,7 +107,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
     expect(json(renewed)).not.toHaveProperty('key');
     grant = (json(renewed) as { grant: string }).grant;
 
-    const status = await call({ method: 'GET', path: '/v1/validators/v1?view=full', headers: await operatorHeaders(operator, 'GET', '/v1/validators/v1') });
+    const status = await call({ method: 'GET', path: '/v1/validators/v1?view=full', headers: await operatorHeaders(operator, 'GET', '/v1/validators/v1?view=full') });
     expect(status.statusCode, status.body).toBe(200);
     expect(json(status)).toMatchObject({ designation: { state: 'held', podUid: pod.uid, epoch: 1 } });
   });

@@ -142,6 +142,17 @@ describe('an operator request token', () => {
     const [h, p] = token.split('.');
     expect(await send(b, `${h}.${p}.${'A'.repeat(86)}`, body)).toMatchObject({ status: 401, body: { code: 'unauthenticated' } });
     expect(maxOperatorTokenSeconds).toBeLessThanOrEqual(300);
+    // Every claim right, signed by the operator's key, but not typed as a request token: some other JWT of that key.
+    const iat = Math.floor(b.clock.now() / 1000);
+    const untyped = await new SignJWT({ htm: 'POST', htu: promotePath, body_sha256: bodyHash(body) })
+      .setProtectedHeader({ alg: 'EdDSA' })
+      .setIssuer('alice')
+      .setAudience(b.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 60)
+      .setJti(randomUUID())
+      .sign(await importJWK(b.operator.credential.privateJwk, 'EdDSA'));
+    expect(await send(b, untyped, body)).toMatchObject({ status: 401, body: { code: 'unauthenticated' } });
     expect(await refusals(b)).toEqual([]);
   });
 });

@@ -92,9 +92,9 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.latestCheckpoint();
   }
-  async useTokenOnce(id: string, expiresAt: number, now: number) {
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string) {
     this.gate();
-    return this.inner.useTokenOnce(id, expiresAt, now);
+    return this.inner.useTokenOnce(id, expiresAt, now, attempt);
   }
   async listCheckpoints(fromSeq: number, limit: number) {
     this.gate();

@@ -14,7 +14,7 @@
 //   <p>_chains/<chain>/entries/<seq 12 d> { entry (JSON text), time }
 //   <p>_ledger/<time 15 d>#<chain>#<seq>  { entry, chain, validator, slot, action, time }
 //   <p>_checkpoint_chain/<seq 12 d>       { order (= the seq), body (JSON text) }, created only if absent
-//   <p>_used_tokens/<token id>            { expiresAt (ms), expireAt (Timestamp, the TTL policy's field) }
+//   <p>_used_tokens/<token id>            { expiresAt (ms), attempt, expireAt (Timestamp, the TTL policy's field) }
 //
 // Records and entries are stored as JSON text, not as Firestore maps, so what
 // is hashed is exactly what comes back (no integer/double or empty-map
@@ -247,10 +247,10 @@ export class FirestoreStateStore implements StateStore {
    * expired record (its TTL policy on `expireAt` not yet run) is taken over
    * in a transaction, which re-reads it, so of several takers one wins.
    */
-  async useTokenOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
-    checkTokenId(id, expiresAt, now);
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean> {
+    checkTokenId(id, expiresAt, now, attempt);
     const ref = this.usedTokens().doc(id);
-    const data = { expiresAt, expireAt: Timestamp.fromMillis(expiresAt) };
+    const data = { expiresAt, attempt, expireAt: Timestamp.fromMillis(expiresAt) };
     try {
       await ref.create(data);
       return true;
@@ -261,6 +261,7 @@ export class FirestoreStateStore implements StateStore {
       this.db.runTransaction(
         async (tx) => {
           const snap = await tx.get(ref);
+          if (snap.exists && snap.get('attempt') === attempt) return true;
           if (snap.exists && this.num(snap, 'expiresAt') > now) return false;
           tx.set(ref, data);
           return true;

@@ -41,7 +41,7 @@
 //   chains/<chain>/<seq 12 d>    { entry (JSON text), intent?, state? }
 //   heads/<chain>                { seq }   a hint only: readers probe past it
 //   checkpoints/<seq 12 d>       { body }  the signed checkpoint chain, each created only (cas 0)
-//   used-tokens/<token id>       { expiresAt }  a one-time token id, created only (cas 0), or taken over
+//   used-tokens/<token id>       { expiresAt, attempt }  a one-time token id, created only (cas 0), or taken over
 //                                once expired (cas = its version). KV v2 has no per-key TTL, and
 //                                the mount's delete_version_after would prune the ledger too, so
 //                                these stay: one small key per operator request.
@@ -491,14 +491,15 @@ export class VaultKvStateStore implements StateStore {
     return got ? decodeCheckpoint(this.name, got.data.body) : null;
   }
 
-  async useTokenOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
-    checkTokenId(id, expiresAt, now);
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean> {
+    checkTokenId(id, expiresAt, now, attempt);
     const key = `used-tokens/${id}`;
-    if ((await this.kv.write(key, { expiresAt }, 0)) !== 'cas_mismatch') return true;
+    if ((await this.kv.write(key, { expiresAt, attempt }, 0)) !== 'cas_mismatch') return true;
     const got = await this.kv.read(key);
+    if (got?.data.attempt === attempt) return true;
     // Gone between the two calls cannot happen (nothing deletes these); an unreadable time counts as unexpired.
     if (!got || typeof got.data.expiresAt !== 'number' || got.data.expiresAt > now) return false;
-    return (await this.kv.write(key, { expiresAt }, got.version)) !== 'cas_mismatch';
+    return (await this.kv.write(key, { expiresAt, attempt }, got.version)) !== 'cas_mismatch';
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
