@@ -155,7 +155,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'operatorOidc'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs' | 'operatorOidc'>> & {
     /** Default testAudience; null: derived from the signing key, as a deployment without the setting. */
     operatorAudience?: string | null;
     clock?: ManualClock;
@@ -191,6 +191,9 @@ export async function testBroker(
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
     ...(overrides.operatorOidc ? { operatorOidc: overrides.operatorOidc } : {}),
     ...(overrides.witness ? { witness: overrides.witness } : {}),
+    ...(overrides.fetchWait ? { fetchWait: overrides.fetchWait } : {}),
+    ...(overrides.standbyRetryAfter === undefined ? {} : { standbyRetryAfter: overrides.standbyRetryAfter }),
+    ...(overrides.readReuseMs === undefined ? {} : { readReuseMs: overrides.readReuseMs }),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
   return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, audience, logs: logger.lines };
