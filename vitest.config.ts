@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'functions/**/*.test.ts', 'operator-hooks/**/*.test.ts', 'infra/**/*.test.ts'],
-          exclude: ['test/e2e/**', 'test/chain/**', 'test/slow/**', '**/node_modules/**'],
+          exclude: ['test/e2e/**', 'test/chain/**', 'test/slow/**', 'test/chaos/runs.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -37,6 +37,17 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // Real processes and ports: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          // Chaos runs of real broker and hook processes (test/chaos/): `npm
+          // run test:chaos`, run by CI after `npm test`. One run at a time.
+          name: 'chaos',
+          include: ['test/chaos/runs.test.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 60_000,
           poolOptions: { forks: { singleFork: true } },
         },
       },

@@ -51,6 +51,9 @@ export const knownVariables = {
   KEYHOLD_PROBE_BLOCK_TIME_SECONDS: 'probe: seconds per block or slot, to turn blocks into time',
   KEYHOLD_PROBE_GRACE_SECONDS: 'probe: how long the local node may be unreachable before that counts (default 600)',
   KEYHOLD_PROBE_STATE_FILE: 'probe: where the probe remembers outages between runs (default $TMPDIR/keyhold-probe.json)',
+  KEYHOLD_TEST_MODE: 'test only (the chaos harness): 1 allows KEYHOLD_TEST_CLOCK_OFFSET_MS; never set in a pod',
+  KEYHOLD_TEST_CLOCK_OFFSET_MS: 'test only: skew this process\'s wall clock by this many ms, within half of KEYHOLD_MAX_CLOCK_SKEW_SECONDS',
+  KEYHOLD_MAX_CLOCK_SKEW_SECONDS: 'test only: the deployment\'s clock-skew bound that KEYHOLD_TEST_CLOCK_OFFSET_MS must stay within',
 } as const;
 export type Variable = keyof typeof knownVariables;
 

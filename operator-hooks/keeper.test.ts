@@ -213,6 +213,36 @@ describe('keeper', () => {
     await running;
   });
 
+  it('exports again after the wipe, so a client restarted between the stop and the wipe hands back what it signed meanwhile', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const outside = await mkdtemp(join(tmpdir(), 'keyhold-export-'));
+    const file = join(outside, 'export.json');
+    const history = (slot: string) => ({ metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [{ pubkey: `0x${'cd'.repeat(48)}`, signed_blocks: [{ slot }], signed_attestations: [] }] });
+    let stops = 0;
+    try {
+      const keeper = keeperWith(
+        b.client,
+        // The first stop leaves slot 9 in the client's database; the client the
+        // container restarted before the wipe signed slot 12 until the next stop.
+        async () => {
+          await writeFile(file, JSON.stringify(history(stops++ === 0 ? '9' : '12')));
+          return { evidence: 'proven', why: 'saw it exit' };
+        },
+        { config: { exportCommand: ['cat', file] } },
+      );
+      const running = keeper.run();
+      await until(() => keeper.status().state === 'fenced' && b.interchanges.length === 1);
+      await keeper.shutdown();
+      await running;
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+    expect(b.interchanges[0]).toEqual(history('12'));
+  });
+
   it('compacts an export larger than the broker takes by the EIP-3076 minimal strategy, from KEYHOLD_SLASHING_EXPORT_COMMAND', async () => {
     await grantOnDisk();
     const b = fakeBroker(() => ({ ok: true, status: 200, body: { validator: 'v1', slot: 'local/validators/v1-0', grant: 'g', epoch: 4, expiresAt: new Date(Date.now() + 3000).toISOString() } }) as Answer<GrantView>, () => {

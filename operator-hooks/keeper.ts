@@ -248,6 +248,15 @@ export class Keeper {
     // In the Keymanager mode the client's DELETE handed the history back with the stop.
     let exported = this.proof.interchange ?? (await this.exportSlashingProtection(0));
     await wipeDir(this.config.keyDir);
+    // The validator container may restart its client between that stop and
+    // the wipe, and the client may sign again before the export command's
+    // answer is taken: stop it once more (with the key gone it cannot come
+    // back) and export again, so the history handed back covers those too.
+    // Found by the chaos harness (test/chaos/).
+    if (this.config.exportCommand !== null && this.proof.interchange === undefined) {
+      await this.stopSigner();
+      exported = (await this.exportSlashingProtection(0)) ?? exported;
+    }
     if (exported === null && this.config.exportWaitMs > 0 && this.d.startSigner === undefined) {
       exported = await this.exportSlashingProtection(this.config.exportWaitMs);
       await wipeDir(this.config.keyDir);

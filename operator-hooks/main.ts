@@ -4,7 +4,7 @@
 
 import { randomInt } from 'node:crypto';
 import { httpBrokerClient } from './broker-client';
-import { realSleep, systemClock } from './clock';
+import { clockFromEnv, realSleep, type Clock } from './clock';
 import { HookConfigError, knownVariables, parseHookConfig, verbs, type FetchConfig, type KeeperConfig, type ProbeConfig, type Verb } from './config';
 import { FetchRefused, runFetch, runFetchMany, type HookDeps } from './fetch';
 import { httpKeymanagerApi } from './keymanager/api';
@@ -18,12 +18,15 @@ import { watchProbe } from './probe-watch';
 import { stopSigner } from './signer';
 import { startStatusServer } from './status-server';
 
+// Set once in main, before any verb runs.
+let processClock: Clock;
+
 const random = () => randomInt(0, 1_000_000) / 1_000_000;
 
 function deps(c: FetchConfig | KeeperConfig, verb: Verb): HookDeps {
   return {
     client: httpBrokerClient({ url: c.url, validator: c.validator, tokenFile: c.tokenFile, timeoutMs: c.httpTimeoutMs }),
-    clock: systemClock,
+    clock: processClock,
     sleep: realSleep,
     random,
     log: stderrLog(verb),
@@ -145,6 +148,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     console.error(`keyhold-hook: expected one of ${verbs.join('|')}, got ${JSON.stringify(argv.join(' '))}\n${help()}`);
     return 2;
   }
+  const clock = clockFromEnv(env);
+  if (typeof clock === 'string') {
+    console.error(`keyhold-hook ${verb}: ${clock}`);
+    return 2;
+  }
+  processClock = clock;
   let config;
   try {
     config = parseHookConfig(verb as Verb, env);

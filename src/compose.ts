@@ -195,7 +195,8 @@ const opened = <T>(store: Promise<T>, what: string, setting: string): Promise<T>
 
 /** Config → a running broker. `signingKeySource` reads the key ring from a cloud secret (functions). */
 export async function composeBroker(config: Config, opts: { clock?: Clock; logger?: Logger; signingKeySource?: SigningKeySource } = {}): Promise<Broker> {
-  const clock = opts.clock ?? systemClock;
+  const offset = config.testMode.clockOffsetMs;
+  const clock = opts.clock ?? (offset === 0 ? systemClock : { now: () => Date.now() + offset });
   const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
   if (config.runtime === 'node') {
     await bootstrapHome(config.home, { dev: config.dev }).catch((e: unknown) => {

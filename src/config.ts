@@ -7,6 +7,7 @@ import type { CheckpointSchedule } from './core/checkpoints';
 import { defaultWitnessRetentionDays, parseWitnessLocation, type WitnessLocation } from './witness/location';
 import type { Timing } from './core/horizon';
 import { commitLandingBounds, defaultCommitSendWindowMs } from './stores/commit-bounds';
+import { parseTestMode, type TestMode } from './test-mode';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -55,6 +56,9 @@ const clusterSchema = z
   .strict()
   .refine((c) => (c.jwksUri === undefined) !== (c.jwksFile === undefined), 'give exactly one of jwksUri or jwksFile');
 
+const minGrantTtlSeconds = 15;
+const testMinGrantTtlSeconds = 3;
+
 const envSchema = z.object({
   KEYHOLD_RUNTIME: z.enum(runtimes).default('node'),
   KEYHOLD_HOME: z.string().default('.keyhold'),
@@ -63,7 +67,8 @@ const envSchema = z.object({
   KEYHOLD_STATE_STORE: z.string().default('sqlite'),
   KEYHOLD_KEY_STORES: list,
   KEYHOLD_CLUSTERS: z.string().optional(),
-  KEYHOLD_GRANT_TTL_SECONDS: seconds('KEYHOLD_GRANT_TTL_SECONDS', 120, 15, 3600),
+  // Below 15 s only in test mode (checked in parseConfig), so chaos runs stay short.
+  KEYHOLD_GRANT_TTL_SECONDS: seconds('KEYHOLD_GRANT_TTL_SECONDS', 120, testMinGrantTtlSeconds, 3600),
   KEYHOLD_OUTAGE_TOLERANCE_SECONDS: seconds('KEYHOLD_OUTAGE_TOLERANCE_SECONDS', 900, 0, 86_400),
   KEYHOLD_MAX_CLOCK_SKEW_SECONDS: seconds('KEYHOLD_MAX_CLOCK_SKEW_SECONDS', 5, 1, 300),
   // Default per state store (commitDeadlineFor); empty means that default.
@@ -158,6 +163,8 @@ export interface Config {
   readonly ledgerHmacKeyFile: string | null;
   /** Create the dev issuer and dev operator credential on first run. */
   readonly dev: boolean;
+  /** Test-only switches (src/test-mode.ts); all off in any real deployment. */
+  readonly testMode: TestMode;
   /** The whole environment, for store factories that parse their own settings. */
   readonly env: Env;
 }
@@ -172,8 +179,14 @@ const singleMachineStores = new Set(['sqlite']);
  * broker under a second to send is refused: its commits could land after
  * the deadline every wait is counted from.
  */
-export function commitDeadlineFor(store: string, maxClockSkewMs: number, requestedMs: number | null): { deadlineMs: number; sendWindowMs: number } {
-  const bound = commitLandingBounds[store] ?? { ms: 0, serverClock: false };
+export function commitDeadlineFor(
+  store: string,
+  maxClockSkewMs: number,
+  requestedMs: number | null,
+  testLandingMs: number | null = null,
+): { deadlineMs: number; sendWindowMs: number } {
+  const known = commitLandingBounds[store] ?? { ms: 0, serverClock: false };
+  const bound = testLandingMs === null ? known : { ...known, ms: testLandingMs };
   const reserved = bound.ms + (bound.serverClock ? maxClockSkewMs : 0);
   const deadlineMs = requestedMs ?? reserved + defaultCommitSendWindowMs;
   const sendWindowMs = Math.min(deadlineMs - reserved, defaultCommitSendWindowMs);
@@ -198,13 +211,24 @@ export function parseConfig(env: Env): Config {
   if (new Set(keyStores).size !== keyStores.length) throw new ConfigError('KEYHOLD_KEY_STORES lists a store twice');
 
   const maxClockSkewMs = e.KEYHOLD_MAX_CLOCK_SKEW_SECONDS * 1000;
-  const commit = commitDeadlineFor(e.KEYHOLD_STATE_STORE, maxClockSkewMs, e.KEYHOLD_COMMIT_DEADLINE_SECONDS === -1 ? null : e.KEYHOLD_COMMIT_DEADLINE_SECONDS * 1000);
+  const testMode = parseTestMode(env, { runtime: e.KEYHOLD_RUNTIME, maxClockSkewMs });
+  if (typeof testMode === 'string') throw new ConfigError(testMode);
+  if (!testMode.enabled && e.KEYHOLD_GRANT_TTL_SECONDS < minGrantTtlSeconds) {
+    throw new ConfigError(`KEYHOLD_GRANT_TTL_SECONDS must be a whole number of seconds from ${minGrantTtlSeconds} to 3600, got "${e.KEYHOLD_GRANT_TTL_SECONDS}"`);
+  }
+  const commit = commitDeadlineFor(
+    e.KEYHOLD_STATE_STORE,
+    maxClockSkewMs,
+    e.KEYHOLD_COMMIT_DEADLINE_SECONDS === -1 ? null : e.KEYHOLD_COMMIT_DEADLINE_SECONDS * 1000,
+    testMode.commitLandingMs,
+  );
   const timing: Timing = {
     grantTtlMs: e.KEYHOLD_GRANT_TTL_SECONDS * 1000,
     outageToleranceMs: e.KEYHOLD_OUTAGE_TOLERANCE_SECONDS * 1000,
     maxClockSkewMs,
     commitDeadlineMs: commit.deadlineMs,
     commitSendWindowMs: commit.sendWindowMs,
+    ...(testMode.unsafeNoTakeoverWait ? { unsafeNoTakeoverWait: true } : {}),
   };
   const readReuseMs = e.KEYHOLD_READ_REUSE_SECONDS === -1 ? timing.grantTtlMs : e.KEYHOLD_READ_REUSE_SECONDS * 1000;
   if (readReuseMs > timing.grantTtlMs) {
@@ -325,6 +349,7 @@ export function parseConfig(env: Env): Config {
     operatorRequestAudience: e.KEYHOLD_OPERATOR_REQUEST_AUDIENCE ?? null,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     dev,
+    testMode,
     env,
   };
 }

@@ -19,12 +19,14 @@ export interface Timing {
   readonly commitDeadlineMs: number;
   /** How long after the decision the broker may still send a commit's requests, ms; at most C. */
   readonly commitSendWindowMs: number;
+  /** Test mode's control run only (src/test-mode.ts): no wait before a new instance. Never set in a deployment. */
+  readonly unsafeNoTakeoverWait?: boolean;
 }
 
 export const horizonMs = (t: Timing): number => t.grantTtlMs + t.outageToleranceMs;
 
 /** The wait a takeover or unclean promotion adds to its decision time: C + H + maxClockSkew. */
-export const takeoverWaitMs = (t: Timing): number => t.commitDeadlineMs + horizonMs(t) + t.maxClockSkewMs;
+export const takeoverWaitMs = (t: Timing): number => (t.unsafeNoTakeoverWait ? 0 : t.commitDeadlineMs + horizonMs(t) + t.maxClockSkewMs);
 
 /**
  * When a new pod instance may first be admitted after a decision at

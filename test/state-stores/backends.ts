@@ -3,7 +3,7 @@
 // id, a new Vault prefix), and as many store instances on it as a test wants.
 
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, type CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { StateStore } from '../../src/ports';
 import { DynamoDbStateStore, dynamoClient, type DynamoSender } from '../../src/stores/dynamodb/state-store';
 import { FirestoreStateStore, firestoreClient, type FirestoreStateStoreOptions } from '../../src/stores/firestore/state-store';
@@ -11,6 +11,7 @@ import type { StateStoreBackend } from '../../src/stores/state-store.contract';
 import { nodeVaultKv } from '../../src/stores/vault-kv-state/kv-client';
 import { VaultKvStateStore, type VaultStateStoreOptions } from '../../src/stores/vault-kv-state/state-store';
 import { motoCredentials, motoRegion } from '../moto';
+import { createStateTable } from '../support/dynamodb-table';
 import { testTiming } from '../support/fixtures';
 
 export function requireTool(available: boolean, tool: string): string | undefined {
@@ -52,18 +53,7 @@ export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
   const client = () => serialised(dynamoClient({ region: motoRegion, endpoint, credentials: motoCredentials }));
   const admin = client();
   await (admin as unknown as { send(c: CreateTableCommand): Promise<unknown> }).send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
+    createStateTable(table),
   );
   return {
     table,
