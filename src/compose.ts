@@ -7,7 +7,7 @@ import type { JSONWebKeySet, JWK } from 'jose';
 import type { Hono } from 'hono';
 import { Checkpointer } from './broker/checkpointer';
 import { ledgerStore } from './broker/ledger-store';
-import { DesignationReader } from './broker/designation-reader';
+import { DesignationReader, asStateStoreError } from './broker/designation-reader';
 import { GrantService } from './broker/grants';
 import { CachedKeyReader } from './broker/key-cache';
 import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-reader';
@@ -24,7 +24,8 @@ import { GrantSigner, signingKeyFromJwk } from './grants/signer';
 import { createApp } from './http/app';
 import { cachedReadiness, storeReadiness, type Readiness } from './http/readiness';
 import { bootstrapHome, devCluster, homeFiles } from './identity/dev-credentials';
-import { OperatorVerifier, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
+import { UiLogin, storeOneTimeUse } from './identity/ui-session';
+import { OperatorVerifier, derivedOperatorAudience, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
 import { PodTokenVerifier, type ClusterConfig } from './identity/pod-token';
 import { jsonLogger, type Logger } from './log';
 import { systemClock, type CheckpointWitness, type Clock, type KeyStore, type StateStore } from './ports';
@@ -38,6 +39,13 @@ export interface BrokerParts {
   readonly clusters: readonly ClusterConfig[];
   readonly operatorKeys: readonly OperatorKey[];
   readonly operatorOidc?: OidcOperatorConfig;
+  /**
+   * The audience operator request tokens carry (KEYHOLD_OPERATOR_REQUEST_AUDIENCE).
+   * Unset: `keyhold:<RFC 7638 thumbprint of the active signing key>`, and a
+   * token for any key still in the JWKS is accepted, so a rotation does not
+   * refuse the CLI's requests already signed.
+   */
+  readonly operatorAudience?: string;
   readonly timing: Timing;
   /** Oldest pod token accepted (from its `iat`); default one hour. */
   readonly podTokenMaxAgeMs?: number;
@@ -113,11 +121,24 @@ export function buildBroker(parts: BrokerParts): Broker {
     ...(pseudonyms ? { pseudonyms } : {}),
     ...(parts.promotionApprovals ? { promotionApprovals: parts.promotionApprovals } : {}),
   });
+  const audiences = async (): Promise<ReadonlySet<string>> =>
+    new Set(parts.operatorAudience !== undefined ? [parts.operatorAudience] : await Promise.all(parts.signer.jwks().keys.map((k) => derivedOperatorAudience(k))));
+  const publishedAudience = async (): Promise<string> => parts.operatorAudience ?? derivedOperatorAudience(parts.signer.jwks().keys[0]!);
   const app = createApp({
     grants,
     operations,
     podTokens: new PodTokenVerifier(parts.clusters, parts.podTokenMaxAgeMs === undefined ? {} : { maxAgeMs: parts.podTokenMaxAgeMs }),
-    operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc),
+    operators: new OperatorVerifier(parts.operatorKeys, parts.operatorOidc, {
+      audiences,
+      // A store that cannot record the id refuses the request as any decision would: 503, nothing done.
+      useTokenOnce: (id, exp, now, attempt) =>
+        state.useTokenOnce(id, exp, now, attempt).catch((e: unknown) => {
+          throw asStateStoreError(e);
+        }),
+    }),
+    operatorAudience: publishedAudience,
+    // Timeline login codes are traded once across replicas, through the same record.
+    uiLogin: new UiLogin(parts.signer, storeOneTimeUse((id, exp, now, attempt) => state.useTokenOnce(id, exp, now, attempt))),
     signer: parts.signer,
     readiness: parts.readiness ?? cachedReadiness(storeReadiness(parts.state, parts.keyStores), clock, parts.readyCacheMs ?? 2000),
     logger,
@@ -225,6 +246,7 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     clusters,
     operatorKeys,
     ...(config.operatorOidc ? { operatorOidc: config.operatorOidc } : {}),
+    ...(config.operatorRequestAudience !== null ? { operatorAudience: config.operatorRequestAudience } : {}),
     timing: config.timing,
     podTokenMaxAgeMs: config.podTokenMaxAgeMs,
     clock,

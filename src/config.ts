@@ -80,6 +80,7 @@ const envSchema = z.object({
   KEYHOLD_OPERATOR_AUDIENCE: z.string().optional(),
   KEYHOLD_OPERATOR_JWKS_URI: z.string().url().optional(),
   KEYHOLD_OPERATOR_ROLE_CLAIM: z.string().default('keyhold_roles'),
+  KEYHOLD_OPERATOR_REQUEST_AUDIENCE: z.string().regex(/^[\x21-\x7e]{1,200}$/, 'printable ASCII without spaces, at most 200 characters').optional(),
   KEYHOLD_KEY_CACHE_FRESH_SECONDS: seconds('KEYHOLD_KEY_CACHE_FRESH_SECONDS', 30, 0, 3600),
   KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS: seconds('KEYHOLD_KEY_CACHE_MAX_AGE_SECONDS', 900, 0, 86_400),
   KEYHOLD_KEY_CACHE_ENTRIES: seconds('KEYHOLD_KEY_CACHE_ENTRIES', 1000, 1, 1_000_000),
@@ -138,6 +139,8 @@ export interface Config {
   readonly signingKey: { readonly file: string } | { readonly secret: string };
   readonly operatorKeysFile: string | null;
   readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
+  /** The `aud` of operator request tokens; null: derived from the broker's signing key. */
+  readonly operatorRequestAudience: string | null;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Serve HTTPS with these (node and kubernetes runtimes): pod tokens travel in every request. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
@@ -343,6 +346,7 @@ export function parseConfig(env: Env): Config {
     signingKey,
     operatorKeysFile,
     operatorOidc,
+    operatorRequestAudience: e.KEYHOLD_OPERATOR_REQUEST_AUDIENCE ?? null,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     dev,
     testMode,

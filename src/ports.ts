@@ -138,6 +138,17 @@ export interface StateStore {
   latestCheckpoint(): Promise<StoredCheckpoint | null>;
   /** Checkpoints in seq order from `fromSeq`, at most `limit`. */
   listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]>;
+  /**
+   * Record a one-time token id (an operator request's jti, a login code) with
+   * one conditional write: true for exactly one caller among any number of
+   * brokers racing the same id, false while an earlier record of it is
+   * unexpired at `now`. The record expires at `expiresAt` (ms) and may be
+   * dropped after; `id` is at most 128 characters of [A-Za-z0-9_-].
+   * `attempt` (same rules) names the caller's attempt: called again with the
+   * same one, after an answer was lost, it is true if the lost write landed,
+   * so a retry never turns the caller's own use into a replay.
+   */
+  useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean>;
   health(): Promise<Health>;
   close(): Promise<void>;
 }
@@ -230,6 +241,14 @@ export class CommitDeadlineError extends StoreUnavailableError {
     super(store, 'commit_deadline');
     this.name = 'CommitDeadlineError';
   }
+}
+
+/** The ids `useTokenOnce` accepts: safe as a key, a document id and a path segment in every store. */
+export const oneTimeTokenId = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function checkTokenId(id: string, expiresAt: number, now: number, attempt: string): void {
+  if (!oneTimeTokenId.test(id) || !oneTimeTokenId.test(attempt)) throw new TypeError('a one-time token id (and its attempt) is 1 to 128 characters of [A-Za-z0-9_-]');
+  if (!Number.isSafeInteger(expiresAt) || !Number.isSafeInteger(now)) throw new TypeError('one-time token times are integer ms');
 }
 
 /** Throws CommitDeadlineError once `commit` may send nothing more: call it right before every request a commit sends. */

@@ -142,6 +142,7 @@ function networked(inner: StateStore, world: World): StateStore {
     putCheckpoint: (c) => inner.putCheckpoint(c),
     latestCheckpoint: () => inner.latestCheckpoint(),
     listCheckpoints: (f, l) => inner.listCheckpoints(f, l),
+    useTokenOnce: (id, e, n, a) => inner.useTokenOnce(id, e, n, a),
     health: () => inner.health(),
     close: async () => {},
   };
@@ -226,7 +227,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
     }),
   );
   const key = { material, publicId: material.publicId };
-  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator' }, validator, { slots: allowed, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }, material, null);
+  await brokers[0]!.operations.importKey({ name: 'alice', role: 'operator', principals: ['name:alice'] }, validator, { slots: allowed, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }, material, null);
   /**
    * What a stopping pod hands back: a history by its own clock (a zombie's
    * may be older than what the broker holds), so the merge is raced and
@@ -318,7 +319,7 @@ async function simulate(timing: Timing, offsets: number[], cmds: Cmd[], schedule
       case 'promote':
         world.net = c.net;
         try {
-          decided(await brokers[c.broker]!.operations.promote({ name: 'alice', role: 'operator' }, validator, slots[c.slot]!, 'test').catch(swallow));
+          decided(await brokers[c.broker]!.operations.promote({ name: 'alice', role: 'operator', principals: ['name:alice'] }, validator, slots[c.slot]!, 'test').catch(swallow));
         } finally {
           world.net = { k: 'ok' };
         }

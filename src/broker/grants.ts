@@ -16,6 +16,7 @@ import type { DesignationRead, DesignationReader } from './designation-reader';
 import type { DesignationWatch } from './designation-watch';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 import type { RefusalLedger } from './refusals';
+import { LastGrants } from './last-grants';
 
 export interface GrantServiceDeps {
   readonly state: StateStore;
@@ -60,6 +61,9 @@ export interface ReleaseResult {
 const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
 
 export class GrantService {
+  /** What this instance issued and renewed last, per validator (for status; never for a decision). */
+  readonly lastGrants = new LastGrants();
+
   constructor(private readonly d: GrantServiceDeps) {}
 
   /**
@@ -156,6 +160,7 @@ export class GrantService {
         this.d.designations.remember(validator, after, readAt);
         const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
         delivered = true;
+        this.lastGrants.note(validator, { epoch: claims.epoch, podUid: claims.podUid, at: this.d.clock.now(), exp: grant.exp * 1000, kind: 'issued' });
         return { grant, key: jwe, predecessor: predecessorOf(after) };
       } finally {
         for (const f of key.material.files.values()) f.wipe();
@@ -185,7 +190,9 @@ export class GrantService {
     }
     const exp = grantExpiry(this.d.timing, now, readAt);
     if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
-    return { grant: await this.d.signer.sign(presented.claims, now, exp) };
+    const grant = await this.d.signer.sign(presented.claims, now, exp);
+    this.lastGrants.note(validator, { epoch: presented.claims.epoch, podUid: presented.claims.podUid, at: now, exp: grant.exp * 1000, kind: 'renewed' });
+    return { grant };
   }
 
   /**

@@ -174,12 +174,37 @@ export class OperationsService {
     if ((owner !== null && owner !== validator) || legacy) throw new KeyholdError('key_in_use');
   }
 
+  /**
+   * Ledger a refused operator request token (on the broker chain: the
+   * request never reached a validator's decision). The same token refused
+   * the same way is ledgered once per broker instance: a captured token
+   * replayed in a loop must not grow the ledger without bound.
+   */
+  async operatorRefused(operator: string, code: string, facts: { request: string; claim: string; validator: string | null; tokenId: string | null }): Promise<void> {
+    const key = facts.tokenId === null ? null : `${facts.tokenId}\0${code}\0${facts.claim}`;
+    if (key !== null) {
+      if (this.refusedTokens.has(key)) return;
+      this.refusedTokens.add(key);
+      if (this.refusedTokens.size > 10_000) this.refusedTokens.delete(this.refusedTokens.values().next().value!);
+    }
+    const entry = draft({ time: this.d.clock.now(), actor: `operator:${operator}`, action: 'denied', validator: facts.validator, epoch: null, slot: null, reason: code, details: { request: facts.request, claim: facts.claim } }, false);
+    try {
+      await commitOrThrow(this.d.state, undefined, [entry]);
+    } catch (e) {
+      // Not ledgered: the next refusal of it may try again.
+      if (key !== null) this.refusedTokens.delete(key);
+      throw e;
+    }
+  }
+
+  private readonly refusedTokens = new Set<string>();
+
   async promote(op: Operator, validator: string, target: string, reason: string): Promise<PromoteResult> {
     const result = await withCasRetry(async (): Promise<PromoteResult> => {
       const { record: current, readAt } = await this.d.designations.read(validator);
       if (!current) throw new KeyholdError('unknown_validator');
       const now = this.d.clock.now();
-      const decision = decidePromotion(this.d.timing, current, target, { operator: actorOf(op), reason, approvals: this.d.promotionApprovals ?? 1, proposalTtlMs }, now);
+      const decision = decidePromotion(this.d.timing, current, target, { operator: actorOf(op), principals: op.principals, reason, approvals: this.d.promotionApprovals ?? 1, proposalTtlMs }, now);
       const base = { time: now, actor: actorOf(op), validator, reason, slot: target };
       if (decision.kind === 'deny') {
         await commitOrThrow(this.d.state, undefined, [draft({ ...base, action: 'denied', epoch: current.designation.epoch, details: { request: 'promote', code: decision.error.code } }, true)]);

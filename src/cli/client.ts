@@ -1,5 +1,8 @@
 // The CLI's only way to the broker: HTTP, with an operator request JWT per
 // call, so the same CLI works against a local broker and one in the cloud.
+// Each token is bound to its request's method, path and query, exact body
+// bytes and the broker's audience (asked once, GET /v1/operator-audience),
+// and is good for one use.
 
 import { isIP } from 'node:net';
 import { signOperatorRequest, type OperatorCredential } from '../identity/dev-credentials';
@@ -17,7 +20,7 @@ export class CliError extends Error {
 }
 
 /** Exit codes a script can rely on. */
-export const exitCodes = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+export const exitCodes = { ok: 0, refused: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
 
 const isLoopback = (hostname: string): boolean => {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
@@ -79,14 +82,40 @@ export class BrokerClient {
     return res.body;
   }
 
+  private audience: Promise<string> | undefined;
+
+  /** The deployment's audience, asked once: a failed ask is asked again next time. */
+  private operatorAudience(): Promise<string> {
+    this.audience ??= (async () => {
+      const res = await this.fetchOrThrow(new URL('/v1/operator-audience', this.baseUrl), { method: 'GET', timeoutMs: 60_000 });
+      const parsed = (await res.json().catch(() => null)) as { audience?: unknown } | null;
+      if (!res.ok || typeof parsed?.audience !== 'string') throw new CliError(`the broker at ${this.baseUrl} did not say its operator audience (${res.status})`, exitCodes.unreachable);
+      return parsed.audience;
+    })();
+    this.audience.catch(() => {
+      this.audience = undefined;
+    });
+    return this.audience;
+  }
+
   private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
     const url = new URL(path, this.baseUrl);
-    const token = await signOperatorRequest(await this.credential(), method, url.pathname);
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const audience = await this.operatorAudience();
+    const token = await signOperatorRequest(await this.credential(), { method, path: url.pathname + url.search, ...(text === undefined ? {} : { body: text }), audience });
+    return this.fetchOrThrow(url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(text === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(text === undefined ? {} : { body: text }),
+      timeoutMs,
+    });
+  }
+
+  private async fetchOrThrow(url: URL, init: { method: string; headers?: Record<string, string>; body?: string; timeoutMs: number }): Promise<Response> {
+    const { timeoutMs, ...rest } = init;
     try {
       return await fetch(url, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...rest,
         // A redirect (307/308 resend the body) could carry the request somewhere the URL check never saw.
         redirect: 'error',
         signal: AbortSignal.timeout(timeoutMs),

@@ -1,5 +1,6 @@
 // The keyhold CLI: thin over the broker's HTTP API. Exit codes: 0 ok,
-// 1 refused (or the ledger failed verification), 2 usage, 3 broker unreachable.
+// 1 refused (or the ledger failed verification), 2 usage, 3 broker
+// unreachable, 4 `promote --wait` timed out before the new holder held.
 
 import { createWriteStream } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { homeFiles, mintDevPodToken, readOperatorCredential } from '../identity/
 import { openApiDocument } from '../http/openapi';
 import { BrokerClient, CliError, brokerUrl, exitCodes } from './client';
 import { emit, progress, type Format } from './output';
+import { waitForHandoff, type HandoffView } from './promote-wait';
 import { ExportFileError, verifyExportFile } from './verify-file';
 import { readWitnessAnchor, witnessSound, WitnessUsageError, type WitnessView } from './witness';
 
@@ -59,6 +61,11 @@ function slotArg(s: string): string {
   return s;
 }
 const collect = (v: string, prev: string[]) => [...prev, v];
+function positiveSeconds(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw usage(`${flag} must be a positive number of seconds`);
+  return n;
+}
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json', 'ndjson']).default('table');
 
 interface Designation {
@@ -76,6 +83,10 @@ interface ValidatorView {
   keyFingerprint: string;
   keyFormat: string;
   slashingProtection: boolean;
+  predecessor: string;
+  pendingPromotion: { slot: string; fromEpoch: number; expiresAt: string } | null;
+  /** Status answers: the holder's newest grant as the answering broker instance served it. */
+  grant?: { lastRenewal: string | null; expiresAt: string; leftSeconds: number } | null;
 }
 interface VerifyView {
   ok: boolean;
@@ -135,6 +146,9 @@ const importHints = (file: string, passwordFile: string): Record<string, string>
 
 const statusRow = (v: ValidatorView) => ({ validator: v.id, epoch: v.designation.epoch, state: v.designation.state, slot: v.designation.slot, pod: v.designation.podUid, notBefore: v.designation.notBefore, fingerprint: v.keyFingerprint.slice(0, 16) });
 const statusColumns = ['validator', 'epoch', 'state', 'slot', 'pod', 'notBefore', 'fingerprint'];
+/** `keyhold status`: also the last renewal and how long the current grant has left ("-": this broker instance served the holder none). */
+const statusWithGrant = (v: ValidatorView) => ({ ...statusRow(v), lastRenewal: v.grant?.lastRenewal ?? null, grantLeft: v.grant ? `${v.grant.leftSeconds}s` : null });
+const statusWithGrantColumns = [...statusColumns, 'lastRenewal', 'grantLeft'];
 
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const home = io.env.KEYHOLD_HOME ?? '.keyhold';
@@ -259,7 +273,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       const views = validator
         ? [(await c.call<ValidatorView>('GET', `/v1/validators/${validatorArg(validator)}`)).body]
         : (await c.call<{ validators: ValidatorView[] }>('GET', '/v1/validators')).body.validators;
-      if (o.format === 'table') emit('table', views.map(statusRow), statusColumns, io.stdout);
+      if (o.format === 'table') emit('table', views.map(statusWithGrant), statusWithGrantColumns, io.stdout);
       else emit(o.format, views as unknown as Record<string, unknown>[], [], io.stdout);
     });
 
@@ -269,19 +283,39 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .requiredOption('--to <slot>', 'target slot')
     .requiredOption('--reason <text>', 'why, for the ledger')
     .option('--yes', 'do not ask for confirmation')
+    .option('--wait', `follow the handoff (countdown to notBefore, old holder's acknowledgement, new holder's fetch); exit 0 once the new holder holds, ${exitCodes.timeout} on --timeout`)
+    .option('--timeout <seconds>', 'with --wait: give up after this long', (v) => positiveSeconds(v, '--timeout'), 900)
+    .option('--interval <seconds>', 'with --wait: ask the broker this often', (v) => positiveSeconds(v, '--interval'), 2)
+    .option('--json', 'same as --format json')
     .addOption(formatOption())
-    .action(async (validator: string, o: { to: string; reason: string; yes?: boolean; format: Format }) => {
+    .action(async (validator: string, o: { to: string; reason: string; yes?: boolean; wait?: boolean; timeout: number; interval: number; json?: boolean; format: Format }) => {
       validatorArg(validator);
       slotArg(o.to);
+      const format: Format = o.json ? 'json' : o.format;
       if (!o.yes) {
         if (!io.confirm) throw usage('promote changes who may sign: confirm on a terminal or pass --yes');
         if (!(await io.confirm(`Promote ${validator} to ${o.to}? The current holder is fenced.`))) throw new CliError('not promoted', exitCodes.refused);
       }
-      const res = await client().call<ValidatorView & { promotion: { status: string; expiresAt?: string } }>('POST', `/v1/validators/${validator}/promote`, { slot: o.to, reason: o.reason });
-      if (res.body.promotion.status === 'pending') {
+      const c = client();
+      const res = await c.call<ValidatorView & { promotion: { status: string; expiresAt?: string } }>('POST', `/v1/validators/${validator}/promote`, { slot: o.to, reason: o.reason });
+      const pending = res.body.promotion.status === 'pending';
+      if (pending) {
         io.stderr(`keyhold: promotion proposed; a second, different operator must run the same command before ${res.body.promotion.expiresAt}\n`);
       }
-      emit(o.format, [{ ...statusRow(res.body), promotion: res.body.promotion.status }], [...statusColumns, 'promotion'], io.stdout);
+      let final: ValidatorView = res.body;
+      if (o.wait) {
+        final = (await waitForHandoff({
+          epoch: pending ? null : res.body.designation.epoch,
+          fromEpoch: res.body.designation.epoch,
+          promotedNotBefore: pending ? null : res.body.designation.notBefore,
+          target: o.to,
+          timeoutMs: o.timeout * 1000,
+          intervalMs: o.interval * 1000,
+          read: async () => (await c.call<ValidatorView>('GET', `/v1/validators/${validator}`)).body as HandoffView & ValidatorView,
+          note: (line) => io.stderr(`keyhold: ${line}\n`),
+        })) as ValidatorView;
+      }
+      emit(format, [{ ...statusRow(final), promotion: o.wait ? 'held' : res.body.promotion.status }], [...statusColumns, 'promotion'], io.stdout);
     });
 
   const audit = program.command('audit').description('the tamper-evident ledger');

@@ -285,7 +285,7 @@ describe('decideReimport', () => {
 });
 
 describe('decidePromotion with two approvers', () => {
-  const req = (operator: string) => ({ operator, reason: 'drain', approvals: 2 as const, proposalTtlMs: 60_000 });
+  const req = (operator: string, principals: string[] = [`jwk:${operator}`]) => ({ operator, principals, reason: 'drain', approvals: 2 as const, proposalTtlMs: 60_000 });
   it('proposes first, then promotes when a different operator names the same target', () => {
     const first = decidePromotion(t, held(), s1, req('operator:alice'), now);
     expect(first.kind).toBe('proposed');
@@ -307,6 +307,22 @@ describe('decidePromotion with two approvers', () => {
     const taken = decideFetch(t, first.next, a2, now + 1);
     if (taken.kind !== 'wait' || !taken.next) throw new Error();
     expect(decidePromotion(t, taken.next, s1, req('operator:bob'), now + 2).kind).toBe('proposed');
+  });
+  it('counts one key under two names, or a key and the OIDC login of its owner, as one approver', () => {
+    const first = decidePromotion(t, held(), s1, req('operator:alice', ['jwk:K1', 'oidc:u-1']), now);
+    if (first.kind !== 'proposed') throw new Error();
+    expect(first.next.pendingPromotion?.proposerPrincipals).toEqual(['jwk:K1', 'oidc:u-1']);
+    expect(decidePromotion(t, first.next, s1, req('operator:alias', ['jwk:K1']), now + 1)).toMatchObject({ kind: 'deny', error: { code: 'second_approver_required' } });
+    expect(decidePromotion(t, first.next, s1, req('oidc:u-1', ['oidc:u-1']), now + 1)).toMatchObject({ kind: 'deny', error: { code: 'second_approver_required' } });
+    expect(decidePromotion(t, first.next, s1, req('operator:bob', ['jwk:K2', 'oidc:u-2']), now + 1)).toMatchObject({ kind: 'promoted', approvers: ['operator:alice', 'operator:bob'] });
+  });
+  it('compares names alone on a proposal stored without principals', () => {
+    const first = decidePromotion(t, held(), s1, req('operator:alice'), now);
+    if (first.kind !== 'proposed') throw new Error();
+    const { proposerPrincipals: _, ...legacy } = first.next.pendingPromotion!;
+    const old = { ...first.next, pendingPromotion: legacy };
+    expect(decidePromotion(t, old, s1, req('operator:alice', ['jwk:other']), now + 1).kind).toBe('deny');
+    expect(decidePromotion(t, old, s1, req('operator:bob', ['jwk:operator:alice']), now + 1).kind).toBe('promoted');
   });
   it('promotes at once with one approver', () => {
     expect(decidePromotion(t, held(), s1, { ...req('operator:alice'), approvals: 1 }, now)).toMatchObject({ kind: 'promoted', approvers: ['operator:alice'] });

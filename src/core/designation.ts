@@ -67,6 +67,12 @@ export interface PendingPromotion {
   /** The epoch the proposal was made at: any change of holder voids it. */
   readonly fromEpoch: number;
   readonly proposer: string;
+  /**
+   * Who is behind the proposer's credential (key thumbprints, OIDC
+   * subjects): an approval sharing any of them is the proposer's own.
+   * Absent on proposals stored before it existed: the name alone counts.
+   */
+  readonly proposerPrincipals?: readonly string[];
   readonly reason: string;
   readonly expiresAt: number;
 }
@@ -295,13 +301,15 @@ export type PromotionDecision =
 /**
  * Promotion by one operator, or by two distinct ones: the first proposes a
  * target at the current epoch, the second, naming the same target before the
- * proposal expires and before the epoch moves, carries it out.
+ * proposal expires and before the epoch moves, carries it out. Distinct means
+ * another name and no principal in common: one key listed under two names,
+ * or one person's key and their OIDC login, is one approver.
  */
 export function decidePromotion(
   t: Timing,
   r: ValidatorRecord,
   target: string,
-  request: { operator: string; reason: string; approvals: 1 | 2; proposalTtlMs: number },
+  request: { operator: string; principals: readonly string[]; reason: string; approvals: 1 | 2; proposalTtlMs: number },
   now: number,
 ): PromotionDecision {
   if (!r.slots.includes(target)) return { kind: 'deny', error: new KeyholdError('slot_not_allowed') };
@@ -313,10 +321,18 @@ export function decidePromotion(
   const p = r.pendingPromotion;
   const standing = p && p.slot === target && p.fromEpoch === r.designation.epoch && p.expiresAt > now ? p : null;
   if (!standing) {
-    const pendingPromotion: PendingPromotion = { slot: target, fromEpoch: r.designation.epoch, proposer: request.operator, reason: request.reason, expiresAt: now + request.proposalTtlMs };
+    const pendingPromotion: PendingPromotion = {
+      slot: target,
+      fromEpoch: r.designation.epoch,
+      proposer: request.operator,
+      proposerPrincipals: [...request.principals],
+      reason: request.reason,
+      expiresAt: now + request.proposalTtlMs,
+    };
     return { kind: 'proposed', next: { ...r, pendingPromotion, version: r.version + 1 } };
   }
-  if (standing.proposer === request.operator) return { kind: 'deny', error: new KeyholdError('second_approver_required') };
+  const shared = (standing.proposerPrincipals ?? []).some((p) => request.principals.includes(p));
+  if (standing.proposer === request.operator || shared) return { kind: 'deny', error: new KeyholdError('second_approver_required') };
   return promote([standing.proposer, request.operator]);
 }
 

@@ -12,7 +12,7 @@ import type { GrantService } from '../broker/grants';
 import type { OperationsService } from '../broker/operations';
 import type { IssuedGrant } from '../grants/signer';
 import type { GrantSigner } from '../grants/signer';
-import { hasRole, type Operator, type OperatorRole, type OperatorVerifier } from '../identity/operator-token';
+import { OperatorTokenRefusal, hasRole, type Operator, type OperatorRole, type OperatorVerifier } from '../identity/operator-token';
 import type { PodIdentity, PodTokenVerifier } from '../identity/pod-token';
 import { UiLogin, isUiSessionToken } from '../identity/ui-session';
 import type { Logger } from '../log';
@@ -22,7 +22,7 @@ import { errorBody, toResponse } from './errors';
 import { type holdersResponse, slashingProtectionLimit, validatorId } from './schemas';
 import { openApiDocument } from './openapi';
 import { routes, type RouteAuth, type RouteSpec } from './routes';
-import { presentEntry, presentRecord } from './present';
+import { presentEntry, presentRecord, presentStatus } from './present';
 import type { Readiness } from './readiness';
 import { timelineCss, timelineHeaders, timelineHtml, timelineScript } from './ui/timeline-page';
 
@@ -31,6 +31,8 @@ export interface AppDeps {
   readonly operations: OperationsService;
   readonly podTokens: PodTokenVerifier;
   readonly operators: OperatorVerifier;
+  /** The audience operator request tokens must carry, published for the CLI. */
+  readonly operatorAudience: () => Promise<string>;
   readonly signer: GrantSigner;
   readonly readiness: Readiness;
   readonly logger: Logger;
@@ -66,7 +68,8 @@ async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.i
 
 function bearer(c: Context): string {
   const h = c.req.header('authorization') ?? '';
-  const m = /^Bearer ([A-Za-z0-9_.-]{16,8192})$/.exec(h);
+  // `DPoP` is RFC 9449's scheme for a key-bound token; the proof itself is checked with the token.
+  const m = /^(?:Bearer|DPoP) ([A-Za-z0-9_.-]{16,8192})$/.exec(h);
   if (!m?.[1]) throw new KeyholdError('unauthenticated');
   return m[1];
 }
@@ -94,25 +97,46 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
   const pod = (c: Context): Promise<PodIdentity> => deps.podTokens.verify(bearer(c), clock.now());
-  const operator = async (c: Context, role: OperatorRole): Promise<Operator> => {
-    const op = await deps.operators.verify(bearer(c), { method: c.req.method, path: new URL(c.req.url).pathname }, clock.now());
-    if (!hasRole(op, role)) throw new KeyholdError('forbidden');
+  const operator = async (c: Context, spec: RouteSpec): Promise<Operator> => {
+    const url = new URL(c.req.url);
+    // The exact bytes, hashed before anything parses them (Hono keeps them for the handler).
+    const body = spec.body ? new Uint8Array(await c.req.arrayBuffer()) : new Uint8Array();
+    const dpop = c.req.header('dpop');
+    const request = { method: c.req.method, path: url.pathname + url.search, body, mutating: spec.method !== 'get' && spec.safe !== true, ...(dpop === undefined ? {} : { dpop }) };
+    let op: Operator;
+    try {
+      op = await deps.operators.verify(bearer(c), request, clock.now());
+    } catch (e) {
+      if (e instanceof OperatorTokenRefusal) await ledgerRefusal(c, spec, e);
+      throw e;
+    }
+    if (!hasRole(op, spec.auth as OperatorRole)) throw new KeyholdError('forbidden');
     return op;
+  };
+  /** A genuine operator token used wrongly (replayed, on another request or deployment, expired) is ledgered, then refused. */
+  const ledgerRefusal = async (c: Context, spec: RouteSpec, e: OperatorTokenRefusal) => {
+    const id = validatorId.safeParse(c.req.param('id'));
+    try {
+      await operations.operatorRefused(e.operator, e.code, { request: `${spec.method.toUpperCase()} ${spec.path}`, claim: e.detail, validator: id.success ? id.data : null, tokenId: e.tokenId });
+    } catch (le) {
+      // The refusal stands either way; a store that cannot take the entry is in the log.
+      logger.log('warn', 'operator_refusal_not_ledgered', { code: e.code, error: (le as { code?: string }).code ?? (le as Error).name });
+    }
   };
   // Authentication comes before the body is even parsed: nothing about a
   // validator is revealed to a caller the broker does not know.
-  const caller = async <A extends RouteAuth>(c: Context, auth: A): Promise<Caller<A>> =>
-    (auth === 'none' ? null : auth === 'pod' ? await pod(c) : await operator(c, auth as OperatorRole)) as Caller<A>;
+  const caller = async <S extends RouteSpec>(c: Context, spec: S): Promise<Caller<S['auth']>> =>
+    (spec.auth === 'none' ? null : spec.auth === 'pod' ? await pod(c) : await operator(c, spec)) as Caller<S['auth']>;
   const ui = deps.uiLogin ?? new UiLogin(deps.signer);
   // A timeline session is tried only on the routes that accept one (audit reads); anywhere else it is just a bearer no operator signed.
-  const callerOrSession = async <A extends RouteAuth>(c: Context, spec: RouteSpec & { auth: A }): Promise<Caller<A>> => {
-    if (spec.session && isUiSessionToken(bearer(c))) return (await ui.verifySession(bearer(c), clock.now())) as Caller<A>;
-    return caller(c, spec.auth);
+  const callerOrSession = async <S extends RouteSpec>(c: Context, spec: S): Promise<Caller<S['auth']>> => {
+    if (spec.session && isUiSessionToken(bearer(c))) return (await ui.verifySession(bearer(c), clock.now())) as Caller<S['auth']>;
+    return caller(c, spec);
   };
 
   /** Every route is registered from its spec in ./routes, which the OpenAPI document is made from. */
   const on = <S extends RouteSpec>(spec: S, handler: (c: Context, who: Caller<S['auth']>) => Response | Promise<Response>) => {
-    const handle = async (c: Context) => handler(c, await callerOrSession<S['auth']>(c, spec));
+    const handle = async (c: Context) => handler(c, await callerOrSession(c, spec));
     if (spec.body) app.on(spec.method.toUpperCase(), honoPath(spec.path), limit(spec.body.maxBytes), handle);
     else app.on(spec.method.toUpperCase(), honoPath(spec.path), handle);
   };
@@ -157,6 +181,7 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(deps.signer.jwks());
   });
   on(routes.openapi, (c) => c.json(openApiDocument()));
+  on(routes.operatorAudience, async (c) => c.json({ audience: await deps.operatorAudience() }));
 
   // The timeline page (src/http/ui/timeline-page.ts) and its login.
   const asset = (body: string, type: string) => (c: Context) => c.body(body, 200, { 'content-type': `${type}; charset=utf-8`, ...timelineHeaders });
@@ -218,8 +243,9 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   // Operators.
-  on(routes.listValidators, async (c) => c.json({ validators: (await operations.list()).map(presentRecord) }));
-  on(routes.getValidator, async (c) => c.json(presentRecord(await operations.status(param(c, 'id')))));
+  const status = (r: Parameters<typeof presentStatus>[0]) => presentStatus(r, grants.lastGrants, clock.now());
+  on(routes.listValidators, async (c) => c.json({ validators: (await operations.list()).map(status) }));
+  on(routes.getValidator, async (c) => c.json(status(await operations.status(param(c, 'id')))));
   on(routes.importKey, async (c, op) => {
     const id = param(c, 'id');
     const body = await jsonBody(c, routes.importKey.body.schema);

@@ -144,7 +144,7 @@ function build(): JsonSchema {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: 'An operator request token: a short-lived EdDSA JWT signed with an operator key, bound to the method and path, used once (what the keyhold CLI sends); or an OIDC token from the configured operator issuer with a role claim. Roles: `viewer` reads, `operator` also changes.',
+          description: 'An operator request token: a short-lived EdDSA JWT signed with an operator key, bound to the method, the path and query (`htu`), the SHA-256 of the exact body (`body_sha256`) and the deployment\'s audience (GET /v1/operator-audience), used once across replicas (what the keyhold CLI sends); or an OIDC token from the configured operator issuer with a role claim, which on a route that changes state must be bound to a key (`cnf.jkt`) and come with a `DPoP` header (RFC 9449, plus `body_sha256`) from that key. Roles: `viewer` reads, `operator` also changes.',
         },
       },
     },

@@ -86,6 +86,16 @@ export const validatorView = z.object({
     .object({ slot, fromEpoch: z.number().int().min(0), proposer: z.string(), reason: z.string(), expiresAt: isoTime })
     .nullable(),
   version: z.number().int(),
+  grant: z
+    .object({
+      lastRenewal: isoTime.nullable().meta({ description: 'When the current holder last renewed, or null if it has not since its grant was issued.' }),
+      expiresAt: isoTime.meta({ description: 'The `exp` of the newest grant for the current holder.' }),
+      leftSeconds: z.number().int().min(0).meta({ description: 'How long that grant has left (0 once expired).' }),
+      seenBy: z.literal('this-broker-instance').meta({ description: 'Renewals write nothing to the state store: this is what the answering broker instance served itself.' }),
+    })
+    .nullable()
+    .optional()
+    .meta({ description: 'Status answers only: the current holder\'s newest grant as this broker instance issued or renewed it; null when it served the holder none.' }),
 });
 
 export const validatorList = z.object({ validators: z.array(validatorView) });
@@ -184,6 +194,10 @@ export const readiness = z.object({
 
 export const jwks = z.object({
   keys: z.array(z.object({ kty: z.string(), kid: z.string(), alg: z.string().optional(), use: z.string().optional(), crv: z.string().optional(), x: z.string().optional(), y: z.string().optional(), n: z.string().optional(), e: z.string().optional() })),
+});
+
+export const operatorAudience = z.object({
+  audience: z.string().meta({ description: 'The `aud` of operator request tokens: a token signed for another deployment is refused here.' }),
 });
 
 /** The document itself: an object; its shape is OpenAPI's, checked by the contract test. */

@@ -26,6 +26,8 @@ export interface RouteSpec {
   readonly auth: RouteAuth;
   /** A timeline page session (src/identity/ui-session.ts) may call this too: audit reads only. */
   readonly session?: true;
+  /** Changes nothing despite its method (a query too large for a URL): bearer operator tokens may call it. */
+  readonly safe?: true;
   readonly body?: { readonly schema: z.ZodType; readonly maxBytes: number; readonly example: unknown };
   readonly query?: z.ZodObject;
   readonly answers: Readonly<Record<number, RouteAnswer>>;
@@ -78,6 +80,14 @@ export const routes = {
     tag: 'public',
     auth: 'none',
     answers: { 200: { description: 'JWK set.', schema: answer.jwks } },
+  },
+  operatorAudience: {
+    method: 'get',
+    path: '/v1/operator-audience',
+    summary: 'The audience every operator request token for this deployment carries (KEYHOLD_OPERATOR_REQUEST_AUDIENCE, or derived from the signing key).',
+    tag: 'public',
+    auth: 'none',
+    answers: { 200: { description: 'The audience.', schema: answer.operatorAudience } },
   },
   openapi: { method: 'get', path: '/openapi.json', summary: 'This document.', tag: 'public', auth: 'none', answers: { 200: { description: 'OpenAPI 3.1.', schema: answer.openApiSelf } } },
 
@@ -180,6 +190,7 @@ export const routes = {
     summary: 'Verify every chain and the checkpoint chain, and that it extends a checkpoint trusted from outside the store.',
     tag: 'operators',
     auth: 'viewer',
+    safe: true,
     body: { schema: verifyBody, maxBytes: verifyBodyLimit, example: {} },
     answers: { 200: { description: 'The ledger verifies and extends the trusted checkpoint.', schema: answer.verifyReport }, 409: { description: 'The ledger fails verification: where.', schema: answer.verifyReport } },
   },

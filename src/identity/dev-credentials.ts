@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK, type CryptoKey } from 'jose';
 import { createSecretFile, readSecretFile } from '../files';
 import { generateSigningJwk } from '../grants/signer';
-import { operatorAudience, type OperatorKey } from './operator-token';
+import { bodyHash, operatorTokenType, type OperatorKey } from './operator-token';
 import { podTokenAudience } from './pod-token';
 
 export const devCluster = { name: 'local', issuer: 'https://keyhold.invalid/dev-issuer' } as const;
@@ -81,14 +81,25 @@ export interface OperatorCredential {
   readonly privateJwk: JWK;
 }
 
-/** A request JWT bound to one method and path, valid for a minute. */
-export async function signOperatorRequest(cred: OperatorCredential, method: string, path: string, now = Date.now()): Promise<string> {
+/** What one operator request token is bound to. */
+export interface SignedRequest {
+  readonly method: string;
+  /** Path and query, exactly as sent. */
+  readonly path: string;
+  /** The exact body bytes sent; none: the empty body. */
+  readonly body?: string | Uint8Array;
+  /** The broker deployment's audience (GET /v1/operator-audience). */
+  readonly audience: string;
+}
+
+/** A request JWT bound to one request of one deployment, valid for a minute and usable once. */
+export async function signOperatorRequest(cred: OperatorCredential, req: SignedRequest, now = Date.now()): Promise<string> {
   const key = (await importJWK(cred.privateJwk, 'EdDSA')) as CryptoKey;
   const iat = Math.floor(now / 1000);
-  return new SignJWT({ htm: method, htu: path })
-    .setProtectedHeader({ alg: 'EdDSA' })
+  return new SignJWT({ htm: req.method, htu: req.path, body_sha256: bodyHash(req.body ?? '') })
+    .setProtectedHeader({ alg: 'EdDSA', typ: operatorTokenType })
     .setIssuer(cred.name)
-    .setAudience(operatorAudience)
+    .setAudience(req.audience)
     .setIssuedAt(iat)
     .setExpirationTime(iat + 60)
     .setJti(randomUUID())

@@ -4,6 +4,7 @@
 // its own type, so every replica that holds the signing key can check them
 // and a grant, a statement or a session can never pass for a login code.
 
+import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, decodeProtectedHeader } from 'jose';
 import { KeyholdError } from '../core/errors';
 import type { GrantSigner } from '../grants/signer';
@@ -50,7 +51,7 @@ export interface UiSession {
 }
 
 /** A session reads the audit routes as a viewer named after the operator who asked for the code. */
-export const sessionOperator = (name: string): Operator => ({ name: `ui:${name}`, role: 'viewer' });
+export const sessionOperator = (name: string): Operator => ({ name: `ui:${name}`, role: 'viewer', principals: [] });
 
 export const isUiSessionToken = (token: string): boolean => {
   try {
@@ -59,6 +60,24 @@ export const isUiSessionToken = (token: string): boolean => {
     return false;
   }
 };
+
+/**
+ * Single use across every broker replica: the state store's one conditional
+ * write (StateStore.useTokenOnce), as for operator request tokens. A store
+ * that cannot record it refuses the trade (503) rather than let a code be
+ * traded twice.
+ */
+export function storeOneTimeUse(useTokenOnce: (id: string, expiresAt: number, now: number, attempt: string) => Promise<boolean>): OneTimeUse {
+  return {
+    async claim(id, expiresAt, now) {
+      try {
+        return await useTokenOnce(`uilogin_${id}`, expiresAt, now, randomUUID());
+      } catch {
+        throw new KeyholdError('state_store_unavailable');
+      }
+    },
+  };
+}
 
 /** JWT times are whole seconds: say the expiry the token carries. */
 const wholeSeconds = (ms: number) => Math.floor(ms / 1000) * 1000;

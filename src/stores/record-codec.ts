@@ -30,7 +30,7 @@ export const validatorRecordSchema = z.object({
   keyFormat: z.string(),
   version: z.number().int().positive(),
   pendingPromotion: z
-    .object({ slot: z.string(), fromEpoch: z.number().int().positive(), proposer: z.string(), reason: z.string(), expiresAt: z.number().int() })
+    .object({ slot: z.string(), fromEpoch: z.number().int().positive(), proposer: z.string(), proposerPrincipals: z.array(z.string()).max(8).optional(), reason: z.string(), expiresAt: z.number().int() })
     .nullable()
     .optional(),
 });

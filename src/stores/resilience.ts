@@ -145,6 +145,8 @@ export function resilientStateStore(inner: StateStore, opts: ResilienceOptions =
     putCheckpoint: (c) => g.call('putCheckpoint', 'write', () => inner.putCheckpoint(c)),
     latestCheckpoint: () => g.call('latestCheckpoint', 'read', () => inner.latestCheckpoint()),
     listCheckpoints: (f, l) => g.call('listCheckpoints', 'read', () => inner.listCheckpoints(f, l)),
+    // Retried like a read: the attempt id makes a repeat of a write that landed answer true again.
+    useTokenOnce: (id, e, n, a) => g.call('useTokenOnce', 'read', () => inner.useTokenOnce(id, e, n, a)),
     health: () => inner.health(),
     close: () => inner.close(),
     breakerState: () => g.breakerState(),

@@ -454,6 +454,49 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
       }
     });
 
+    it('records a one-time token id once, on every instance, until it expires', async () => {
+      const { store, open, done } = await setup();
+      try {
+        const other = await open();
+        const exp = t0 + 60_000;
+        let n = 0;
+        const fresh = () => `attempt-${++n}`;
+        expect(await store.useTokenOnce('jti-a', exp, t0, 'first')).toBe(true);
+        expect(await store.useTokenOnce('jti-a', exp, t0 + 1, fresh())).toBe(false);
+        expect(await other.useTokenOnce('jti-a', exp, t0 + 59_999, fresh())).toBe(false);
+        // The same attempt again (its answer was lost, the caller retried): it is still that attempt's.
+        expect(await other.useTokenOnce('jti-a', exp, t0 + 2, 'first')).toBe(true);
+        // Ids are independent, and differ by case.
+        expect(await other.useTokenOnce('jti-b', exp, t0, fresh())).toBe(true);
+        expect(await store.useTokenOnce('JTI-A', exp, t0, fresh())).toBe(true);
+        // Once expired the id may be taken again (the verifier refuses the expired token itself), once.
+        expect(await other.useTokenOnce('jti-a', exp + 60_000, exp, 'second')).toBe(true);
+        expect(await store.useTokenOnce('jti-a', exp + 60_000, exp + 1, fresh())).toBe(false);
+        expect(await store.useTokenOnce('jti-a', exp + 60_000, exp + 1, 'first')).toBe(false);
+        // Nothing else in the store changed.
+        expect(await store.chainHeads()).toEqual([]);
+        expect(await store.listValidators()).toEqual([]);
+        await expect(store.useTokenOnce('a/b', exp, t0, fresh())).rejects.toBeInstanceOf(TypeError);
+        await expect(store.useTokenOnce('x'.repeat(129), exp, t0, fresh())).rejects.toBeInstanceOf(TypeError);
+        await expect(store.useTokenOnce('jti-c', exp, t0, 'a b')).rejects.toBeInstanceOf(TypeError);
+      } finally {
+        await done();
+      }
+    });
+
+    it(`lets exactly one of ${writers} instances racing one token id use it, fresh or expired`, async () => {
+      const { open, done } = await setup();
+      try {
+        const stores = await Promise.all(Array.from({ length: writers }, () => open()));
+        const fresh = await Promise.all(stores.map((s, i) => s.useTokenOnce('race', t0 + 60_000, t0, `w${i}`)));
+        expect(fresh.filter(Boolean)).toHaveLength(1);
+        const again = await Promise.all(stores.map((s, i) => s.useTokenOnce('race', t0 + 120_000, t0 + 60_000, `x${i}`)));
+        expect(again.filter(Boolean)).toHaveLength(1);
+      } finally {
+        await done();
+      }
+    });
+
     it('treats a malformed stored record as a store error, never as data', async () => {
       const { store, backend, done } = await setup();
       try {

@@ -24,7 +24,7 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { build } from 'esbuild';
 import { generateSigningJwk } from '../../src/grants/signer';
-import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testGenesisRoot, testOperator } from '../support/fixtures';
+import { ephemeralKeyPair, generatedKeyMaterial, testAudience, testCluster, testGenesisRoot, testOperator } from '../support/fixtures';
 import { benchDir, firstJsonLine, freePort, repoRoot, spawnBounded, type Bounded } from './children';
 import { percentile, progress, round, unavailable, type Figures } from './report';
 
@@ -265,16 +265,18 @@ async function coldGrantMs(runs: number): Promise<{ cold: number; warm: number }
       KEYHOLD_DYNAMODB_ENDPOINT: m.endpoint,
       KEYHOLD_CLUSTERS: JSON.stringify([{ name: 'eu1', issuer: cluster.config.issuer, jwksFile: join(dir, 'jwks.json') }]),
       KEYHOLD_OPERATOR_KEYS_FILE: join(dir, 'operators.json'),
+      KEYHOLD_OPERATOR_REQUEST_AUDIENCE: testAudience,
     };
     // Seed in another process: the validator and its key, as an operator would.
     const gen = generatedKeyMaterial();
     const files = Object.fromEntries([...gen.material.files].map(([n, f]) => [n, Buffer.from(f.reveal()).toString('base64')]));
     const importPath = '/v1/validators/v1/key';
+    const importBody = JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
     const seeded = await runWith('aws-lambda', bundle, env, {
       method: 'PUT',
       path: importPath,
-      headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now())}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
+      headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now(), { body: importBody })}`, 'content-type': 'application/json' },
+      body: importBody,
     });
     if (seeded.status !== 201) return unavailable('cold_grant_ms', `seeding the validator answered ${seeded.status} (${seeded.body})`);
     const podUid = randomUUID();

@@ -20,7 +20,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
+import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
+import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import { firstJsonLine, freePort, nodeTs, repoRoot, spawnBounded, type Bounded } from './children';
 import { progress, round, unavailable } from './report';
@@ -72,11 +73,7 @@ async function handoff(shape: Shape): Promise<number | null> {
     const gen = generatedKeyMaterial();
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const keyPath = `/v1/validators/${validator}/key`;
-    const imported = await fetch(`${url}${keyPath}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'PUT', keyPath)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot, standbySlot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
-    });
+    const imported = await operatorFetch(url, cred, 'PUT', keyPath, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot, standbySlot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
     if (imported.status !== 201) throw new Error(`import: ${imported.status} ${await imported.text()}`);
 
     const podEnv = async (name: string, podName = `${validator}-0`) => {
@@ -121,7 +118,7 @@ async function handoff(shape: Shape): Promise<number | null> {
 
     const audit = async (action: string) => {
       const auditPath = `/v1/audit?validator=${validator}&action=${action}`;
-      const res = await fetch(`${url}${auditPath}`, { headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'GET', '/v1/audit')}` } });
+      const res = await operatorFetch(url, cred, 'GET', auditPath);
       return ((await res.json()) as { entries?: { time: number }[] }).entries ?? [];
     };
 
@@ -129,11 +126,7 @@ async function handoff(shape: Shape): Promise<number | null> {
     if (shape === 'waiting') {
       // Promoted while A holds: B is designated but not admitted until A acknowledges.
       const promotePath = `/v1/validators/${validator}/promote`;
-      const promoted = await fetch(`${url}${promotePath}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${await signOperatorRequest(cred, 'POST', promotePath)}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ slot: standbySlot, reason: 'bench: planned handoff to a waiting pod' }),
-      });
+      const promoted = await operatorFetch(url, cred, 'POST', promotePath, { slot: standbySlot, reason: 'bench: planned handoff to a waiting pod' });
       if (promoted.status !== 200) throw new Error(`promote: ${promoted.status} ${await promoted.text()}`);
       const b = await podEnv('pod-b', `${validator}-standby-0`);
       bRun = runFetch(b.env);

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon, { type Request as LoadRequest, type Result } from 'autocannon';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { homeFiles, mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../src/identity/dev-credentials';
+import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
+import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import { cpuMs, firstJsonLine, nodeTs, rssSampler, type Bounded } from './children';
 import { summarizeProfile } from './profile';
@@ -153,8 +154,8 @@ async function population(url: string, home: string, count: number): Promise<Pod
     const gen = generatedKeyMaterial();
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const path = `/v1/validators/${id}/key`;
-    const auth = `Bearer ${await signOperatorRequest(cred, 'PUT', path)}`;
-    await post(url, path, { authorization: auth }, { format: 'eip2335', publicId: gen.publicId, files, slots: [`local/validators/${id}-0`], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }, 'PUT');
+    const res = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [`local/validators/${id}-0`], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+    if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
   });
   const pods: Pod[] = [];
   await inBatches(ids, 8, async (id) => {

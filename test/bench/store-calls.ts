@@ -30,7 +30,7 @@ export async function storeCallsPerRenew(renewals: number): Promise<StoreCalls> 
   try {
     const slot = 'eu1/validators/v1-0';
     const gen = generatedKeyMaterial();
-    const op = { name: b.operator.key.name, role: 'operator' as const };
+    const op = { name: b.operator.key.name, role: 'operator' as const, principals: [`name:${b.operator.key.name}`] };
     await b.operations.importKey(op, 'v1', { slots: [slot], serviceAccounts: ['validator'] }, gen.material, null);
     const uid = randomUUID();
     const token = await b.cluster.podToken({ podName: 'v1-0', podUid: uid, now: b.clock.now() });

@@ -57,18 +57,15 @@ describe.skipIf(missing !== null)(missing === null ? 'slashing history through t
     const keystore = await readFile(key.file, 'utf8');
     const root = await beacon.genesisValidatorsRoot();
     const path = '/v1/validators/v1/key';
-    const imported = await b.app.request(path, {
-      method: 'PUT',
-      headers: await operatorHeaders(b, 'PUT', path),
-      body: JSON.stringify({
+    const body = JSON.stringify({
         format: 'eip2335',
         publicId: key.pubkey,
         files: { 'keystore.json': Buffer.from(keystore).toString('base64'), 'password.txt': Buffer.from(password).toString('base64') },
         slots: [slot0, slot1],
         serviceAccounts: ['validator'],
         genesisValidatorsRoot: root,
-      }),
-    });
+      });
+    const imported = await b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path, body), body });
     expect(imported.status).toBe(201);
 
     // The first holder signs with client a.

@@ -112,10 +112,15 @@ export async function operatorCall(home: string, brokers: readonly BrokerProcess
   const cred = await readOperatorCredential(join(home, 'operator.json'));
   for (const b of brokers.filter((x) => x.alive && !x.paused)) {
     try {
-      const res = await fetch(`http://127.0.0.1:${b.port}${path}`, {
+      const url = `http://127.0.0.1:${b.port}`;
+      // Each request token is bound to the broker's audience and the exact body (README, Operators).
+      const aud = (await (await fetch(`${url}/v1/operator-audience`, { signal: AbortSignal.timeout(5000) })).json()) as { audience: string };
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const token = await signOperatorRequest(cred, { method, path, audience: aud.audience, ...(text === undefined ? {} : { body: text }) });
+      const res = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${await signOperatorRequest(cred, method, path)}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(text === undefined ? {} : { body: text }),
         signal: AbortSignal.timeout(5000),
       });
       return { status: res.status, json: (await res.json()) as unknown };

@@ -14,7 +14,7 @@ import { buildTarget } from '../../functions/build';
 import { generateSigningJwk } from '../../src/grants/signer';
 import { dynamoBackend } from '../state-stores/backends';
 import { describeWithMoto, motoCredentials, motoRegion, startMoto, type Moto } from '../moto';
-import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testGenesisRoot, testOperator, type TestCluster, type TestOperator } from '../support/fixtures';
+import { ephemeralKeyPair, generatedKeyMaterial, testAudience, testCluster, testGenesisRoot, testOperator, type TestCluster, type TestOperator } from '../support/fixtures';
 import { bundleDir, captureStderr, functionFiles, json, lambdaEvent, operatorHeaders, podHeaders, type HttpRequest, type LambdaResult } from './support';
 
 type Handler = (event: unknown, context?: unknown) => Promise<LambdaResult>;
@@ -60,6 +60,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
       KEYHOLD_SIGNING_KEY_SECRET: signingKeyArn,
       KEYHOLD_CLUSTERS: files.clustersSetting,
       KEYHOLD_OPERATOR_KEYS_FILE: files.operatorKeysFile,
+      KEYHOLD_OPERATOR_REQUEST_AUDIENCE: testAudience,
       AWS_REGION: motoRegion,
       AWS_ACCESS_KEY_ID: motoCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: motoCredentials.secretAccessKey,
@@ -87,7 +88,8 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
     const gen = generatedKeyMaterial();
     const files64 = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const keyPath = '/v1/validators/v1/key';
-    const imported = await call({ method: 'PUT', path: keyPath, headers: await operatorHeaders(operator, 'PUT', keyPath), body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }) }, 'http-api');
+    const importBody = JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+    const imported = await call({ method: 'PUT', path: keyPath, headers: await operatorHeaders(operator, 'PUT', keyPath, importBody), body: importBody }, 'http-api');
     expect(imported.statusCode, imported.body).toBe(201);
 
     const eph = await ephemeralKeyPair();
@@ -105,7 +107,7 @@ describeWithMoto('functions/aws-lambda.ts on moto', () => {
     expect(json(renewed)).not.toHaveProperty('key');
     grant = (json(renewed) as { grant: string }).grant;
 
-    const status = await call({ method: 'GET', path: '/v1/validators/v1?view=full', headers: await operatorHeaders(operator, 'GET', '/v1/validators/v1') });
+    const status = await call({ method: 'GET', path: '/v1/validators/v1?view=full', headers: await operatorHeaders(operator, 'GET', '/v1/validators/v1?view=full') });
     expect(status.statusCode, status.body).toBe(200);
     expect(json(status)).toMatchObject({ designation: { state: 'held', podUid: pod.uid, epoch: 1 } });
   });

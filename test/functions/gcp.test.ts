@@ -17,7 +17,7 @@ import { clientFor } from '../emulators/gcp-secret-manager/harness';
 import { startGcpSecretManagerEmulator } from '../emulators/gcp-secret-manager/server';
 import { firestoreEmulatorAvailable, startFirestoreEmulator, type FirestoreEmulator } from '../firestore-emulator';
 import { requireTool } from '../state-stores/backends';
-import { ephemeralKeyPair, generatedKeyMaterial, testCluster, testGenesisRoot, testOperator, type TestCluster, type TestOperator } from '../support/fixtures';
+import { ephemeralKeyPair, generatedKeyMaterial, testAudience, testCluster, testGenesisRoot, testOperator, type TestCluster, type TestOperator } from '../support/fixtures';
 import { bundleDir, functionFiles, operatorHeaders, podHeaders, repoRoot } from './support';
 import { freePort } from '../support/ports';
 
@@ -113,6 +113,7 @@ describe.skipIf(skip !== undefined)('functions/gcp.ts bundle under functions-fra
       KEYHOLD_SIGNING_KEY_SECRET: `projects/${PROJECT}/secrets/${signingSecret}`,
       KEYHOLD_CLUSTERS: files.clustersSetting,
       KEYHOLD_OPERATOR_KEYS_FILE: files.operatorKeysFile,
+      KEYHOLD_OPERATOR_REQUEST_AUDIENCE: testAudience,
     };
     fn = await serve(built.outdir, env);
   });
@@ -136,7 +137,8 @@ describe.skipIf(skip !== undefined)('functions/gcp.ts bundle under functions-fra
     const gen = generatedKeyMaterial();
     const files64 = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const keyPath = '/v1/validators/v1/key';
-    const imported = await call('PUT', keyPath, await operatorHeaders(operator, 'PUT', keyPath), JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }));
+    const importBody = JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files: files64, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+    const imported = await call('PUT', keyPath, await operatorHeaders(operator, 'PUT', keyPath, importBody), importBody);
     expect(imported.status, await imported.clone().text()).toBe(201);
 
     const eph = await ephemeralKeyPair();

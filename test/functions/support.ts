@@ -113,6 +113,7 @@ export async function podHeaders(cluster: TestCluster, pod: { namespace: string;
   return { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 }
 
-export async function operatorHeaders(operator: TestOperator, method: string, path: string): Promise<Record<string, string>> {
-  return { authorization: `Bearer ${await operator.token(method, path, Date.now())}`, 'content-type': 'application/json' };
+/** The functions' brokers are given testAudience (KEYHOLD_OPERATOR_REQUEST_AUDIENCE); the token is bound to `body`. */
+export async function operatorHeaders(operator: TestOperator, method: string, path: string, body?: string): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await operator.token(method, path, Date.now(), body === undefined ? {} : { body })}`, 'content-type': 'application/json' };
 }

@@ -9,7 +9,7 @@ import { fetchGrant, importValidator, operatorHeaders, pod, slot0 } from './help
 
 async function query(b: TestBroker, qs: string) {
   const path = '/v1/audit';
-  const res = await b.app.request(`${path}?${qs}`, { headers: await operatorHeaders(b, 'GET', path) });
+  const res = await b.app.request(`${path}?${qs}`, { headers: await operatorHeaders(b, 'GET', `${path}?${qs}`) });
   return { status: res.status, body: (await res.json()) as { entries: { action: string; actor: string; epoch: number | null; details: Record<string, unknown> }[] } };
 }
 

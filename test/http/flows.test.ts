@@ -260,7 +260,7 @@ describe('operators', () => {
     }
     const q = async (qs: string) => {
       const path = '/v1/audit';
-      const res = await b.app.request(`${path}?${qs}`, { headers: await operatorHeaders(b, 'GET', path) });
+      const res = await b.app.request(`${path}?${qs}`, { headers: await operatorHeaders(b, 'GET', `${path}?${qs}`) });
       return { status: res.status, body: (await res.json()) as { entries: { action: string; seq: number }[]; cursor: string | null } };
     };
     const all = await q('validator=v1&action=denied&limit=2');
@@ -308,11 +308,8 @@ describe('two-person promotion', () => {
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({ code: 'second_approver_required' });
     const path = '/v1/validators/v1/promote';
-    const res = await b.app.request(path, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await bob.token('POST', path, b.clock.now())}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ slot: slot1, reason: 'agreed' }),
-    });
+    const body = JSON.stringify({ slot: slot1, reason: 'agreed' });
+    const res = await b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${await bob.token('POST', path, b.clock.now(), { body })}`, 'content-type': 'application/json' }, body });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ designation: { epoch: 2, slot: slot1 }, promotion: { status: 'promoted', approvers: ['operator:alice', 'operator:bob'] } });
     expect(await ledger(b)).toEqual(['key_imported', 'promotion_proposed', 'denied', 'promoted']);

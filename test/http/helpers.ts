@@ -25,19 +25,17 @@ export async function podHeaders(b: TestBroker, p: TestPod, extra: Record<string
   return { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...extra };
 }
 
-export async function operatorHeaders(b: TestBroker, method: string, path: string): Promise<Record<string, string>> {
-  return { authorization: `Bearer ${await b.operator.token(method, path, b.clock.now())}`, 'content-type': 'application/json' };
+/** Headers for one operator request: the token is bound to `body` (the exact string sent; none: empty). */
+export async function operatorHeaders(b: TestBroker, method: string, path: string, body?: string): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await b.operator.token(method, path, b.clock.now(), { audience: b.audience, ...(body === undefined ? {} : { body }) })}`, 'content-type': 'application/json' };
 }
 
 export async function importValidator(b: TestBroker, id = 'v1', slots = [slot0, slot1]) {
   const gen = generatedKeyMaterial();
   const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
   const path = `/v1/validators/${id}/key`;
-  const res = await b.app.request(path, {
-    method: 'PUT',
-    headers: await operatorHeaders(b, 'PUT', path),
-    body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots, serviceAccounts: [testServiceAccount], genesisValidatorsRoot: testGenesisRoot }),
-  });
+  const body = JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots, serviceAccounts: [testServiceAccount], genesisValidatorsRoot: testGenesisRoot });
+  const res = await b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path, body), body });
   if (res.status !== 201) throw new Error(`import failed: ${res.status} ${await res.text()}`);
   return gen;
 }
@@ -66,7 +64,8 @@ export async function release(b: TestBroker, p: TestPod, grant: string, slashing
 
 export async function promote(b: TestBroker, slot: string, reason = 'node drain', id = 'v1') {
   const path = `/v1/validators/${id}/promote`;
-  return b.app.request(path, { method: 'POST', headers: await operatorHeaders(b, 'POST', path), body: JSON.stringify({ slot, reason }) });
+  const body = JSON.stringify({ slot, reason });
+  return b.app.request(path, { method: 'POST', headers: await operatorHeaders(b, 'POST', path, body), body });
 }
 
 export async function status(b: TestBroker, id = 'v1') {

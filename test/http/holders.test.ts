@@ -26,7 +26,7 @@ async function moved(b: TestBroker) {
 
 const get = async (b: TestBroker, query: string) => {
   const path = '/v1/audit/holders';
-  return b.app.request(`${path}?${query}`, { headers: await operatorHeaders(b, 'GET', path) });
+  return b.app.request(`${path}?${query}`, { headers: await operatorHeaders(b, 'GET', `${path}?${query}`) });
 };
 
 describe('GET /v1/audit/holders', () => {

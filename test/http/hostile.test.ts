@@ -163,25 +163,29 @@ describe('operators', () => {
     const body = JSON.stringify({ slot: slot1, reason: 'x' });
     const asPod = await b.app.request(path, { method: 'POST', headers: await podHeaders(b, a), body });
     expect(asPod.status).toBe(401);
-    const wrongPath = await b.operator.token('POST', '/v1/validators/v2/promote', b.clock.now());
-    const res = await b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${wrongPath}`, 'content-type': 'application/json' }, body });
-    expect(res.status).toBe(401);
     const { testOperator } = await import('../support/fixtures');
     const viewer = await testOperator('victor', 'viewer');
     const vb = await testBroker({ clock: b.clock, cluster: b.cluster, operator: viewer });
-    const vres = await vb.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${await viewer.token('POST', path, b.clock.now())}`, 'content-type': 'application/json' }, body });
+    const vres = await vb.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${await viewer.token('POST', path, b.clock.now(), { body })}`, 'content-type': 'application/json' }, body });
     expect(vres.status).toBe(403);
     expect(await snapshot()).toBe(before);
+    // A genuine token for another path changes no record, and is ledgered as refused.
+    const wrongPath = await b.operator.token('POST', '/v1/validators/v2/promote', b.clock.now(), { body });
+    const res = await b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${wrongPath}`, 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ code: 'token_mismatch' });
+    expect(JSON.stringify(await b.parts.state.listValidators())).toBe(JSON.stringify(JSON.parse(before)[0]));
   });
 
   it('refuses a replayed operator request token, so a promotion cannot be repeated by replay', async () => {
     const path = '/v1/validators/v1/promote';
-    const token = await b.operator.token('POST', path, b.clock.now());
-    const send = () => b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ slot: slot1, reason: 'drain' }) });
+    const body = JSON.stringify({ slot: slot1, reason: 'drain' });
+    const token = await b.operator.token('POST', path, b.clock.now(), { body });
+    const send = () => b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
     expect((await send()).status).toBe(200);
     const replay = await send();
     expect(replay.status).toBe(401);
-    expect(await replay.json()).toMatchObject({ code: 'unauthenticated' });
+    expect(await replay.json()).toMatchObject({ code: 'token_replayed' });
     const after = (await b.parts.state.getValidator('v1'))!.designation.epoch;
     expect(after).toBe(2);
     // A fresh token for the same call is fine.
@@ -190,11 +194,8 @@ describe('operators', () => {
 
   it('refuses a promotion without a reason', async () => {
     const path = '/v1/validators/v1/promote';
-    const res = await b.app.request(path, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await b.operator.token('POST', path, b.clock.now())}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ slot: slot1, reason: '   ' }),
-    });
+    const body = JSON.stringify({ slot: slot1, reason: '   ' });
+    const res = await b.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${await b.operator.token('POST', path, b.clock.now(), { body })}`, 'content-type': 'application/json' }, body });
     expect(res.status).toBe(400);
     expect((await promote(b, slot1, 'ok')).status).toBe(200);
   });

@@ -17,11 +17,8 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 async function putKey(b: TestBroker, id: string, f: { keystore: string; password: string; publicId: string }, slots: string[]) {
   const path = `/v1/validators/${id}/key`;
-  const res = await b.app.request(path, {
-    method: 'PUT',
-    headers: await operatorHeaders(b, 'PUT', path),
-    body: JSON.stringify({ format: 'eip2335', publicId: f.publicId, files: { 'keystore.json': b64(f.keystore), 'password.txt': b64(f.password) }, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot }),
-  });
+  const body = JSON.stringify({ format: 'eip2335', publicId: f.publicId, files: { 'keystore.json': b64(f.keystore), 'password.txt': b64(f.password) }, slots, serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+  const res = await b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path, body), body });
   return { status: res.status, body: (await res.json()) as { code?: string; fingerprint?: string } };
 }
 

@@ -149,7 +149,8 @@ describe('slashing history across handoffs', () => {
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const put = async (extra: object) => {
       const path = '/v1/validators/v1/key';
-      return b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path), body: JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot0], serviceAccounts: ['validator'], ...extra }) });
+      const body = JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: [slot0], serviceAccounts: ['validator'], ...extra });
+      return b.app.request(path, { method: 'PUT', headers: await operatorHeaders(b, 'PUT', path, body), body });
     };
     const missing = await put({});
     expect(missing.status).toBe(400);

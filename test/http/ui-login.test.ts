@@ -2,10 +2,14 @@
 // once for a session that reads the audit routes and nothing else, and the
 // page's assets under their CSP.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { SignJWT, generateKeyPair } from 'jose';
 import { loginCodeType } from '../../src/identity/ui-session';
-import { testBroker, testOperator, testSigner, type TestBroker } from '../support/fixtures';
+import { ManualClock, testBroker, testOperator, testSigner, type TestBroker } from '../support/fixtures';
 import { importValidator, operatorHeaders } from './helpers';
 
 async function loginCode(b: TestBroker): Promise<string> {
@@ -116,5 +120,34 @@ describe('the timeline page assets', () => {
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
     expect(html).not.toMatch(/<script>(?!<\/script>)|<script [^>]*>[^<]/);
     expect(html).not.toMatch(/ style=/);
+  });
+});
+
+describe('timeline login codes across replicas', () => {
+  it('are traded once across broker instances sharing a state store, and not at all while it is down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyhold-ui-replicas-'));
+    try {
+      const file = join(dir, 'state.db');
+      const clock = new ManualClock();
+      const signer = await testSigner();
+      const a = await testBroker({ clock, signer, state: new SqliteStateStore(file) });
+      const b = await testBroker({ clock, signer, cluster: a.cluster, operator: a.operator, keyStores: [...a.parts.keyStores], state: new SqliteStateStore(file) });
+      const code = await loginCode(a);
+      expect((await trade(a, code)).status).toBe(201);
+      const again = await trade(b, code);
+      expect(again.status).toBe(409);
+      expect(((await again.json()) as { code: string }).code).toBe('login_code_used');
+
+      const second = await loginCode(a);
+      await b.parts.state.close();
+      const down = await trade(b, second);
+      expect(down.status).toBe(503);
+      expect(((await down.json()) as { code: string }).code).toBe('state_store_unavailable');
+      // Nothing was used up by the failed trade: the code still works where the store answers.
+      expect((await trade(a, second)).status).toBe(201);
+      await a.parts.state.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

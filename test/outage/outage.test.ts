@@ -99,7 +99,8 @@ describe('replicated key material', () => {
     const files = Object.fromEntries([...gen.material.files].map(([n, f]) => [n, Buffer.from(f.reveal()).toString('base64')]));
     const put = async (body: object) => {
       const path = '/v1/validators/v1/key';
-      return b2.app.request(path, { method: 'PUT', headers: await operatorHeaders(b2, 'PUT', path), body: JSON.stringify(body) });
+      const text = JSON.stringify(body);
+      return b2.app.request(path, { method: 'PUT', headers: await operatorHeaders(b2, 'PUT', path, text), body: text });
     };
     const same = { format: 'eip2335', publicId: gen.publicId, files, slots: [slot0, slot1], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot };
     expect((await put({ ...same, stores: ['nope'] })).status).toBe(400);

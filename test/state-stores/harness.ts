@@ -62,7 +62,7 @@ export async function fleet(stores: StateStore[]): Promise<Fleet> {
   };
 }
 
-export const operator = { name: 'alice', role: 'operator' as const };
+export const operator = { name: 'alice', role: 'operator' as const, principals: ['name:alice'] };
 
 export async function importValidator(b: Broker): Promise<void> {
   await b.operations.importKey(operator, validator, { slots: [slotA, slotB], serviceAccounts: ['validator'] }, generatedKeyMaterial().material, 'test');

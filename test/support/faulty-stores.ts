@@ -92,6 +92,10 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.latestCheckpoint();
   }
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string) {
+    this.gate();
+    return this.inner.useTokenOnce(id, expiresAt, now, attempt);
+  }
   async listCheckpoints(fromSeq: number, limit: number) {
     this.gate();
     return this.inner.listCheckpoints(fromSeq, limit);

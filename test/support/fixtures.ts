@@ -10,7 +10,7 @@ import { Secret, type KeyMaterial } from '../../src/core/key-material';
 import type { Timing } from '../../src/core/horizon';
 import { GrantSigner, generateSigningJwk, signingKeyFromJwk } from '../../src/grants/signer';
 import { signOperatorRequest, type OperatorCredential } from '../../src/identity/dev-credentials';
-import type { OperatorKey, OperatorRole } from '../../src/identity/operator-token';
+import { derivedOperatorAudience, type OperatorKey, type OperatorRole } from '../../src/identity/operator-token';
 import type { ClusterConfig } from '../../src/identity/pod-token';
 import { memoryLogger } from '../../src/log';
 import type { Clock, KeyStore, StateStore } from '../../src/ports';
@@ -63,19 +63,27 @@ export async function testCluster(name = 'eu1'): Promise<TestCluster> {
   };
 }
 
+/** The operator request audience of test brokers (testBroker), unless a test asks for the derived one. */
+export const testAudience = 'keyhold-test';
+
 export interface TestOperator {
   readonly key: OperatorKey;
   readonly credential: OperatorCredential;
-  token(method: string, path: string, now: number): Promise<string>;
+  /** A request token for `method` and `path` (with its query), over `body` (default: none), for `audience` (default testAudience). */
+  token(method: string, path: string, now: number, opts?: { body?: string; audience?: string }): Promise<string>;
 }
 
-export async function testOperator(name = 'alice', role: OperatorRole = 'operator'): Promise<TestOperator> {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-  const credential: OperatorCredential = { name, privateJwk: await exportJWK(privateKey) };
+export async function testOperator(name = 'alice', role: OperatorRole = 'operator', keys?: { privateJwk: JWK; publicJwk: JWK }, subject?: string): Promise<TestOperator> {
+  let pair = keys;
+  if (!pair) {
+    const k = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    pair = { privateJwk: await exportJWK(k.privateKey), publicJwk: await exportJWK(k.publicKey) };
+  }
+  const credential: OperatorCredential = { name, privateJwk: pair.privateJwk };
   return {
-    key: { name, role, publicJwk: await exportJWK(publicKey) },
+    key: { name, role, publicJwk: pair.publicJwk, ...(subject === undefined ? {} : { subject }) },
     credential,
-    token: (method, path, now) => signOperatorRequest(credential, method, path, now),
+    token: (method, path, now, opts = {}) => signOperatorRequest(credential, { method, path, audience: opts.audience ?? testAudience, ...(opts.body === undefined ? {} : { body: opts.body }) }, now),
   };
 }
 
@@ -141,11 +149,15 @@ export interface TestBroker extends Broker {
   readonly clock: ManualClock;
   readonly cluster: TestCluster;
   readonly operator: TestOperator;
+  /** The audience this broker's operator request tokens need. */
+  readonly audience: string;
   readonly logs: string[];
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs' | 'operatorOidc'>> & {
+    /** Default testAudience; null: derived from the signing key, as a deployment without the setting. */
+    operatorAudience?: string | null;
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -159,28 +171,32 @@ export async function testBroker(
   const logger = memoryLogger();
   const state: StateStore = overrides.state ?? new SqliteStateStore(':memory:');
   const keyStores: KeyStore[] = overrides.keyStores ? [...overrides.keyStores] : [new SqliteKeyStore(':memory:', randomBytes(32), () => clock.now())];
+  const signer = overrides.signer ?? (await testSigner());
+  const audience = overrides.operatorAudience === null ? await derivedOperatorAudience(signer.jwks().keys[0]!) : (overrides.operatorAudience ?? testAudience);
   const broker = buildBroker({
     state,
     keyStores,
-    signer: overrides.signer ?? (await testSigner()),
+    signer,
     clusters: [cluster.config],
     operatorKeys: [operator.key, ...(overrides.moreOperators ?? []).map((o) => o.key)],
     timing: overrides.timing ?? testTiming,
     clock,
     logger,
+    ...(overrides.operatorAudience === null ? {} : { operatorAudience: overrides.operatorAudience ?? testAudience }),
     ...(overrides.keyReader ? { keyReader: overrides.keyReader } : {}),
     ...(overrides.promotionApprovals ? { promotionApprovals: overrides.promotionApprovals } : {}),
     ...(overrides.ledgerHmacKey ? { ledgerHmacKey: overrides.ledgerHmacKey } : {}),
     ...(overrides.checkpointSchedule ? { checkpointSchedule: overrides.checkpointSchedule } : {}),
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
+    ...(overrides.operatorOidc ? { operatorOidc: overrides.operatorOidc } : {}),
     ...(overrides.witness ? { witness: overrides.witness } : {}),
     ...(overrides.fetchWait ? { fetchWait: overrides.fetchWait } : {}),
     ...(overrides.standbyRetryAfter === undefined ? {} : { standbyRetryAfter: overrides.standbyRetryAfter }),
     ...(overrides.readReuseMs === undefined ? {} : { readReuseMs: overrides.readReuseMs }),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
-  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };
+  return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, audience, logs: logger.lines };
 }
 
 /** An ephemeral X25519 key pair, as the init container makes one. */

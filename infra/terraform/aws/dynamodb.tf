@@ -19,6 +19,13 @@ resource "aws_dynamodb_table" "state" {
     type = "S"
   }
 
+  # One-time token ids (operator request jti) carry `ttl` in seconds:
+  # DynamoDB deletes them after they expire.
+  ttl {
+    attribute_name = "ttl"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }

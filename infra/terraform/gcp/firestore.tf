@@ -16,3 +16,16 @@ resource "google_firestore_database" "state" {
 
   depends_on = [google_project_service.required]
 }
+
+# One-time token ids (operator request jti) carry `expireAt`: Firestore's TTL
+# policy deletes them after they expire (the broker ignores expired ones).
+resource "google_firestore_field" "used_token_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.state.name
+  collection = "keyhold_used_tokens"
+  field      = "expireAt"
+
+  ttl_config {}
+  # No single-field index: the broker reads these by id only.
+  index_config {}
+}

@@ -16,6 +16,7 @@
 //   C#<chain>          E#<seq, 12 digits>              entry S (JSON), time N
 //   T#<yyyy-mm-dd>     <time 15 d>#<chain>#<seq 12 d>  entry S, chain, validator, slot, action, time
 //   CHECKPOINTS        <checkpoint seq 12 d>            body S (JSON); put only if absent, so the chain never forks
+//   U#<token id>       USED                            expiresAt N (ms), attempt S, ttl N (s, the table's TTL attribute)
 //
 // - A chain's head lives in the HEADS partition, one item per chain: the
 //   append condition is on that item only, so validators never contend,
@@ -47,6 +48,7 @@ import {
   StoreError,
   StoreUnavailableError,
   checkSendable,
+  checkTokenId,
   systemClock,
   type Clock,
   type Commit,
@@ -350,6 +352,30 @@ export class DynamoDbStateStore implements StateStore {
     try {
       await this.client.send(
         new PutItemCommand({ TableName: this.table, Item: { pk: S('CHECKPOINTS'), sk: S(padSeq(c.seq)), body: S(encodeCheckpoint(c)) }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw this.fault(e);
+    }
+  }
+
+  /**
+   * One conditional PutItem: DynamoDB evaluates the condition and the write
+   * as one step, so among racing brokers exactly one passes. The table's TTL
+   * (attribute `ttl`, seconds) deletes the item some time after it expires;
+   * until then the condition on `expiresAt` lets the id be taken again.
+   */
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean> {
+    checkTokenId(id, expiresAt, now, attempt);
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: { pk: S(`U#${id}`), sk: S('USED'), expiresAt: N(expiresAt), attempt: S(attempt), ttl: N(Math.ceil(expiresAt / 1000)) },
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now OR attempt = :attempt',
+          ExpressionAttributeValues: { ':now': N(now), ':attempt': S(attempt) },
+        }),
       );
       return true;
     } catch (e) {

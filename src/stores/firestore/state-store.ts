@@ -14,6 +14,7 @@
 //   <p>_chains/<chain>/entries/<seq 12 d> { entry (JSON text), time }
 //   <p>_ledger/<time 15 d>#<chain>#<seq>  { entry, chain, validator, slot, action, time }
 //   <p>_checkpoint_chain/<seq 12 d>       { order (= the seq), body (JSON text) }, created only if absent
+//   <p>_used_tokens/<token id>            { expiresAt (ms), attempt, expireAt (Timestamp, the TTL policy's field) }
 //
 // Records and entries are stored as JSON text, not as Firestore maps, so what
 // is hashed is exactly what comes back (no integer/double or empty-map
@@ -31,7 +32,7 @@
 // of magnitude above a broker's decision rate.
 
 import { randomUUID } from 'node:crypto';
-import { FieldPath, Firestore, type DocumentReference, type DocumentSnapshot, type Settings } from '@google-cloud/firestore';
+import { FieldPath, Firestore, Timestamp, type DocumentReference, type DocumentSnapshot, type Settings } from '@google-cloud/firestore';
 import type { ValidatorRecord } from '../../core/designation';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
@@ -40,6 +41,7 @@ import {
   StoreError,
   StoreUnavailableError,
   checkSendable,
+  checkTokenId,
   type Commit,
   type Health,
   type LedgerPage,
@@ -93,6 +95,7 @@ export class FirestoreStateStore implements StateStore {
   private entries = (chain: string) => this.chains().doc(chain).collection('entries');
   private ledger = () => this.db.collection(`${this.p}_ledger`);
   private checkpoints = () => this.db.collection(`${this.p}_checkpoint_chain`);
+  private usedTokens = () => this.db.collection(`${this.p}_used_tokens`);
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     const snap = await this.call(() => this.validators().doc(id).get());
@@ -237,6 +240,35 @@ export class FirestoreStateStore implements StateStore {
       if ((e as { code?: unknown }).code === 6) return false;
       throw this.fault(e);
     }
+  }
+
+  /**
+   * `create` fails with ALREADY_EXISTS for all but one racing broker. An
+   * expired record (its TTL policy on `expireAt` not yet run) is taken over
+   * in a transaction, which re-reads it, so of several takers one wins.
+   */
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean> {
+    checkTokenId(id, expiresAt, now, attempt);
+    const ref = this.usedTokens().doc(id);
+    const data = { expiresAt, attempt, expireAt: Timestamp.fromMillis(expiresAt) };
+    try {
+      await ref.create(data);
+      return true;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 6) throw this.fault(e);
+    }
+    return this.call(() =>
+      this.db.runTransaction(
+        async (tx) => {
+          const snap = await tx.get(ref);
+          if (snap.exists && snap.get('attempt') === attempt) return true;
+          if (snap.exists && this.num(snap, 'expiresAt') > now) return false;
+          tx.set(ref, data);
+          return true;
+        },
+        { maxAttempts: this.maxAttempts },
+      ),
+    );
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {

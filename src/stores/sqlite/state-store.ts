@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { ValidatorRecord } from '../../core/designation';
 import type { ChainHead, LedgerEntry } from '../../core/ledger';
 import {
+  checkTokenId,
   checkSendable,
   StoreUnavailableError,
   type Commit,
@@ -68,6 +69,12 @@ CREATE TABLE IF NOT EXISTS key_owners (
   key TEXT PRIMARY KEY,
   validator TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS used_tokens (
+  id TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL,
+  attempt TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS used_tokens_by_expiry ON used_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS checkpoint_chain (
   seq INTEGER PRIMARY KEY,
   body TEXT NOT NULL
@@ -310,6 +317,26 @@ export class SqliteStateStore implements StateStore {
   async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
     return this.db.prepare('INSERT INTO checkpoint_chain (seq, body) VALUES (?, ?) ON CONFLICT (seq) DO NOTHING').run(c.seq, encodeCheckpoint(c)).changes === 1;
   }
+
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean> {
+    checkTokenId(id, expiresAt, now, attempt);
+    // One statement, so two processes on one file cannot both win: an
+    // existing row is taken over only when it has expired, or kept when it is this attempt's own.
+    const won =
+      this.db
+        .prepare(
+          `INSERT INTO used_tokens (id, expires_at, attempt) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, attempt = excluded.attempt
+           WHERE used_tokens.expires_at <= ? OR used_tokens.attempt = excluded.attempt`,
+        )
+        .run(id, expiresAt, attempt, now).changes === 1;
+    if (won && ++this.tokensSincePrune >= 256) {
+      this.tokensSincePrune = 0;
+      this.db.prepare('DELETE FROM used_tokens WHERE expires_at <= ?').run(now);
+    }
+    return won;
+  }
+
+  private tokensSincePrune = 0;
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
     const row = this.db.prepare('SELECT body FROM checkpoint_chain ORDER BY seq DESC LIMIT 1').get() as { body: string } | undefined;

@@ -41,6 +41,10 @@
 //   chains/<chain>/<seq 12 d>    { entry (JSON text), intent?, state? }
 //   heads/<chain>                { seq }   a hint only: readers probe past it
 //   checkpoints/<seq 12 d>       { body }  the signed checkpoint chain, each created only (cas 0)
+//   used-tokens/<token id>       { expiresAt, attempt }  a one-time token id, created only (cas 0), or taken over
+//                                once expired (cas = its version). KV v2 has no per-key TTL, and
+//                                the mount's delete_version_after would prune the ledger too, so
+//                                these stay: one small key per operator request.
 //
 // Audit queries read whole chains (entries are immutable, so each instance
 // caches them) and merge: Vault is not a query engine, and a deployment that
@@ -56,6 +60,7 @@ import {
   StoreError,
   StoreUnavailableError,
   checkSendable,
+  checkTokenId,
   systemClock,
   type Clock,
   type Commit,
@@ -484,6 +489,17 @@ export class VaultKvStateStore implements StateStore {
   private async readCheckpoint(seq: number): Promise<StoredCheckpoint | null> {
     const got = await this.kv.read(`checkpoints/${padSeq(seq)}`);
     return got ? decodeCheckpoint(this.name, got.data.body) : null;
+  }
+
+  async useTokenOnce(id: string, expiresAt: number, now: number, attempt: string): Promise<boolean> {
+    checkTokenId(id, expiresAt, now, attempt);
+    const key = `used-tokens/${id}`;
+    if ((await this.kv.write(key, { expiresAt, attempt }, 0)) !== 'cas_mismatch') return true;
+    const got = await this.kv.read(key);
+    if (got?.data.attempt === attempt) return true;
+    // Gone between the two calls cannot happen (nothing deletes these); an unreadable time counts as unexpired.
+    if (!got || typeof got.data.expiresAt !== 'number' || got.data.expiresAt > now) return false;
+    return (await this.kv.write(key, { expiresAt, attempt }, got.version)) !== 'cas_mismatch';
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {

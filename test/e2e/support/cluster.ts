@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { mintDevPodToken, readOperatorCredential, signOperatorRequest } from '../../../src/identity/dev-credentials';
+import { mintDevPodToken, readOperatorCredential } from '../../../src/identity/dev-credentials';
+import { operatorFetch } from '../../support/operator-requests';
 import { hasKeyFiles } from '../../../operator-hooks/key-files';
 import type { KeeperStatus } from '../../../operator-hooks/keeper';
 import { generatedKeyMaterial, testGenesisRoot } from '../../support/fixtures';
@@ -112,11 +113,7 @@ export class Broker {
 
   private async operator(method: string, path: string, body?: unknown): Promise<unknown> {
     const cred = await readOperatorCredential(join(this.home, 'operator.json'));
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${await signOperatorRequest(cred, method, path)}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    const res = await operatorFetch(this.url, cred, method, path, body);
     const json = (await res.json()) as unknown;
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
