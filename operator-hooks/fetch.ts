@@ -66,9 +66,10 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
   const got = await acquireGrant({ ...deps, settings: config });
   if (got.kind === 'aborted') throw new FetchRefused('stopped before a grant was issued');
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
-  const record = await installGrant(config.keyDir, config.validator, got);
-  const doppelganger = needsDoppelganger([config.validator], [record]);
+  // Before the key files: a wrapper that waits for grant.jwt finds the advice already there.
+  const doppelganger = needsDoppelganger([config.validator], [{ validator: got.claims.validator, predecessor: got.predecessor }]);
   await writeDoppelgangerAdvice(config.keyDir, doppelganger);
+  const record = await installGrant(config.keyDir, config.validator, got);
   deps.log(
     `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}; ${advice(doppelganger)}`,
   );

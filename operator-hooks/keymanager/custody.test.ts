@@ -92,6 +92,20 @@ describe('Keymanager custody', () => {
     expect(stop.interchange).not.toBeNull();
   });
 
+  it('before it stops a client that kept a key, collects every other key\'s history, so each release carries its own', async () => {
+    const c = custody();
+    const vs = await Promise.all(['v1', 'v2', 'v3'].map(async (v) => ({ v, ...(await keyDir(v)) })));
+    for (const k of vs) await c.load(k.v, k.dir);
+    km.keepsDeletedKeys = true;
+    const stops = [];
+    for (const k of vs) {
+      stops.push(await c.unload(k.v));
+      km.failWith = 503; // the client process is gone once the first stop is through
+    }
+    expect(clientStops).toBe(3);
+    expect(stops.map((s) => (s.interchange as { data: { pubkey: string }[] } | null)?.data.map((d) => d.pubkey))).toEqual(vs.map((k) => [k.pubkey]));
+  });
+
   it('counts a client that would not exit as unproven', async () => {
     const c = custody();
     const v1 = await keyDir('v1');

@@ -137,8 +137,27 @@ export class KeymanagerCustody {
     if (interchange !== null) this.exports.set(pubkey, interchange);
     const after = await this.d.api.list();
     if (!after.ok) return this.stopClient(pubkey, `the client cannot be asked after the DELETE (${after.reason})`);
-    if (after.body.includes(pubkey)) return this.stopClient(pubkey, `the client still lists ${short(pubkey)} after answering ${del.body.data[0]!.status} to its DELETE`);
+    if (after.body.includes(pubkey)) {
+      await this.collectHistories(pubkey);
+      return this.stopClient(pubkey, `the client still lists ${short(pubkey)} after answering ${del.body.data[0]!.status} to its DELETE`);
+    }
     return { evidence: 'proven', why: `deleted ${short(pubkey)}; the client no longer lists it`, interchange };
+  }
+
+  /**
+   * The client is about to be stopped and still answers: DELETE every other
+   * key this custody loaded, in one request, so each keeps the history the
+   * client signed with it. Once the process is gone, a key not asked for
+   * would be released without its history (its successor told `unproven`).
+   * A key still held is imported again when the client comes back.
+   */
+  private async collectHistories(except: string): Promise<void> {
+    const others = [...new Set(this.keys.values())].filter((pk) => pk !== except);
+    if (others.length === 0) return;
+    const del = await this.d.api.deleteKeys(others);
+    const all = del.ok ? parseInterchange(del.body.slashing_protection) : null;
+    if (all === null) return void this.d.log(`could not collect the other keys' histories before stopping the client (${del.ok ? 'no interchange' : del.reason})`);
+    for (const pk of others) this.exports.set(pk, onlyKey(all, pk));
   }
 
   private async stopClient(pubkey: string, why: string): Promise<KeyStop> {
@@ -149,6 +168,12 @@ export class KeymanagerCustody {
 }
 
 const short = (pk: string) => `${pk.slice(0, 10)}…`;
+
+/** `interchange` with only `pubkey`'s entries: the broker refuses another key's. */
+function onlyKey(interchange: Record<string, unknown>, pubkey: string): Record<string, unknown> {
+  const data = Array.isArray(interchange.data) ? (interchange.data as { pubkey?: unknown }[]) : [];
+  return { ...interchange, data: data.filter((d) => typeof d.pubkey === 'string' && normalisePubkey(d.pubkey) === pubkey) };
+}
 
 function parseInterchange(text: string): Record<string, unknown> | null {
   try {

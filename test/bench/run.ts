@@ -14,7 +14,7 @@ import { coldStarts } from './cold-start';
 import { costPerValidatorMonth } from './cost';
 import { fleetDay } from './fleet-day';
 import { cryptoFloor, renewFloor } from './crypto';
-import { handoffPlanned } from './handoff';
+import { chainHandoffs, handoffPlanned } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
 import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
@@ -59,6 +59,8 @@ const groupOf: Record<string, Group> = {
   cold_grant_vs_floor: 'cold-start',
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
+  handoff_waiting_ms: 'handoff',
+  handoff_missed_attestations: 'handoff',
 };
 
 const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
@@ -161,7 +163,10 @@ async function main(): Promise<void> {
     }
   }
   if (has('cold-start')) Object.assign(figures, await coldStarts(11));
-  if (has('handoff')) figures.handoff_planned_ms = await handoffPlanned();
+  if (has('handoff')) {
+    figures.handoff_planned_ms = await handoffPlanned();
+    Object.assign(figures, await chainHandoffs());
+  }
 
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (args.json) process.stdout.write(`${JSON.stringify({ ...figures, ...(Object.keys(notes).length ? { notes } : {}) })}\n`);

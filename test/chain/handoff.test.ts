@@ -13,9 +13,9 @@
 // epochs. A proven stop (released, acknowledged) lets the next client skip
 // doppelganger detection; the crash keeps it: both are measured.
 
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, horizonMs } from '../e2e/support/cluster';
@@ -23,6 +23,7 @@ import { keepsWatermarks, watermarks, type Interchange } from '../support/interc
 import { LivenessRecorder } from './support/liveness';
 import { BeaconNode, interopKeystores, lodestarMissing, secondsPerSlot, slotsPerEpoch, until, type InteropKey } from './support/lodestar';
 import { ChainPod, keyhold } from './support/pod';
+import { readHandoffs, writeHandoffs, type Handoff } from './support/report';
 
 const missing = lodestarMissing();
 if (missing !== null && process.env.CI) throw new Error(missing);
@@ -35,24 +36,6 @@ const validators = held.map(id);
 const active = 'vc-0';
 const standby = 'vc-standby-0';
 const epochMs = slotsPerEpoch * secondsPerSlot * 1000;
-export const handoffsFile = resolve(import.meta.dirname, '../../test-artifacts/handoffs.json');
-
-interface Handoff {
-  readonly handoff: string;
-  readonly predecessor: string;
-  readonly doppelganger: boolean;
-  /** From the start of the old pod's stop to the new pod's fetch exiting 0 (its grants written). */
-  readonly waiting_ms: number;
-  readonly from_epoch: number;
-  readonly granted_epoch: number;
-  /** The first epoch in which all three keys attested again. */
-  readonly live_epoch: number;
-  /** Attestations missed, all three keys, from the stop's epoch to live_epoch. */
-  readonly missed_attestations: number;
-  /** The part missed after the grant: the client start and, when on, doppelganger detection. */
-  readonly missed_after_grant: number;
-}
-
 /** One key's entry of an interchange (Lodestar's export also carries two non-key entries). */
 const only = (i: Interchange, pubkey: string): Interchange => ({ ...i, data: i.data.filter((d) => d.pubkey.toLowerCase() === pubkey) });
 
@@ -219,8 +202,7 @@ describe.skipIf(missing !== null)(missing === null ? 'handoffs between pods on a
     console.table(handoffs);
     const report = { at: new Date().toISOString(), client: 'lodestar 1.5.1', secondsPerSlot, slotsPerEpoch, keys: held.length, horizonMs, handoffs };
     console.log(`keyhold-handoffs ${JSON.stringify(report)}`);
-    await mkdir(resolve(handoffsFile, '..'), { recursive: true });
-    await writeFile(handoffsFile, `${JSON.stringify(report)}\n`);
-    expect(JSON.parse(await readFile(handoffsFile, 'utf8'))).toMatchObject({ handoffs: [{ doppelganger: false }, { doppelganger: false }, { doppelganger: true }] });
+    await writeHandoffs(report);
+    expect(await readHandoffs()).toMatchObject({ handoffs: [{ doppelganger: false }, { doppelganger: false }, { doppelganger: true }] });
   });
 });
