@@ -100,10 +100,29 @@ describe('Keymanager custody', () => {
     const stops = [];
     for (const k of vs) {
       stops.push(await c.unload(k.v));
-      km.failWith = 503; // the client process is gone once the first stop is through
+      // The client process is gone once the first stop is through: no API, no process to find.
+      km.failWith = 503;
+      clientStop = { pids: [], evidence: 'unproven', why: 'no signer process found' };
     }
-    expect(clientStops).toBe(3);
+    expect(clientStops).toBe(1);
     expect(stops.map((s) => (s.interchange as { data: { pubkey: string }[] } | null)?.data.map((d) => d.pubkey))).toEqual(vs.map((k) => [k.pubkey]));
+    // The other two were deleted (files gone) before the process was seen to exit: their stop is proven too.
+    expect(stops.map((s) => s.evidence)).toEqual(['proven', 'proven', 'proven']);
+  });
+
+  it('does not count a later key as stopped when its DELETE failed before the client stop', async () => {
+    const c = custody();
+    const v1 = await keyDir('v1');
+    const v2 = await keyDir('v2');
+    await c.load('v1', v1.dir);
+    await c.load('v2', v2.dir);
+    km.keepsDeletedKeys = true;
+    // v2 was not deleted: a client restarted from its data dir could load it again.
+    km.rejectDeleteOf = v2.pubkey;
+    await c.unload('v1');
+    km.failWith = 503;
+    clientStop = { pids: [], evidence: 'unproven', why: 'no signer process found' };
+    expect((await c.unload('v2')).evidence).toBe('unproven');
   });
 
   it('counts a client that would not exit as unproven', async () => {
