@@ -137,6 +137,7 @@ describe.skipIf(missing !== null)(missing === null ? 'handoffs between pods on a
       await expectDeliveredHolds(b, exportA, 'released');
       await b.startClientAndKeeper();
       expect(b.doppelganger).toBe(false);
+      expect(b.vc.log.join('')).not.toContain('Registered validator for doppelganger');
       await record({ handoff: 'planned (release)', predecessor: 'released', doppelganger: false, waiting_ms: waiting, from_epoch: from, granted_epoch: granted }, 8);
     } catch (e) {
       dump(e);
@@ -161,6 +162,7 @@ describe.skipIf(missing !== null)(missing === null ? 'handoffs between pods on a
       await expectDeliveredHolds(c, exportB, 'acknowledged');
       await c.startClientAndKeeper();
       expect(c.doppelganger).toBe(false);
+      expect(c.vc.log.join('')).not.toContain('Registered validator for doppelganger');
       await record({ handoff: 'promotion (acknowledged)', predecessor: 'acknowledged', doppelganger: false, waiting_ms: waiting, from_epoch: from, granted_epoch: granted }, 8);
       await b.terminate();
     } catch (e) {
