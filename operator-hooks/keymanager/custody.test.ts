@@ -110,6 +110,22 @@ describe('Keymanager custody', () => {
     expect(stops.map((s) => s.evidence)).toEqual(['proven', 'proven', 'proven']);
   });
 
+  it('takes a key out again when a client lists it after the stop that counted it stopped', async () => {
+    const c = custody();
+    const v1 = await keyDir('v1');
+    const v2 = await keyDir('v2');
+    await c.load('v1', v1.dir);
+    await c.load('v2', v2.dir);
+    km.keepsDeletedKeys = true;
+    await c.unload('v1');
+    km.keepsDeletedKeys = false;
+    // The client still answers and lists v2: some process signs with it.
+    const stop = await c.unload('v2');
+    expect(stop.evidence).toBe('proven');
+    expect(km.keys.has(v2.pubkey)).toBe(false);
+    expect(clientStops).toBe(1);
+  });
+
   it('does not count a later key as stopped when its DELETE failed before the client stop', async () => {
     const c = custody();
     const v1 = await keyDir('v1');

@@ -134,12 +134,16 @@ export class KeymanagerCustody {
   }
 
   private async removeOnce(pubkey: string): Promise<KeyStop> {
-    // A later key of a client already stopped: that process cannot be asked
-    // any more, and no new one can load the key from files that are gone.
-    const gone = this.stoppedWith.get(pubkey);
-    if (gone !== undefined) return { evidence: 'proven', why: `the client that had ${short(pubkey)} was stopped (${gone}) after its keystore was deleted`, interchange: this.exports.get(pubkey) ?? null };
     const before = await this.d.api.list();
-    if (!before.ok) return this.stopClient(pubkey, `the client cannot be asked (${before.reason})`);
+    if (!before.ok) {
+      // A later key of a client already stopped: that process cannot be asked
+      // any more, and no new one can load the key from files that are gone.
+      const gone = this.stoppedWith.get(pubkey);
+      if (gone !== undefined) return { evidence: 'proven', why: `the client that had ${short(pubkey)} was stopped (${gone}) after its keystore was deleted`, interchange: this.exports.get(pubkey) ?? null };
+      return this.stopClient(pubkey, `the client cannot be asked (${before.reason})`);
+    }
+    // Listed again: a client has the key, whatever was proven of the one before.
+    if (before.body.includes(pubkey)) this.stoppedWith.delete(pubkey);
     if (!before.body.includes(pubkey)) return { evidence: 'proven', why: `the client does not list ${short(pubkey)}`, interchange: this.exports.get(pubkey) ?? null };
     const del = await this.d.api.deleteKeys([pubkey]);
     if (!del.ok) return this.stopClient(pubkey, `DELETE failed (${del.reason})`);
