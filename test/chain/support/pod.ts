@@ -8,14 +8,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { readDoppelgangerAdvice } from '../../../operator-hooks/doppelganger';
 import type { GrantRecord } from '../../../operator-hooks/key-files';
-import { mintDevPodToken } from '../../../src/identity/dev-credentials';
-import { exited, spawnHook, type Broker } from '../../e2e/support/cluster';
+import { exited, podDir, spawnHook, type Broker } from '../../e2e/support/cluster';
 import type { Interchange } from '../../support/interchange';
 import { until, ValidatorClient, type BeaconNode } from './lodestar';
 
@@ -29,7 +27,6 @@ export async function keyhold(broker: Broker, args: readonly string[]): Promise<
 }
 
 export class ChainPod {
-  readonly uid = randomUUID();
   readonly log: string[] = [];
   vc!: ValidatorClient;
   doppelganger: boolean | null = null;
@@ -41,13 +38,12 @@ export class ChainPod {
     readonly podName: string,
     readonly validators: readonly string[],
     readonly dir: string,
+    readonly uid: string,
   ) {}
 
   static async create(beacon: BeaconNode, broker: Broker, podName: string, validators: readonly string[]): Promise<ChainPod> {
-    const pod = new ChainPod(beacon, broker, podName, validators, await mkdtemp(join(tmpdir(), `keyhold-chain-${podName}-`)));
-    await mkdir(pod.keyDir, { mode: 0o700 });
-    await writeFile(pod.tokenFile, await mintDevPodToken(broker.home, { namespace: 'validators', podName, podUid: pod.uid, ttlSeconds: 3600 }), { mode: 0o600 });
-    return pod;
+    const uid = randomUUID();
+    return new ChainPod(beacon, broker, podName, validators, (await podDir(broker, 'keyhold-chain', podName, uid)).dir, uid);
   }
 
   get slot(): string {
