@@ -49,6 +49,21 @@ async function keyDir(validator: string, interchange: string | null = null): Pro
   return { dir: d, pubkey };
 }
 
+/** A custody holding keys of `validators` in a client that, like Lodestar 1.5.1, keeps a deleted active key. */
+async function holdingKeptKeys(...validators: string[]): Promise<{ c: KeymanagerCustody; keys: { v: string; dir: string; pubkey: string }[] }> {
+  const c = custody();
+  const keys = await Promise.all(validators.map(async (v) => ({ v, ...(await keyDir(v)) })));
+  for (const k of keys) await c.load(k.v, k.dir);
+  km.keepsDeletedKeys = true;
+  return { c, keys };
+}
+
+/** The client process is gone: no API, no process to find. */
+function clientGone(): void {
+  km.failWith = 503;
+  clientStop = { pids: [], evidence: 'unproven', why: 'no signer process found' };
+}
+
 describe('Keymanager custody', () => {
   it('imports a held key with the interchange the broker handed over, authenticated with the token file', async () => {
     const c = custody();
@@ -93,16 +108,11 @@ describe('Keymanager custody', () => {
   });
 
   it('before it stops a client that kept a key, collects every other key\'s history, so each release carries its own', async () => {
-    const c = custody();
-    const vs = await Promise.all(['v1', 'v2', 'v3'].map(async (v) => ({ v, ...(await keyDir(v)) })));
-    for (const k of vs) await c.load(k.v, k.dir);
-    km.keepsDeletedKeys = true;
+    const { c, keys: vs } = await holdingKeptKeys('v1', 'v2', 'v3');
     const stops = [];
     for (const k of vs) {
       stops.push(await c.unload(k.v));
-      // The client process is gone once the first stop is through: no API, no process to find.
-      km.failWith = 503;
-      clientStop = { pids: [], evidence: 'unproven', why: 'no signer process found' };
+      clientGone(); // once the first stop is through
     }
     expect(clientStops).toBe(1);
     expect(stops.map((s) => (s.interchange as { data: { pubkey: string }[] } | null)?.data.map((d) => d.pubkey))).toEqual(vs.map((k) => [k.pubkey]));
@@ -111,33 +121,22 @@ describe('Keymanager custody', () => {
   });
 
   it('takes a key out again when a client lists it after the stop that counted it stopped', async () => {
-    const c = custody();
-    const v1 = await keyDir('v1');
-    const v2 = await keyDir('v2');
-    await c.load('v1', v1.dir);
-    await c.load('v2', v2.dir);
-    km.keepsDeletedKeys = true;
+    const { c, keys: [, v2] } = await holdingKeptKeys('v1', 'v2');
     await c.unload('v1');
     km.keepsDeletedKeys = false;
     // The client still answers and lists v2: some process signs with it.
     const stop = await c.unload('v2');
     expect(stop.evidence).toBe('proven');
-    expect(km.keys.has(v2.pubkey)).toBe(false);
+    expect(km.keys.has(v2!.pubkey)).toBe(false);
     expect(clientStops).toBe(1);
   });
 
   it('does not count a later key as stopped when its DELETE failed before the client stop', async () => {
-    const c = custody();
-    const v1 = await keyDir('v1');
-    const v2 = await keyDir('v2');
-    await c.load('v1', v1.dir);
-    await c.load('v2', v2.dir);
-    km.keepsDeletedKeys = true;
+    const { c, keys: [, v2] } = await holdingKeptKeys('v1', 'v2');
     // v2 was not deleted: a client restarted from its data dir could load it again.
-    km.rejectDeleteOf = v2.pubkey;
+    km.rejectDeleteOf = v2!.pubkey;
     await c.unload('v1');
-    km.failWith = 503;
-    clientStop = { pids: [], evidence: 'unproven', why: 'no signer process found' };
+    clientGone();
     expect((await c.unload('v2')).evidence).toBe('unproven');
   });
 
