@@ -15,6 +15,7 @@ import { readDoppelgangerAdvice } from '../../../operator-hooks/doppelganger';
 import type { GrantRecord } from '../../../operator-hooks/key-files';
 import { exited, podDir, spawnHook, type Broker } from '../../e2e/support/cluster';
 import type { Interchange } from '../../support/interchange';
+import { freePort } from '../../support/ports';
 import { until, ValidatorClient, type BeaconNode } from './lodestar';
 
 const cli = resolve(import.meta.dirname, '../../../src/cli/bin.mjs');
@@ -86,15 +87,19 @@ export class ChainPod {
     return { grant, interchange: text === null ? null : (JSON.parse(text) as Interchange) };
   }
 
-  /** The main container and the native sidecar: the client as fetch's advice says, then the keeper. */
+  /**
+   * The native sidecar, then the main container, in the kubelet's order: the
+   * keeper renews from the start and imports the keys once the client's API
+   * answers (a client slower to start than a grant's lifetime would
+   * otherwise find its keeper's grants lost); the client as fetch's advice says.
+   */
   async startClientAndKeeper(): Promise<void> {
     this.doppelganger = await readDoppelgangerAdvice(this.keyDir);
     this.vc = await ValidatorClient.create(this.beacon, this.podName);
-    await this.vc.start({ doppelganger: this.doppelganger });
-    await writeFile(this.pidfile, String(this.vc.pid));
+    const port = await freePort();
     this.keeper = spawnHook('keeper', {
       ...this.env(),
-      KEYHOLD_KEYMANAGER_URL: this.vc.keymanager!.url,
+      KEYHOLD_KEYMANAGER_URL: `http://127.0.0.1:${port}`,
       KEYHOLD_KEYMANAGER_TOKEN_FILE: join(this.vc.dataDir, 'validator-db', 'api-token.txt'),
       KEYHOLD_CLIENT: 'lodestar',
       KEYHOLD_SIGNER_PIDFILE: this.pidfile,
@@ -104,6 +109,8 @@ export class ChainPod {
       KEYHOLD_RELEASE_TIMEOUT_SECONDS: '5',
       KEYHOLD_PROBE_STATE_FILE: join(this.dir, 'probe.json'),
     }, this.log);
+    await this.vc.start({ doppelganger: this.doppelganger, keymanagerPort: port });
+    await writeFile(this.pidfile, String(this.vc.pid));
     await until(`${this.podName}: every key in its client`, async () => (await this.vc.keymanager!.list().catch(() => [])).length === this.validators.length, 60_000);
   }
 
