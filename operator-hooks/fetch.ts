@@ -2,14 +2,16 @@
 // the key delivery, and leave on the memory volume everything the validator
 // and the keeper need. Exit 0 only when all of it is in place.
 
-import { mkdir, statfs } from 'node:fs/promises';
+import { mkdir, rm, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { acquireGrant, predecessorOf, type Acquired } from './acquire';
 import { itemAnswer, type BrokerClient, type Failure, type ListBrokerClient } from './broker-client';
 import type { Clock, Sleep } from './clock';
 import type { FetchConfig } from './config';
 import { lifetimeMs } from './deadline';
+import { needsDoppelganger, writeDoppelgangerAdvice } from './doppelganger';
 import { ephemeralKeyPair, grantClaims, openKeyDelivery } from './ephemeral-key';
-import { wipeDir, writeKeyBundle, type GrantRecord } from './key-files';
+import { fileNames, wipeDir, writeKeyBundle, type GrantRecord } from './key-files';
 import { seconds, type Log } from './log';
 import { nextStep } from './retry';
 
@@ -51,6 +53,11 @@ async function checkKeyDir(config: FetchConfig, log: Log): Promise<void> {
   if (fs.type !== tmpfsMagic) log(`warning: ${config.keyDir} is not memory-backed (tmpfs); in a pod it must be an emptyDir with medium: Memory`);
 }
 
+const advice = (needed: boolean) =>
+  needed
+    ? 'doppelganger-protection true: a predecessor stop is not proven (or not every validator is granted yet): start the validator client with doppelganger detection'
+    : 'doppelganger-protection false: every predecessor stop is proven: the client may skip doppelganger detection';
+
 export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<GrantRecord> {
   await checkKeyDir(config, deps.log);
   // Leftovers of an earlier attempt (an init container restarted mid-write)
@@ -59,9 +66,12 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
   const got = await acquireGrant({ ...deps, settings: config });
   if (got.kind === 'aborted') throw new FetchRefused('stopped before a grant was issued');
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
+  // Before the key files: a wrapper that waits for grant.jwt finds the advice already there.
+  const doppelganger = needsDoppelganger([config.validator], [{ validator: got.claims.validator, predecessor: got.predecessor }]);
+  await writeDoppelgangerAdvice(config.keyDir, doppelganger);
   const record = await installGrant(config.keyDir, config.validator, got);
   deps.log(
-    `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}${record.predecessor === 'unproven' ? ' (its stop or its history is not proven: start the validator client with doppelganger detection)' : ''}`,
+    `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}; ${advice(doppelganger)}`,
   );
   return record;
 }
@@ -73,6 +83,8 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
  */
 export async function runFetchMany(config: FetchConfig, deps: HookDeps & { readonly lists: ListBrokerClient }): Promise<GrantRecord[]> {
   await checkKeyDir(config, deps.log);
+  // An earlier attempt's advice never outlives it: no file means "run detection".
+  await rm(join(config.keyDir, fileNames.doppelganger), { force: true });
   for (const v of config.validators) {
     await mkdir(config.keyDirOf(v), { recursive: true, mode: 0o700 });
     await wipeDir(config.keyDirOf(v));
@@ -97,8 +109,11 @@ export async function runFetchMany(config: FetchConfig, deps: HookDeps & { reado
       }
     }
     if (installed.length > 0) {
-      for (const r of installed) deps.log(`granted ${r.validator} at epoch ${r.epoch} for slot ${r.slot}; key written to ${config.keyDirOf(r.validator)}`);
+      for (const r of installed) deps.log(`granted ${r.validator} at epoch ${r.epoch} for slot ${r.slot}; key written to ${config.keyDirOf(r.validator)}; predecessor ${r.predecessor}`);
       for (const r of refused) deps.log(`not yet ${r.validator} (${r.failure.kind === 'refused' ? r.failure.code : r.failure.reason}); the keeper keeps asking`);
+      const doppelganger = needsDoppelganger(config.validators, installed);
+      await writeDoppelgangerAdvice(config.keyDir, doppelganger);
+      deps.log(advice(doppelganger));
       return installed;
     }
     const failures: Failure[] = answer.ok ? refused.map((r) => r.failure) : [answer];

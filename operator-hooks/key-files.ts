@@ -18,6 +18,8 @@ export const fileNames = {
   definitions: 'validator_definitions.yml',
   slashingImport: 'slashing-protection.json',
   slashingExport: 'slashing-protection-export.json',
+  /** `true` or `false`: whether the client must start with doppelganger detection (doppelganger.ts). */
+  doppelganger: 'doppelganger-protection',
 } as const;
 
 /** Names a key material file may not take, because they mean something else here. */

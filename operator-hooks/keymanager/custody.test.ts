@@ -49,6 +49,21 @@ async function keyDir(validator: string, interchange: string | null = null): Pro
   return { dir: d, pubkey };
 }
 
+/** A custody holding keys of `validators` in a client that, like Lodestar 1.5.1, keeps a deleted active key. */
+async function holdingKeptKeys(...validators: string[]): Promise<{ c: KeymanagerCustody; keys: { v: string; dir: string; pubkey: string }[] }> {
+  const c = custody();
+  const keys = await Promise.all(validators.map(async (v) => ({ v, ...(await keyDir(v)) })));
+  for (const k of keys) await c.load(k.v, k.dir);
+  km.keepsDeletedKeys = true;
+  return { c, keys };
+}
+
+/** The client process is gone: no API, no process to find. */
+function clientGone(): void {
+  km.failWith = 503;
+  clientStop = { pids: [], evidence: 'unproven', why: 'no signer process found' };
+}
+
 describe('Keymanager custody', () => {
   it('imports a held key with the interchange the broker handed over, authenticated with the token file', async () => {
     const c = custody();
@@ -90,6 +105,39 @@ describe('Keymanager custody', () => {
     expect(stop.why).toMatch(/saw signer pid 42 exit/);
     // The interchange of the DELETE still travels with the acknowledgement.
     expect(stop.interchange).not.toBeNull();
+  });
+
+  it('before it stops a client that kept a key, collects every other key\'s history, so each release carries its own', async () => {
+    const { c, keys: vs } = await holdingKeptKeys('v1', 'v2', 'v3');
+    const stops = [];
+    for (const k of vs) {
+      stops.push(await c.unload(k.v));
+      clientGone(); // once the first stop is through
+    }
+    expect(clientStops).toBe(1);
+    expect(stops.map((s) => (s.interchange as { data: { pubkey: string }[] } | null)?.data.map((d) => d.pubkey))).toEqual(vs.map((k) => [k.pubkey]));
+    // The other two were deleted (files gone) before the process was seen to exit: their stop is proven too.
+    expect(stops.map((s) => s.evidence)).toEqual(['proven', 'proven', 'proven']);
+  });
+
+  it('takes a key out again when a client lists it after the stop that counted it stopped', async () => {
+    const { c, keys: [, v2] } = await holdingKeptKeys('v1', 'v2');
+    await c.unload('v1');
+    km.keepsDeletedKeys = false;
+    // The client still answers and lists v2: some process signs with it.
+    const stop = await c.unload('v2');
+    expect(stop.evidence).toBe('proven');
+    expect(km.keys.has(v2!.pubkey)).toBe(false);
+    expect(clientStops).toBe(1);
+  });
+
+  it('does not count a later key as stopped when its DELETE failed before the client stop', async () => {
+    const { c, keys: [, v2] } = await holdingKeptKeys('v1', 'v2');
+    // v2 was not deleted: a client restarted from its data dir could load it again.
+    km.rejectDeleteOf = v2!.pubkey;
+    await c.unload('v1');
+    clientGone();
+    expect((await c.unload('v2')).evidence).toBe('unproven');
   });
 
   it('counts a client that would not exit as unproven', async () => {

@@ -48,6 +48,10 @@ export class KeymanagerCustody {
   private readonly keys = new Map<string, string>();
   /** public key → the interchange its DELETE returned. */
   private readonly exports = new Map<string, Record<string, unknown>>();
+  /** Keys whose DELETE the client answered: their keystore files are gone from its data dir. */
+  private readonly offDisk = new Set<string>();
+  /** Keys off disk whose client process was then seen to exit, with how: no process can sign with them. */
+  private readonly stoppedWith = new Map<string, string>();
   /** One removal per key at a time: the sweeper and a fence may ask together. */
   private readonly removing = new Map<string, Promise<KeyStop>>();
 
@@ -81,6 +85,8 @@ export class KeymanagerCustody {
       this.d.log(`${validator}: the client refused the import`);
       return false;
     }
+    this.offDisk.delete(pubkey);
+    this.stoppedWith.delete(pubkey);
     this.d.log(`${validator}: key ${short(pubkey)} ${s.status === 'duplicate' ? 'was already in' : 'imported into'} the client`);
     return true;
   }
@@ -129,26 +135,64 @@ export class KeymanagerCustody {
 
   private async removeOnce(pubkey: string): Promise<KeyStop> {
     const before = await this.d.api.list();
-    if (!before.ok) return this.stopClient(pubkey, `the client cannot be asked (${before.reason})`);
+    if (!before.ok) {
+      // A later key of a client already stopped: that process cannot be asked
+      // any more, and no new one can load the key from files that are gone.
+      const gone = this.stoppedWith.get(pubkey);
+      if (gone !== undefined) return { evidence: 'proven', why: `the client that had ${short(pubkey)} was stopped (${gone}) after its keystore was deleted`, interchange: this.exports.get(pubkey) ?? null };
+      return this.stopClient(pubkey, `the client cannot be asked (${before.reason})`);
+    }
+    // Listed again: a client has the key, whatever was proven of the one before.
+    if (before.body.includes(pubkey)) this.stoppedWith.delete(pubkey);
     if (!before.body.includes(pubkey)) return { evidence: 'proven', why: `the client does not list ${short(pubkey)}`, interchange: this.exports.get(pubkey) ?? null };
     const del = await this.d.api.deleteKeys([pubkey]);
     if (!del.ok) return this.stopClient(pubkey, `DELETE failed (${del.reason})`);
     const interchange = parseInterchange(del.body.slashing_protection);
     if (interchange !== null) this.exports.set(pubkey, interchange);
+    if (del.body.data[0]?.status === 'deleted') this.offDisk.add(pubkey);
     const after = await this.d.api.list();
     if (!after.ok) return this.stopClient(pubkey, `the client cannot be asked after the DELETE (${after.reason})`);
-    if (after.body.includes(pubkey)) return this.stopClient(pubkey, `the client still lists ${short(pubkey)} after answering ${del.body.data[0]!.status} to its DELETE`);
+    if (after.body.includes(pubkey)) {
+      await this.collectHistories(pubkey);
+      return this.stopClient(pubkey, `the client still lists ${short(pubkey)} after answering ${del.body.data[0]!.status} to its DELETE`);
+    }
     return { evidence: 'proven', why: `deleted ${short(pubkey)}; the client no longer lists it`, interchange };
+  }
+
+  /**
+   * The client is about to be stopped and still answers: DELETE every other
+   * key this custody loaded, in one request, so each keeps the history the
+   * client signed with it. Once the process is gone, a key not asked for
+   * would be released without its history (its successor told `unproven`).
+   * A key still held is imported again when the client comes back.
+   */
+  private async collectHistories(except: string): Promise<void> {
+    const others = [...new Set(this.keys.values())].filter((pk) => pk !== except);
+    if (others.length === 0) return;
+    const del = await this.d.api.deleteKeys(others);
+    const all = del.ok ? parseInterchange(del.body.slashing_protection) : null;
+    if (all === null) return void this.d.log(`could not collect the other keys' histories before stopping the client (${del.ok ? 'no interchange' : del.reason})`);
+    for (const [i, pk] of others.entries()) {
+      this.exports.set(pk, onlyKey(all, pk));
+      if (del.ok && del.body.data[i]?.status === 'deleted') this.offDisk.add(pk);
+    }
   }
 
   private async stopClient(pubkey: string, why: string): Promise<KeyStop> {
     this.d.log(`${why}: stopping the validator client`);
     const s = await this.d.stopClient();
+    if (s.evidence === 'proven') for (const pk of this.offDisk) this.stoppedWith.set(pk, s.why);
     return { evidence: s.evidence, why: `${why}; ${s.why}`, interchange: this.exports.get(pubkey) ?? null };
   }
 }
 
 const short = (pk: string) => `${pk.slice(0, 10)}…`;
+
+/** `interchange` with only `pubkey`'s entries: the broker refuses another key's. */
+function onlyKey(interchange: Record<string, unknown>, pubkey: string): Record<string, unknown> {
+  const data = Array.isArray(interchange.data) ? (interchange.data as { pubkey?: unknown }[]) : [];
+  return { ...interchange, data: data.filter((d) => typeof d.pubkey === 'string' && normalisePubkey(d.pubkey) === pubkey) };
+}
 
 function parseInterchange(text: string): Record<string, unknown> | null {
   try {

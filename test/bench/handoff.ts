@@ -24,6 +24,7 @@ import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/id
 import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import { firstJsonLine, freePort, nodeTs, repoRoot, spawnBounded, type Bounded } from './children';
+import { handoffsFile, readHandoffs, type Handoff } from '../chain/support/report';
 import { progress, round, unavailable } from './report';
 
 const validator = 'handoff-v1';
@@ -159,4 +160,21 @@ async function handoff(shape: Shape): Promise<number | null> {
     for (const p of procs.reverse()) await p.stop(2000);
     await rm(home, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the chain group (`npm run test:chain`, test/chain/handoff.test.ts)
+ * measured on a real chain, per handoff: the wait from the old pod's stop to
+ * the new pod's grant, and the attestations missed. Read from its report
+ * file; not measured here, since a chain takes minutes to run.
+ */
+export async function chainHandoffs(): Promise<{ chain_handoff_waiting_ms: Record<string, number> | null; chain_handoff_missed_attestations: Record<string, number> | null }> {
+  const report = await readHandoffs().catch(() => null);
+  if (report === null) {
+    const why = `no ${handoffsFile}: run \`npm run test:chain\` first`;
+    return { chain_handoff_waiting_ms: unavailable('chain_handoff_waiting_ms', why), chain_handoff_missed_attestations: unavailable('chain_handoff_missed_attestations', why) };
+  }
+  progress(`chain handoffs from ${report.at} (${report.client}, ${report.secondsPerSlot} s slots, ${report.keys} keys)`);
+  const per = (f: (h: Handoff) => number) => Object.fromEntries(report.handoffs.map((h) => [`${h.handoff}${h.doppelganger ? ', doppelganger' : ''}`, f(h)]));
+  return { chain_handoff_waiting_ms: per((h) => h.waiting_ms), chain_handoff_missed_attestations: per((h) => h.missed_attestations) };
 }

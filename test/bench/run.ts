@@ -14,7 +14,7 @@ import { coldStarts } from './cold-start';
 import { costPerValidatorMonth } from './cost';
 import { fleetDay } from './fleet-day';
 import { cryptoFloor, renewFloor } from './crypto';
-import { handoffPlanned, handoffWaiting } from './handoff';
+import { chainHandoffs, handoffPlanned, handoffWaiting } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
 import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
@@ -64,6 +64,8 @@ const groupOf: Record<string, Group> = {
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
   handoff_waiting_ms: 'handoff',
+  chain_handoff_waiting_ms: 'handoff',
+  chain_handoff_missed_attestations: 'handoff',
 };
 
 const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
@@ -182,6 +184,7 @@ async function main(): Promise<void> {
   if (has('handoff')) {
     figures.handoff_planned_ms = await handoffPlanned();
     figures.handoff_waiting_ms = await handoffWaiting();
+    Object.assign(figures, await chainHandoffs());
   }
 
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);

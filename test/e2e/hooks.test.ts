@@ -54,6 +54,8 @@ describe('keyhold-hook against a real broker', () => {
     await holdingNow(a);
     expect(await stat(join(a.keyDir, 'keystore.json')).then((s) => s.mode & 0o777)).toBe(0o400);
     expect(await readFile(join(a.keyDir, 'validator_definitions.yml'), 'utf8')).toContain(`voting_public_key: "${publicId}"`);
+    // The first holder: keyhold cannot know the key never ran elsewhere, so detection stays on.
+    expect(await readFile(join(a.keyDir, 'doppelganger-protection'), 'utf8')).toBe('true\n');
     const epoch = a.lastState!.epoch!;
     const interchange = {
       metadata: { interchange_format_version: '5', genesis_validators_root: testGenesisRoot },
@@ -73,6 +75,7 @@ describe('keyhold-hook against a real broker', () => {
     expect(JSON.parse(await readFile(join(a2.keyDir, 'slashing-protection.json'), 'utf8'))).toEqual(interchange);
     // ...and is told its predecessor stopped with its history.
     expect(JSON.parse(await readFile(join(a2.keyDir, 'grant.json'), 'utf8'))).toMatchObject({ epoch: epoch + 1, predecessor: 'released' });
+    expect(await readFile(join(a2.keyDir, 'doppelganger-protection'), 'utf8')).toBe('false\n');
     expect(overlaps(pods)).toEqual([]);
   });
 
@@ -90,6 +93,9 @@ describe('keyhold-hook against a real broker', () => {
     await holdingNow(a2);
     expect(a2.intervals[0]!.start - crashedAt).toBeGreaterThanOrEqual(horizonMs);
     expect(a2.log.join('\n')).toMatch(/waiting [\d.]+s: not_before/);
+    // A crash proves nothing: the successor keeps doppelganger detection.
+    expect(JSON.parse(await readFile(join(a2.keyDir, 'grant.json'), 'utf8'))).toMatchObject({ predecessor: 'unproven' });
+    expect(await readFile(join(a2.keyDir, 'doppelganger-protection'), 'utf8')).toBe('true\n');
     expect(overlaps(pods)).toEqual([]);
   });
 

@@ -13,6 +13,8 @@ export interface FakeKeymanager {
   readonly keys: Map<string, { keystore: string; password: string; interchange: string | null }>;
   readonly requests: string[];
   keepsDeletedKeys: boolean;
+  /** A key whose DELETE answers `error` (the client could not remove it). */
+  rejectDeleteOf: string | null;
   /** Answer every request with this status instead (a client starting up, or broken). */
   failWith: number | null;
   /** Forget every key (a client restarted on an empty data dir); `keep` stays. */
@@ -42,6 +44,7 @@ export async function startFakeKeymanager(token = 'km-token-0123456789abcdef'): 
     keys,
     requests,
     keepsDeletedKeys: false,
+    rejectDeleteOf: null,
     failWith: null,
     restart(keep = []) {
       for (const k of [...keys.keys()]) if (!keep.includes(k)) keys.delete(k);
@@ -74,6 +77,7 @@ export async function startFakeKeymanager(token = 'km-token-0123456789abcdef'): 
         const { pubkeys } = body as { pubkeys: string[] };
         const data = pubkeys.map((pk) => {
           if (!keys.has(pk)) return { status: 'not_found' };
+          if (pk === fake.rejectDeleteOf) return { status: 'error', message: 'could not delete' };
           if (!fake.keepsDeletedKeys) keys.delete(pk);
           return { status: 'deleted' };
         });

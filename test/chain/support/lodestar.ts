@@ -109,7 +109,8 @@ export class BeaconNode {
     // `dev` writes genesis.ssz into its working directory: one per node.
     const log: string[] = [];
     const node = new BeaconNode(lodestar(args, dir, log), dir, restUrl, log);
-    await until('the beacon node REST API', () => node.headSlot().then((s) => s >= 0), 60_000);
+    // Under load (2 shared cores) a dev node has taken over a minute to answer.
+    await until('the beacon node REST API', () => node.headSlot().then((s) => s >= 0), 100_000);
     return node;
   }
 

@@ -153,6 +153,18 @@ export class Broker {
   }
 }
 
+/** A pod instance's own folder (in memory where the machine has /dev/shm): its key volume and its projected token. */
+export async function podDir(broker: Broker, prefix: string, podName: string, podUid: string): Promise<{ dir: string; keyDir: string; tokenFile: string }> {
+  // /dev/shm where there is one: the key volume is memory-backed in a real pod too.
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const dir = await mkdtemp(join(base, `${prefix}-${podName}-`));
+  const keyDir = join(dir, 'keys');
+  const tokenFile = join(dir, 'token');
+  await mkdir(keyDir, { mode: 0o700 });
+  await writeFile(tokenFile, await mintDevPodToken(broker.home, { namespace: 'validators', podName, podUid, ttlSeconds: 3600 }), { mode: 0o600 });
+  return { dir, keyDir, tokenFile };
+}
+
 export interface Interval {
   start: number;
   end: number | null;
@@ -160,7 +172,6 @@ export interface Interval {
 
 /** One validator pod instance: its own pod UID, key volume, fetch, keeper and stand-in validator. */
 export class Pod {
-  readonly uid = randomUUID();
   readonly intervals: Interval[] = [];
   readonly log: string[] = [];
   readonly states: { at: number; state: KeeperStatus }[] = [];
@@ -176,16 +187,12 @@ export class Pod {
     readonly validator: string,
     readonly podName: string,
     readonly dir: string,
+    readonly uid: string,
   ) {}
 
   static async create(broker: Broker, validator: string, podName: string): Promise<Pod> {
-    // /dev/shm where there is one: the key volume is memory-backed in a real pod too.
-    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-    const dir = await mkdtemp(join(base, `keyhold-e2e-${podName}-`));
-    const pod = new Pod(broker, validator, podName, dir);
-    await mkdir(pod.keyDir, { mode: 0o700 });
-    await writeFile(pod.tokenFile, await mintDevPodToken(broker.home, { namespace: 'validators', podName, podUid: pod.uid, ttlSeconds: 3600 }), { mode: 0o600 });
-    return pod;
+    const uid = randomUUID();
+    return new Pod(broker, validator, podName, (await podDir(broker, 'keyhold-e2e', podName, uid)).dir, uid);
   }
 
   get slot(): string {
