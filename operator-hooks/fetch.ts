@@ -11,6 +11,7 @@ import { lifetimeMs } from './deadline';
 import { ephemeralKeyPair, grantClaims, openKeyDelivery } from './ephemeral-key';
 import { wipeDir, writeKeyBundle, type GrantRecord } from './key-files';
 import { seconds, type Log } from './log';
+import { clearMountLayout, writeMountLayout } from './mount';
 import { nextStep } from './retry';
 
 export interface HookDeps {
@@ -51,15 +52,30 @@ async function checkKeyDir(config: FetchConfig, log: Log): Promise<void> {
   if (fs.type !== tmpfsMagic) log(`warning: ${config.keyDir} is not memory-backed (tmpfs); in a pod it must be an emptyDir with medium: Memory`);
 }
 
+/** The client's own files for the keys now held; a bad settings file refuses the fetch instead of starting a client that pays the wrong address. */
+async function writeLayoutOrRefuse(config: FetchConfig, log: Log): Promise<void> {
+  try {
+    const paths = await writeMountLayout(config);
+    if (paths.length > 0) log(`${config.client} layout: ${paths.length} file(s) written`);
+  } catch (e) {
+    if ((e as Error).name === 'SettingsError' || (e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new FetchRefused(`KEYHOLD_VALIDATOR_SETTINGS_FILE: ${(e as Error).name === 'SettingsError' ? (e as Error).message : 'cannot be read'}`);
+    }
+    throw e;
+  }
+}
+
 export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<GrantRecord> {
   await checkKeyDir(config, deps.log);
   // Leftovers of an earlier attempt (an init container restarted mid-write)
   // are never mixed with a new grant. No signer runs before fetch succeeds.
   await wipeDir(config.keyDir);
+  await clearMountLayout(config);
   const got = await acquireGrant({ ...deps, settings: config });
   if (got.kind === 'aborted') throw new FetchRefused('stopped before a grant was issued');
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
   const record = await installGrant(config.keyDir, config.validator, got);
+  await writeLayoutOrRefuse(config, deps.log);
   deps.log(
     `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}${record.predecessor === 'unproven' ? ' (its stop or its history is not proven: start the validator client with doppelganger detection)' : ''}`,
   );
@@ -77,6 +93,7 @@ export async function runFetchMany(config: FetchConfig, deps: HookDeps & { reado
     await mkdir(config.keyDirOf(v), { recursive: true, mode: 0o700 });
     await wipeDir(config.keyDirOf(v));
   }
+  await clearMountLayout(config);
   const keyPair = await ephemeralKeyPair();
   for (let attempt = 0; ; attempt++) {
     if (deps.signal?.aborted) throw new FetchRefused('stopped before a grant was issued');
@@ -97,6 +114,7 @@ export async function runFetchMany(config: FetchConfig, deps: HookDeps & { reado
       }
     }
     if (installed.length > 0) {
+      await writeLayoutOrRefuse(config, deps.log);
       for (const r of installed) deps.log(`granted ${r.validator} at epoch ${r.epoch} for slot ${r.slot}; key written to ${config.keyDirOf(r.validator)}`);
       for (const r of refused) deps.log(`not yet ${r.validator} (${r.failure.kind === 'refused' ? r.failure.code : r.failure.reason}); the keeper keeps asking`);
       return installed;

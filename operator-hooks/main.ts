@@ -11,6 +11,7 @@ import { httpKeymanagerApi } from './keymanager/api';
 import { KeymanagerCustody } from './keymanager/custody';
 import { RenewBatch } from './renew-batch';
 import { wipeDir } from './key-files';
+import { clearMountLayout, removeFromMountLayout, writeMountLayout } from './mount';
 import { Keeper } from './keeper';
 import { stderrLog } from './log';
 import { runProbe } from './probe';
@@ -42,6 +43,7 @@ async function fetchVerb(c: FetchConfig): Promise<number> {
     if (e instanceof FetchRefused || (e as Error).name === 'KeyDeliveryError') {
       // Nothing half-written is left for a validator to find.
       for (const v of c.validators) await wipeDir(c.keyDirOf(v)).catch(() => undefined);
+      await clearMountLayout(c).catch(() => undefined);
       console.error(`keyhold-hook fetch: ${(e as Error).message}`);
       return 1;
     }
@@ -70,6 +72,13 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
       client: batch ? { ...client, renew: (g, o) => batch.renew(g, o) } : client,
       stopSigner: custody ? () => custody.unload(v) : stopTheSigner,
       ...(custody ? { startSigner: () => custody.load(v, c.keyDirOf(v)) } : {}),
+      ...(c.client !== null && !custody
+        ? {
+            afterInstall: async () => void (await writeMountLayout(c)),
+            // If the key cannot be taken out alone, the whole layout goes: a key file left behind is worse than a stopped client.
+            beforeWipe: () => removeFromMountLayout(c, v).then(() => undefined, () => clearMountLayout(c)),
+          }
+        : {}),
     });
   });
   const { server, port } = await startStatusServer({ port: c.port, status: () => (many ? keepers.map((k) => k.status()) : keepers[0]!.status()), probeStateFile: c.probeStateFile });
@@ -95,6 +104,7 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
     done.abort();
     await stopTheSigner().catch(() => undefined);
     for (const v of c.validators) await wipeDir(c.keyDirOf(v)).catch(() => undefined);
+    await clearMountLayout(c).catch(() => undefined);
     return 1;
   }
 }
