@@ -12,7 +12,8 @@ import type { GrantedKey } from './layouts/types';
 
 type MountSettings = Pick<BrokerSettings, 'client' | 'settingsFile' | 'keyDir' | 'keyDirOf' | 'validators'>;
 
-async function settingsOf(c: MountSettings): Promise<SettingsOf> {
+/** KEYHOLD_VALIDATOR_SETTINGS_FILE, read and checked now (SettingsError on bad content). */
+export async function settingsOf(c: Pick<BrokerSettings, 'settingsFile'>): Promise<SettingsOf> {
   if (c.settingsFile === null) return () => undefined;
   // Read failures and bad content stop fetch (exit 1) rather than start a
   // client that would pay fees to the wrong address.
