@@ -11,7 +11,8 @@ import { lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'no
 import { dirname, join } from 'node:path';
 import type { Predecessor } from './broker-client';
 import type { GrantClaimsView } from './ephemeral-key';
-import type { GrantedKey, Layout, LayoutFile, ValidatorSettings } from './layouts/types';
+import { lighthouseEntry } from './layouts/lighthouse';
+import { yamlText, type GrantedKey, type Layout, type LayoutFile, type ValidatorSettings } from './layouts/types';
 
 export const fileNames = {
   grantToken: 'grant.jwt',
@@ -75,18 +76,9 @@ export async function writeFileAtomic(dir: string, name: string, data: Uint8Arra
   if (opts.syncDir !== false) await fsyncDir(dir);
 }
 
-/** Lighthouse's validator_definitions.yml: one enabled local keystore. JSON strings are valid YAML scalars. */
-export function lighthouseDefinitions(dir: string, publicId: string): string {
-  return [
-    '---',
-    '- enabled: true',
-    `  voting_public_key: ${JSON.stringify(publicId)}`,
-    '  description: "delivered by keyhold"',
-    '  type: local_keystore',
-    `  voting_keystore_path: ${JSON.stringify(join(dir, 'keystore.json'))}`,
-    `  voting_keystore_password_path: ${JSON.stringify(join(dir, 'password.txt'))}`,
-    '',
-  ].join('\n');
+/** Lighthouse's validator_definitions.yml for the one key in `dir` (the one-key form; layouts/lighthouse.ts writes it for many). */
+export function lighthouseDefinitions(dir: string, publicId: string, validator: string): string {
+  return yamlText([lighthouseEntry({ validator, dir, pubkey: publicId, keystore: '', password: '' })]);
 }
 
 /**
@@ -106,7 +98,7 @@ export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { to
     written.push(fileNames.slashingImport);
   }
   if (bundle.format === 'eip2335' && bundle.files.has('keystore.json') && bundle.files.has('password.txt')) {
-    await writeFileAtomic(dir, fileNames.definitions, lighthouseDefinitions(dir, bundle.publicId), { syncDir: false });
+    await writeFileAtomic(dir, fileNames.definitions, lighthouseDefinitions(dir, bundle.publicId, grant.record.validator), { syncDir: false });
     written.push(fileNames.definitions);
   }
   await writeGrant(dir, grant.token, grant.record);
