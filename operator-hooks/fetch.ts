@@ -33,13 +33,14 @@ export class FetchRefused extends Error {
 const tmpfsMagic = 0x01021994;
 
 /** Open a grant's key delivery and write it to `keyDir`. Returns the record written as grant.json. */
-export async function installGrant(keyDir: string, validator: string, got: Extract<Acquired, { kind: 'granted' }>): Promise<GrantRecord> {
+/** `beforeGrant` runs once the key material is in and before grant.jwt, whose presence tells a waiting wrapper to start. */
+export async function installGrant(keyDir: string, validator: string, got: Extract<Acquired, { kind: 'granted' }>, beforeGrant?: () => Promise<void>): Promise<GrantRecord> {
   if (got.claims.validator !== validator) throw new FetchRefused(`the broker granted validator "${got.claims.validator}", not "${validator}"`);
   const bundle = await openKeyDelivery(got.jwe, got.keyPair.privateKey);
   const { validator: v, slot, podUid, epoch, iat, exp, jti } = got.claims;
   const record: GrantRecord = { validator: v, slot, podUid, epoch, iat, exp, jti, sentAt: got.sent.wall, predecessor: got.predecessor };
   try {
-    await writeKeyBundle(keyDir, bundle, { token: got.token, record });
+    await writeKeyBundle(keyDir, bundle, { token: got.token, record }, beforeGrant ? { beforeGrant } : {});
   } finally {
     for (const b of bundle.files.values()) b.fill(0);
   }
@@ -74,8 +75,7 @@ export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<Gra
   const got = await acquireGrant({ ...deps, settings: config });
   if (got.kind === 'aborted') throw new FetchRefused('stopped before a grant was issued');
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
-  const record = await installGrant(config.keyDir, config.validator, got);
-  await writeLayoutOrRefuse(config, deps.log);
+  const record = await installGrant(config.keyDir, config.validator, got, () => writeLayoutOrRefuse(config, deps.log));
   deps.log(
     `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}${record.predecessor === 'unproven' ? ' (its stop or its history is not proven: start the validator client with doppelganger detection)' : ''}`,
   );

@@ -58,8 +58,8 @@ export interface KeeperDeps extends HookDeps {
   readonly stopSigner: () => Promise<StopProof>;
   /** Keymanager mode: hand the held key to the running client. True once it has it. */
   readonly startSigner?: () => Promise<boolean>;
-  /** Mount mode with KEYHOLD_CLIENT: write the client's files once a key is installed. */
-  readonly afterInstall?: () => Promise<void>;
+  /** Mount mode with KEYHOLD_CLIENT: write the client's files once the key is in, before grant.jwt. */
+  readonly writeLayout?: () => Promise<void>;
   /** Mount mode with KEYHOLD_CLIENT: take this key out of the client's files, before its directory is wiped. */
   readonly beforeWipe?: () => Promise<void>;
 }
@@ -269,8 +269,7 @@ export class Keeper {
     const got = await acquireGrant({ ...this.d, settings: this.config, signal: this.signal });
     if (got.kind === 'aborted') return;
     if (got.kind === 'gave_up') return this.fence(got.reason, null);
-    const record = await installGrant(this.config.keyDir, this.config.validator, got);
-    await this.d.afterInstall?.();
+    const record = await installGrant(this.config.keyDir, this.config.validator, got, this.d.writeLayout);
     this.hold(got.token, record, got.sent.mono);
     await this.start();
   }
@@ -358,8 +357,7 @@ export class Keeper {
       await this.releaseWithRetry(got.token, this.history, 'returning the new-epoch grant');
       return this.fence(`the broker now designates this pod at epoch ${c.epoch}, not ${lost.record.epoch}; not resuming (delete the pod to start clean)`, null);
     }
-    const record = await installGrant(this.config.keyDir, this.config.validator, got);
-    await this.d.afterInstall?.();
+    const record = await installGrant(this.config.keyDir, this.config.validator, got, this.d.writeLayout);
     this.hold(got.token, record, got.sent.mono);
     await this.start();
     this.d.log(`recovered: the broker still designates this pod at epoch ${record.epoch}`);

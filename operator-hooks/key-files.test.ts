@@ -59,6 +59,14 @@ describe('key files', () => {
     expect(await hasKeyFiles(dir)).toBe(true);
   });
 
+  it('runs beforeGrant (the client layout) with the key in place and before grant.jwt, which tells a wrapper to start', async () => {
+    const files = new Map([['keystore.json', Buffer.from('{}')], ['password.txt', Buffer.from('pw')]]);
+    let seen: string[] = [];
+    await writeKeyBundle(dir, { format: 'eip2335', publicId: '0xabc', files, slashingProtection: null }, { token: 'a.b.c', record }, { beforeGrant: async () => void (seen = (await readdir(dir)).sort()) });
+    expect(seen).toEqual(['keystore.json', 'password.txt', 'validator_definitions.yml']);
+    expect(await readdir(dir)).toContain('grant.jwt');
+  });
+
   it('refuses material file names that would shadow its own files', async () => {
     const files = new Map([['grant.jwt', Buffer.from('x')]]);
     await expect(writeKeyBundle(dir, { format: 'x', publicId: 'p', files, slashingProtection: null }, { token: 't', record })).rejects.toThrow(/not allowed/);

@@ -86,7 +86,7 @@ export function lighthouseDefinitions(dir: string, publicId: string, validator: 
  * interchange is in place before the files the wrapper waits for, and
  * grant.jwt comes last because its presence means "complete".
  */
-export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { token: string; record: GrantRecord }): Promise<string[]> {
+export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { token: string; record: GrantRecord }, opts: { beforeGrant?: () => Promise<void> } = {}): Promise<string[]> {
   const written: string[] = [];
   for (const [name, bytes] of bundle.files) {
     if (!isAllowedMaterialName(name)) throw new Error(`key material file name not allowed: ${JSON.stringify(name)}`);
@@ -101,6 +101,7 @@ export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { to
     await writeFileAtomic(dir, fileNames.definitions, lighthouseDefinitions(dir, bundle.publicId, grant.record.validator), { syncDir: false });
     written.push(fileNames.definitions);
   }
+  await opts.beforeGrant?.();
   await writeGrant(dir, grant.token, grant.record);
   written.push(fileNames.grantRecord, fileNames.grantToken);
   return written;

@@ -85,7 +85,7 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
       ...(custody ? { startSigner: () => custody.load(v, c.keyDirOf(v), settings(v)) } : {}),
       ...(c.client !== null && !custody
         ? {
-            afterInstall: async () => void (await writeMountLayout(c)),
+            writeLayout: async () => void (await writeMountLayout(c)),
             // If the key cannot be taken out alone, the whole layout goes: a key file left behind is worse than a stopped client.
             beforeWipe: () => removeFromMountLayout(c, v).then(() => undefined, () => clearMountLayout(c)),
           }

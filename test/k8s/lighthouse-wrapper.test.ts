@@ -111,13 +111,14 @@ describe.runIf(hasKubectl)(`the lighthouse wrapper script${skipReason}`, () => {
     expect(r[1]!.argv).not.toContain('--init-slashing-protection');
   });
 
-  it('a restart on an existing database neither imports nor initialises', async () => {
+  it('a restart on an existing database neither imports nor initialises; the mev-boost component adds --builder-proposals', async () => {
     await mkdir(join(data, 'validators'));
     await writeFile(join(data, 'validators', 'slashing_protection.sqlite'), JSON.stringify({ registered: [pubkey] }));
-    expect(await script(env({ KEYHOLD_INIT_SLASHING_PROTECTION: 'true' }))).toBe(0);
+    expect(await script(env({ KEYHOLD_INIT_SLASHING_PROTECTION: 'true', BUILDER_PROPOSALS: '--builder-proposals' }))).toBe(0);
     const r = await runs();
     expect(r.map((x) => x.run)).toEqual(['vc', 'export']);
     expect(r[0]!.argv).not.toContain('--init-slashing-protection');
+    expect(r[0]!.argv).toContain('--builder-proposals');
   });
 
   it('first start without the opt-in and without history: refuses before lighthouse runs, leaving no dangling link', async () => {
