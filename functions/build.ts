@@ -45,8 +45,8 @@ interface Target {
 }
 
 export const targets: Record<TargetName, Target> = {
-  'aws-lambda': { entry: 'functions/aws-lambda.ts', entryName: 'aws-lambda', stores: ['dynamodb', 'aws-secrets-manager', 'vault'], external: [] },
-  gcp: { entry: 'functions/gcp.ts', entryName: 'index', stores: ['firestore', 'gcp-secret-manager', 'vault'], external: ['@google-cloud/functions-framework'] },
+  'aws-lambda': { entry: 'functions/aws-lambda.ts', entryName: 'aws-lambda', stores: ['dynamodb', 'aws-secrets-manager', 'vault', 's3-witness'], external: [] },
+  gcp: { entry: 'functions/gcp.ts', entryName: 'index', stores: ['firestore', 'gcp-secret-manager', 'vault', 'gcs-witness'], external: ['@google-cloud/functions-framework'] },
 };
 
 /** Output name of the EIP-2335 check worker, beside each bundle's entry file. */

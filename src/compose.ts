@@ -26,8 +26,8 @@ import { bootstrapHome, devCluster, homeFiles } from './identity/dev-credentials
 import { OperatorVerifier, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
 import { PodTokenVerifier, type ClusterConfig } from './identity/pod-token';
 import { jsonLogger, type Logger } from './log';
-import { systemClock, type Clock, type KeyStore, type StateStore } from './ports';
-import { keyStoreFactories, stateStoreFactories, type StoreContext } from './stores/registry';
+import { systemClock, type CheckpointWitness, type Clock, type KeyStore, type StateStore } from './ports';
+import { keyStoreFactories, stateStoreFactories, witnessFactories, type StoreContext } from './stores/registry';
 import { StartupError, errorTag } from './startup-error';
 
 export interface BrokerParts {
@@ -52,6 +52,8 @@ export interface BrokerParts {
   readonly promotionApprovals?: 1 | 2;
   /** Defaults to core/checkpoints defaultSchedule. */
   readonly checkpointSchedule?: CheckpointSchedule;
+  /** Where each signed checkpoint is also copied, write-once. */
+  readonly witness?: CheckpointWitness;
   /** When set, pod UIDs and operator subjects are ledgered as `hmac-sha256:` pseudonyms under this per-install key. */
   readonly ledgerHmacKey?: Uint8Array;
   /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
@@ -72,7 +74,7 @@ export interface Broker {
 export function buildBroker(parts: BrokerParts): Broker {
   const clock = parts.clock ?? systemClock;
   const logger = parts.logger ?? jsonLogger();
-  const checkpointer = new Checkpointer({ state: parts.state, signer: parts.signer, clock, schedule: parts.checkpointSchedule ?? defaultSchedule, logger });
+  const checkpointer = new Checkpointer({ state: parts.state, signer: parts.signer, clock, schedule: parts.checkpointSchedule ?? defaultSchedule, logger, ...(parts.witness ? { witness: parts.witness } : {}) });
   const pseudonyms = parts.ledgerHmacKey ? pseudonymiser(parts.ledgerHmacKey) : undefined;
   // The services see a store that pseudonymises what it ledgers and reports each commit, so checkpoints follow the schedule.
   const state = ledgerStore(parts.state, { checkpointer, pseudonyms });
@@ -118,6 +120,7 @@ export function buildBroker(parts: BrokerParts): Broker {
     checkpointer,
     parts,
     async close() {
+      parts.witness?.close();
       await Promise.allSettled([parts.state.close(), ...parts.keyStores.map((k) => k.close())]);
     },
   };
@@ -220,6 +223,7 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     promotionApprovals: config.promotionApprovals,
     readyCacheMs: config.readyCacheMs,
     checkpointSchedule: config.checkpointSchedule,
+    ...(config.checkpointWitness ? { witness: await witnessFactories[config.checkpointWitness.location.scheme](config.checkpointWitness.location, config.env, config.checkpointWitness.retentionDays) } : {}),
     ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
     refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
   });

@@ -29,6 +29,22 @@ describe('parseConfig', () => {
     expect(c).toMatchObject({ runtime: 'aws-lambda', stateStore: 'dynamodb', dev: false, signingKey: { secret: 'keyhold/signing-key' } });
   });
 
+  it('takes a write-once checkpoint witness as s3:// or gs:// with a bucket and prefix, and nothing else', () => {
+    expect(parseConfig(cloud).checkpointWitness).toBeNull();
+    expect(parseConfig({ ...cloud, KEYHOLD_CHECKPOINT_WITNESS: 's3://acme-keyhold-ledger/prod' }).checkpointWitness).toEqual({
+      location: { scheme: 's3', bucket: 'acme-keyhold-ledger', prefix: 'prod/' },
+      retentionDays: 2555,
+    });
+    expect(parseConfig({ ...cloud, KEYHOLD_CHECKPOINT_WITNESS: 'gs://acme-ledger', KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS: '400' }).checkpointWitness).toEqual({
+      location: { scheme: 'gs', bucket: 'acme-ledger', prefix: '' },
+      retentionDays: 400,
+    });
+    for (const bad of ['https://acme/x', 's3://', 's3://UPPER/x', 'gs://a/x', 's3://acme-ledger/../x y']) {
+      expect(refused({ ...cloud, KEYHOLD_CHECKPOINT_WITNESS: bad })).toContain('KEYHOLD_CHECKPOINT_WITNESS');
+    }
+    expect(refused({ ...cloud, KEYHOLD_CHECKPOINT_WITNESS: 's3://acme-ledger/', KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS: '0' })).toContain('whole number of days');
+  });
+
   it('refuses pod tokens older than an hour by default, and takes KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS', () => {
     expect(parseConfig(cloud).podTokenMaxAgeMs).toBe(3_600_000);
     expect(parseConfig({ ...cloud, KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: '900' }).podTokenMaxAgeMs).toBe(900_000);

@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import type { CheckpointSchedule } from './core/checkpoints';
+import { defaultWitnessRetentionDays, parseWitnessLocation, type WitnessLocation } from './witness/location';
 import type { Timing } from './core/horizon';
 import { commitLandingBounds, defaultCommitSendWindowMs } from './stores/commit-bounds';
 
@@ -25,7 +26,7 @@ export class ConfigError extends Error {
 export const runtimes = ['node', 'kubernetes', 'aws-lambda', 'gcp-functions'] as const;
 export type Runtime = (typeof runtimes)[number];
 
-const seconds = (name: string, dflt: number, min: number, max: number) =>
+const seconds = (name: string, dflt: number, min: number, max: number, unit = 'seconds') =>
   z
     .string()
     .optional()
@@ -33,7 +34,7 @@ const seconds = (name: string, dflt: number, min: number, max: number) =>
       if (v === undefined || v === '') return dflt;
       const n = Number(v);
       if (!Number.isInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of seconds from ${min} to ${max}, got "${v}"` });
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of ${unit} from ${min} to ${max}, got "${v}"` });
         return z.NEVER;
       }
       return n;
@@ -85,6 +86,8 @@ const envSchema = z.object({
   // At most 120 s, so the lag a checkpoint promises (twice this, plus a minute) stays within five minutes.
   KEYHOLD_CHECKPOINT_EVERY_SECONDS: seconds('KEYHOLD_CHECKPOINT_EVERY_SECONDS', 60, 1, 120),
   KEYHOLD_LEDGER_HMAC_KEY_FILE: z.string().optional(),
+  KEYHOLD_CHECKPOINT_WITNESS: z.string().optional(),
+  KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS: seconds('KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS', defaultWitnessRetentionDays, 1, 36_500, 'days'),
   KEYHOLD_CHECKPOINT_EVERY_ENTRIES: seconds('KEYHOLD_CHECKPOINT_EVERY_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KEYHOLD_DEV: z.enum(['0', '1']).optional(),
@@ -135,6 +138,8 @@ export interface Config {
   /** Distinct operators a promotion needs. */
   readonly promotionApprovals: 1 | 2;
   readonly checkpointSchedule: CheckpointSchedule;
+  /** Where each checkpoint is also written, write-once; null for none. */
+  readonly checkpointWitness: { readonly location: WitnessLocation; readonly retentionDays: number } | null;
   /** A file of at least 32 random bytes: pod UIDs and operator subjects are ledgered as hmac-sha256 pseudonyms under it. */
   readonly ledgerHmacKeyFile: string | null;
   /** Create the dev issuer and dev operator credential on first run. */
@@ -253,6 +258,12 @@ export function parseConfig(env: Env): Config {
   if (e.KEYHOLD_HEADER_TIMEOUT_SECONDS > e.KEYHOLD_BODY_TIMEOUT_SECONDS) {
     throw new ConfigError('KEYHOLD_HEADER_TIMEOUT_SECONDS cannot exceed KEYHOLD_BODY_TIMEOUT_SECONDS (which counts from the first byte of the request)');
   }
+  let checkpointWitness: Config['checkpointWitness'] = null;
+  if (e.KEYHOLD_CHECKPOINT_WITNESS) {
+    const location = parseWitnessLocation(e.KEYHOLD_CHECKPOINT_WITNESS);
+    if (!location) throw new ConfigError(`KEYHOLD_CHECKPOINT_WITNESS must be s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/, got "${e.KEYHOLD_CHECKPOINT_WITNESS}"`);
+    checkpointWitness = { location, retentionDays: e.KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS };
+  }
   const tls = e.KEYHOLD_TLS_CERT_FILE && e.KEYHOLD_TLS_KEY_FILE ? { certFile: e.KEYHOLD_TLS_CERT_FILE, keyFile: e.KEYHOLD_TLS_KEY_FILE } : null;
   if (e.KEYHOLD_RUNTIME === 'kubernetes' && !tls) {
     throw new ConfigError('a broker on Kubernetes must serve TLS (pod tokens travel in every request): set KEYHOLD_TLS_CERT_FILE and KEYHOLD_TLS_KEY_FILE');
@@ -276,6 +287,7 @@ export function parseConfig(env: Env): Config {
     exposeMetrics: metricsPublic && metricsPort === null,
     metricsPort: metricsPublic ? metricsPort : null,
     ledgerHmacKeyFile: e.KEYHOLD_LEDGER_HMAC_KEY_FILE ?? null,
+    checkpointWitness,
     checkpointSchedule: { everyEntries: e.KEYHOLD_CHECKPOINT_EVERY_ENTRIES, everyMs: e.KEYHOLD_CHECKPOINT_EVERY_SECONDS * 1000 },
     home: e.KEYHOLD_HOME,
     host: e.KEYHOLD_HOST,

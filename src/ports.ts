@@ -5,6 +5,7 @@
 import type { ValidatorRecord } from './core/designation';
 import type { KeyMaterial } from './core/key-material';
 import type { SignedCheckpoint } from './core/checkpoints';
+import type { WitnessedObject } from './core/witness';
 import type { ChainHead, LedgerDraft, LedgerEntry, VerifyProblem } from './core/ledger';
 
 export interface Clock {
@@ -139,6 +140,23 @@ export interface StateStore {
   listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]>;
   health(): Promise<Health>;
   close(): Promise<void>;
+}
+
+/**
+ * A write-once copy of the checkpoint chain outside the state store
+ * (src/witness/). `put` never replaces: false when that seq is already there.
+ */
+export interface CheckpointWitness {
+  /** `s3://bucket/prefix` or `gs://bucket/prefix`, for logs and reports. */
+  readonly name: string;
+  put(checkpoint: StoredCheckpoint): Promise<boolean>;
+  /** Whether the bucket itself refuses deletes and replacements (Object Lock, a locked retention policy). */
+  writeOnce(): Promise<boolean>;
+  /** Every object version under the prefix, delete markers included. */
+  list(onPage?: (objects: number) => void): Promise<WitnessedObject[]>;
+  /** One version's body. */
+  read(key: string, version: string): Promise<string>;
+  close(): void;
 }
 
 /** What verifying a set of chains found: the first bad entry (chains in sorted order), and the hashes asked for. */

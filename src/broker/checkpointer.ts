@@ -3,13 +3,17 @@
 // uncovered, and on a timer where the runtime has one (the Node server). Each
 // checkpoint extends the stored checkpoint chain by compare-and-swap on its
 // seq, so brokers racing to sign never fork it: the loser re-reads, and
-// signs only if something is still uncovered.
+// signs only if something is still uncovered. Each checkpoint this instance
+// signs is then copied to the write-once witness, if there is one; a copy
+// that fails is retried with the next checkpoint (the newest witnessed one is
+// what an auditor anchors to, so a gap costs nothing but a failed copy is
+// logged), and never fails the decision that led to it.
 
 import { checkpointDue, maxLagFor, nextCheckpoint, type CheckpointSchedule } from '../core/checkpoints';
 import type { LedgerEntry } from '../core/ledger';
 import type { GrantSigner } from '../grants/signer';
 import type { Logger } from '../log';
-import type { Clock, StateStore, StoredCheckpoint } from '../ports';
+import type { CheckpointWitness, Clock, StateStore, StoredCheckpoint } from '../ports';
 
 export interface CheckpointerDeps {
   readonly state: StateStore;
@@ -17,14 +21,19 @@ export interface CheckpointerDeps {
   readonly clock: Clock;
   readonly schedule: CheckpointSchedule;
   readonly logger?: Logger;
+  readonly witness?: CheckpointWitness;
 }
 
 const putAttempts = 4;
+/** At most this many checkpoints copied to the witness in one catch-up. */
+const witnessBatch = 100;
 
 export class Checkpointer {
   private localUncovered = 0;
   private firstLocalAt: number | null = null;
   private running: Promise<StoredCheckpoint | null> | null = null;
+  /** The oldest checkpoint this instance signed that the witness may lack. */
+  private unwitnessedFrom: number | null = null;
 
   constructor(private readonly d: CheckpointerDeps) {}
 
@@ -40,6 +49,7 @@ export class Checkpointer {
       const c = await this.signed(latest, heads);
       if (await this.d.state.putCheckpoint(c)) {
         this.reset();
+        await this.witnessThrough(c);
         return c;
       }
       if (i >= putAttempts) throw new CheckpointContentionError();
@@ -65,6 +75,7 @@ export class Checkpointer {
       const c = await this.signed(latest, heads);
       if (await this.d.state.putCheckpoint(c)) {
         this.reset();
+        await this.witnessThrough(c);
         return c;
       }
     }
@@ -103,6 +114,29 @@ export class Checkpointer {
     const body = nextCheckpoint(latest, heads, this.d.clock.now(), this.maxLagMs);
     const signature = await this.d.signer.signStatement({ checkpoint: body.digest }, body.time);
     return { ...body, signature };
+  }
+
+  private async witnessThrough(c: StoredCheckpoint): Promise<void> {
+    const w = this.d.witness;
+    if (!w) return;
+    const from = this.unwitnessedFrom ?? c.seq;
+    let pending: StoredCheckpoint[] = [c];
+    try {
+      if (from < c.seq) pending = [...(await this.d.state.listCheckpoints(from, Math.min(witnessBatch, c.seq - from))), c];
+    } catch {
+      // Copy the new one at least; the older ones wait for the next.
+    }
+    for (const p of pending) {
+      try {
+        await w.put(p);
+      } catch (e) {
+        this.unwitnessedFrom = Math.min(p.seq, this.unwitnessedFrom ?? p.seq);
+        this.d.logger?.log('warn', 'witness_failed', { witness: w.name, seq: p.seq, error: (e as { code?: unknown }).code === 'witness_not_write_once' ? 'witness_not_write_once' : ((e as Error).name ?? 'Error') });
+        return;
+      }
+    }
+    // A gap wider than one batch is closed over the next checkpoints.
+    this.unwitnessedFrom = pending.length > 1 && from + witnessBatch < c.seq ? from + witnessBatch : null;
   }
 
   private reset(): void {

@@ -14,6 +14,7 @@ import { openApiDocument } from '../http/openapi';
 import { BrokerClient, CliError, brokerUrl, exitCodes } from './client';
 import { emit, progress, type Format } from './output';
 import { ExportFileError, verifyExportFile } from './verify-file';
+import { readWitnessAnchor, witnessSound, WitnessUsageError, type WitnessView } from './witness';
 
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -98,6 +99,13 @@ async function readJsonFile<T>(path: string): Promise<T> {
   }
 }
 
+async function readJwks(path: string | undefined): Promise<JSONWebKeySet> {
+  if (!path) throw usage("--file needs --jwks: the broker's published JWKS, fetched from a source you trust");
+  const jwks = await readJsonFile<JSONWebKeySet>(path);
+  if (!Array.isArray(jwks.keys)) throw usage(`${path} is not a JWKS (no "keys")`);
+  return jwks;
+}
+
 async function readTrust(path: string): Promise<SignedCheckpoint> {
   const c = parseCheckpoint(await readJsonFile<unknown>(path));
   if (!c) throw usage(`${path} is not a keyhold checkpoint (write one with --save-trust)`);
@@ -141,6 +149,29 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         throw usage(`cannot read the operator credential ${opts.credential}: ${(e as Error).message}`);
       }
     });
+  };
+
+  /** One verify: of an export file offline (with the JWKS), or by the broker. */
+  const verifyOnce = async (file: string | undefined, jwks: JSONWebKeySet | null, trusted: SignedCheckpoint | null): Promise<VerifyView> => {
+    if (file) {
+      try {
+        return await verifyExportFile(file, {
+          jwks: jwks!,
+          trusted,
+          onProgress: (n, f) => io.stderr(`keyhold: verified ${n.toLocaleString('en')} entries (${Math.round(f * 100)}% of the file)\n`),
+        });
+      } catch (e) {
+        if (e instanceof ExportFileError) throw new CliError(`${file}: ${e.message}`, exitCodes.refused);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usage(`cannot read ${file}`);
+        throw e;
+      }
+    }
+    const done = progress('verifying the ledger');
+    try {
+      return (await client().call<VerifyView>('POST', '/v1/audit/verify', trusted ? { trust: trusted } : {}, { accept: [409] })).body;
+    } finally {
+      done();
+    }
   };
 
   const keys = program.command('keys').description('key material');
@@ -309,40 +340,41 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .option('--save-trust <file>', 'after a clean verify, write the newest checkpoint here for the next run')
     .option('--file <export>', 'verify an export from `keyhold audit export` offline, instead of asking the broker')
     .option('--jwks <file>', "with --file: the broker's published JWKS (GET /.well-known/jwks.json)")
+    .option('--witness <url>', 'the write-once copy of the checkpoints (s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/), read with your own cloud credentials: fail unless the ledger extends its newest checkpoint')
     .addOption(formatOption())
-    .action(async (o: { trust?: string; saveTrust?: string; file?: string; jwks?: string; format: Format }) => {
-      const trusted = o.trust ? await readTrust(o.trust) : null;
-      let r: VerifyView;
-      if (o.file) {
-        if (!o.jwks) throw usage("--file needs --jwks: the broker's published JWKS, fetched from a source you trust");
-        const jwks = await readJsonFile<JSONWebKeySet>(o.jwks);
-        if (!Array.isArray(jwks.keys)) throw usage(`${o.jwks} is not a JWKS (no "keys")`);
+    .action(async (o: { trust?: string; saveTrust?: string; file?: string; jwks?: string; witness?: string; format: Format }) => {
+      const anchors: SignedCheckpoint[] = [];
+      if (o.trust) anchors.push(await readTrust(o.trust));
+      let witness: WitnessView | null = null;
+      if (o.witness) {
         try {
-          r = await verifyExportFile(o.file, {
-            jwks,
-            trusted,
-            onProgress: (n, f) => io.stderr(`keyhold: verified ${n.toLocaleString('en')} entries (${Math.round(f * 100)}% of the file)\n`),
-          });
+          const read = await readWitnessAnchor(o.witness, io.env, (n) => io.stderr(`keyhold: listed ${n.toLocaleString('en')} witness objects\n`));
+          witness = read.view;
+          if (read.report.newest) anchors.push(read.report.newest);
         } catch (e) {
-          if (e instanceof ExportFileError) throw new CliError(`${o.file}: ${e.message}`, exitCodes.refused);
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usage(`cannot read ${o.file}`);
-          throw e;
-        }
-      } else {
-        const done = progress('verifying the ledger');
-        try {
-          r = (await client().call<VerifyView>('POST', '/v1/audit/verify', trusted ? { trust: trusted } : {}, { accept: [409] })).body;
-        } finally {
-          done();
+          if (e instanceof WitnessUsageError) throw usage(e.message);
+          throw new CliError(`cannot read the witness ${o.witness}: ${(e as { name?: string }).name ?? 'error'}`, exitCodes.unreachable);
         }
       }
+      const jwks = o.file ? await readJwks(o.jwks) : null;
+      // One verify per anchor (the ledger must extend each); with none, one plain verify.
+      let r: VerifyView | null = null;
+      for (const trusted of anchors.length > 0 ? anchors : [null]) {
+        r = await verifyOnce(o.file, jwks, trusted);
+        if (!r.ok) break;
+      }
+      const view = witness ? { ...r!, witness } : r!;
       if (o.format === 'table') {
-        const cp = r.checkpoint ? `, checkpoint #${r.checkpoint.seq} of ${new Date(r.checkpoint.time).toISOString()} verified` : ', no checkpoint yet';
-        const anchored = trusted ? `, extends trusted checkpoint #${trusted.seq}` : '';
-        io.stdout(r.ok ? `ledger OK: ${r.entries} entries in ${r.chains} chains${cp}${anchored}\n` : `ledger TAMPERED: ${describeProblem(r.problem!)}\n`);
-      } else emit(o.format, [r as unknown as Record<string, unknown>], [], io.stdout);
-      if (!r.ok) throw new CliError('', exitCodes.refused);
-      if (o.saveTrust && r.trust) await writeFileAtomic(o.saveTrust, `${JSON.stringify(r.trust, null, 2)}\n`);
+        const cp = r!.checkpoint ? `, checkpoint #${r!.checkpoint.seq} of ${new Date(r!.checkpoint.time).toISOString()} verified` : ', no checkpoint yet';
+        const anchored = anchors.length > 0 ? `, extends trusted checkpoint${anchors.length > 1 ? 's' : ''} ${anchors.map((a) => `#${a.seq}`).join(' and ')}` : '';
+        io.stdout(r!.ok ? `ledger OK: ${r!.entries} entries in ${r!.chains} chains${cp}${anchored}\n` : `ledger TAMPERED: ${describeProblem(r!.problem!)}\n`);
+        if (witness) {
+          io.stdout(`witness ${witness.witness}: ${witness.checkpoints} checkpoints, newest ${witness.newest === null ? 'none' : `#${witness.newest}`}, ${witness.writeOnce ? 'write-once' : 'NOT write-once'}\n`);
+          for (const f of witness.findings) io.stdout(`  witness TAMPERED: ${f}\n`);
+        }
+      } else emit(o.format, [view as unknown as Record<string, unknown>], [], io.stdout);
+      if (!r!.ok || (witness && !witnessSound(witness))) throw new CliError('', exitCodes.refused);
+      if (o.saveTrust && r!.trust) await writeFileAtomic(o.saveTrust, `${JSON.stringify(r!.trust, null, 2)}\n`);
     });
   audit
     .command('export')

@@ -5,7 +5,8 @@
 import type { Env } from '../config';
 import type { Timing } from '../core/horizon';
 import type { Logger } from '../log';
-import type { Clock, KeyStore, StateStore } from '../ports';
+import type { CheckpointWitness, Clock, KeyStore, StateStore } from '../ports';
+import type { WitnessLocation } from '../witness/location';
 import type { ResilienceHooks } from './resilience';
 
 export interface StoreContext {
@@ -34,4 +35,10 @@ export const stateStoreFactories: Record<string, StateStoreFactory> = {
   dynamodb: async (ctx) => (await import('./dynamodb/factory')).createDynamoDbStateStore(ctx),
   firestore: async (ctx) => (await import('./firestore/factory')).createFirestoreStateStore(ctx),
   vault: async (ctx) => (await import('./vault-kv-state/factory')).createVaultStateStore(ctx),
+};
+
+/** Write-once checkpoint witnesses by URL scheme (src/witness/location.ts), loaded like the stores. */
+export const witnessFactories: Record<WitnessLocation['scheme'], (loc: WitnessLocation, env: Env, retentionDays: number) => Promise<CheckpointWitness>> = {
+  s3: async (loc, env, days) => (await import('./s3-witness/witness')).openS3Witness(loc, env, days),
+  gs: async (loc, env) => (await import('./gcs-witness/witness')).openGcsWitness(loc, env),
 };

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 const emulators: Record<string, (opts: { host: string; port: number }) => Promise<{ close(): Promise<void> }>> = {
   'gcp-secret-manager': async (opts) => (await import('./gcp-secret-manager/server')).startGcpSecretManagerEmulator(opts),
   vault: async (opts) => (await import('./vault/server')).startVaultEmulator(opts),
+  gcs: async (opts) => (await import('./gcs/server')).startGcsEmulator(opts),
 };
 
 const { positionals, values } = parseArgs({

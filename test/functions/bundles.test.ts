@@ -39,7 +39,7 @@ describe('both bundles', () => {
 describe('the AWS Lambda bundle', () => {
   it('has the AWS SDKs of its stores and no Google Cloud package', () => {
     const pkgs = packagesIn(aws);
-    expect(pkgs).toEqual(expect.arrayContaining(['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager']));
+    expect(pkgs).toEqual(expect.arrayContaining(['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-s3']));
     expect(pkgs.filter((p) => p.startsWith('@google-cloud/') || p.startsWith('@grpc/') || p === 'google-gax')).toEqual([]);
     expect(pkgs).not.toContain('better-sqlite3');
   });
@@ -57,7 +57,7 @@ describe('the AWS Lambda bundle', () => {
 describe('the GCP bundle', () => {
   it('has the Google Cloud SDKs of its stores and no AWS package', () => {
     const pkgs = packagesIn(gcp);
-    expect(pkgs).toEqual(expect.arrayContaining(['@google-cloud/firestore', '@google-cloud/secret-manager']));
+    expect(pkgs).toEqual(expect.arrayContaining(['@google-cloud/firestore', '@google-cloud/secret-manager', '@google-cloud/storage']));
     expect(pkgs.filter((p) => p.startsWith('@aws-sdk/') || p.startsWith('@smithy/'))).toEqual([]);
     expect(pkgs).not.toContain('better-sqlite3');
   });

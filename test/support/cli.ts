@@ -25,8 +25,8 @@ export interface CliRig {
   close(): void;
 }
 
-export async function cliRig(): Promise<CliRig> {
-  const b = await testBroker();
+export async function cliRig(overrides: Parameters<typeof testBroker>[0] = {}): Promise<CliRig> {
+  const b = await testBroker(overrides);
   // The CLI signs with the real clock; keep the broker's clock real too.
   b.clock.t = Date.now();
   const server = serve({ fetch: b.app.fetch, hostname: '127.0.0.1', port: 0 });

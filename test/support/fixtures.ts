@@ -145,7 +145,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -174,6 +174,7 @@ export async function testBroker(
     ...(overrides.checkpointSchedule ? { checkpointSchedule: overrides.checkpointSchedule } : {}),
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
+    ...(overrides.witness ? { witness: overrides.witness } : {}),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
   return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };

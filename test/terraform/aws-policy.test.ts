@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TfConfig } from './hcl';
 import { dataSources, firstBlock, parseHcl, parseModule, resources } from './hcl';
 import type { Rule } from './policy-checks';
-import { AWS_RULES, DYNAMODB_ACTIONS, SECRETS_ACTIONS, docKinds, functionEnvironments, statements } from './policy-checks';
+import { AWS_RULES, DYNAMODB_ACTIONS, SECRETS_ACTIONS, WITNESS_ACTIONS, docKinds, functionEnvironments, statements } from './policy-checks';
 
 const moduleDir = resolve(import.meta.dirname, '../../infra/terraform/aws');
 
@@ -26,7 +26,7 @@ describe('aws module: least privilege', () => {
 
   it('grants exactly the expected actions, and the checks have statements to look at', () => {
     expect(identityActions(aws)).toEqual(
-      [...SECRETS_ACTIONS, ...DYNAMODB_ACTIONS, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents'].sort(),
+      [...SECRETS_ACTIONS, ...DYNAMODB_ACTIONS, ...WITNESS_ACTIONS, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents'].sort(),
     );
   });
 
@@ -60,6 +60,8 @@ describe('aws module: least privilege', () => {
     expect(Object.keys(env).sort()).toEqual([
       'KEYHOLD_AWS_KMS_KEY_ID',
       'KEYHOLD_AWS_SECRET_PREFIX',
+      'KEYHOLD_CHECKPOINT_WITNESS',
+      'KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS',
       'KEYHOLD_CLUSTERS',
       'KEYHOLD_DYNAMODB_TABLE',
       'KEYHOLD_GRANT_TTL_SECONDS',
@@ -79,6 +81,7 @@ describe('aws module: least privilege', () => {
       KEYHOLD_KEY_STORES: 'aws-secrets-manager',
       KEYHOLD_SIGNING_KEY_SECRET: '${aws_secretsmanager_secret.signing_key.arn}',
       KEYHOLD_CLUSTERS: '${jsonencode(var.clusters)}',
+      KEYHOLD_CHECKPOINT_WITNESS: 's3://${aws_s3_bucket.ledger_witness.bucket}/${var.witness_prefix}',
     });
   });
 
@@ -126,12 +129,47 @@ ${statement}
 }`;
 }
 
+const lockedBucket = `
+resource "aws_s3_bucket" "w" {
+  object_lock_enabled = true
+}
+resource "aws_s3_bucket_versioning" "w" {
+  bucket = aws_s3_bucket.w.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+resource "aws_s3_bucket_object_lock_configuration" "w" {
+  bucket = aws_s3_bucket.w.id
+  rule {
+    default_retention {
+      mode = "COMPLIANCE"
+      days = 1
+    }
+  }
+}
+resource "aws_s3_bucket_public_access_block" "w" {
+  bucket                  = aws_s3_bucket.w.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+`;
+
 const negatives: [string, string, RegExp][] = [
   ['policiesAreDocuments', 'resource "aws_iam_role_policy" "inline" {\n  policy = jsonencode({ Statement = [] })\n}\nresource "aws_iam_role_policy_attachment" "basic" {\n  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"\n}', /not a data\.aws_iam_policy_document|managed policies/],
   ['noWildcards', withStatement('    actions   = ["dynamodb:*"]\n    resources = ["*"]'), /wildcard action dynamodb:\*/],
   ['noWildcards', withStatement('    actions   = ["*"]\n    resources = [aws_dynamodb_table.t.arn]'), /wildcard action \*/],
   ['noWildcards', withStatement('    actions   = ["dynamodb:GetItem"]\n    resources = ["*"]'), /resource "\*"/],
-  ['onlyExpectedServices', withStatement('    actions   = ["s3:GetObject"]\n    resources = ["arn:aws:s3:::bucket/key"]'), /unexpected service/],
+  ['onlyExpectedServices', withStatement('    actions   = ["sqs:SendMessage"]\n    resources = ["arn:aws:sqs:eu-west-1:000000000000:q"]'), /unexpected service/],
+  ['witnessScoped', lockedBucket + withStatement('    actions   = ["s3:PutObject", "s3:DeleteObjectVersion"]\n    resources = ["${aws_s3_bucket.w.arn}/${var.witness_prefix}*"]'), /s3:DeleteObjectVersion is not needed/],
+  ['witnessScoped', lockedBucket + withStatement('    actions   = ["s3:BypassGovernanceRetention"]\n    resources = ["${aws_s3_bucket.w.arn}/${var.witness_prefix}*"]'), /BypassGovernanceRetention is not needed/],
+  ['witnessScoped', lockedBucket + withStatement('    actions   = ["s3:PutObject"]\n    resources = ["${aws_s3_bucket.w.arn}/*"]'), /not the witness prefix/],
+  ['witnessBucketLocked', lockedBucket.replace('object_lock_enabled = true', 'object_lock_enabled = false'), /Object Lock is not enabled/],
+  ['witnessBucketLocked', lockedBucket.replace('"COMPLIANCE"', '"GOVERNANCE"'), /not COMPLIANCE mode/],
+  ['witnessBucketLocked', lockedBucket.replace('restrict_public_buckets = true', 'restrict_public_buckets = false'), /restrict_public_buckets is not set/],
+  ['witnessBucketLocked', lockedBucket.replace('status = "Enabled"', 'status = "Suspended"'), /versioning is not enabled/],
   ['secretsScoped', withStatement('    actions   = ["secretsmanager:GetSecretValue"]\n    resources = ["arn:aws:secretsmanager:eu-west-1:000000000000:secret:*"]'), /neither the validator prefix/],
   ['secretsScoped', withStatement('    actions   = ["secretsmanager:PutSecretValue"]\n    resources = ["arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secret_prefix}*"]'), /ownership condition/],
   ['secretsScoped', withStatement('    actions   = ["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"]\n    resources = [aws_secretsmanager_secret.signing_key.arn]') + '\nresource "aws_secretsmanager_secret" "signing_key" {}', /may only be read/],

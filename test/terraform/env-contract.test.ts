@@ -16,6 +16,8 @@ const sample: Record<string, string> = {
   KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '5',
   KEYHOLD_OPERATOR_ISSUER: 'https://login.example.com',
   KEYHOLD_OPERATOR_JWKS_URI: 'https://login.example.com/.well-known/jwks.json',
+  KEYHOLD_CHECKPOINT_WITNESS: 's3://acme-keyhold-witness/keyhold/checkpoints/',
+  KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS: '2555',
 };
 
 const concrete = (vars: Record<string, unknown>): Record<string, string> =>
@@ -30,6 +32,7 @@ describe('the Terraform environment contract', () => {
       expect(config.runtime).toBe(cloud === 'aws' ? 'aws-lambda' : 'gcp-functions');
       expect(config.operatorOidc).not.toBeNull();
       expect('secret' in config.signingKey).toBe(true);
+      expect(config.checkpointWitness?.location.bucket).toBe('acme-keyhold-witness');
     });
   }
 });

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TfConfig } from './hcl';
 import { firstBlock, parseHcl, parseModule, resources } from './hcl';
 import type { Rule } from './policy-checks';
-import { CUSTOM_ROLE_PERMISSIONS, GCP_RULES, functionEnvironments, grants, serviceAccountGrants } from './policy-checks';
+import { CUSTOM_ROLE_PERMISSIONS, GCP_RULES, WITNESS_ROLE_PERMISSIONS, functionEnvironments, grants, serviceAccountGrants } from './policy-checks';
 
 const moduleDir = resolve(import.meta.dirname, '../../infra/terraform/gcp');
 
@@ -32,12 +32,15 @@ describe('gcp module: least privilege', () => {
         `project \${google_project_iam_custom_role.secret_metadata.id} ${PREFIX_CONDITION}`,
         'project roles/datastore.user resource.name == "projects/${var.project_id}/databases/${google_firestore_database.state.name}"',
         'secret roles/secretmanager.secretAccessor (unconditioned)',
+        'other ${google_project_iam_custom_role.witness_writer.id} (unconditioned)',
       ].sort(),
     );
   });
 
   it('the custom role holds exactly the metadata permissions', () => {
-    expect(resources(gcp, 'google_project_iam_custom_role')[0]?.body.permissions).toEqual(CUSTOM_ROLE_PERMISSIONS);
+    const role = (name: string) => resources(gcp, 'google_project_iam_custom_role').find((r) => r.name === name)?.body.permissions;
+    expect(role('secret_metadata')).toEqual(CUSTOM_ROLE_PERMISSIONS);
+    expect(role('witness_writer')).toEqual(WITNESS_ROLE_PERMISSIONS);
   });
 
   it('the public may only invoke, and only when public_invoker is set', () => {
@@ -64,6 +67,7 @@ describe('gcp module: least privilege', () => {
   it('passes the environment contract, secrets by resource name only', () => {
     const env = functionEnvironments(gcp)[0]?.vars ?? {};
     expect(Object.keys(env).sort()).toEqual([
+      'KEYHOLD_CHECKPOINT_WITNESS',
       'KEYHOLD_CLUSTERS',
       'KEYHOLD_FIRESTORE_DATABASE',
       'KEYHOLD_GCP_PROJECT',
@@ -89,6 +93,18 @@ describe('gcp module: least privilege', () => {
 });
 
 const sa = 'resource "google_service_account" "sa" {}\n';
+const witnessGrant = (bucket: string, permissions: string) => `${sa}resource "google_storage_bucket" "w" {
+${bucket}
+}
+resource "google_project_iam_custom_role" "r" {
+  permissions = ${permissions}
+}
+resource "google_storage_bucket_iam_member" "m" {
+  bucket = google_storage_bucket.w.name
+  role   = google_project_iam_custom_role.r.id
+  member = "serviceAccount:\${google_service_account.sa.email}"
+}`;
+const lockedBucket = '  public_access_prevention = "enforced"\n  retention_policy {\n    is_locked        = true\n    retention_period = 86400\n  }';
 const negatives: [string, string, RegExp][] = [
   ['gcpNoBroadRoles', `${sa}resource "google_project_iam_member" "m" {\n  role   = "roles/editor"\n  member = "serviceAccount:\${google_service_account.sa.email}"\n}`, /broad role roles\/editor/],
   ['gcpNoBroadRoles', `${sa}resource "google_project_iam_member" "m" {\n  role   = "roles/secretmanager.admin"\n  member = "serviceAccount:\${google_service_account.sa.email}"\n}`, /broad role roles\/secretmanager\.admin/],
@@ -99,6 +115,11 @@ const negatives: [string, string, RegExp][] = [
   ['gcpSecretGrantsScoped', `${sa}resource "google_project_iam_member" "m" {\n  role   = "roles/secretmanager.secretAccessor"\n  member = "serviceAccount:\${google_service_account.sa.email}"\n  condition {\n    title      = "or"\n    expression = "resource.name.startsWith(\\"projects/\${data.google_project.this.number}/secrets/\${var.secret_prefix}\\") || true"\n  }\n}`, /not exactly the validator-prefix/],
   ['gcpSecretGrantsScoped', 'resource "google_secret_manager_secret" "signing_key" {\n  secret_id = var.signing_key_secret_id\n}\nresource "google_secret_manager_secret_iam_member" "m" {\n  secret_id = google_secret_manager_secret.signing_key.secret_id\n  role      = "roles/secretmanager.secretVersionAdder"\n  member    = "allUsers"\n}', /may only be read/],
   ['gcpCustomRolesMinimal', 'resource "google_project_iam_custom_role" "r" {\n  permissions = ["secretmanager.secrets.get", "secretmanager.secrets.setIamPolicy"]\n}', /setIamPolicy is not needed/],
+  ['gcpWitnessScoped', witnessGrant(lockedBucket.replace('is_locked        = true', 'is_locked        = false'), '["storage.objects.create"]'), /retention policy is not locked/],
+  ['gcpWitnessScoped', witnessGrant(lockedBucket.replace('"enforced"', '"inherited"'), '["storage.objects.create"]'), /may be made public/],
+  ['gcpWitnessScoped', witnessGrant(lockedBucket, '["storage.objects.create", "storage.objects.delete"]'), /more than creating checkpoint copies/],
+  ['gcpWitnessScoped', `${sa}resource "google_storage_bucket_iam_member" "m" {\n  bucket = "elsewhere"\n  role   = "roles/storage.objectAdmin"\n  member = "serviceAccount:\${google_service_account.sa.email}"\n}`, /predefined storage role roles\/storage\.objectAdmin/],
+  ['gcpCustomRolesMinimal', 'resource "google_project_iam_custom_role" "r" {\n  permissions = ["storage.objects.create", "storage.objects.delete"]\n}', /storage\.objects\.delete is not needed/],
   ['gcpFirestoreGrantScoped', `${sa}resource "google_project_iam_member" "m" {\n  role   = "roles/datastore.user"\n  member = "serviceAccount:\${google_service_account.sa.email}"\n}`, /not conditioned on the keyhold database/],
   ['gcpFirestoreGrantScoped', `${sa}resource "google_project_iam_member" "m" {\n  role   = "roles/datastore.owner"\n  member = "serviceAccount:\${google_service_account.sa.email}"\n}`, /more than the broker needs/],
   ['gcpDatabaseProtected', 'resource "google_firestore_database" "d" {\n  type                              = "FIRESTORE_NATIVE"\n  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_DISABLED"\n  delete_protection_state           = "DELETE_PROTECTION_DISABLED"\n}', /point-in-time recovery is not enabled[\s\S]*delete protection is not enabled/],

@@ -135,7 +135,7 @@ export const noWildcards: Rule = (config) => {
 export const onlyExpectedServices: Rule = (config) =>
   allowedIdentityStatements(config).flatMap((s) =>
     s.actions
-      .filter((a) => !['secretsmanager', 'dynamodb', 'kms', 'logs'].includes(service(a)))
+      .filter((a) => !['secretsmanager', 'dynamodb', 'kms', 'logs', 's3'].includes(service(a)))
       .map((a) => `${label(s)}: unexpected service in ${a}`),
   );
 
@@ -278,6 +278,38 @@ export const logsScoped: Rule = (config) => {
     }
   }
   return problems;
+};
+
+export const WITNESS_ACTIONS = ['s3:PutObject', 's3:PutObjectRetention'];
+const WITNESS_OBJECTS = /^\$\{aws_s3_bucket\.([A-Za-z0-9_-]+)\.arn\}\/\$\{var\.witness_prefix\}\*$/;
+
+/** S3 only to create checkpoint copies (with their retention) under the witness prefix of a declared bucket: never delete, bypass or unlock. */
+export const witnessScoped: Rule = (config) => {
+  const buckets = new Set(resources(config, 'aws_s3_bucket').map((b) => b.name));
+  return allowedIdentityStatements(config)
+    .filter((s) => s.actions.some((a) => service(a) === 's3'))
+    .flatMap((s) => [
+      ...s.actions.filter((a) => !WITNESS_ACTIONS.includes(a)).map((a) => `${label(s)}: ${a} is not needed to write checkpoint copies`),
+      ...s.resources.filter((r) => !buckets.has(WITNESS_OBJECTS.exec(r)?.[1] ?? '')).map((r) => `${label(s)}: ${r} is not the witness prefix of a declared bucket`),
+    ]);
+};
+
+/** Every S3 bucket is a witness that holds: Object Lock in COMPLIANCE mode by default, versioned, never public. */
+export const witnessBucketLocked: Rule = (config) => {
+  const buckets = resources(config, 'aws_s3_bucket');
+  if (buckets.length === 0) return ['no aws_s3_bucket declared for the witness'];
+  const forBucket = (type: string, name: string) => resources(config, type).find((r) => r.body.bucket === `\${aws_s3_bucket.${name}.id}`)?.body;
+  return buckets.flatMap(({ name, body }) => {
+    const problems: string[] = [];
+    if (body.object_lock_enabled !== true) problems.push(`aws_s3_bucket.${name}: Object Lock is not enabled`);
+    if (body.force_destroy === true) problems.push(`aws_s3_bucket.${name}: force_destroy`);
+    const lock = firstBlock(firstBlock(forBucket('aws_s3_bucket_object_lock_configuration', name) ?? {}, 'rule') ?? {}, 'default_retention');
+    if (lock?.mode !== 'COMPLIANCE') problems.push(`aws_s3_bucket.${name}: default retention is not COMPLIANCE mode`);
+    if (firstBlock(forBucket('aws_s3_bucket_versioning', name) ?? {}, 'versioning_configuration')?.status !== 'Enabled') problems.push(`aws_s3_bucket.${name}: versioning is not enabled`);
+    const pab = forBucket('aws_s3_bucket_public_access_block', name);
+    for (const k of ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets']) if (pab?.[k] !== true) problems.push(`aws_s3_bucket.${name}: ${k} is not set`);
+    return problems;
+  });
 };
 
 /** The state table survives mistakes: point-in-time recovery, deletion protection, encryption with the keyhold key. */
@@ -464,13 +496,36 @@ export const CUSTOM_ROLE_PERMISSIONS = [
   'secretmanager.versions.list',
 ];
 
-/** Custom roles hold only the metadata permissions the key store needs. */
+export const WITNESS_ROLE_PERMISSIONS = ['storage.buckets.get', 'storage.objects.create'];
+
+/** Custom roles hold only what the key store (secret metadata) or the witness (create, read the bucket's lock) needs. */
 export const gcpCustomRolesMinimal: Rule = (config) =>
-  resources(config, 'google_project_iam_custom_role').flatMap(({ name, body }) =>
-    asStrings(body.permissions)
-      .filter((p) => !CUSTOM_ROLE_PERMISSIONS.includes(p))
-      .map((p) => `google_project_iam_custom_role.${name}: permission ${p} is not needed`),
-  );
+  resources(config, 'google_project_iam_custom_role').flatMap(({ name, body }) => {
+    const perms = asStrings(body.permissions);
+    const allowed = perms.some((p) => p.startsWith('storage.')) ? WITNESS_ROLE_PERMISSIONS : CUSTOM_ROLE_PERMISSIONS;
+    return perms.filter((p) => !allowed.includes(p)).map((p) => `google_project_iam_custom_role.${name}: permission ${p} is not needed`);
+  });
+
+/** Storage: only the witness role, only on a bucket whose retention policy is locked and which is never public. */
+export const gcpWitnessScoped: Rule = (config) => {
+  const buckets = new Map(resources(config, 'google_storage_bucket').map((b) => [b.name, b.body]));
+  const problems: string[] = [];
+  for (const g of grants(config).filter((x) => x.resource.startsWith('google_storage_bucket_iam_member.'))) {
+    const custom = CUSTOM_ROLE_REF.exec(g.role)?.[1];
+    const perms = asStrings(resources(config, 'google_project_iam_custom_role').find((r) => r.name === custom)?.body.permissions);
+    if (custom === undefined || perms.some((p) => !WITNESS_ROLE_PERMISSIONS.includes(p))) problems.push(`${g.resource}: ${g.role} is more than creating checkpoint copies`);
+    const member = resources(config, 'google_storage_bucket_iam_member').find((r) => `google_storage_bucket_iam_member.${r.name}` === g.resource)?.body;
+    const bucket = buckets.get(/^\$\{google_storage_bucket\.([A-Za-z0-9_-]+)\.name\}$/.exec(String(member?.bucket))?.[1] ?? '');
+    if (!bucket) {
+      problems.push(`${g.resource}: not on a declared bucket`);
+      continue;
+    }
+    if (firstBlock(bucket, 'retention_policy')?.is_locked !== true) problems.push(`${g.resource}: the bucket's retention policy is not locked`);
+    if (bucket.public_access_prevention !== 'enforced') problems.push(`${g.resource}: the bucket may be made public`);
+  }
+  for (const g of grants(config)) if (/^roles\/storage\./.test(g.role)) problems.push(`${g.resource}: predefined storage role ${g.role}`);
+  return problems;
+};
 
 /** Firestore: datastore.user is project-level only, so it must be conditioned on the keyhold database. */
 export const gcpFirestoreGrantScoped: Rule = (config) =>
@@ -504,6 +559,8 @@ export const AWS_RULES: Record<string, Rule> = {
   kmsScoped,
   logsScoped,
   stateTableProtected,
+  witnessScoped,
+  witnessBucketLocked,
   kmsKeyManaged,
   publicInvokeScoped,
   noSecretValues,
@@ -513,6 +570,7 @@ export const GCP_RULES: Record<string, Rule> = {
   gcpNoBroadRoles,
   gcpSecretGrantsScoped,
   gcpCustomRolesMinimal,
+  gcpWitnessScoped,
   gcpFirestoreGrantScoped,
   gcpDatabaseProtected,
   noSecretValues,

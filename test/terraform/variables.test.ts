@@ -38,6 +38,9 @@ describe.each(modules)('$cloud variables', ({ file, required, badPrefix, goodPre
     ['a plain-http JWKS URL', { clusters: [{ ...clusters[0], jwksUri: 'http://oidc.eu1.example/keys' }] }, 'clusters'],
     ['a plain-http operator issuer', { operator_issuer: 'http://login.example' }, 'operator_issuer'],
     ['a plain-http operator JWKS', { operator_jwks_uri: 'http://login.example/jwks' }, 'operator_jwks_uri'],
+    ['a witness prefix without a terminating /', { witness_prefix: 'keyhold/checkpoints' }, 'witness_prefix'],
+    ['a witness retention of no days', { witness_retention_days: 0 }, 'witness_retention_days'],
+    ['a witness bucket name no cloud accepts', { witness_bucket_name: 'Keyhold_Witness!' }, 'witness_bucket_name'],
   ];
   for (const [what, values, variable] of rejected) {
     maybe(`reject ${what}${suffix}`, async () => {

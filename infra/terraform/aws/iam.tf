@@ -33,6 +33,20 @@ resource "aws_iam_role_policy" "broker" {
 
 data "aws_iam_policy_document" "broker" {
   statement {
+    # Create-only copies of each checkpoint with their own compliance
+    # retention. Nothing that deletes, replaces a lock, or bypasses one:
+    # no s3:DeleteObject*, s3:BypassGovernanceRetention, s3:PutObjectLegalHold
+    # or bucket configuration.
+    sid    = "WitnessCheckpoints"
+    effect = "Allow"
+    actions = [
+      "s3:PutObject",
+      "s3:PutObjectRetention",
+    ]
+    resources = ["${aws_s3_bucket.ledger_witness.arn}/${var.witness_prefix}*"]
+  }
+
+  statement {
     sid    = "ReadValidatorSecrets"
     effect = "Allow"
     actions = [

@@ -35,20 +35,22 @@ resource "aws_lambda_function" "broker" {
   # are visible to anyone with lambda:GetFunctionConfiguration.
   environment {
     variables = {
-      KEYHOLD_RUNTIME                  = "aws-lambda"
-      KEYHOLD_STATE_STORE              = "dynamodb"
-      KEYHOLD_DYNAMODB_TABLE           = aws_dynamodb_table.state.name
-      KEYHOLD_KEY_STORES               = "aws-secrets-manager"
-      KEYHOLD_AWS_SECRET_PREFIX        = var.secret_prefix
-      KEYHOLD_AWS_KMS_KEY_ID           = aws_kms_key.keyhold.arn
-      KEYHOLD_SIGNING_KEY_SECRET       = aws_secretsmanager_secret.signing_key.arn
-      KEYHOLD_CLUSTERS                 = jsonencode(var.clusters)
-      KEYHOLD_GRANT_TTL_SECONDS        = tostring(var.grant_ttl_seconds)
-      KEYHOLD_OUTAGE_TOLERANCE_SECONDS = tostring(var.outage_tolerance_seconds)
-      KEYHOLD_MAX_CLOCK_SKEW_SECONDS   = tostring(var.max_clock_skew_seconds)
-      KEYHOLD_OPERATOR_ISSUER          = var.operator_issuer
-      KEYHOLD_OPERATOR_AUDIENCE        = var.operator_audience
-      KEYHOLD_OPERATOR_JWKS_URI        = var.operator_jwks_uri
+      KEYHOLD_RUNTIME                           = "aws-lambda"
+      KEYHOLD_STATE_STORE                       = "dynamodb"
+      KEYHOLD_DYNAMODB_TABLE                    = aws_dynamodb_table.state.name
+      KEYHOLD_KEY_STORES                        = "aws-secrets-manager"
+      KEYHOLD_AWS_SECRET_PREFIX                 = var.secret_prefix
+      KEYHOLD_AWS_KMS_KEY_ID                    = aws_kms_key.keyhold.arn
+      KEYHOLD_SIGNING_KEY_SECRET                = aws_secretsmanager_secret.signing_key.arn
+      KEYHOLD_CLUSTERS                          = jsonencode(var.clusters)
+      KEYHOLD_GRANT_TTL_SECONDS                 = tostring(var.grant_ttl_seconds)
+      KEYHOLD_OUTAGE_TOLERANCE_SECONDS          = tostring(var.outage_tolerance_seconds)
+      KEYHOLD_MAX_CLOCK_SKEW_SECONDS            = tostring(var.max_clock_skew_seconds)
+      KEYHOLD_OPERATOR_ISSUER                   = var.operator_issuer
+      KEYHOLD_OPERATOR_AUDIENCE                 = var.operator_audience
+      KEYHOLD_OPERATOR_JWKS_URI                 = var.operator_jwks_uri
+      KEYHOLD_CHECKPOINT_WITNESS                = "s3://${aws_s3_bucket.ledger_witness.bucket}/${var.witness_prefix}"
+      KEYHOLD_CHECKPOINT_WITNESS_RETENTION_DAYS = tostring(var.witness_retention_days)
     }
   }
 

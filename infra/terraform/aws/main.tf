@@ -4,8 +4,10 @@ data "aws_region" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.region
+  # S3 bucket names are global: the default carries the account and region.
+  witness_bucket = var.witness_bucket_name != "" ? var.witness_bucket_name : "keyhold-witness-${local.account_id}-${var.region}"
+  partition      = data.aws_partition.current.partition
+  region         = data.aws_region.current.region
 
   # The ownership marker the broker puts on every secret it creates, and the
   # only secrets it may write. Mirrors External Secrets Operator: refuse to

@@ -47,3 +47,8 @@ output "log_group_name" {
   description = "The broker's CloudWatch log group."
   value       = aws_cloudwatch_log_group.broker.name
 }
+
+output "witness_url" {
+  description = "For auditors: keyhold audit verify --witness <this>, with a role that may s3:ListBucketVersions, s3:GetObjectVersion and s3:GetBucketObjectLockConfiguration on the bucket."
+  value       = "s3://${aws_s3_bucket.ledger_witness.bucket}/${var.witness_prefix}"
+}

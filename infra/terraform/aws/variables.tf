@@ -257,3 +257,36 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "witness_bucket_name" {
+  description = "S3 bucket (Object Lock, compliance mode) for the write-once copies of the ledger's checkpoints. Empty: keyhold-witness-<account>-<region>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.witness_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.witness_bucket_name))
+    error_message = "witness_bucket_name must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, dashes), or empty."
+  }
+}
+
+variable "witness_prefix" {
+  description = "Key prefix of the checkpoint copies in the witness bucket."
+  type        = string
+  default     = "keyhold/checkpoints/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.witness_prefix))
+    error_message = "witness_prefix must be path segments each ending in '/'."
+  }
+}
+
+variable "witness_retention_days" {
+  description = "Object Lock retention (compliance mode) of each checkpoint copy, in days: as long as the ledger must be auditable."
+  type        = number
+  default     = 2555
+
+  validation {
+    condition     = var.witness_retention_days >= 1 && var.witness_retention_days <= 36500 && floor(var.witness_retention_days) == var.witness_retention_days
+    error_message = "witness_retention_days must be a whole number of days from 1 to 36500."
+  }
+}

@@ -67,11 +67,13 @@ resource "google_cloudfunctions2_function" "broker" {
       KEYHOLD_OPERATOR_ISSUER          = var.operator_issuer
       KEYHOLD_OPERATOR_AUDIENCE        = var.operator_audience
       KEYHOLD_OPERATOR_JWKS_URI        = var.operator_jwks_uri
+      KEYHOLD_CHECKPOINT_WITNESS       = "gs://${google_storage_bucket.ledger_witness.name}/${var.witness_prefix}"
     }
   }
 
   # The identity's grants must exist before the first request.
   depends_on = [
+    google_storage_bucket_iam_member.witness_writer,
     google_project_iam_member.validator_secret_accessor,
     google_project_iam_member.validator_secret_version_adder,
     google_project_iam_member.validator_secret_metadata,

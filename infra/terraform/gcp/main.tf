@@ -15,6 +15,9 @@ locals {
 
   firestore_location = coalesce(var.firestore_location, var.region)
 
+  # Bucket names are global: the default carries the project id.
+  witness_bucket = var.witness_bucket_name != "" ? var.witness_bucket_name : "${var.project_id}-keyhold-witness"
+
   bundle_dir = startswith(var.bundle_dir, "/") ? var.bundle_dir : "${path.module}/${var.bundle_dir}"
 }
 

@@ -32,3 +32,8 @@ output "source_bucket" {
   description = "Bucket holding the function's source archives."
   value       = google_storage_bucket.source.name
 }
+
+output "witness_url" {
+  description = "For auditors: keyhold audit verify --witness <this>, with storage.buckets.get, storage.objects.list and storage.objects.get on the bucket (roles/storage.objectViewer plus the bucket read)."
+  value       = "gs://${google_storage_bucket.ledger_witness.name}/${var.witness_prefix}"
+}
