@@ -13,18 +13,10 @@
 // --dataDir /data --file <file>` before, `... export ... --file <file>` after
 // (lib/cmds/validator/slashingProtection/{import,export}.js).
 
-import { byPubkey, proposerConfig, yamlText, type Layout } from './types';
+import { copiedKeys, type Layout } from './types';
 
 export const lodestar: Layout = {
   owned: ['lodestar'],
-  files: (_root, keys) => {
-    const settings = proposerConfig(keys, { graffiti: true });
-    return [
-      ...byPubkey(keys).flatMap((k) => [
-        { path: `lodestar/keystores/${k.pubkey}/voting-keystore.json`, owner: k.validator, content: k.keystore },
-        { path: `lodestar/secrets/${k.pubkey}`, owner: k.validator, content: k.password },
-      ]),
-      ...(settings === null ? [] : [{ path: 'lodestar/proposer-settings.yml', owner: null, content: yamlText(settings) }]),
-    ];
-  },
+  files: (_root, keys) =>
+    copiedKeys(keys, (k) => ({ keystore: `lodestar/keystores/${k.pubkey}/voting-keystore.json`, password: `lodestar/secrets/${k.pubkey}` }), { path: 'lodestar/proposer-settings.yml', graffiti: true }),
 };

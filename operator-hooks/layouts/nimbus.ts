@@ -10,13 +10,9 @@
 // Per-key fee recipient, gas limit and graffiti: through its Keymanager API
 // (the keeper's Keymanager mode), not files.
 
-import { byPubkey, type Layout } from './types';
+import { copiedKeys, type Layout } from './types';
 
 export const nimbus: Layout = {
   owned: ['validators', 'secrets'],
-  files: (_root, keys) =>
-    byPubkey(keys).flatMap((k) => [
-      { path: `validators/${k.pubkey}/keystore.json`, owner: k.validator, content: k.keystore },
-      { path: `secrets/${k.pubkey}`, owner: k.validator, content: k.password },
-    ]),
+  files: (_root, keys) => copiedKeys(keys, (k) => ({ keystore: `validators/${k.pubkey}/keystore.json`, password: `secrets/${k.pubkey}` }), null),
 };

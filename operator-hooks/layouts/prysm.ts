@@ -16,18 +16,10 @@
 // slashing-protection-history export --datadir=/data
 // --slashing-protection-export-dir=<dir>` after (it writes slashing_protection.json).
 
-import { byPubkey, proposerConfig, yamlText, type Layout } from './types';
+import { copiedKeys, type Layout } from './types';
 
 export const prysm: Layout = {
   owned: ['prysm'],
-  files: (_root, keys) => {
-    const settings = proposerConfig(keys, { graffiti: true });
-    return [
-      ...byPubkey(keys).flatMap((k) => [
-        { path: `prysm/${k.pubkey}/keystore-${k.pubkey}.json`, owner: k.validator, content: k.keystore },
-        { path: `prysm/${k.pubkey}/password.txt`, owner: k.validator, content: k.password },
-      ]),
-      ...(settings === null ? [] : [{ path: 'prysm/proposer-settings.json', owner: null, content: yamlText(settings) }]),
-    ];
-  },
+  files: (_root, keys) =>
+    copiedKeys(keys, (k) => ({ keystore: `prysm/${k.pubkey}/keystore-${k.pubkey}.json`, password: `prysm/${k.pubkey}/password.txt` }), { path: 'prysm/proposer-settings.json', graffiti: true }),
 };

@@ -10,18 +10,10 @@
 // `teku slashing-protection import --data-path=/data --from=<file>` before,
 // `teku slashing-protection export --data-path=/data --to=<file>` after.
 
-import { byPubkey, proposerConfig, yamlText, type Layout } from './types';
+import { copiedKeys, type Layout } from './types';
 
 export const teku: Layout = {
   owned: ['teku'],
-  files: (_root, keys) => {
-    const settings = proposerConfig(keys, { graffiti: false });
-    return [
-      ...byPubkey(keys).flatMap((k) => [
-        { path: `teku/keys/${k.pubkey}.json`, owner: k.validator, content: k.keystore },
-        { path: `teku/passwords/${k.pubkey}.txt`, owner: k.validator, content: k.password },
-      ]),
-      ...(settings === null ? [] : [{ path: 'teku/proposer-config.json', owner: null, content: yamlText(settings) }]),
-    ];
-  },
+  files: (_root, keys) =>
+    copiedKeys(keys, (k) => ({ keystore: `teku/keys/${k.pubkey}.json`, password: `teku/passwords/${k.pubkey}.txt` }), { path: 'teku/proposer-config.json', graffiti: false }),
 };

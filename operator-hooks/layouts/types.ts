@@ -64,3 +64,26 @@ export function proposerConfig(keys: readonly GrantedKey[], opts: { graffiti: bo
   });
   return entries.length === 0 ? null : { proposer_config: Object.fromEntries(entries) };
 }
+
+/**
+ * The common shape of a copying layout: each key's keystore and password at
+ * the paths the client wants, plus (when any key has settings) one proposer
+ * config file all keys share.
+ */
+export function copiedKeys(
+  keys: readonly GrantedKey[],
+  paths: (k: GrantedKey) => { keystore: string; password: string },
+  proposer: { path: string; graffiti: boolean } | null,
+): LayoutFile[] {
+  const settings = proposer === null ? null : proposerConfig(keys, { graffiti: proposer.graffiti });
+  return [
+    ...byPubkey(keys).flatMap((k) => {
+      const p = paths(k);
+      return [
+        { path: p.keystore, owner: k.validator, content: k.keystore },
+        { path: p.password, owner: k.validator, content: k.password },
+      ];
+    }),
+    ...(settings === null || proposer === null ? [] : [{ path: proposer.path, owner: null, content: yamlText(settings) }]),
+  ];
+}
