@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { BrokerSettings } from './config';
 import { readGrantedKey, removeFromLayout, wipeLayout, writeLayout } from './key-files';
 import { layouts } from './layouts';
-import { parseValidatorSettings, type SettingsOf } from './layouts/settings';
+import type { SettingsOf } from './layouts/settings';
 import type { GrantedKey } from './layouts/types';
 
 type MountSettings = Pick<BrokerSettings, 'client' | 'settingsFile' | 'keyDir' | 'keyDirOf' | 'validators'>;
@@ -17,6 +17,9 @@ export async function settingsOf(c: Pick<BrokerSettings, 'settingsFile'>): Promi
   if (c.settingsFile === null) return () => undefined;
   // Read failures and bad content stop fetch (exit 1) rather than start a
   // client that would pay fees to the wrong address.
+  // Loaded only when configured: the parser's schema library costs every
+  // hook start (fetch, keeper and each probe exec) about half a second.
+  const { parseValidatorSettings } = await import('./layouts/settings');
   return parseValidatorSettings(await readFile(c.settingsFile, 'utf8'));
 }
 
