@@ -78,6 +78,22 @@ describe('waiting for a grant', () => {
     expect(h.lines.filter((l) => l.startsWith('waiting'))).toHaveLength(1);
   });
 
+  it('a standby waits the broker\'s Retry-After on not_designated, beyond KEYHOLD_RETRY_MAX_SECONDS, up to five minutes', async () => {
+    const h = harness([refused(403, 'not_designated', 30_000), refused(403, 'not_designated', 3_600_000), refused(403, 'not_designated'), granted()]);
+    await acquireGrant({ ...h, keyPair: await ephemeralKeyPair(), settings: { retryMaxMs: 5_000, waitForDesignation: true } });
+    expect(h.sleeps).toEqual([30_000, 300_000, 5_000]);
+  });
+
+  it('asks the broker to hold a 425 when KEYHOLD_FETCH_WAIT_SECONDS is set, and not otherwise', async () => {
+    const asked: (number | undefined)[] = [];
+    for (const fetchWaitMs of [10_000, 0]) {
+      const h = harness([granted()]);
+      const client: BrokerClient = { ...h.client, fetchGrant: async (k, o) => (asked.push(o?.waitMs), h.client.fetchGrant(k, o)) };
+      await acquireGrant({ ...h, client, keyPair: await ephemeralKeyPair(), settings: { retryMaxMs: 5_000, waitForDesignation: true, fetchWaitMs } });
+    }
+    expect(asked).toEqual([10_000, undefined]);
+  });
+
   it('gives up on 403 when not waiting for designation, and on a stale epoch', async () => {
     const a = harness([refused(403, 'not_designated')]);
     const r1 = await acquireGrant({ ...a, keyPair: await ephemeralKeyPair(), settings: { retryMaxMs: 5_000, waitForDesignation: false } });

@@ -49,7 +49,7 @@ export async function acquireGrant(d: AcquireDeps): Promise<Acquired> {
   for (let attempt = 0; ; attempt++) {
     if (d.signal?.aborted) return { kind: 'aborted' };
     const sent = { wall: d.clock.wall(), mono: d.clock.mono() };
-    const answer = await d.client.fetchGrant(keyPair.publicJwk, d.signal ? { signal: d.signal } : {});
+    const answer = await d.client.fetchGrant(keyPair.publicJwk, { ...(d.signal ? { signal: d.signal } : {}), ...(d.settings.fetchWaitMs ? { waitMs: d.settings.fetchWaitMs } : {}) });
     if (answer.ok) {
       if (repeats > 0) d.log(`(${lastWhy}: ${repeats} more time(s))`);
       return { kind: 'granted', token: answer.body.grant, claims: grantClaims(answer.body.grant), sent, jwe: answer.body.key, keyPair, predecessor: predecessorOf(answer.body.predecessor) };

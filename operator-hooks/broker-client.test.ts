@@ -61,6 +61,15 @@ describe('broker client', () => {
     expect(await missing.renew('a.b.c')).toMatchObject({ ok: false, kind: 'unreachable', reason: expect.stringContaining('KEYHOLD_TOKEN_FILE') });
   });
 
+  it('asks the broker to hold the answer with `wait`, and waits that much longer for it', async () => {
+    const client = httpBrokerClient({ url, validator: 'v1', tokenFile: join(dir, 'token'), timeoutMs: 500 });
+    reply = () => ({ status: 201, body: { grant: 'g' }, delayMs: 1_200 });
+    expect(await client.fetchGrant({ kty: 'OKP', crv: 'X25519', x: 'abc' }, { waitMs: 2_000 })).toMatchObject({ ok: true, status: 201 });
+    expect(seen.at(-1)!.body).toEqual({ validator: 'v1', ephemeralKey: { kty: 'OKP', crv: 'X25519', x: 'abc' }, wait: 2 });
+    // Without a wait the same slow answer is past the timeout.
+    expect(await client.fetchGrant({ kty: 'OKP', crv: 'X25519', x: 'abc' })).toEqual({ ok: false, kind: 'unreachable', reason: 'no answer in time' });
+  });
+
   it('sends the interchange with a release only when there is one, and always the stop evidence', async () => {
     const client = httpBrokerClient({ url, validator: 'v1', tokenFile: join(dir, 'token'), timeoutMs: 2000 });
     reply = () => ({ status: 200, body: { outcome: 'released', epoch: 1, slashingProtection: 'none' } });

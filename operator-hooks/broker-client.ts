@@ -55,7 +55,8 @@ export type Answer<T> =
 export type Failure = Exclude<Answer<unknown>, { ok: true }>;
 
 export interface BrokerClient {
-  fetchGrant(ephemeralKey: EphemeralKey, opts?: RequestOpts): Promise<Answer<FetchView>>;
+  /** `waitMs`: let the broker hold a 425 until the designation changes (POST /v1/grants `wait`, whole seconds). */
+  fetchGrant(ephemeralKey: EphemeralKey, opts?: RequestOpts & { readonly waitMs?: number }): Promise<Answer<FetchView>>;
   renew(grant: string, opts?: RequestOpts): Promise<Answer<GrantView>>;
   release(grant: string, slashingProtection: Record<string, unknown> | null, stop: StopEvidence, opts?: RequestOpts): Promise<Answer<ReleaseView>>;
 }
@@ -82,7 +83,8 @@ export function parseRetryAfter(value: string | null, now: number): number | nul
 
 export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile: string; timeoutMs: number; now?: () => number }): BrokerClient & ListBrokerClient {
   const now = opts.now ?? Date.now;
-  const post = async <T>(path: string, body: unknown, req: RequestOpts = {}): Promise<Answer<T>> => {
+  /** `heldMs`: how long the broker may hold the answer on purpose, on top of the timeout. */
+  const post = async <T>(path: string, body: unknown, req: RequestOpts = {}, heldMs = 0): Promise<Answer<T>> => {
     let token: string;
     try {
       // Re-read every time: the kubelet rotates the projected token in place.
@@ -91,7 +93,7 @@ export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile:
       return { ok: false, kind: 'unreachable', reason: `cannot read KEYHOLD_TOKEN_FILE (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
     }
     // AbortSignal.timeout takes whole ms only; rounding down keeps a request inside the keeper's deadline.
-    const signals = [AbortSignal.timeout(Math.max(1, Math.floor(Math.min(req.timeoutMs ?? opts.timeoutMs, opts.timeoutMs))))];
+    const signals = [AbortSignal.timeout(Math.max(1, Math.floor(Math.min(req.timeoutMs ?? opts.timeoutMs, opts.timeoutMs) + heldMs)))];
     if (req.signal) signals.push(req.signal);
     let res: Response;
     try {
@@ -121,7 +123,10 @@ export function httpBrokerClient(opts: { url: URL; validator: string; tokenFile:
     return { ok: false, kind: 'refused', status: res.status, code, retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), now()) };
   };
   return {
-    fetchGrant: (ephemeralKey, req) => post('/v1/grants', { validator: opts.validator, ephemeralKey }, req),
+    fetchGrant: (ephemeralKey, req = {}) => {
+      const wait = Math.floor((req.waitMs ?? 0) / 1000);
+      return post('/v1/grants', wait > 0 ? { validator: opts.validator, ephemeralKey, wait } : { validator: opts.validator, ephemeralKey }, req, wait * 1000);
+    },
     renew: (grant, req) => post('/v1/grants/renew', { grant }, req),
     fetchGrants: (validators, ephemeralKey, req) => post('/v1/grants', { validators, ephemeralKey }, req),
     renewGrants: (grants, req) => post('/v1/grants/renew', { grants }, req),

@@ -34,7 +34,8 @@ export const knownVariables = {
   KEYHOLD_TOKEN_FILE: 'projected service-account token (audience keyhold), re-read on every request',
   KEYHOLD_KEY_DIR: 'memory-backed volume the key is written to',
   KEYHOLD_FETCH_WAIT_FOR_DESIGNATION: 'true (default): keep waiting on 403 not_designated; false: exit on it',
-  KEYHOLD_RETRY_MAX_SECONDS: 'longest single wait between broker attempts (default 5)',
+  KEYHOLD_RETRY_MAX_SECONDS: 'longest single wait between broker attempts (default 5; a standby answered not_designated waits the broker\'s Retry-After instead)',
+  KEYHOLD_FETCH_WAIT_SECONDS: 'how long the broker may hold a "not admitted yet" answer to hand the key over the moment the previous holder lets go (default 10; the broker caps it; 0: plain polling)',
   KEYHOLD_HTTP_TIMEOUT_SECONDS: 'timeout of one broker request (default 10)',
   KEYHOLD_SIGNER_PIDFILE: 'keeper: file holding the signer pid',
   KEYHOLD_SIGNER_PROCESS: 'keeper: signer process name, matched against /proc/*/comm and argv[0]',
@@ -69,6 +70,7 @@ export interface BrokerSettings {
   readonly keyDir: string;
   readonly waitForDesignation: boolean;
   readonly retryMaxMs: number;
+  readonly fetchWaitMs: number;
   readonly httpTimeoutMs: number;
   /** The client whose mount layout fetch writes (and the keeper removes); null: only the files in each key's directory. */
   readonly client: ClientName | null;
@@ -190,6 +192,7 @@ function brokerSettings(r: Reader, verb: Verb): BrokerSettings {
     keyDir,
     waitForDesignation: r.flag('KEYHOLD_FETCH_WAIT_FOR_DESIGNATION', true),
     retryMaxMs: r.number('KEYHOLD_RETRY_MAX_SECONDS', 5, 0.1, 300) * 1000,
+    fetchWaitMs: Math.floor(r.number('KEYHOLD_FETCH_WAIT_SECONDS', 10, 0, 60)) * 1000,
     httpTimeoutMs: r.number('KEYHOLD_HTTP_TIMEOUT_SECONDS', 10, 0.5, 120) * 1000,
   };
 }

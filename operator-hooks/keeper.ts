@@ -343,7 +343,7 @@ export class Keeper {
   private async recover(): Promise<void> {
     const lost = this.lost;
     if (lost === null) return this.fence('lost a grant it does not know', null);
-    const got = await acquireGrant({ ...this.d, settings: { retryMaxMs: this.config.retryMaxMs, waitForDesignation: false }, signal: this.signal });
+    const got = await acquireGrant({ ...this.d, settings: { retryMaxMs: this.config.retryMaxMs, waitForDesignation: false, fetchWaitMs: this.config.fetchWaitMs }, signal: this.signal });
     if (got.kind === 'aborted') return;
     if (got.kind === 'gave_up') {
       const ack = got.failure.kind === 'refused' && got.failure.code === 'not_designated' ? lost.token : null;

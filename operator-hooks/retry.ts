@@ -10,7 +10,12 @@ export interface WaitSettings {
   readonly retryMaxMs: number;
   /** Keep waiting on 403 not_designated (a standby) instead of giving up. */
   readonly waitForDesignation: boolean;
+  /** Ask the broker to hold a 425 this long for the designation to change (KEYHOLD_FETCH_WAIT_SECONDS); 0 or unset: plain polling. */
+  readonly fetchWaitMs?: number;
 }
+
+/** Longest a standby waits between not_designated answers, whatever the broker's Retry-After. */
+export const standbyMaxMs = 300_000;
 
 export type Step = { readonly kind: 'wait'; readonly ms: number; readonly why: string } | { readonly kind: 'give_up'; readonly reason: string };
 
@@ -41,7 +46,11 @@ export function nextStep(failure: Failure, attempt: number, s: WaitSettings, ran
   }
   if (status === 403 && code === 'not_designated') {
     if (!s.waitForDesignation) return { kind: 'give_up', reason: 'not_designated: the broker does not designate this pod for the validator (KEYHOLD_FETCH_WAIT_FOR_DESIGNATION=false)' };
-    return wait(s.retryMaxMs, 'not_designated: waiting for the broker to designate this slot (standby)');
+    // Asking sooner cannot change this answer (only a promotion does, and its
+    // takeover wait is longer), so a standby asks at the broker's pace: its
+    // Retry-After, not KEYHOLD_RETRY_MAX_SECONDS, sets the standby's cost.
+    const ms = withJitter(Math.min(retryAfterMs ?? s.retryMaxMs, standbyMaxMs), random);
+    return { kind: 'wait', ms, why: `not_designated: waiting for the broker to designate this slot (standby)${asked}` };
   }
   if (status === 409 && code === 'conflict') return wait(backoffMs(attempt, s.retryMaxMs), 'conflict: the designation changed concurrently');
   if (status === 409) return { kind: 'give_up', reason: `${code}: the broker says this pod's epoch is no longer current` };

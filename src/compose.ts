@@ -14,6 +14,7 @@ import { ReplicatedKeyReader, type KeyRead, type KeyReader } from './broker/key-
 import { BrokerMetrics } from './metrics';
 import { OperationsService } from './broker/operations';
 import { RefusalLedger, type RefusalDedupeOptions } from './broker/refusals';
+import { DesignationWatch, type WatchOptions } from './broker/designation-watch';
 import { ConfigError, type Config } from './config';
 import { defaultSchedule, type CheckpointSchedule } from './core/checkpoints';
 import { pseudonymiser } from './core/pseudonyms';
@@ -58,6 +59,12 @@ export interface BrokerParts {
   readonly ledgerHmacKey?: Uint8Array;
   /** Ledger a pod's identical refusals once, then as counts; unset: every refusal is its own entry. */
   readonly refusals?: RefusalDedupeOptions;
+  /** Hold fetches that ask to wait (POST /v1/grants `wait`) up to `maxWaitMs`; unset: never held. */
+  readonly fetchWait?: { readonly maxWaitMs: number } & WatchOptions;
+  /** Retry-After of not_designated, seconds; unset: none. */
+  readonly standbyRetryAfter?: number;
+  /** Renewals and not_designated refusals may answer from a read this recent (DesignationReader); unset: 0, always read. */
+  readonly readReuseMs?: number;
 }
 
 export interface Broker {
@@ -78,7 +85,9 @@ export function buildBroker(parts: BrokerParts): Broker {
   const pseudonyms = parts.ledgerHmacKey ? pseudonymiser(parts.ledgerHmacKey) : undefined;
   // The services see a store that pseudonymises what it ledgers and reports each commit, so checkpoints follow the schedule.
   const state = ledgerStore(parts.state, { checkpointer, pseudonyms });
-  const designations = new DesignationReader(state, clock, parts.timing);
+  const designations = new DesignationReader(state, clock, parts.timing, parts.readReuseMs ?? 0);
+  const watch = parts.fetchWait && parts.fetchWait.maxWaitMs > 0 ? new DesignationWatch({ latest: (v) => designations.known(v)?.version ?? null, reread: async (v) => void (await designations.read(v)) }, parts.fetchWait) : undefined;
+  if (watch) designations.listen((v, r) => watch.saw(v, r.version));
   const keys = parts.keyReader ?? new ReplicatedKeyReader(parts.keyStores);
   const metrics = parts.metrics;
   const grants = new GrantService({
@@ -90,6 +99,8 @@ export function buildBroker(parts: BrokerParts): Broker {
     timing: parts.timing,
     ...(metrics ? { observe: { keyRead: (r: KeyRead) => metrics.keyRead(r) } } : {}),
     ...(parts.refusals ? { refusals: new RefusalLedger(parts.refusals) } : {}),
+    ...(watch && parts.fetchWait ? { watch, maxWaitMs: parts.fetchWait.maxWaitMs } : {}),
+    ...(parts.standbyRetryAfter === undefined ? {} : { standbyRetryAfter: parts.standbyRetryAfter }),
   });
   const operations = new OperationsService({
     state,
@@ -226,5 +237,10 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
     ...(config.checkpointWitness ? { witness: await witnessFactories[config.checkpointWitness.location.scheme](config.checkpointWitness.location, config.env, config.checkpointWitness.retentionDays) } : {}),
     ...(config.ledgerHmacKeyFile ? { ledgerHmacKey: await readLedgerKey(config.ledgerHmacKeyFile) } : {}),
     refusals: { summaryMs: config.refusalSummaryMs, maxWindows: 10_000 },
+    // One shared re-read of each waited designation every 250 ms; a release on this broker wakes at once.
+    // A quarter of the grant TTL at most: the holder counts its first grant from when it sent the request.
+    fetchWait: { maxWaitMs: Math.min(config.fetchWaitMaxMs, config.timing.grantTtlMs / 4), pollMs: 250, maxWaiters: 10_000 },
+    standbyRetryAfter: config.standbyRetrySeconds,
+    readReuseMs: config.readReuseMs,
   });
 }

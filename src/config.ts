@@ -80,6 +80,11 @@ const envSchema = z.object({
   KEYHOLD_KEY_CACHE_ENTRIES: seconds('KEYHOLD_KEY_CACHE_ENTRIES', 1000, 1, 1_000_000),
   KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS: seconds('KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS', 3600, 60, 86_400),
   KEYHOLD_REFUSAL_SUMMARY_SECONDS: seconds('KEYHOLD_REFUSAL_SUMMARY_SECONDS', 21_600, 60, 604_800),
+  // Under the functions' default 15 s timeout, with room for the grant itself.
+  KEYHOLD_FETCH_WAIT_MAX_SECONDS: seconds('KEYHOLD_FETCH_WAIT_MAX_SECONDS', 10, 0, 60),
+  KEYHOLD_STANDBY_RETRY_SECONDS: seconds('KEYHOLD_STANDBY_RETRY_SECONDS', 30, 1, 3600),
+  // Empty: the grant TTL. At most the grant TTL.
+  KEYHOLD_READ_REUSE_SECONDS: seconds('KEYHOLD_READ_REUSE_SECONDS', -1, 0, 3600),
   KEYHOLD_METRICS: z.enum(['public', 'off']).optional(),
   KEYHOLD_METRICS_PORT: z.string().optional(),
   KEYHOLD_PROMOTION_APPROVALS: z.enum(['1', '2']).default('1'),
@@ -119,6 +124,12 @@ export interface Config {
   readonly podTokenMaxAgeMs: number;
   /** A pod's identical refusals are ledgered once, then as a count every this long; ms. */
   readonly refusalSummaryMs: number;
+  /** Longest a fetch may wait for its designation to change (POST /v1/grants `wait`); ms, 0: never held. */
+  readonly fetchWaitMaxMs: number;
+  /** Retry-After of a not_designated answer (a standby's poll), seconds. */
+  readonly standbyRetrySeconds: number;
+  /** Renewals and not_designated refusals may answer from a designation read this recent; ms. */
+  readonly readReuseMs: number;
   readonly signingKey: { readonly file: string } | { readonly secret: string };
   readonly operatorKeysFile: string | null;
   readonly operatorOidc: { issuer: string; audience: string; jwksUri: string; roleClaim: string } | null;
@@ -192,6 +203,10 @@ export function parseConfig(env: Env): Config {
     commitDeadlineMs: commit.deadlineMs,
     commitSendWindowMs: commit.sendWindowMs,
   };
+  const readReuseMs = e.KEYHOLD_READ_REUSE_SECONDS === -1 ? timing.grantTtlMs : e.KEYHOLD_READ_REUSE_SECONDS * 1000;
+  if (readReuseMs > timing.grantTtlMs) {
+    throw new ConfigError(`KEYHOLD_READ_REUSE_SECONDS (${readReuseMs / 1000}) must not exceed KEYHOLD_GRANT_TTL_SECONDS (${timing.grantTtlMs / 1000}): a holder fenced on another broker would learn of it that much later`);
+  }
   // The keeper renews at a third of the TTL; a tolerance under one TTL would
   // let a single slow renewal expire a healthy holder during a blip.
   if (timing.outageToleranceMs < timing.grantTtlMs) {
@@ -298,6 +313,9 @@ export function parseConfig(env: Env): Config {
     timing,
     podTokenMaxAgeMs: e.KEYHOLD_POD_TOKEN_MAX_AGE_SECONDS * 1000,
     refusalSummaryMs: e.KEYHOLD_REFUSAL_SUMMARY_SECONDS * 1000,
+    fetchWaitMaxMs: e.KEYHOLD_FETCH_WAIT_MAX_SECONDS * 1000,
+    standbyRetrySeconds: e.KEYHOLD_STANDBY_RETRY_SECONDS,
+    readReuseMs,
     signingKey,
     operatorKeysFile,
     operatorOidc,

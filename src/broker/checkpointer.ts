@@ -41,8 +41,25 @@ export class Checkpointer {
     return maxLagFor(this.d.schedule);
   }
 
+  /**
+   * One signing at a time in this instance: concurrent signings here would
+   * only race each other for the same next seq (with commits landing from a
+   * worker thread, imports finish close together). Other instances still
+   * race, and the retries below settle that.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+  private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
   /** Sign a checkpoint over every head now, whether or not one is due. */
-  async sign(): Promise<StoredCheckpoint> {
+  sign(): Promise<StoredCheckpoint> {
+    return this.oneAtATime(() => this.signNow());
+  }
+
+  private async signNow(): Promise<StoredCheckpoint> {
     for (let i = 1; ; i++) {
       const latest = await this.d.state.latestCheckpoint();
       const heads = await this.d.state.chainHeads();
@@ -58,7 +75,7 @@ export class Checkpointer {
 
   /** Sign one if the schedule says so (checked against the store, which every broker shares). */
   async ifDue(): Promise<StoredCheckpoint | null> {
-    this.running ??= this.runIfDue().finally(() => {
+    this.running ??= this.oneAtATime(() => this.runIfDue()).finally(() => {
       this.running = null;
     });
     return this.running;

@@ -82,4 +82,31 @@ describe('DesignationReader', () => {
     answers.push(new StoreUnavailableError('scripted', 'down'));
     await expect(reader.readForRenewal('v1')).rejects.toMatchObject({ code: 'state_store_unavailable' });
   });
+
+  it('renews from a read younger than the reuse period without asking the store, keeping that read\'s time for the expiry cap', async () => {
+    const { store, answers } = scripted();
+    let t = 1_000;
+    const reader = new DesignationReader(store, { now: () => t }, timing, 60_000);
+    answers.push(v1);
+    await reader.read('v1');
+    t = 60_999;
+    // No answer is scripted: a store call would throw.
+    expect(await reader.readForRenewal('v1')).toMatchObject({ record: v1, readAt: 1_000, authoritative: false });
+    t = 61_000;
+    const next = takenOver(v1, t);
+    answers.push(next);
+    expect(await reader.readForRenewal('v1')).toMatchObject({ record: next, readAt: 61_000, authoritative: true });
+    expect(answers).toEqual([]);
+    // Without a reuse period every renewal reads.
+    const plain = new DesignationReader(store, { now: () => t }, timing);
+    answers.push(v1, v1);
+    await plain.read('v1');
+    await plain.readForRenewal('v1');
+    expect(answers).toEqual([]);
+  });
+
+  it('refuses a reuse period longer than the grant TTL', () => {
+    const { store } = scripted();
+    expect(() => new DesignationReader(store, { now: () => 0 }, timing, timing.grantTtlMs + 1)).toThrow(TypeError);
+  });
 });

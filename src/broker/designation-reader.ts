@@ -17,12 +17,23 @@ export interface DesignationRead {
 
 export class DesignationReader {
   private readonly last = new Map<string, { record: ValidatorRecord; readAt: number }>();
+  private readonly listeners: ((validator: string, record: ValidatorRecord) => void)[] = [];
 
+  /**
+   * `reuseMs`: a renewal, or a refusal, may answer from a read this recent
+   * instead of reading again (0: never). Safe for renewals because every
+   * grant is capped at its read + H whatever the read's age (invariant 3),
+   * as during an outage; it only delays, by up to `reuseMs`, when a holder
+   * fenced on another broker instance learns of it.
+   */
   constructor(
     private readonly store: StateStore,
     private readonly clock: Clock,
     private readonly timing: Timing,
-  ) {}
+    private readonly reuseMs = 0,
+  ) {
+    if (!(reuseMs >= 0) || reuseMs > timing.grantTtlMs) throw new TypeError('a read may be reused for at most the grant TTL');
+  }
 
   /**
    * Authoritative read, or 503 `state_store_unavailable`. An answer older
@@ -44,8 +55,17 @@ export class DesignationReader {
     return { record, readAt, authoritative: true };
   }
 
-  /** For renewals: authoritative if the store answers, else the last read while it is within the horizon. */
+  /** A read sent less than `reuseMs` ago, or null. Never a ground for a grant of key material. */
+  recent(validator: string): DesignationRead | null {
+    const cached = this.last.get(validator);
+    if (!cached || !(this.clock.now() - cached.readAt < this.reuseMs)) return null;
+    return { record: cached.record, readAt: cached.readAt, authoritative: false };
+  }
+
+  /** For renewals: a recent read, else authoritative if the store answers, else the last read while it is within the horizon. */
   async readForRenewal(validator: string): Promise<DesignationRead> {
+    const recent = this.recent(validator);
+    if (recent) return recent;
     try {
       return await this.read(validator);
     } catch (e) {
@@ -67,6 +87,17 @@ export class DesignationReader {
     // compare-and-swap on its version), and of two copies of one version keep
     // the later read.
     if (!prev || prev.record.version < record.version || (prev.record.version === record.version && prev.readAt <= readAt)) this.last.set(validator, { record, readAt });
+    if (!prev || prev.record.version < record.version) for (const l of this.listeners) l(validator, record);
+  }
+
+  /** The newest record this broker knows of `validator` (read or committed here), or null. Never a ground for a grant. */
+  known(validator: string): ValidatorRecord | null {
+    return this.last.get(validator)?.record ?? null;
+  }
+
+  /** Called with each record newer than the one known before it (a read or a commit of this broker). */
+  listen(onNewer: (validator: string, record: ValidatorRecord) => void): void {
+    this.listeners.push(onNewer);
   }
 }
 

@@ -12,7 +12,8 @@ import type { GrantSigner, IssuedGrant } from '../grants/signer';
 import type { PodIdentity } from '../identity/pod-token';
 import type { Clock, StateStore } from '../ports';
 import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisions';
-import type { DesignationReader } from './designation-reader';
+import type { DesignationRead, DesignationReader } from './designation-reader';
+import type { DesignationWatch } from './designation-watch';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 import type { RefusalLedger } from './refusals';
 
@@ -27,6 +28,12 @@ export interface GrantServiceDeps {
   readonly observe?: { keyRead(read: KeyRead): void };
   /** When set, a pod's identical refusals are ledgered once, then counted. */
   readonly refusals?: RefusalLedger;
+  /** When set, a fetch that asks to wait is held until its designation changes (designation-watch.ts). */
+  readonly watch?: DesignationWatch;
+  /** Longest wait a fetch may ask for, ms. */
+  readonly maxWaitMs?: number;
+  /** Retry-After on not_designated, seconds: how often a standby needs to ask again. */
+  readonly standbyRetryAfter?: number;
 }
 
 export interface FetchResult {
@@ -55,26 +62,51 @@ const actorOf = (pod: PodIdentity): string => `pod:${pod.podUid}`;
 export class GrantService {
   constructor(private readonly d: GrantServiceDeps) {}
 
-  async fetch(pod: PodIdentity, validator: string, ephemeral: EphemeralKey): Promise<FetchResult> {
+  /**
+   * `waitMs`: when the answer would be 425 not_before, hold the request up to
+   * this long (capped by maxWaitMs) and decide again as soon as the
+   * designation changes or notBefore comes. Every attempt is a whole fetch:
+   * a fresh read, and a commit before any grant.
+   */
+  async fetch(pod: PodIdentity, validator: string, ephemeral: EphemeralKey, waitMs = 0): Promise<FetchResult> {
     const recipient = await importEphemeralKey(ephemeral).catch(() => {
       throw new KeyholdError('invalid_request');
     });
+    const watch = this.d.watch;
+    // The wait is a budget of elapsed time, not a decision: decisions use the clock.
+    const started = performance.now();
+    const budget = Math.min(waitMs, this.d.maxWaitMs ?? 0);
+    for (;;) {
+      const seen = { version: -1, notBefore: 0 };
+      try {
+        return await this.fetchOnce(pod, validator, recipient, seen);
+      } catch (e) {
+        const left = budget - (performance.now() - started);
+        if (!watch || !(e instanceof KeyholdError) || e.code !== 'not_before' || left <= 0) throw e;
+        // Until the designation changes, notBefore comes, or the budget ends; then decide again.
+        await watch.changed(validator, seen.version, Math.min(left, Math.max(1, seen.notBefore - this.d.clock.now())));
+      }
+    }
+  }
+
+  private fetchOnce(pod: PodIdentity, validator: string, recipient: CryptoKey, seen: { version: number; notBefore: number }): Promise<FetchResult> {
     return withCasRetry(async () => {
-      const { record, readAt } = await this.d.designations.read(validator);
+      // A standby's not_designated may come from a recent read (a refusal changes nothing); anything else reads afresh.
+      const { record, readAt } = this.recentNotDesignated(pod, validator) ?? (await this.d.designations.read(validator));
       const now = this.d.clock.now();
       const base = { time: now, actor: actorOf(pod), validator, slot: pod.slot };
       if (!record) {
         // The same answer as a validator this pod has no slot of (decideFetch),
         // after the same read and one ledger write: ids are not enumerable.
         await this.refuse(draft({ ...base, action: 'denied', epoch: null, reason: 'unknown_validator' }, false), null);
-        throw new KeyholdError('not_designated');
+        throw this.notDesignated();
       }
       const decision = decideFetch(this.d.timing, record, pod, now);
       const epoch = record.designation.epoch;
       const notBefore = record.designation.notBefore;
       if (decision.kind === 'deny') {
         await this.refuse(draft({ ...base, action: 'denied', epoch, reason: decision.error.code }, true), notBefore);
-        throw decision.error;
+        throw decision.error.code === 'not_designated' ? this.notDesignated() : decision.error;
       }
       if (decision.kind === 'wait') {
         const entry = draft(
@@ -91,6 +123,8 @@ export class GrantService {
         if (decision.next) await commitOrThrow(this.d.state, { next: decision.next, expectedVersion: record.version }, [entry], { window: this.window(now) });
         else await this.refuse(entry, notBefore);
         if (decision.next) this.d.designations.remember(validator, decision.next, readAt);
+        seen.version = (decision.next ?? record).version;
+        seen.notBefore = decision.notBefore;
         throw new KeyholdError('not_before', { retryAfter: decision.retryAfter });
       }
       const key = await this.readKey(validator, record.keyFingerprint, base, epoch, notBefore);
@@ -191,6 +225,18 @@ export class GrantService {
         ...(stop ? { stop } : {}),
       };
     });
+  }
+
+  private recentNotDesignated(pod: PodIdentity, validator: string): DesignationRead | null {
+    const recent = this.d.designations.recent(validator);
+    if (!recent?.record) return null;
+    const decision = decideFetch(this.d.timing, recent.record, pod, this.d.clock.now());
+    return decision.kind === 'deny' && decision.error.code === 'not_designated' ? recent : null;
+  }
+
+  /** Asking sooner cannot change a not_designated (only an operator's promotion does), so a standby is told to ask rarely. */
+  private notDesignated(): KeyholdError {
+    return new KeyholdError('not_designated', this.d.standbyRetryAfter === undefined ? {} : { retryAfter: this.d.standbyRetryAfter });
   }
 
   private window(decidedAt: number): CommitWindow {

@@ -161,7 +161,7 @@ export function createApp(deps: AppDeps): Hono {
         }),
       });
     }
-    const result = await grants.fetch(who, body.validator, body.ephemeralKey);
+    const result = await grants.fetch(who, body.validator, body.ephemeralKey, (body.wait ?? 0) * 1000);
     issued(body.validator, who.slot, result.grant);
     return c.json({ ...grantView(result.grant), predecessor: result.predecessor, key: result.key }, 201);
   });

@@ -16,8 +16,10 @@ const compactJws = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.
 const distinct = <T>(xs: readonly T[]) => new Set(xs).size === xs.length;
 
 /** One validator (the original body), or a list: each is answered on its own. */
+/** `wait`: seconds the broker may hold a 425 not_before answer for the designation to change (it caps this at KEYHOLD_FETCH_WAIT_MAX_SECONDS). */
+export const fetchWait = z.number().int().min(0).max(60);
 export const fetchBody = z.union([
-  z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema }).strict(),
+  z.object({ validator: validatorId, ephemeralKey: ephemeralKeySchema, wait: fetchWait.optional() }).strict(),
   z.object({ validators: z.array(validatorId).min(1).max(maxBatch).refine(distinct), ephemeralKey: ephemeralKeySchema }).strict(),
 ]);
 export const renewBody = z.union([

@@ -4,10 +4,13 @@ import type { DayCounts, FleetDay } from './fleet-day';
 import { assumptions, aws, gcp } from './prices';
 import { table } from './report';
 
-const none: DayCounts = { invocations: 0, key_reads: 0, state_reads: 0, state_commits: 0, state_items_written: 0, ledger_entries: 0, mean_invocation_ms: 0 };
-const day = (held: Partial<DayCounts>, standby: Partial<DayCounts> = {}, promotion: Partial<DayCounts> = {}): FleetDay => ({
+const none: DayCounts = { invocations: 0, key_reads: 0, state_reads: 0, state_commits: 0, state_items_written: 0, ledger_entries: 0, mean_invocation_ms: 0, billed_ms_per_invocation: 0, held_ms: 0 };
+const day = (held: Partial<DayCounts>, standby: Partial<DayCounts> = {}, promotion: Partial<DayCounts> = {}, many: Partial<DayCounts> = {}): FleetDay => ({
   held: { ...none, ...held },
   standby: { ...none, ...standby },
+  heldMany: { ...none, ...many },
+  standbyMany: { ...none, ...many },
+  keysPerPod: 100,
   promotion: { ...none, ...promotion },
 });
 
@@ -39,5 +42,19 @@ describe('cost per validator-month', () => {
   it('misses the target when any cloud is over it', () => {
     expect(table({ cost_per_validator_month: { aws: 0.04, gcp: 0.06 } })).toMatch(/cost_per_validator_month .*MISS/);
     expect(table({ cost_per_validator_month: { aws: 0.04, gcp: 0.05 } })).toMatch(/cost_per_validator_month .*pass/);
+  });
+
+  it('bills each invocation its counted time, and a held request its wait, on both clouds', () => {
+    const counted = costPerValidatorMonth(day({ invocations: 1, billed_ms_per_invocation: 200 }));
+    const assumed = costPerValidatorMonth(day({ invocations: 1 }));
+    expect(counted.aws.held).toBeCloseTo(assumed.aws.held * 1 + 30 * (0.2 - assumptions.billedMsPerInvocation / 1000) * assumptions.lambdaMemoryGb * aws.lambdaPerGbSecond, 12);
+    const held = costPerValidatorMonth(day({}, {}, { held_ms: 40_000 }));
+    expect(held.aws.promotions).toBeCloseTo(40 * assumptions.lambdaMemoryGb * aws.lambdaPerGbSecond, 12);
+    expect(held.gcp.promotions).toBeCloseTo(40 * (assumptions.gcpVcpu * gcp.functionsPerVcpuSecond + assumptions.gcpMemoryGib * gcp.functionsPerGibSecond), 12);
+  });
+
+  it('counts pods of many keys from their own counts', () => {
+    const c = day({ state_reads: 1000 }, {}, {}, { state_reads: 10 });
+    expect(costPerValidatorMonth(c, 'many').aws.held).toBeCloseTo(costPerValidatorMonth(c, 'one').aws.held / 100, 12);
   });
 });

@@ -1,7 +1,8 @@
 // Cost per validator-month from the counted calls of fleet-day.ts and the
 // list prices of prices.ts, split into the secret itself and everything
 // else. A validator here is what a fleet runs for each key: a held pod that
-// renews, a standby pod that polls, and `promotionsPerMonth` planned handoffs.
+// renews, a standby pod that polls, and `promotionsPerMonth` planned handoffs;
+// its pods hold one key each, or `keysPerPod` (one list request for all).
 
 import type { DayCounts, FleetDay } from './fleet-day';
 import { assumptions as a, aws, gcp } from './prices';
@@ -17,11 +18,15 @@ export interface CloudCost {
 }
 
 const billed = (ms: number, step: number) => Math.ceil(ms / step) * step;
+/** Billed time of one invocation: as counted, or the assumption when the count does not say. */
+const perInvocationMs = (d: DayCounts) => (d.billed_ms_per_invocation > 0 ? d.billed_ms_per_invocation : a.billedMsPerInvocation);
 
 function awsMonth(d: DayCounts, times: number): number {
   const inv = d.invocations * times;
   const requests = (inv / 1e6) * aws.lambdaPerMillionRequests;
-  const duration = inv * (billed(a.billedMsPerInvocation, aws.lambdaBillingStepMs) / 1000) * a.lambdaMemoryGb * aws.lambdaPerGbSecond;
+  // A request held waiting for a designation change is billed for its wait.
+  const seconds = inv * (billed(perInvocationMs(d), aws.lambdaBillingStepMs) / 1000) + (d.held_ms * times) / 1000;
+  const duration = seconds * a.lambdaMemoryGb * aws.lambdaPerGbSecond;
   const reads = ((d.state_reads * times * aws.dynamoReadUnitsPerRead) / 1e6) * aws.dynamoPerMillionReadUnits;
   const writes = ((d.state_items_written * times * aws.dynamoWriteUnitsPerTransactItem) / 1e6) * aws.dynamoPerMillionWriteUnits;
   const secretCalls = ((d.key_reads * times) / 1e4) * aws.secretsManagerPer10kCalls;
@@ -30,9 +35,9 @@ function awsMonth(d: DayCounts, times: number): number {
 
 function gcpMonth(d: DayCounts, times: number): number {
   const inv = d.invocations * times;
-  const seconds = billed(a.billedMsPerInvocation, gcp.functionsBillingStepMs) / 1000;
+  const seconds = inv * (billed(perInvocationMs(d), gcp.functionsBillingStepMs) / 1000) + (d.held_ms * times) / 1000;
   const requests = (inv / 1e6) * gcp.functionsPerMillionRequests;
-  const compute = inv * seconds * (a.gcpVcpu * gcp.functionsPerVcpuSecond + a.gcpMemoryGib * gcp.functionsPerGibSecond);
+  const compute = seconds * (a.gcpVcpu * gcp.functionsPerVcpuSecond + a.gcpMemoryGib * gcp.functionsPerGibSecond);
   // A Firestore transaction reads the ledger head it appends to: one more read per commit.
   const reads = (((d.state_reads + d.state_commits) * times) / 1e5) * gcp.firestorePer100kReads;
   const writes = ((d.state_items_written * times) / 1e5) * gcp.firestorePer100kWrites;
@@ -40,13 +45,14 @@ function gcpMonth(d: DayCounts, times: number): number {
   return requests + compute + reads + writes + secretCalls;
 }
 
-function split(day: FleetDay, month: (d: DayCounts, times: number) => number, secret: number): CloudCost {
-  const held = month(day.held, a.daysPerMonth);
-  const standby = month(day.standby, a.daysPerMonth);
+/** `pods`: 'one' for pods of one key, 'many' for pods of `day.keysPerPod` keys. */
+function split(day: FleetDay, pods: 'one' | 'many', month: (d: DayCounts, times: number) => number, secret: number): CloudCost {
+  const held = month(pods === 'one' ? day.held : day.heldMany, a.daysPerMonth);
+  const standby = month(pods === 'one' ? day.standby : day.standbyMany, a.daysPerMonth);
   const promotions = month(day.promotion, a.promotionsPerMonth);
   return { beyondSecret: held + standby + promotions, secret, held, standby, promotions };
 }
 
-export function costPerValidatorMonth(day: FleetDay): { aws: CloudCost; gcp: CloudCost } {
-  return { aws: split(day, awsMonth, aws.secretPerMonth), gcp: split(day, gcpMonth, gcp.secretVersionPerMonth) };
+export function costPerValidatorMonth(day: FleetDay, pods: 'one' | 'many' = 'one'): { aws: CloudCost; gcp: CloudCost } {
+  return { aws: split(day, pods, awsMonth, aws.secretPerMonth), gcp: split(day, pods, gcpMonth, gcp.secretVersionPerMonth) };
 }

@@ -81,6 +81,7 @@ export const targets: readonly Target[] = [
     },
   },
   below('handoff_planned_ms', 1000, '< 1000'),
+  eachAtMost('handoff_waiting_ms', 1000, '<= 1000'),
   eachAtMost('cost_per_validator_month', 0.05, '<= $0.05 each'),
   eachAtMost('ledger_entries_per_validator_day', 20, '<= 20 each'),
 ];
@@ -109,9 +110,13 @@ export const figureOrder: readonly string[] = [
   'store_calls_per_renew',
   'store_calls_per_validator_day_held',
   'store_calls_per_validator_day_standby',
+  'store_calls_per_validator_day_held_many_keys',
+  'store_calls_per_validator_day_standby_many_keys',
+  'keys_per_pod',
   'store_calls_per_promotion',
   'ledger_entries_per_validator_day',
   'cost_per_validator_month',
+  'cost_per_validator_month_one_key_per_pod',
   'cost_secret_per_validator_month',
   'cold_start_ms',
   'hello_cold_start_ms',
@@ -121,6 +126,7 @@ export const figureOrder: readonly string[] = [
   'cold_grant_vs_floor',
   'bundle_bytes',
   'handoff_planned_ms',
+  'handoff_waiting_ms',
 ];
 
 function show(v: FigureValue | undefined): string {

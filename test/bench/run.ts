@@ -14,7 +14,7 @@ import { coldStarts } from './cold-start';
 import { costPerValidatorMonth } from './cost';
 import { fleetDay } from './fleet-day';
 import { cryptoFloor, renewFloor } from './crypto';
-import { handoffPlanned } from './handoff';
+import { handoffPlanned, handoffWaiting } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
 import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
@@ -48,6 +48,10 @@ const groupOf: Record<string, Group> = {
   store_calls_per_validator_day_held: 'fleet',
   store_calls_per_validator_day_standby: 'fleet',
   store_calls_per_promotion: 'fleet',
+  store_calls_per_validator_day_held_many_keys: 'fleet',
+  store_calls_per_validator_day_standby_many_keys: 'fleet',
+  keys_per_pod: 'fleet',
+  cost_per_validator_month_one_key_per_pod: 'fleet',
   ledger_entries_per_validator_day: 'fleet',
   cost_per_validator_month: 'fleet',
   cost_secret_per_validator_month: 'fleet',
@@ -59,6 +63,7 @@ const groupOf: Record<string, Group> = {
   cold_grant_vs_floor: 'cold-start',
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
+  handoff_waiting_ms: 'handoff',
 };
 
 const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
@@ -151,17 +156,33 @@ async function main(): Promise<void> {
     const day = await fleetDay();
     figures.store_calls_per_validator_day_held = day.held;
     figures.store_calls_per_validator_day_standby = day.standby;
+    figures.store_calls_per_validator_day_held_many_keys = day.heldMany;
+    figures.store_calls_per_validator_day_standby_many_keys = day.standbyMany;
+    figures.keys_per_pod = day.keysPerPod;
     figures.store_calls_per_promotion = day.promotion;
-    figures.ledger_entries_per_validator_day = { held: day.held.ledger_entries, standby: day.standby.ledger_entries };
-    const cost = costPerValidatorMonth(day);
-    figures.cost_per_validator_month = { aws: round(cost.aws.beyondSecret, 4), gcp: round(cost.gcp.beyondSecret, 4) };
-    figures.cost_secret_per_validator_month = { aws: cost.aws.secret, gcp: cost.gcp.secret };
-    for (const [cloud, c] of Object.entries(cost)) {
-      progress(`cost per validator-month on ${cloud}, beyond the secret: $${c.beyondSecret.toFixed(4)} (held $${c.held.toFixed(4)}, standby $${c.standby.toFixed(4)}, promotions $${c.promotions.toFixed(4)}); the secret $${c.secret}`);
+    figures.ledger_entries_per_validator_day = {
+      held: day.held.ledger_entries,
+      standby: day.standby.ledger_entries,
+      held_many_keys: day.heldMany.ledger_entries,
+      standby_many_keys: day.standbyMany.ledger_entries,
+    };
+    // The target is for the deployment operators run: many keys per validator client pod.
+    const many = costPerValidatorMonth(day, 'many');
+    const one = costPerValidatorMonth(day, 'one');
+    figures.cost_per_validator_month = { aws: round(many.aws.beyondSecret, 4), gcp: round(many.gcp.beyondSecret, 4) };
+    figures.cost_per_validator_month_one_key_per_pod = { aws: round(one.aws.beyondSecret, 4), gcp: round(one.gcp.beyondSecret, 4) };
+    figures.cost_secret_per_validator_month = { aws: many.aws.secret, gcp: many.gcp.secret };
+    for (const [pods, cost] of [[`${day.keysPerPod} keys per pod`, many], ['1 key per pod', one]] as const) {
+      for (const [cloud, c] of Object.entries(cost)) {
+        progress(`cost per validator-month on ${cloud}, ${pods}, beyond the secret: $${c.beyondSecret.toFixed(4)} (held $${c.held.toFixed(4)}, standby $${c.standby.toFixed(4)}, promotions $${c.promotions.toFixed(4)}); the secret $${c.secret}`);
+      }
     }
   }
   if (has('cold-start')) Object.assign(figures, await coldStarts(11));
-  if (has('handoff')) figures.handoff_planned_ms = await handoffPlanned();
+  if (has('handoff')) {
+    figures.handoff_planned_ms = await handoffPlanned();
+    figures.handoff_waiting_ms = await handoffWaiting();
+  }
 
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (args.json) process.stdout.write(`${JSON.stringify({ ...figures, ...(Object.keys(notes).length ? { notes } : {}) })}\n`);

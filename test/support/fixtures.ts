@@ -145,7 +145,7 @@ export interface TestBroker extends Broker {
 }
 
 export async function testBroker(
-  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness'>> & {
+  overrides: Partial<Pick<BrokerParts, 'state' | 'keyStores' | 'timing' | 'keyReader' | 'signer' | 'promotionApprovals' | 'podTokenMaxAgeMs' | 'refusals' | 'ledgerHmacKey' | 'checkpointSchedule' | 'witness' | 'fetchWait' | 'standbyRetryAfter' | 'readReuseMs'>> & {
     clock?: ManualClock;
     cluster?: TestCluster;
     operator?: TestOperator;
@@ -175,6 +175,9 @@ export async function testBroker(
     ...(overrides.podTokenMaxAgeMs ? { podTokenMaxAgeMs: overrides.podTokenMaxAgeMs } : {}),
     ...(overrides.refusals ? { refusals: overrides.refusals } : {}),
     ...(overrides.witness ? { witness: overrides.witness } : {}),
+    ...(overrides.fetchWait ? { fetchWait: overrides.fetchWait } : {}),
+    ...(overrides.standbyRetryAfter === undefined ? {} : { standbyRetryAfter: overrides.standbyRetryAfter }),
+    ...(overrides.readReuseMs === undefined ? {} : { readReuseMs: overrides.readReuseMs }),
   });
   // Every answer a test receives through the app must be one the OpenAPI document describes.
   return { ...broker, app: checkedApp(broker.app), clock, cluster, operator, logs: logger.lines };

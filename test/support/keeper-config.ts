@@ -15,6 +15,7 @@ export function testKeeperConfig(dir: string, overrides: Partial<KeeperConfig> =
     keyDir: dir,
     waitForDesignation: true,
     retryMaxMs: 200,
+    fetchWaitMs: 0,
     httpTimeoutMs: 1000,
     signer: { pidfile: null, process: 'unused', graceMs: 100 },
     port: 0,

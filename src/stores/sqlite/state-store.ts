@@ -3,11 +3,10 @@
 // decision and its record commit together or not at all.
 
 import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import type { ValidatorRecord } from '../../core/designation';
-import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
+import type { ChainHead, LedgerEntry } from '../../core/ledger';
 import {
-  KeyInUseError,
-  StateConflictError,
   checkSendable,
   StoreUnavailableError,
   type Commit,
@@ -25,6 +24,22 @@ import { parseRecord } from '../record-codec';
 import { fromRawRow, ledgerColumns } from './ledger-rows';
 import { verifyChainsInWorkers } from './parallel-verify';
 import { databaseHealth, openDurable } from './database';
+import { batchCommitter, fromWire, wallNow, type Applicable, type Outcome } from './commit-apply';
+import type { CommitReply, CommitTask } from './commit-worker';
+
+/**
+ * A commit with less of its send window left than this is applied on the
+ * deciding thread, synchronously, rather than handed over: the hand-over
+ * itself could use up what is left.
+ */
+const workerMinBudgetMs = 100;
+const budgetOf = (c: Commit): number => (c.deadline ? c.deadline.sendBy - c.deadline.clock.now() : Infinity);
+
+interface Pending {
+  readonly commit: Commit;
+  readonly resolve: (e: LedgerEntry[]) => void;
+  readonly reject: (e: unknown) => void;
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS validators (
@@ -67,32 +82,31 @@ export class SqliteStateStore implements StateStore {
    * `path` ':memory:' for tests. `parallelVerifyFrom`: ledgers with at least
    * this many entries are verified on several cores (a file database only).
    */
+  /**
+   * `commitWorker` (a file database only; default on): commits are applied
+   * by a worker thread on its own connection, so the durable sync does not
+   * stop this thread's event loop. Without it (or if the worker cannot
+   * start), they are applied on this thread.
+   */
   constructor(
     private readonly path: string,
-    private readonly opts: { parallelVerifyFrom?: number } = {},
+    private readonly opts: { parallelVerifyFrom?: number; commitWorker?: boolean } = {},
   ) {
     this.db = openDurable(path);
     this.db.exec(schema);
     this.stmt = {
-      insertRecord: this.db.prepare('INSERT INTO validators (id, version, record) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING'),
-      updateRecord: this.db.prepare('UPDATE validators SET version = ?, record = ? WHERE id = ? AND version = ?'),
-      insertEntry: this.db.prepare(
-        `INSERT INTO ledger (chain, seq, time, actor, action, validator, epoch, slot, reason, details, prev_hash, hash)
-         VALUES (@chain, @seq, @time, @actor, @action, @validator, @epoch, @slot, @reason, @details, @prevHash, @hash)`,
-      ),
       head: this.db.prepare('SELECT seq, hash FROM ledger WHERE chain = ? ORDER BY seq DESC LIMIT 1'),
       getRecord: this.db.prepare('SELECT record FROM validators WHERE id = ?'),
-      claimKey: this.db.prepare('INSERT INTO key_owners (key, validator) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       keyOwner: this.db.prepare('SELECT validator FROM key_owners WHERE key = ?'),
       readChain: this.db
         .prepare(`SELECT ${ledgerColumns.join(', ')} FROM ledger WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?`)
         .raw(true),
     };
-    this.applyOne = this.makeApplyOne();
-    this.applyBatch = this.makeBatch();
+    this.applyHere = batchCommitter(this.db, this.name);
+    if (path !== ':memory:' && opts.commitWorker !== false) this.worker = this.startWorker();
   }
 
-  private readonly stmt: Record<'insertRecord' | 'updateRecord' | 'insertEntry' | 'head' | 'getRecord' | 'readChain' | 'claimKey' | 'keyOwner', Database.Statement>;
+  private readonly stmt: Record<'head' | 'getRecord' | 'readChain' | 'keyOwner', Database.Statement>;
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     const row = this.stmt.getRecord.get(id) as { record: string } | undefined;
@@ -119,16 +133,22 @@ export class SqliteStateStore implements StateStore {
   commit(commit: Commit): Promise<LedgerEntry[]> {
     return new Promise((resolve, reject) => {
       this.pending.push({ commit, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
+      if (this.pending.length === 1 && !this.inFlight) setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
+    if (this.inFlight) return;
     const batch = this.pending.splice(0);
-    const outcomes: ({ ok: LedgerEntry[] } | { err: unknown })[] = [];
+    if (batch.length === 0) return;
+    if (this.worker && this.workerReady && batch.every((b) => budgetOf(b.commit) >= workerMinBudgetMs)) return this.flushToWorker(this.worker, batch);
+    this.applyOnThisThread(batch);
+  }
+
+  private applyOnThisThread(batch: Pending[]): void {
+    let outcomes: Outcome[];
     try {
-      // IMMEDIATE takes the write lock first, so two processes on one file serialise.
-      this.applyBatch.immediate(batch.map((b) => b.commit), outcomes);
+      outcomes = this.applyHere(batch.map((b) => ({ commit: b.commit, sendable: () => checkSendable(this.name, b.commit) })));
     } catch (e) {
       const mapped = e instanceof Database.SqliteError && (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_IOERR') ? new StoreUnavailableError(this.name, e.code, { cause: e }) : e;
       for (const b of batch) b.reject(mapped);
@@ -141,49 +161,87 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
-  private readonly pending: { commit: Commit; resolve: (e: LedgerEntry[]) => void; reject: (e: unknown) => void }[] = [];
-
-  private readonly applyBatch: Database.Transaction<(commits: Commit[], outcomes: ({ ok: LedgerEntry[] } | { err: unknown })[]) => void>;
-  private readonly applyOne: Database.Transaction<(commit: Commit) => LedgerEntry[]>;
-
-  private makeBatch() {
-    return this.db.transaction((commits: Commit[], outcomes: ({ ok: LedgerEntry[] } | { err: unknown })[]) => {
-    for (const c of commits) {
+  /** One batch in the worker at a time; what arrives meanwhile is the next batch. */
+  private flushToWorker(worker: Worker, batch: Pending[]): void {
+    const sendable: Pending[] = [];
+    for (const b of batch) {
+      // An aborted or late commit is not sent at all; once posted it lands or is refused by the worker's own deadline check.
       try {
-        // A nested transaction is a savepoint: a throw undoes this commit only.
-        outcomes.push({ ok: this.applyOne(c) });
+        checkSendable(this.name, b.commit);
+        sendable.push(b);
       } catch (e) {
-        outcomes.push({ err: e });
+        b.reject(e);
       }
     }
-    });
+    if (sendable.length === 0) return;
+    const id = ++this.taskId;
+    const task: CommitTask = {
+      id,
+      handedAt: wallNow(),
+      batch: sendable.map(({ commit: c }) => ({
+        commit: { entries: c.entries, ...(c.record ? { record: c.record } : {}), ...(c.claimKey !== undefined ? { claimKey: c.claimKey } : {}) },
+        budgetMs: c.deadline ? budgetOf(c) : null,
+      })),
+    };
+    this.inFlight = { id, batch: sendable };
+    worker.postMessage(task);
   }
 
-  private makeApplyOne() {
-    return this.db.transaction((commit: Commit): LedgerEntry[] => {
-    // The commit is applied right here, synchronously: past its send deadline it is not applied at all.
-    checkSendable(this.name, commit);
-    const change = commit.record;
-    if (change) {
-      const { next, expectedVersion } = change;
-      const changed =
-        expectedVersion === null
-          ? this.stmt.insertRecord.run(next.id, next.version, JSON.stringify(next)).changes
-          : this.stmt.updateRecord.run(next.version, JSON.stringify(next), next.id, expectedVersion).changes;
-      if (changed !== 1) throw new StateConflictError(this.name, next.id);
-      if (commit.claimKey !== undefined) {
-        this.stmt.claimKey.run(commit.claimKey, next.id);
-        const owner = (this.stmt.keyOwner.get(commit.claimKey) as { validator: string }).validator;
-        if (owner !== next.id) throw new KeyInUseError(this.name, commit.claimKey, owner);
-      }
+  private onReply(reply: CommitReply): void {
+    if ('ready' in reply) {
+      this.workerReady = true;
+      return;
     }
-    const heads = new Map<string, ChainHead | null>();
-    for (const d of commit.entries) if (!heads.has(d.chain)) heads.set(d.chain, this.head(d.chain));
-    const sealed = sealAll(commit.entries, heads);
-    for (const e of sealed) this.stmt.insertEntry.run({ ...e, details: JSON.stringify(e.details) });
-    return sealed;
-    });
+    const flight = this.inFlight;
+    if (!flight || flight.id !== reply.id) return;
+    this.inFlight = null;
+    if ('failed' in reply) {
+      const e = fromWire(this.name, reply.failed);
+      for (const b of flight.batch) b.reject(e);
+    } else {
+      flight.batch.forEach((b, i) => {
+        const o = reply.outcomes[i]!;
+        if ('ok' in o) b.resolve(o.ok as LedgerEntry[]);
+        else b.reject(fromWire(this.name, o.err));
+      });
+    }
+    this.flush();
   }
+
+  private startWorker(): Worker | null {
+    try {
+      const w = new Worker(new URL('./commit-worker.mjs', import.meta.url), { workerData: { path: this.path, name: this.name } });
+      w.on('message', (m: CommitReply) => this.onReply(m));
+      const lost = () => {
+        // Whatever was in flight may or may not have landed: unknown, as a lost store answer is.
+        if (this.worker !== w) return;
+        this.worker = null;
+        const flight = this.inFlight;
+        this.inFlight = null;
+        for (const b of flight?.batch ?? []) b.reject(new StoreUnavailableError(this.name, 'commit worker stopped'));
+        this.flush();
+      };
+      w.on('error', lost);
+      w.on('exit', lost);
+      w.unref();
+      return w;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether commits now go to the worker thread (tests, start-up checks). */
+  get committingInWorker(): boolean {
+    return this.worker !== null && this.workerReady;
+  }
+
+  private worker: Worker | null = null;
+  /** Until the worker has loaded, commits are applied here: a first commit must not wait out its start. */
+  private workerReady = false;
+  private inFlight: { id: number; batch: Pending[] } | null = null;
+  private taskId = 0;
+  private readonly pending: Pending[] = [];
+  private readonly applyHere: (batch: readonly Applicable[]) => Outcome[];
 
   private head(chain: string): ChainHead | null {
     const row = this.stmt.head.get(chain) as
@@ -268,6 +326,11 @@ export class SqliteStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    // Commits already handed over land (or are refused) before the worker goes.
+    while (this.inFlight || this.pending.length > 0) await new Promise((r) => setTimeout(r, 5));
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
     if (this.db.open) this.db.close();
   }
 

@@ -19,7 +19,7 @@ const hookBin = join(root, 'operator-hooks/bin.mjs');
 const standInScript = join(import.meta.dirname, 'stand-in.mjs');
 
 /** The smallest timings the broker's config allows (src/config.ts): horizon 30 s, takeover wait 31 s. */
-export const brokerTiming = { KEYHOLD_GRANT_TTL_SECONDS: '15', KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '15', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '1', KEYHOLD_COMMIT_DEADLINE_SECONDS: '2' };
+export const brokerTiming = { KEYHOLD_GRANT_TTL_SECONDS: '15', KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '15', KEYHOLD_MAX_CLOCK_SKEW_SECONDS: '1', KEYHOLD_COMMIT_DEADLINE_SECONDS: '2', KEYHOLD_STANDBY_RETRY_SECONDS: '1' };
 export const horizonMs = 30_000;
 
 const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KEYHOLD_')));
