@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HookConfigError, parseHookConfig, type KeeperConfig } from './config';
+import { HookConfigError, parseHookConfig, type FetchConfig, type KeeperConfig } from './config';
 
 const base = {
   KEYHOLD_URL: 'https://keyhold-broker.keyhold-broker.svc:8443',
@@ -125,5 +125,13 @@ describe('many validators and the Keymanager mode', () => {
     expect(refusal(() => parseHookConfig('keeper', { ...keeperEnv, ...km, KEYHOLD_KEYMANAGER_URL: 'http://vc.example:5062' })).variable).toBe('KEYHOLD_KEYMANAGER_URL');
     expect(refusal(() => parseHookConfig('keeper', { ...keeperEnv, KEYHOLD_CLIENT: 'geth' })).message).toMatch(/lighthouse, lodestar, teku, nimbus, prysm, web3signer/);
     expect((parseHookConfig('keeper', { ...keeperEnv, KEYHOLD_CLIENT: 'teku' }) as KeeperConfig).client).toBe('teku');
+  });
+
+  it('gives fetch the client layout and the settings file too (fetch writes the layout)', () => {
+    const c = parseHookConfig('fetch', { ...base, KEYHOLD_CLIENT: 'nimbus', KEYHOLD_VALIDATOR_SETTINGS_FILE: '/etc/keyhold/settings.json' }) as FetchConfig;
+    expect(c.client).toBe('nimbus');
+    expect(c.settingsFile).toBe('/etc/keyhold/settings.json');
+    expect((parseHookConfig('fetch', base) as FetchConfig).client).toBeNull();
+    expect(refusal(() => parseHookConfig('fetch', { ...base, KEYHOLD_CLIENT: 'Lighthouse' })).variable).toBe('KEYHOLD_CLIENT');
   });
 });

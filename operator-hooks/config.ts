@@ -30,6 +30,7 @@ export const knownVariables = {
   KEYHOLD_KEYMANAGER_URL: 'keeper: the validator client\'s Keymanager API; keys are imported and deleted through it (https, or http on loopback)',
   KEYHOLD_KEYMANAGER_TOKEN_FILE: 'keeper: the client\'s Keymanager API token file, re-read on every request',
   KEYHOLD_CLIENT: 'validator client whose file layout the mount mode writes: lighthouse, lodestar, teku, nimbus, prysm, web3signer',
+  KEYHOLD_VALIDATOR_SETTINGS_FILE: 'JSON file of per-validator fee recipient, gas limit, graffiti and builder proposals, written where KEYHOLD_CLIENT reads them',
   KEYHOLD_TOKEN_FILE: 'projected service-account token (audience keyhold), re-read on every request',
   KEYHOLD_KEY_DIR: 'memory-backed volume the key is written to',
   KEYHOLD_FETCH_WAIT_FOR_DESIGNATION: 'true (default): keep waiting on 403 not_designated; false: exit on it',
@@ -74,6 +75,9 @@ export interface BrokerSettings {
   readonly retryMaxMs: number;
   readonly fetchWaitMs: number;
   readonly httpTimeoutMs: number;
+  /** The client whose mount layout fetch writes (and the keeper removes); null: only the files in each key's directory. */
+  readonly client: ClientName | null;
+  readonly settingsFile: string | null;
 }
 
 export interface FetchConfig extends BrokerSettings {
@@ -92,7 +96,6 @@ export interface KeeperConfig extends BrokerSettings {
   readonly probeStateFile: string;
   /** Keymanager mode: keys enter and leave the running client through its API. */
   readonly keymanager: { readonly url: URL; readonly tokenFile: string } | null;
-  readonly client: ClientName | null;
 }
 
 export interface ProbeConfig {
@@ -176,7 +179,14 @@ function brokerSettings(r: Reader, verb: Verb): BrokerSettings {
   const why = `for ${verb}`;
   const { validators, perValidatorDirs } = validatorList(r, why);
   const keyDir = resolve(r.required('KEYHOLD_KEY_DIR', why));
+  const client = r.optional('KEYHOLD_CLIENT');
+  if (client !== undefined && !(clients as readonly string[]).includes(client)) {
+    throw new HookConfigError('KEYHOLD_CLIENT', `must be one of ${clients.join(', ')}, got "${client}"`);
+  }
+  const settingsFile = r.optional('KEYHOLD_VALIDATOR_SETTINGS_FILE');
   return {
+    client: (client as ClientName | undefined) ?? null,
+    settingsFile: settingsFile === undefined ? null : resolve(settingsFile),
     url: r.url('KEYHOLD_URL', r.required('KEYHOLD_URL', why), { secret: true }),
     validator: validators[0]!,
     validators,
@@ -246,10 +256,6 @@ export function parseHookConfig(verb: Verb, env: Env): HookConfig {
     if (keymanager === null && base.validators.length > 1) {
       throw new HookConfigError('KEYHOLD_VALIDATORS', 'several validators need the Keymanager mode of the keeper (KEYHOLD_KEYMANAGER_URL), so that a fence of one removes only its key');
     }
-    const client = r.optional('KEYHOLD_CLIENT');
-    if (client !== undefined && !(clients as readonly string[]).includes(client)) {
-      throw new HookConfigError('KEYHOLD_CLIENT', `must be one of ${clients.join(', ')}, got "${client}"`);
-    }
     return {
       verb,
       ...base,
@@ -261,7 +267,6 @@ export function parseHookConfig(verb: Verb, env: Env): HookConfig {
       releaseTimeoutMs: r.number('KEYHOLD_RELEASE_TIMEOUT_SECONDS', 30, 1, 600) * 1000,
       probeStateFile: probeStateFile(r),
       keymanager,
-      client: (client as ClientName | undefined) ?? null,
     };
   }
   const kind = r.optional('KEYHOLD_PROBE_KIND') ?? 'beacon';

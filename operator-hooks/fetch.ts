@@ -13,6 +13,7 @@ import { needsDoppelganger, writeDoppelgangerAdvice } from './doppelganger';
 import { ephemeralKeyPair, grantClaims, openKeyDelivery } from './ephemeral-key';
 import { fileNames, wipeDir, writeKeyBundle, type GrantRecord } from './key-files';
 import { seconds, type Log } from './log';
+import { clearMountLayout, writeMountLayout } from './mount';
 import { nextStep } from './retry';
 
 export interface HookDeps {
@@ -34,13 +35,14 @@ export class FetchRefused extends Error {
 const tmpfsMagic = 0x01021994;
 
 /** Open a grant's key delivery and write it to `keyDir`. Returns the record written as grant.json. */
-export async function installGrant(keyDir: string, validator: string, got: Extract<Acquired, { kind: 'granted' }>): Promise<GrantRecord> {
+/** `beforeGrant` runs once the key material is in and before grant.jwt, whose presence tells a waiting wrapper to start. */
+export async function installGrant(keyDir: string, validator: string, got: Extract<Acquired, { kind: 'granted' }>, beforeGrant?: () => Promise<void>): Promise<GrantRecord> {
   if (got.claims.validator !== validator) throw new FetchRefused(`the broker granted validator "${got.claims.validator}", not "${validator}"`);
   const bundle = await openKeyDelivery(got.jwe, got.keyPair.privateKey);
   const { validator: v, slot, podUid, epoch, iat, exp, jti } = got.claims;
   const record: GrantRecord = { validator: v, slot, podUid, epoch, iat, exp, jti, sentAt: got.sent.wall, predecessor: got.predecessor };
   try {
-    await writeKeyBundle(keyDir, bundle, { token: got.token, record });
+    await writeKeyBundle(keyDir, bundle, { token: got.token, record }, beforeGrant ? { beforeGrant } : {});
   } finally {
     for (const b of bundle.files.values()) b.fill(0);
   }
@@ -58,18 +60,32 @@ const advice = (needed: boolean) =>
     ? 'doppelganger-protection true: a predecessor stop is not proven (or not every validator is granted yet): start the validator client with doppelganger detection'
     : 'doppelganger-protection false: every predecessor stop is proven: the client may skip doppelganger detection';
 
+/** The client's own files for the keys now held; a bad settings file refuses the fetch instead of starting a client that pays the wrong address. */
+async function writeLayoutOrRefuse(config: FetchConfig, log: Log): Promise<void> {
+  try {
+    const paths = await writeMountLayout(config);
+    if (paths.length > 0) log(`${config.client} layout: ${paths.length} file(s) written`);
+  } catch (e) {
+    if ((e as Error).name === 'SettingsError' || (e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new FetchRefused(`KEYHOLD_VALIDATOR_SETTINGS_FILE: ${(e as Error).name === 'SettingsError' ? (e as Error).message : 'cannot be read'}`);
+    }
+    throw e;
+  }
+}
+
 export async function runFetch(config: FetchConfig, deps: HookDeps): Promise<GrantRecord> {
   await checkKeyDir(config, deps.log);
   // Leftovers of an earlier attempt (an init container restarted mid-write)
   // are never mixed with a new grant. No signer runs before fetch succeeds.
   await wipeDir(config.keyDir);
+  await clearMountLayout(config);
   const got = await acquireGrant({ ...deps, settings: config });
   if (got.kind === 'aborted') throw new FetchRefused('stopped before a grant was issued');
   if (got.kind === 'gave_up') throw new FetchRefused(got.reason);
   // Before the key files: a wrapper that waits for grant.jwt finds the advice already there.
   const doppelganger = needsDoppelganger([config.validator], [{ validator: got.claims.validator, predecessor: got.predecessor }]);
   await writeDoppelgangerAdvice(config.keyDir, doppelganger);
-  const record = await installGrant(config.keyDir, config.validator, got);
+  const record = await installGrant(config.keyDir, config.validator, got, () => writeLayoutOrRefuse(config, deps.log));
   deps.log(
     `granted ${record.validator} at epoch ${record.epoch} for slot ${record.slot}; key written to ${config.keyDir}; grant lasts ${seconds(lifetimeMs(record))} from its request; predecessor ${record.predecessor}; ${advice(doppelganger)}`,
   );
@@ -89,6 +105,7 @@ export async function runFetchMany(config: FetchConfig, deps: HookDeps & { reado
     await mkdir(config.keyDirOf(v), { recursive: true, mode: 0o700 });
     await wipeDir(config.keyDirOf(v));
   }
+  await clearMountLayout(config);
   const keyPair = await ephemeralKeyPair();
   for (let attempt = 0; ; attempt++) {
     if (deps.signal?.aborted) throw new FetchRefused('stopped before a grant was issued');
@@ -109,6 +126,7 @@ export async function runFetchMany(config: FetchConfig, deps: HookDeps & { reado
       }
     }
     if (installed.length > 0) {
+      await writeLayoutOrRefuse(config, deps.log);
       for (const r of installed) deps.log(`granted ${r.validator} at epoch ${r.epoch} for slot ${r.slot}; key written to ${config.keyDirOf(r.validator)}; predecessor ${r.predecessor}`);
       for (const r of refused) deps.log(`not yet ${r.validator} (${r.failure.kind === 'refused' ? r.failure.code : r.failure.reason}); the keeper keeps asking`);
       const doppelganger = needsDoppelganger(config.validators, installed);

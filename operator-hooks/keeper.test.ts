@@ -94,6 +94,28 @@ describe('keeper', () => {
     expect(keeper.status().state).toBe('released');
   });
 
+  it('takes the key out of the client\'s layout (KEYHOLD_CLIENT) before it wipes its directory, on a fence', async () => {
+    await grantOnDisk();
+    const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
+      throw new Error('a fenced keeper must not fetch');
+    });
+    const seen: string[][] = [];
+    const keeper = new Keeper(config(), {
+      client: b.client, clock: systemClock, sleep: realSleep, random: () => 0, log: () => undefined,
+      stopSigner: async () => ({ evidence: 'proven', why: 'saw it exit' }),
+      beforeWipe: async () => {
+        b.events.push('layout');
+        seen.push(await readdir(dir));
+      },
+    });
+    const running = keeper.run();
+    await until(() => keeper.status().state === 'fenced' && b.released.length === 1);
+    expect(seen[0]).toContain('keystore.json'); // it can still read the key's pubkey
+    expect(b.events.indexOf('layout')).toBeLessThan(b.events.indexOf('release'));
+    await keeper.shutdown();
+    await running;
+  });
+
   /** A keeper holding a grant on disk whose next renewal is refused stale_epoch; what its acknowledgement said. */
   async function fencedWith(stopSigner: KeeperDeps['stopSigner']): Promise<{ stops: string[]; logs: string[] }> {
     await grantOnDisk();

@@ -58,6 +58,10 @@ export interface KeeperDeps extends HookDeps {
   readonly stopSigner: () => Promise<StopProof>;
   /** Keymanager mode: hand the held key to the running client. True once it has it. */
   readonly startSigner?: () => Promise<boolean>;
+  /** Mount mode with KEYHOLD_CLIENT: write the client's files once the key is in, before grant.jwt. */
+  readonly writeLayout?: () => Promise<void>;
+  /** Mount mode with KEYHOLD_CLIENT: take this key out of the client's files, before its directory is wiped. */
+  readonly beforeWipe?: () => Promise<void>;
 }
 
 interface Held {
@@ -234,6 +238,11 @@ export class Keeper {
 
   private async withoutKey(): Promise<void> {
     await this.stopSigner();
+    await this.wipe();
+  }
+
+  private async wipe(): Promise<void> {
+    await this.d.beforeWipe?.();
     await wipeDir(this.config.keyDir);
   }
 
@@ -247,7 +256,7 @@ export class Keeper {
     await this.stopSigner();
     // In the Keymanager mode the client's DELETE handed the history back with the stop.
     let exported = this.proof.interchange ?? (await this.exportSlashingProtection(0));
-    await wipeDir(this.config.keyDir);
+    await this.wipe();
     // The validator container may restart its client between that stop and
     // the wipe, and the client may sign again before the export command's
     // answer is taken: stop it once more (with the key gone it cannot come
@@ -259,7 +268,7 @@ export class Keeper {
     }
     if (exported === null && this.config.exportWaitMs > 0 && this.d.startSigner === undefined) {
       exported = await this.exportSlashingProtection(this.config.exportWaitMs);
-      await wipeDir(this.config.keyDir);
+      await this.wipe();
     }
     if (exported !== null) this.history = exported;
   }
@@ -269,7 +278,7 @@ export class Keeper {
     const got = await acquireGrant({ ...this.d, settings: this.config, signal: this.signal });
     if (got.kind === 'aborted') return;
     if (got.kind === 'gave_up') return this.fence(got.reason, null);
-    const record = await installGrant(this.config.keyDir, this.config.validator, got);
+    const record = await installGrant(this.config.keyDir, this.config.validator, got, this.d.writeLayout);
     this.hold(got.token, record, got.sent.mono);
     await this.start();
   }
@@ -357,7 +366,7 @@ export class Keeper {
       await this.releaseWithRetry(got.token, this.history, 'returning the new-epoch grant');
       return this.fence(`the broker now designates this pod at epoch ${c.epoch}, not ${lost.record.epoch}; not resuming (delete the pod to start clean)`, null);
     }
-    const record = await installGrant(this.config.keyDir, this.config.validator, got);
+    const record = await installGrant(this.config.keyDir, this.config.validator, got, this.d.writeLayout);
     this.hold(got.token, record, got.sent.mono);
     await this.start();
     this.d.log(`recovered: the broker still designates this pod at epoch ${record.epoch}`);

@@ -2,6 +2,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { fileNames, hasKeyFiles, lighthouseDefinitions, readGrant, wipeDir, writeFileAtomic, writeKeyBundle, type GrantRecord } from './key-files';
 
 let dir: string;
@@ -52,13 +53,18 @@ describe('key files', () => {
     for (const n of names) expect(await mode(join(dir, n))).toBe(0o400);
     expect(await readFile(join(dir, fileNames.slashingImport), 'utf8')).toBe(sp);
     const defs = await readFile(join(dir, fileNames.definitions), 'utf8');
-    expect(defs).toBe(lighthouseDefinitions(dir, '0xabc'));
-    expect(defs).toContain('voting_public_key: "0xabc"');
-    expect(defs).toContain('type: local_keystore');
-    expect(defs).toContain(`voting_keystore_path: "${join(dir, 'keystore.json')}"`);
-    expect(defs).toContain(`voting_keystore_password_path: "${join(dir, 'password.txt')}"`);
+    expect(defs).toBe(lighthouseDefinitions(dir, '0xabc', 'v1'));
+    expect(parse(defs)).toEqual([expect.objectContaining({ enabled: true, voting_public_key: '0xabc', type: 'local_keystore', voting_keystore_path: join(dir, 'keystore.json'), voting_keystore_password_path: join(dir, 'password.txt') })]);
     expect(await readGrant(dir)).toEqual({ token: 'a.b.c', record });
     expect(await hasKeyFiles(dir)).toBe(true);
+  });
+
+  it('runs beforeGrant (the client layout) with the key in place and before grant.jwt, which tells a wrapper to start', async () => {
+    const files = new Map([['keystore.json', Buffer.from('{}')], ['password.txt', Buffer.from('pw')]]);
+    let seen: string[] = [];
+    await writeKeyBundle(dir, { format: 'eip2335', publicId: '0xabc', files, slashingProtection: null }, { token: 'a.b.c', record }, { beforeGrant: async () => void (seen = (await readdir(dir)).sort()) });
+    expect(seen).toEqual(['keystore.json', 'password.txt', 'validator_definitions.yml']);
+    expect(await readdir(dir)).toContain('grant.jwt');
   });
 
   it('refuses material file names that would shadow its own files', async () => {

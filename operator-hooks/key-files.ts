@@ -7,10 +7,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Predecessor } from './broker-client';
 import type { GrantClaimsView } from './ephemeral-key';
+import { lighthouseEntry } from './layouts/lighthouse';
+import { yamlText, type GrantedKey, type Layout, type LayoutFile, type ValidatorSettings } from './layouts/types';
 
 export const fileNames = {
   grantToken: 'grant.jwt',
@@ -76,18 +78,9 @@ export async function writeFileAtomic(dir: string, name: string, data: Uint8Arra
   if (opts.syncDir !== false) await fsyncDir(dir);
 }
 
-/** Lighthouse's validator_definitions.yml: one enabled local keystore. JSON strings are valid YAML scalars. */
-export function lighthouseDefinitions(dir: string, publicId: string): string {
-  return [
-    '---',
-    '- enabled: true',
-    `  voting_public_key: ${JSON.stringify(publicId)}`,
-    '  description: "delivered by keyhold"',
-    '  type: local_keystore',
-    `  voting_keystore_path: ${JSON.stringify(join(dir, 'keystore.json'))}`,
-    `  voting_keystore_password_path: ${JSON.stringify(join(dir, 'password.txt'))}`,
-    '',
-  ].join('\n');
+/** Lighthouse's validator_definitions.yml for the one key in `dir` (the one-key form; layouts/lighthouse.ts writes it for many). */
+export function lighthouseDefinitions(dir: string, publicId: string, validator: string): string {
+  return yamlText([lighthouseEntry({ validator, dir, pubkey: publicId, keystore: '', password: '' })]);
 }
 
 /**
@@ -95,7 +88,7 @@ export function lighthouseDefinitions(dir: string, publicId: string): string {
  * interchange is in place before the files the wrapper waits for, and
  * grant.jwt comes last because its presence means "complete".
  */
-export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { token: string; record: GrantRecord }): Promise<string[]> {
+export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { token: string; record: GrantRecord }, opts: { beforeGrant?: () => Promise<void> } = {}): Promise<string[]> {
   const written: string[] = [];
   for (const [name, bytes] of bundle.files) {
     if (!isAllowedMaterialName(name)) throw new Error(`key material file name not allowed: ${JSON.stringify(name)}`);
@@ -107,9 +100,10 @@ export async function writeKeyBundle(dir: string, bundle: KeyBundle, grant: { to
     written.push(fileNames.slashingImport);
   }
   if (bundle.format === 'eip2335' && bundle.files.has('keystore.json') && bundle.files.has('password.txt')) {
-    await writeFileAtomic(dir, fileNames.definitions, lighthouseDefinitions(dir, bundle.publicId), { syncDir: false });
+    await writeFileAtomic(dir, fileNames.definitions, lighthouseDefinitions(dir, bundle.publicId, grant.record.validator), { syncDir: false });
     written.push(fileNames.definitions);
   }
+  await opts.beforeGrant?.();
   await writeGrant(dir, grant.token, grant.record);
   written.push(fileNames.grantRecord, fileNames.grantToken);
   return written;
@@ -173,6 +167,91 @@ export async function wipeDir(dir: string): Promise<string[]> {
   }
   if (removed.length > 0) await fsyncDir(dir).catch(() => undefined);
   return removed;
+}
+
+const layoutPath = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+function checkLayoutPath(path: string): string {
+  if (!layoutPath.test(path) || path.split('/').includes('..')) throw new Error(`layout path not allowed: ${JSON.stringify(path)}`);
+  return path;
+}
+
+/** Write a layout's files under `root`, each atomically, making the directories (0700) they need. */
+export async function writeLayout(root: string, files: readonly LayoutFile[]): Promise<string[]> {
+  for (const f of files) {
+    const path = join(root, checkLayoutPath(f.path));
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(dirname(path), f.path.split('/').pop()!, f.content, { syncDir: false });
+  }
+  if (files.length > 0) await fsyncDir(root).catch(() => undefined);
+  return files.map((f) => f.path);
+}
+
+/**
+ * Take one key out of a layout and leave the others: its own files are
+ * zeroed and removed (and the directories that held only them), and the
+ * files every key shares are written again from the keys that stay.
+ */
+export async function removeFromLayout(root: string, layout: Layout, gone: GrantedKey, remaining: readonly GrantedKey[]): Promise<string[]> {
+  const after = layout.files(root, remaining);
+  const kept = new Set(after.map((f) => f.path));
+  const removed: string[] = [];
+  for (const f of layout.files(root, [...remaining, gone])) {
+    if (kept.has(f.path)) continue;
+    const path = join(root, checkLayoutPath(f.path));
+    if (await wipeFile(path)) removed.push(f.path);
+    for (let d = dirname(f.path); d !== '.'; d = dirname(d)) {
+      if (!(await rmdir(join(root, d)).then(() => true, () => false))) break;
+    }
+  }
+  await writeLayout(root, after.filter((f) => f.owner === null));
+  return removed;
+}
+
+/** Remove what an earlier run left of a layout: every regular file under its owned entries, never following a symlink. */
+export async function wipeLayout(root: string, layout: Layout): Promise<void> {
+  for (const entry of layout.owned) await wipeTree(join(root, checkLayoutPath(entry)));
+}
+
+async function wipeTree(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => null);
+  if (st === null) return;
+  if (st.isFile()) {
+    await wipeFile(path);
+    return;
+  }
+  if (!st.isDirectory()) return;
+  for (const name of await readdir(path)) await wipeTree(join(path, name));
+  await rmdir(path).catch(() => undefined);
+}
+
+async function wipeFile(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => null);
+  if (st === null || !st.isFile()) return false;
+  await overwrite(path, st).catch(() => undefined);
+  return unlink(path).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return false;
+      throw e;
+    },
+  );
+}
+
+/** The key fetch left in `dir`, as a layout takes it; null when it is not (or no longer) there. */
+export async function readGrantedKey(validator: string, dir: string, settings?: ValidatorSettings): Promise<GrantedKey | null> {
+  const read = (n: string) => readFile(join(dir, n), 'utf8').catch(() => null);
+  const [keystore, password] = await Promise.all([read('keystore.json'), read('password.txt')]);
+  if (keystore === null || password === null) return null;
+  let pk: unknown;
+  try {
+    pk = (JSON.parse(keystore) as { pubkey?: unknown }).pubkey;
+  } catch {
+    return null;
+  }
+  if (typeof pk !== 'string' || !/^(0x)?[0-9a-fA-F]{96}$/.test(pk)) return null;
+  const pubkey = `0x${pk.replace(/^0x/, '').toLowerCase()}`;
+  return { validator, dir, pubkey, keystore, password: password.trim(), ...(settings !== undefined ? { settings } : {}) };
 }
 
 /** Zero a 0400 file in place (tmpfs pages are otherwise only freed, not cleared). */

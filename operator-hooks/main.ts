@@ -9,8 +9,10 @@ import { HookConfigError, knownVariables, parseHookConfig, verbs, type FetchConf
 import { FetchRefused, runFetch, runFetchMany, type HookDeps } from './fetch';
 import { httpKeymanagerApi } from './keymanager/api';
 import { KeymanagerCustody } from './keymanager/custody';
+import type { SettingsOf } from './layouts/settings';
 import { RenewBatch } from './renew-batch';
 import { wipeDir } from './key-files';
+import { clearMountLayout, removeFromMountLayout, settingsOf, writeMountLayout } from './mount';
 import { Keeper } from './keeper';
 import { stderrLog } from './log';
 import { runProbe } from './probe';
@@ -45,6 +47,7 @@ async function fetchVerb(c: FetchConfig): Promise<number> {
     if (e instanceof FetchRefused || (e as Error).name === 'KeyDeliveryError') {
       // Nothing half-written is left for a validator to find.
       for (const v of c.validators) await wipeDir(c.keyDirOf(v)).catch(() => undefined);
+      await clearMountLayout(c).catch(() => undefined);
       console.error(`keyhold-hook fetch: ${(e as Error).message}`);
       return 1;
     }
@@ -61,6 +64,16 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
   const custody = c.keymanager
     ? new KeymanagerCustody({ api: httpKeymanagerApi({ url: c.keymanager.url, tokenFile: c.keymanager.tokenFile, timeoutMs: c.httpTimeoutMs }), stopClient: stopTheSigner, log: base.log })
     : null;
+  // Read once: the Keymanager mode applies these per key through the API.
+  let settings: SettingsOf = () => undefined;
+  if (custody) {
+    try {
+      settings = await settingsOf(c);
+    } catch (e) {
+      console.error(`keyhold-hook keeper: KEYHOLD_VALIDATOR_SETTINGS_FILE: ${(e as Error).name === 'SettingsError' ? (e as Error).message : 'cannot be read'}`);
+      return 2;
+    }
+  }
   const many = c.validators.length > 1;
   const lists = httpBrokerClient({ url: c.url, validator: c.validator, tokenFile: c.tokenFile, timeoutMs: c.httpTimeoutMs });
   const batch = many ? new RenewBatch(lists, realSleep) : null;
@@ -72,7 +85,14 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
       log,
       client: batch ? { ...client, renew: (g, o) => batch.renew(g, o) } : client,
       stopSigner: custody ? () => custody.unload(v) : stopTheSigner,
-      ...(custody ? { startSigner: () => custody.load(v, c.keyDirOf(v)) } : {}),
+      ...(custody ? { startSigner: () => custody.load(v, c.keyDirOf(v), settings(v)) } : {}),
+      ...(c.client !== null && !custody
+        ? {
+            writeLayout: async () => void (await writeMountLayout(c)),
+            // If the key cannot be taken out alone, the whole layout goes: a key file left behind is worse than a stopped client.
+            beforeWipe: () => removeFromMountLayout(c, v).then(() => undefined, () => clearMountLayout(c)),
+          }
+        : {}),
     });
   });
   const { server, port } = await startStatusServer({ port: c.port, status: () => (many ? keepers.map((k) => k.status()) : keepers[0]!.status()), probeStateFile: c.probeStateFile });
@@ -98,6 +118,7 @@ async function keeperVerb(c: KeeperConfig): Promise<number> {
     done.abort();
     await stopTheSigner().catch(() => undefined);
     for (const v of c.validators) await wipeDir(c.keyDirOf(v)).catch(() => undefined);
+    await clearMountLayout(c).catch(() => undefined);
     return 1;
   }
 }

@@ -27,12 +27,18 @@ export interface KeymanagerApi {
   list(): Promise<KmAnswer<string[]>>;
   importKeys(keystores: readonly string[], passwords: readonly string[], slashingProtection: string | null): Promise<KmAnswer<ImportStatus[]>>;
   deleteKeys(pubkeys: readonly string[]): Promise<KmAnswer<DeleteAnswer>>;
+  /**
+   * Per-key proposer settings: POST /eth/v1/validator/{pubkey}/feerecipient
+   * ({ethaddress}), /gas_limit ({gas_limit} as a decimal string) and
+   * /graffiti ({graffiti}), each answered 202 (ethereum/keymanager-APIs).
+   */
+  setSetting(pubkey: string, setting: 'feerecipient' | 'gas_limit' | 'graffiti', body: Record<string, string>): Promise<KmAnswer<null>>;
 }
 
 export const normalisePubkey = (k: string): string => `0x${k.trim().toLowerCase().replace(/^0x/, '')}`;
 
 export function httpKeymanagerApi(opts: { url: URL; tokenFile: string; timeoutMs: number }): KeymanagerApi {
-  const call = async <T>(method: 'GET' | 'POST' | 'DELETE', body: unknown): Promise<KmAnswer<T>> => {
+  const call = async <T>(method: 'GET' | 'POST' | 'DELETE', body: unknown, path = '/eth/v1/keystores'): Promise<KmAnswer<T>> => {
     let token: string;
     try {
       // Re-read each time: a restarted client may have written a new token.
@@ -42,7 +48,7 @@ export function httpKeymanagerApi(opts: { url: URL; tokenFile: string; timeoutMs
     }
     let res: Response;
     try {
-      res = await fetch(new URL('/eth/v1/keystores', opts.url), {
+      res = await fetch(new URL(path, opts.url), {
         method,
         headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -54,9 +60,11 @@ export function httpKeymanagerApi(opts: { url: URL; tokenFile: string; timeoutMs
       return { ok: false, reason: err.name === 'TimeoutError' ? 'no answer in time' : (err.cause?.code ?? err.name) };
     }
     const parsed = (await res.json().catch(() => null)) as unknown;
+    const what = path.startsWith('/eth/v1/validator/') ? `/eth/v1/validator/…/${path.split('/').pop()}` : path;
     // The answer's text is not logged: a client's error message may quote what it was sent.
-    if (!res.ok) return { ok: false, reason: `${method} /eth/v1/keystores answered ${res.status}` };
-    if (parsed === null || typeof parsed !== 'object') return { ok: false, reason: `${method} /eth/v1/keystores: unreadable answer` };
+    if (!res.ok) return { ok: false, reason: `${method} ${what} answered ${res.status}` };
+    if (res.status === 202) return { ok: true, body: null as T };
+    if (parsed === null || typeof parsed !== 'object') return { ok: false, reason: `${method} ${what}: unreadable answer` };
     return { ok: true, body: parsed as T };
   };
   return {
@@ -78,6 +86,10 @@ export function httpKeymanagerApi(opts: { url: URL; tokenFile: string; timeoutMs
       return Array.isArray(data) && data.length === pubkeys.length && typeof sp === 'string'
         ? { ok: true, body: { data, slashing_protection: sp } }
         : { ok: false, reason: 'DELETE /eth/v1/keystores: statuses and an interchange expected' };
+    },
+    async setSetting(pubkey, setting, body) {
+      const a = await call<unknown>('POST', body, `/eth/v1/validator/${normalisePubkey(pubkey)}/${setting}`);
+      return a.ok ? { ok: true, body: null } : a;
     },
   };
 }

@@ -65,6 +65,25 @@ function clientGone(): void {
 }
 
 describe('Keymanager custody', () => {
+  it('sets the per-key fee recipient, gas limit and graffiti through the API after the import', async () => {
+    const c = custody();
+    const v1 = await keyDir('v1');
+    const settings = { feeRecipient: '0x00000000000000000000000000000000000000aa', gasLimit: 36_000_000, graffiti: 'keyhold' };
+    expect(await c.load('v1', v1.dir, settings)).toBe(true);
+    expect(km.settings.get(v1.pubkey)).toEqual({ feerecipient: '0x00000000000000000000000000000000000000aa', gas_limit: '36000000', graffiti: 'keyhold' });
+    expect(km.requests.indexOf('POST /eth/v1/keystores')).toBeLessThan(km.requests.indexOf(`POST /eth/v1/validator/${v1.pubkey}/feerecipient`));
+  });
+
+  it('reports a key whose settings the client refused as not handed over, so it is offered again', async () => {
+    const c = custody();
+    const v1 = await keyDir('v1');
+    // A graffiti the fake refuses: not a string.
+    const bad = { graffiti: 7 as unknown as string };
+    expect(await c.load('v1', v1.dir, bad)).toBe(false);
+    expect(logs.some((l) => /setting graffiti of .* failed \(POST \/eth\/v1\/validator\/…\/graffiti answered 400\)/.test(l))).toBe(true);
+    expect(await c.load('v1', v1.dir, { graffiti: 'ok' })).toBe(true);
+  });
+
   it('imports a held key with the interchange the broker handed over, authenticated with the token file', async () => {
     const c = custody();
     const v1 = await keyDir('v1', '{"metadata":{},"data":[]}');

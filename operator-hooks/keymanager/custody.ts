@@ -15,6 +15,7 @@ import type { StopEvidence } from '../broker-client';
 import { fileNames } from '../key-files';
 import type { Log } from '../log';
 import type { SignerStop } from '../signer';
+import type { ValidatorSettings } from '../layouts/types';
 import { normalisePubkey, type KeymanagerApi } from './api';
 
 export interface KeyStop {
@@ -61,7 +62,7 @@ export class KeymanagerCustody {
    * Import the key fetch left in `keyDir` with its merged interchange.
    * True once the client has it (imported now, or already).
    */
-  async load(validator: string, keyDir: string): Promise<boolean> {
+  async load(validator: string, keyDir: string, settings?: ValidatorSettings): Promise<boolean> {
     const pubkey = await keystorePubkey(keyDir);
     if (pubkey === null) {
       this.d.log(`${validator}: no EIP-2335 keystore.json in ${keyDir}; the Keymanager mode needs one`);
@@ -88,6 +89,27 @@ export class KeymanagerCustody {
     this.offDisk.delete(pubkey);
     this.stoppedWith.delete(pubkey);
     this.d.log(`${validator}: key ${short(pubkey)} ${s.status === 'duplicate' ? 'was already in' : 'imported into'} the client`);
+    return this.applySettings(validator, pubkey, settings);
+  }
+
+  /**
+   * KEYHOLD_VALIDATOR_SETTINGS_FILE through the API. A setting the client
+   * refused leaves the key not yet handed over, so the keeper offers it
+   * again (a duplicate import, then the settings) instead of letting the
+   * client propose with its defaults.
+   */
+  private async applySettings(validator: string, pubkey: string, s: ValidatorSettings | undefined): Promise<boolean> {
+    const calls: ['feerecipient' | 'gas_limit' | 'graffiti', Record<string, string>][] = [];
+    if (s?.feeRecipient !== undefined) calls.push(['feerecipient', { ethaddress: s.feeRecipient }]);
+    if (s?.gasLimit !== undefined) calls.push(['gas_limit', { gas_limit: String(s.gasLimit) }]);
+    if (s?.graffiti !== undefined) calls.push(['graffiti', { graffiti: s.graffiti }]);
+    for (const [setting, body] of calls) {
+      const a = await this.d.api.setSetting(pubkey, setting, body);
+      if (!a.ok) {
+        this.d.log(`${validator}: setting ${setting} of ${short(pubkey)} failed (${a.reason})`);
+        return false;
+      }
+    }
     return true;
   }
 

@@ -5,6 +5,7 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testGenesisRoot } from '../support/fixtures';
 import { Broker, Pod, horizonMs, overlaps, until, watchKeyFiles } from './support/cluster';
@@ -53,7 +54,7 @@ describe('keyhold-hook against a real broker', () => {
     await a.boot();
     await holdingNow(a);
     expect(await stat(join(a.keyDir, 'keystore.json')).then((s) => s.mode & 0o777)).toBe(0o400);
-    expect(await readFile(join(a.keyDir, 'validator_definitions.yml'), 'utf8')).toContain(`voting_public_key: "${publicId}"`);
+    expect(parse(await readFile(join(a.keyDir, 'validator_definitions.yml'), 'utf8'))).toEqual([expect.objectContaining({ voting_public_key: publicId, type: 'local_keystore' })]);
     // The first holder: keyhold cannot know the key never ran elsewhere, so detection stays on.
     expect(await readFile(join(a.keyDir, 'doppelganger-protection'), 'utf8')).toBe('true\n');
     const epoch = a.lastState!.epoch!;

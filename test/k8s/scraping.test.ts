@@ -49,6 +49,12 @@ describe.runIf(hasKubectl)(`every component is scraped${skipReason}`, () => {
       for (const w of workloads(objects)) {
         const labels = template(w).metadata.labels;
         const mine = monitors.filter((m) => selects((m.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels, labels));
+        // A workload whose program serves no metrics says so, with why, and then has no metrics port to scrape.
+        if (w.metadata.annotations?.['keyhold.io/no-metrics']) {
+          expect(mine, `${w.metadata.name}: no-metrics but a PodMonitor`).toEqual([]);
+          expect(metricsPorts(w), `${w.metadata.name}: no-metrics but a metrics port`).toEqual([]);
+          continue;
+        }
         expect(mine.length, `${w.metadata.name}: PodMonitor`).toBe(1);
         const endpoints = mine.flatMap((m) => (m.spec as { podMetricsEndpoints: Endpoint[] }).podMetricsEndpoints);
         const byName = new Map(ports(w).map((p) => [p.name, p]));

@@ -139,9 +139,11 @@ describe.runIf(hasKubectl)(`validator workloads in every site overlay${skipReaso
         expect(script).toMatch(/--validators-dir "\$keys"/);
         expect(script).toMatch(/keys="\$KEYHOLD_KEY_DIR"/);
         expect(script).toContain('--enable-doppelganger-protection');
-        expect(script).toContain('--datadir /data');
+        // Global flags before the subcommand (test/k8s/lighthouse-wrapper.test.ts runs the script).
+        expect(script).toContain('lh() { lighthouse --network "$NETWORK" --datadir "$data" "$@"; }');
+        expect(envValue(vc, 'VC_DATADIR')).toBe('/data');
         const importAt = script.indexOf('slashing-protection import');
-        const vcAt = script.indexOf('lighthouse vc');
+        const vcAt = script.indexOf('lh vc');
         expect(importAt).toBeGreaterThan(-1);
         expect(importAt).toBeLessThan(vcAt);
         expect(script).toMatch(/if \[ -f "\$keys\/slashing-protection\.json" \]; then/);

@@ -12,6 +12,8 @@ export interface FakeKeymanager {
   /** Public keys (0x, lower case) the fake client signs with. */
   readonly keys: Map<string, { keystore: string; password: string; interchange: string | null }>;
   readonly requests: string[];
+  /** Per-key settings set through /eth/v1/validator/{pubkey}/{feerecipient,gas_limit,graffiti}. */
+  readonly settings: Map<string, Record<string, string>>;
   keepsDeletedKeys: boolean;
   /** A key whose DELETE answers `error` (the client could not remove it). */
   rejectDeleteOf: string | null;
@@ -43,6 +45,7 @@ export async function startFakeKeymanager(token = 'km-token-0123456789abcdef'): 
     token,
     keys,
     requests,
+    settings: new Map(),
     keepsDeletedKeys: false,
     rejectDeleteOf: null,
     failWith: null,
@@ -61,6 +64,16 @@ export async function startFakeKeymanager(token = 'km-token-0123456789abcdef'): 
       requests.push(`${req.method} ${req.url}`);
       if (fake.failWith !== null) return send(fake.failWith, { message: 'unavailable' });
       if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'unauthorized' });
+      const setting = /^\/eth\/v1\/validator\/(0x[0-9a-f]{96})\/(feerecipient|gas_limit|graffiti)$/.exec(req.url ?? '');
+      if (setting && req.method === 'POST' && body) {
+        const [, pk, name] = setting;
+        if (!keys.has(pk!)) return send(404, { message: 'unknown key' });
+        const field = { feerecipient: 'ethaddress', gas_limit: 'gas_limit', graffiti: 'graffiti' }[name as 'feerecipient' | 'gas_limit' | 'graffiti'];
+        if (typeof body[field] !== 'string') return send(400, { message: `${field} expected` });
+        fake.settings.set(pk!, { ...fake.settings.get(pk!), [name!]: body[field] as string });
+        res.writeHead(202).end();
+        return;
+      }
       if (req.url !== '/eth/v1/keystores' || body === undefined) return send(404, { message: 'not found' });
       if (req.method === 'GET') return send(200, { data: [...keys.keys()].map((validating_pubkey) => ({ validating_pubkey, derivation_path: '', readonly: false })) });
       if (req.method === 'POST') {

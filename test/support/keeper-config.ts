@@ -26,6 +26,7 @@ export function testKeeperConfig(dir: string, overrides: Partial<KeeperConfig> =
     probeStateFile: join(dir, 'probe.json'),
     keymanager: null,
     client: null,
+    settingsFile: null,
     ...overrides,
   };
 }
