@@ -15,5 +15,5 @@ export function describeWithMoto(name: string, fn: () => void): void {
     return;
   }
   if (process.env.CI) throw new Error(`${name}: ${missingMessage}; CI must not skip it`);
-  describe.skip(`${name} (skipped: moto_server not on PATH)`, fn);
+  describe.skip(`skipped because moto_server is not on PATH: ${name}`, fn);
 }
