@@ -34,9 +34,10 @@ import { startGcpSecretManagerEmulator } from '../emulators/gcp-secret-manager/s
 import { firestoreEmulatorAvailable, startFirestoreEmulator } from '../firestore-emulator';
 import { ephemeralKeyPair, generatedKeyMaterial, testAudience, testCluster, testGenesisRoot, testOperator } from '../support/fixtures';
 import { benchDir, firstJsonLine, freePort, repoRoot, spawnBounded, type Bounded } from './children';
+import { summarizeProfile } from './profile';
 import { percentile, progress, round, unavailable, type Figures } from './report';
 
-interface Target {
+export interface Target {
   readonly key: 'aws_lambda' | 'gcp';
   readonly runner: 'aws-lambda' | 'gcp';
   readonly bundle: string;
@@ -76,7 +77,7 @@ async function motoWithSigningKey(): Promise<{ proc: Bounded; endpoint: string }
   return { proc, endpoint };
 }
 
-const targets: readonly Target[] = [
+export const targets: readonly Target[] = [
   {
     key: 'aws_lambda',
     runner: 'aws-lambda',
@@ -120,23 +121,44 @@ const targets: readonly Target[] = [
   },
 ];
 
-async function runOnce(kind: string, bundle: string, env: Record<string, string>): Promise<{ ms: number; status: number | null; body: string; warmMs?: number | null }> {
+/** The hello-world function of a target, bundled into `dir` (inside the repository, so functions-framework resolves). */
+export async function buildHello(t: Target, dir: string): Promise<string> {
+  const outfile = join(dir, `hello-${t.key}.mjs`);
+  await build({
+    stdin: { contents: t.hello, resolveDir: repoRoot, loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // As functions/build.ts bundles the real ones.
+    minify: true,
+    keepNames: true,
+    external: ['@google-cloud/functions-framework'],
+    outfile,
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
+/** `nodeArgs` (a profile): the runner is let exit on its own, so what it writes at exit is complete. */
+async function runOnce(kind: string, bundle: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ ms: number; status: number | null; body: string; warmMs?: number | null }> {
   const clean: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^(KEYHOLD_|AWS_|GOOGLE_|FIRESTORE_)/.test(k)) clean[k] = v;
   const start = performance.now();
-  const proc = spawnBounded(process.execPath, [join(benchDir, 'function-runner.mjs'), kind, bundle], { env: { ...clean, ...env }, lifeMs: 30_000 });
+  const proc = spawnBounded(process.execPath, [...nodeArgs, join(benchDir, 'function-runner.mjs'), kind, bundle], { env: { ...clean, ...env }, lifeMs: 30_000 });
   try {
     const answer = await firstJsonLine<{ status: number | null; body: string; warmMs?: number | null }>(proc, 25_000);
     const ms = performance.now() - start;
     if (answer.status !== 200) answer.body += ` log: ${proc.stderrTail().split('\n').slice(-3).join(' / ')}`;
+    if (nodeArgs.length > 0) await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 10_000))]);
     return { ms, ...answer };
   } finally {
     await proc.stop(1000);
   }
 }
 
-export async function coldStarts(runs: number): Promise<Figures> {
-  const names = ['cold_start_ms', 'hello_cold_start_ms', 'cold_start_vs_hello', 'cold_grant_ms', 'warm_grant_ms', 'cold_grant_vs_floor', 'bundle_bytes'];
+export async function coldStarts(runs: number, { profile = false }: { profile?: boolean } = {}): Promise<Figures> {
+  const names = ['cold_start_ms', 'hello_cold_start_ms', 'cold_start_vs_hello', 'cold_grant_ms', 'warm_grant_ms', 'cold_grant_floor_hello_ms', 'cold_grant_vs_floor', 'bundle_bytes'];
   const none = (reason: string): Figures => Object.fromEntries(names.map((n) => [n, unavailable(n, reason)]));
   if (!existsSync(join(repoRoot, 'functions', 'build.ts'))) return none('functions/build.ts does not exist yet (no function bundles to start)');
 
@@ -151,6 +173,11 @@ export async function coldStarts(runs: number): Promise<Figures> {
   const hello: Record<string, number | null> = {};
   const ratio: Record<string, number | null> = {};
   const bytes: Record<string, number | null> = {};
+  // The floor of a cold first grant: the runtime's own cold start plus what the grant costs once warm, on the same stores.
+  const coldGrant: Record<string, number | null> = {};
+  const warmGrant: Record<string, number | null> = {};
+  const floorHello: Record<string, number | null> = {};
+  const vsFloor: Record<string, number | null> = {};
   const stops: (() => Promise<void>)[] = [];
   try {
     for (const t of targets) {
@@ -163,20 +190,7 @@ export async function coldStarts(runs: number): Promise<Figures> {
       // Every chunk the bundle ships (the entry loads the rest on first use).
       const bundleDir = join(bundle, '..');
       bytes[t.key] = (readdirSync(bundleDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.mjs')).reduce((n, f) => n + statSync(join(bundleDir, f)).size, 0);
-      const helloBundle = join(dir, `hello-${t.key}.mjs`);
-      await build({
-        stdin: { contents: t.hello, resolveDir: repoRoot, loader: 'ts' },
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        // As functions/build.ts bundles the real ones.
-        minify: true,
-        keepNames: true,
-        external: ['@google-cloud/functions-framework'],
-        outfile: helloBundle,
-        logLevel: 'error',
-      });
+      const helloBundle = await buildHello(t, dir);
       let env = t.env;
       if (t.key === 'aws_lambda') {
         const m = await motoWithSigningKey();
@@ -215,27 +229,21 @@ export async function coldStarts(runs: number): Promise<Figures> {
       cold[t.key] = round(c.ms, 1);
       ratio[t.key] = round(c.ms / h.ms, 2);
       progress(`cold_start_ms.${t.key}: ${c.ms.toFixed(1)} (${ratio[t.key]} x hello, ${bytes[t.key]} bytes)`);
+      let grant: ColdGrant | null;
+      try {
+        grant = await coldGrantMs(t, helloBundle, runs, profile);
+      } catch (e) {
+        grant = unavailable(`cold_grant_ms.${t.key}`, (e as Error).message.split('\n').slice(0, 2).join(' / '));
+      }
+      coldGrant[t.key] = grant?.cold ?? null;
+      warmGrant[t.key] = grant?.warm ?? null;
+      floorHello[t.key] = grant?.hello ?? null;
+      vsFloor[t.key] = grant ? round(grant.cold / (grant.hello + grant.warm), 2) : null;
+      if (grant) progress(`cold_grant_vs_floor.${t.key}: ${vsFloor[t.key]} (cold ${grant.cold} ms against hello ${grant.hello} + warm ${grant.warm} ms, measured in turn)`);
     }
   } finally {
     for (const stop of stops) await stop();
     await rm(dir, { recursive: true, force: true });
-  }
-  // The floor of a cold first grant: the runtime's own cold start plus what the grant costs once warm, on the same stores.
-  const coldGrant: Record<string, number | null> = {};
-  const warmGrant: Record<string, number | null> = {};
-  const vsFloor: Record<string, number | null> = {};
-  for (const t of targets) {
-    let grant: { cold: number; warm: number } | null;
-    try {
-      grant = await coldGrantMs(t, runs);
-    } catch (e) {
-      grant = unavailable(`cold_grant_ms.${t.key}`, (e as Error).message.split('\n').slice(0, 2).join(' / '));
-    }
-    const h = hello[t.key];
-    coldGrant[t.key] = grant?.cold ?? null;
-    warmGrant[t.key] = grant?.warm ?? null;
-    vsFloor[t.key] = grant && typeof h === 'number' ? round(grant.cold / (h + grant.warm), 2) : null;
-    if (vsFloor[t.key] !== null) progress(`cold_grant_vs_floor.${t.key}: ${vsFloor[t.key]} (cold ${grant!.cold} ms against hello ${h} + warm ${grant!.warm} ms)`);
   }
   return {
     cold_start_ms: cold,
@@ -243,6 +251,7 @@ export async function coldStarts(runs: number): Promise<Figures> {
     cold_start_vs_hello: ratio,
     cold_grant_ms: coldGrant,
     warm_grant_ms: warmGrant,
+    cold_grant_floor_hello_ms: floorHello,
     cold_grant_vs_floor: vsFloor,
     bundle_bytes: bytes,
   };
@@ -301,11 +310,20 @@ async function gcpGrantStores(): Promise<GrantStores | string> {
 
 const grantStores: Record<Target['key'], () => Promise<GrantStores | string>> = { aws_lambda: awsGrantStores, gcp: gcpGrantStores };
 
+export interface ColdGrant {
+  /** Medians, ms: spawn to the first grant's answer; the same grant again in that process; spawn to hello's first answer. */
+  readonly cold: number;
+  readonly warm: number;
+  readonly hello: number;
+}
+
 /**
  * Process start to the first answered grant, on a fresh function process of
- * one cloud each run; and the same grant again in that process, warm.
+ * one cloud each run; the same grant again in that process, warm; and the
+ * runtime's hello-world cold start, run in turn with them so that the floor
+ * and the cold grant see the same machine.
  */
-async function coldGrantMs(t: Target, runs: number): Promise<{ cold: number; warm: number } | null> {
+export async function coldGrantMs(t: Target, helloBundle: string, runs: number, profile = false): Promise<ColdGrant | null> {
   const figure = `cold_grant_ms.${t.key}`;
   const bundle = join(repoRoot, t.bundle);
   if (!existsSync(bundle)) return unavailable(figure, `${t.bundle} was not built`);
@@ -341,29 +359,41 @@ async function coldGrantMs(t: Target, runs: number): Promise<{ cold: number; war
     const { publicJwk } = await ephemeralKeyPair();
     const all: number[] = [];
     const warm: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    const hello: number[] = [];
+    const grantOnce = async (nodeArgs: readonly string[] = []) => {
       const token = await cluster.podToken({ podName: 'v1-0', podUid, now: Date.now() });
-      const r = await runWith(t.runner, bundle, { ...env, BENCH_WARM: '1' }, {
+      return runWith(t.runner, bundle, { ...env, BENCH_WARM: '1' }, {
         method: 'POST',
         path: '/v1/grants',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ validator: 'v1', ephemeralKey: publicJwk }),
-      });
+      }, nodeArgs);
+    };
+    for (let i = 0; i < runs; i++) {
+      hello.push((await runOnce(t.runner, helloBundle, {})).ms);
+      const r = await grantOnce();
       if (r.status !== 201) return unavailable(figure, `the first grant answered ${r.status} (${r.body})`);
       if (typeof r.warmMs !== 'number') return unavailable(figure, 'the warm grant after the first did not answer as the first did');
       all.push(r.ms);
       warm.push(r.warmMs);
     }
-    const ms = round(percentile([...all].sort((a, b) => a - b), 50), 1);
-    const warmMs = round(percentile([...warm].sort((a, b) => a - b), 50), 1);
-    progress(`cold_grant_ms.${t.key}: ${ms}; warm_grant_ms.${t.key}: ${warmMs}`);
-    return { cold: ms, warm: warmMs };
+    const median = (xs: number[]) => round(percentile([...xs].sort((a, b) => a - b), 50), 1);
+    const result = { cold: median(all), warm: median(warm), hello: median(hello) };
+    progress(`cold_grant_ms.${t.key}: ${result.cold}; warm_grant_ms.${t.key}: ${result.warm}; hello in turn: ${result.hello}`);
+    if (profile) {
+      // One more cold first grant under the profiler, after the timed ones so it does not move them.
+      const profileDir = join(dir, 'profile');
+      const r = await grantOnce(['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '200']);
+      progress(`cold first grant on ${t.key} under --cpu-prof: ${r.status} in ${r.ms.toFixed(0)} ms`);
+      await summarizeProfile(profileDir, 25, 50);
+    }
+    return result;
   } finally {
     await stores.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function runWith(kind: string, bundle: string, env: Record<string, string>, req: { method: string; path: string; headers: Record<string, string>; body: string }) {
-  return runOnce(kind, bundle, { ...env, BENCH_METHOD: req.method, BENCH_PATH: req.path, BENCH_HEADERS: JSON.stringify(req.headers), BENCH_BODY: req.body });
+function runWith(kind: string, bundle: string, env: Record<string, string>, req: { method: string; path: string; headers: Record<string, string>; body: string }, nodeArgs: readonly string[] = []) {
+  return runOnce(kind, bundle, { ...env, BENCH_METHOD: req.method, BENCH_PATH: req.path, BENCH_HEADERS: JSON.stringify(req.headers), BENCH_BODY: req.body }, nodeArgs);
 }
