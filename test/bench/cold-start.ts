@@ -348,12 +348,19 @@ export async function coldGrantMs(t: Target, helloBundle: string, runs: number, 
     const files = Object.fromEntries([...gen.material.files].map(([n, f]) => [n, Buffer.from(f.reveal()).toString('base64')]));
     const importPath = '/v1/validators/v1/key';
     const importBody = JSON.stringify({ format: 'eip2335', publicId: gen.publicId, files, slots: ['eu1/validators/v1-0'], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
-    const seeded = await runWith(t.runner, bundle, env, {
-      method: 'PUT',
-      path: importPath,
-      headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now(), { body: importBody })}`, 'content-type': 'application/json' },
-      body: importBody,
-    });
+    // A freshly started emulator (Firestore's runs on a JVM) may time out its
+    // first transactions on a loaded machine: that is set-up, not a figure, so
+    // the import is tried again, with a new request token each time.
+    let seeded = { status: null as number | null, body: '' };
+    for (let attempt = 0; attempt < 4 && seeded.status !== 201; attempt++) {
+      seeded = await runWith(t.runner, bundle, env, {
+        method: 'PUT',
+        path: importPath,
+        headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now(), { body: importBody })}`, 'content-type': 'application/json' },
+        body: importBody,
+      });
+      if (seeded.status !== 503) break;
+    }
     if (seeded.status !== 201) return unavailable(figure, `seeding the validator answered ${seeded.status} (${seeded.body})`);
     const podUid = randomUUID();
     const { publicJwk } = await ephemeralKeyPair();
