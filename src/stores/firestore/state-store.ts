@@ -331,11 +331,24 @@ export class FirestoreStateStore implements StateStore {
   }
 }
 
-/** A Firestore client; with `emulatorHost` it speaks plaintext to the emulator and never asks for Google credentials. */
-export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string }): Firestore {
+/**
+ * A Firestore client; with `emulatorHost` it speaks plaintext to the emulator and never asks for Google credentials.
+ *
+ * `preferRest` (default true): the client's documented setting to speak
+ * HTTP/1.1 REST for every call that does not need a stream, loading gRPC only
+ * for one that does ("Currently the only operation that requires gRPC is
+ * creating a snapshot listener with onSnapshot()"; Settings.preferRest in
+ * @google-cloud/firestore's types/firestore.d.ts, and
+ * https://firebase.google.com/docs/reference/admin/node/firebase-admin.firestore.firestoresettings).
+ * This store never listens, so a cold instance never builds the gRPC stack.
+ * Transactions and their bounds are the server's either way
+ * (stores/commit-bounds.ts), and errors still carry gRPC status codes.
+ */
+export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string; preferRest?: boolean }): Firestore {
   const settings: Settings = {
     projectId: opts.projectId,
     databaseId: opts.databaseId,
+    preferRest: opts.preferRest ?? true,
     ...(opts.emulatorHost ? { host: opts.emulatorHost, ssl: false } : {}),
   };
   return new Firestore(settings);
