@@ -67,10 +67,10 @@ export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
   };
 }
 
-export async function firestoreBackend(emulatorHost: string): Promise<StateStoreBackend & { readonly projectId: string; openWith(o: Partial<FirestoreStateStoreOptions>): Promise<StateStore> }> {
+export async function firestoreBackend(emulatorHost: string, opts: { preferRest?: boolean } = {}): Promise<StateStoreBackend & { readonly projectId: string; openWith(o: Partial<FirestoreStateStoreOptions>): Promise<StateStore> }> {
   // A project per backend: the emulator keeps projects apart, so tests never see each other's data.
   const projectId = `keyhold-${randomUUID().slice(0, 8)}`;
-  const db = () => firestoreClient({ projectId, databaseId: '(default)', emulatorHost });
+  const db = () => firestoreClient({ projectId, databaseId: '(default)', emulatorHost, ...opts });
   const openWith = async (o: Partial<FirestoreStateStoreOptions>) => new FirestoreStateStore({ db: db(), ...o });
   return {
     projectId,

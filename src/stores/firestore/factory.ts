@@ -22,8 +22,6 @@ export async function createFirestoreStateStore(ctx: StoreContext): Promise<Stat
   if (!prefixPattern.test(prefix)) throw new ConfigError(`KEYHOLD_FIRESTORE_COLLECTION_PREFIX must be letters, digits, _ or -, got "${prefix}"`);
   // The client's own convention for its emulator; never set in production.
   const emulatorHost = ctx.env.FIRESTORE_EMULATOR_HOST || undefined;
-  const transport = ctx.env.KEYHOLD_FIRESTORE_PREFER_REST || 'true';
-  if (transport !== 'true' && transport !== 'false') throw new ConfigError(`KEYHOLD_FIRESTORE_PREFER_REST must be true or false, got "${transport}"`);
-  const db = firestoreClient({ projectId: project, databaseId: database, preferRest: transport === 'true', ...(emulatorHost ? { emulatorHost } : {}) });
+  const db = firestoreClient({ projectId: project, databaseId: database, ...(emulatorHost ? { emulatorHost } : {}) });
   return resilientStateStore(new FirestoreStateStore({ db, collectionPrefix: prefix }), defaultResilience, ctx.storeHooks);
 }
