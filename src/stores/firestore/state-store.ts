@@ -33,7 +33,6 @@
 
 import { randomUUID } from 'node:crypto';
 import { FieldPath, Firestore, Timestamp, type DocumentReference, type DocumentSnapshot, type Settings } from '@google-cloud/firestore';
-import { OAuth2Client } from 'google-auth-library';
 import type { ValidatorRecord } from '../../core/designation';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
@@ -346,26 +345,17 @@ export class FirestoreStateStore implements StateStore {
  * outage, and concurrent transactions from several instances time out
  * instead of retrying. So production stays on gRPC (the default, false);
  * test/state-stores/firestore.test.ts keeps the REST run, skipped, to try again
- * on an upgrade.
+ * on an upgrade. Over REST the client wants credentials even for the emulator
+ * (googleapis/nodejs-firestore#1811): `authClient` is for that run only.
  */
-export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string; preferRest?: boolean }): Firestore {
+export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string; preferRest?: boolean; authClient?: unknown }): Firestore {
   const preferRest = opts.preferRest ?? false;
   const settings: Settings = {
     projectId: opts.projectId,
     databaseId: opts.databaseId,
     preferRest,
-    ...(opts.emulatorHost ? { host: opts.emulatorHost, ssl: false, ...(preferRest ? emulatorAuth() : {}) } : {}),
+    ...(opts.emulatorHost ? { host: opts.emulatorHost, ssl: false } : {}),
+    ...(opts.authClient ? { authClient: opts.authClient } : {}),
   };
   return new Firestore(settings);
 }
-
-// Over REST the client asks google-auth-library for application default
-// credentials even for the emulator (its gRPC path sends the emulator's
-// `Bearer owner` instead): googleapis/nodejs-firestore#1811, open. The
-// emulator's own token, as a client that never refreshes, does what the gRPC
-// path does. Only ever with `emulatorHost`.
-const emulatorAuth = () => {
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: 'owner' });
-  return { authClient };
-};
