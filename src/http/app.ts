@@ -20,11 +20,10 @@ import type { Clock } from '../ports';
 import type { BrokerMetrics } from '../metrics';
 import { errorBody, toResponse } from './errors';
 import { type holdersResponse, slashingProtectionLimit, validatorId } from './schemas';
-import { openApiDocument } from './openapi';
 import { routes, type RouteAuth, type RouteSpec } from './routes';
 import { presentEntry, presentRecord, presentStatus } from './present';
 import type { Readiness } from './readiness';
-import { timelineCss, timelineHeaders, timelineHtml, timelineScript } from './ui/timeline-page';
+import type * as TimelinePage from './ui/timeline-page';
 
 export interface AppDeps {
   readonly grants: GrantService;
@@ -190,14 +189,19 @@ export function createApp(deps: AppDeps): Hono {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(deps.signer.jwks());
   });
-  on(routes.openapi, (c) => c.json(openApiDocument()));
+  // The document and the timeline page are loaded on their first request: a
+  // function's cold first grant needs neither (test/functions/bundles.test.ts).
+  on(routes.openapi, async (c) => c.json((await import('./openapi')).openApiDocument()));
   on(routes.operatorAudience, async (c) => c.json({ audience: await deps.operatorAudience() }));
 
   // The timeline page (src/http/ui/timeline-page.ts) and its login.
-  const asset = (body: string, type: string) => (c: Context) => c.body(body, 200, { 'content-type': `${type}; charset=utf-8`, ...timelineHeaders });
-  on(routes.uiPage, asset(timelineHtml, 'text/html'));
-  on(routes.uiScript, asset(timelineScript, 'text/javascript'));
-  on(routes.uiStyle, asset(timelineCss, 'text/css'));
+  const asset = (body: (p: typeof TimelinePage) => string, type: string) => async (c: Context) => {
+    const page = await import('./ui/timeline-page');
+    return c.body(body(page), 200, { 'content-type': `${type}; charset=utf-8`, ...page.timelineHeaders });
+  };
+  on(routes.uiPage, asset((p) => p.timelineHtml, 'text/html'));
+  on(routes.uiScript, asset((p) => p.timelineScript, 'text/javascript'));
+  on(routes.uiStyle, asset((p) => p.timelineCss, 'text/css'));
   on(routes.uiLoginCode, async (c, op) => {
     const { code, expiresAt } = await ui.issueCode(op, clock.now());
     logger.log('info', 'ui_login_code_issued', { operator: op.name });

@@ -45,6 +45,30 @@ describe('both bundles', () => {
   });
 });
 
+/** Inputs of the chunk holding src/compose.ts and of every chunk it imports statically: what composing the broker loads. */
+const composeInputs = (b: Built) => {
+  const outputs = b.metafile.outputs;
+  const start = Object.keys(outputs).find((f) => 'src/compose.ts' in outputs[f]!.inputs)!;
+  const seen = new Set<string>();
+  for (const stack = [start]; stack.length > 0; ) {
+    const f = stack.pop()!;
+    if (seen.has(f) || !outputs[f]) continue;
+    seen.add(f);
+    for (const i of outputs[f].imports) if (i.kind === 'import-statement' && !i.external) stack.push(i.path);
+  }
+  return new Set([...seen].flatMap((f) => Object.keys(outputs[f]!.inputs)));
+};
+
+describe('both bundles', () => {
+  it('compose the broker without the OpenAPI document or the timeline page (loaded on their first request)', () => {
+    for (const b of [aws, gcp]) {
+      const inputs = composeInputs(b);
+      expect(inputs.has('src/http/app.ts'), b.target).toBe(true);
+      expect([...inputs].filter((i) => i === 'src/http/openapi.ts' || i.startsWith('src/http/ui/')), b.target).toEqual([]);
+    }
+  });
+});
+
 describe('the AWS Lambda bundle', () => {
   it('has the AWS SDKs of its stores and no Google Cloud package', () => {
     const pkgs = packagesIn(aws);
