@@ -4,7 +4,6 @@
 
 import { randomUUID } from 'node:crypto';
 import { PutItemCommand, type CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { OAuth2Client } from 'google-auth-library';
 import type { StateStore } from '../../src/ports';
 import { DynamoDbStateStore, dynamoClient, type DynamoSender } from '../../src/stores/dynamodb/state-store';
 import { FirestoreStateStore, firestoreClient, type FirestoreStateStoreOptions } from '../../src/stores/firestore/state-store';
@@ -68,16 +67,10 @@ export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
   };
 }
 
-export async function firestoreBackend(emulatorHost: string, opts: { preferRest?: boolean } = {}): Promise<StateStoreBackend & { readonly projectId: string; openWith(o: Partial<FirestoreStateStoreOptions>): Promise<StateStore> }> {
+export async function firestoreBackend(emulatorHost: string): Promise<StateStoreBackend & { readonly projectId: string; openWith(o: Partial<FirestoreStateStoreOptions>): Promise<StateStore> }> {
   // A project per backend: the emulator keeps projects apart, so tests never see each other's data.
   const projectId = `keyhold-${randomUUID().slice(0, 8)}`;
-  // The emulator's own token, as a client that never refreshes: what the gRPC path sends (Bearer owner).
-  const emulatorAuth = () => {
-    const authClient = new OAuth2Client();
-    authClient.setCredentials({ access_token: 'owner' });
-    return authClient;
-  };
-  const db = () => firestoreClient({ projectId, databaseId: '(default)', emulatorHost, ...(opts.preferRest ? { preferRest: true, authClient: emulatorAuth() } : {}) });
+  const db = () => firestoreClient({ projectId, databaseId: '(default)', emulatorHost });
   const openWith = async (o: Partial<FirestoreStateStoreOptions>) => new FirestoreStateStore({ db: db(), ...o });
   return {
     projectId,

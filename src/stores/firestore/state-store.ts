@@ -334,28 +334,25 @@ export class FirestoreStateStore implements StateStore {
 /**
  * A Firestore client; with `emulatorHost` it speaks plaintext to the emulator and never asks for Google credentials.
  *
- * `preferRest` is the client's documented setting to speak HTTP/1.1 REST for
- * every call that does not stream, and to load gRPC only when one does
- * (Settings.preferRest in @google-cloud/firestore's types/firestore.d.ts;
- * https://firebase.google.com/docs/reference/admin/node/firebase-admin.firestore.firestoresettings).
- * It would spare a cold instance the gRPC stack, but it fails this store's
- * contract on the emulator (@google-cloud/firestore 8.7.1, google-gax 5.0.8):
- * some errors come back with the HTTP status as their code (409, not
- * ALREADY_EXISTS), so a used token id or a taken checkpoint seq reads as an
- * outage, and concurrent transactions from several instances time out
- * instead of retrying. So production stays on gRPC (the default, false);
- * test/state-stores/firestore.test.ts keeps the REST run, skipped, to try again
- * on an upgrade. Over REST the client wants credentials even for the emulator
- * (googleapis/nodejs-firestore#1811): `authClient` is for that run only.
+ * gRPC, always. `preferRest` is the client's documented setting to speak
+ * HTTP/1.1 REST for every call that does not stream and load gRPC only when
+ * one does (Settings.preferRest in @google-cloud/firestore's
+ * types/firestore.d.ts;
+ * https://firebase.google.com/docs/reference/admin/node/firebase-admin.firestore.firestoresettings),
+ * which would spare a cold instance the gRPC stack. It was tried against this
+ * store's contract on the emulator (@google-cloud/firestore 8.7.1, google-gax
+ * 5.0.8) and failed 6 of 17: some errors come back with the HTTP status as
+ * their code (409, not ALREADY_EXISTS), so a used token id or a taken
+ * checkpoint seq would read as an outage, and concurrent transactions from
+ * several instances time out instead of retrying. Setting it false here also
+ * overrides the SDK's own FIRESTORE_PREFER_REST environment variable.
  */
-export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string; preferRest?: boolean; authClient?: unknown }): Firestore {
-  const preferRest = opts.preferRest ?? false;
+export function firestoreClient(opts: { projectId: string; databaseId: string; emulatorHost?: string }): Firestore {
   const settings: Settings = {
     projectId: opts.projectId,
     databaseId: opts.databaseId,
-    preferRest,
+    preferRest: false,
     ...(opts.emulatorHost ? { host: opts.emulatorHost, ssl: false } : {}),
-    ...(opts.authClient ? { authClient: opts.authClient } : {}),
   };
   return new Firestore(settings);
 }
