@@ -21,6 +21,8 @@ import { sharedProcess, type Launched } from './shared-process';
 export interface Moto {
   /** http://127.0.0.1:PORT */
   readonly endpoint: string;
+  /** moto_server's process id (to watch its memory). */
+  readonly pid: number | undefined;
   /** Release this user's hold; the process stops when the last user stops. */
   stop(): Promise<void>;
 }
@@ -44,7 +46,7 @@ export function motoAvailable(): boolean {
 
 export const missingMessage = 'moto_server is not on PATH (it comes with the machine image: moto 5.2.1, see /work/shared/WIRE.md)';
 
-async function launch(): Promise<Launched<string>> {
+async function launch(): Promise<Launched<{ endpoint: string; pid: number | undefined }>> {
   if (!motoAvailable()) throw new Error(missingMessage);
   // The port is free when picked and moto binds it a moment later; another
   // process taking it in between is possible, so a failed start tries again.
@@ -79,7 +81,7 @@ async function launch(): Promise<Launched<string>> {
       const kill = () => child.kill('SIGKILL');
       process.once('exit', kill);
       child.once('exit', () => process.off('exit', kill));
-      return { value: endpoint, child, signal: (sig) => child.kill(sig) };
+      return { value: { endpoint, pid: child.pid }, child, signal: (sig) => child.kill(sig) };
     }
     child.kill('SIGKILL');
     if (attempt >= 3) throw new Error(`moto_server did not start on port ${port}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -91,6 +93,6 @@ const acquire = sharedProcess(launch);
 /** Start moto (or join the one this test file already started). */
 export async function startMoto(): Promise<Moto> {
   const held = await acquire();
-  return { endpoint: held.value, stop: held.release };
+  return { endpoint: held.value.endpoint, pid: held.value.pid, stop: held.release };
 }
 

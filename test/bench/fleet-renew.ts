@@ -1,0 +1,294 @@
+// Renewals at fleet size (issue 17): 10,000 validators on one broker, its
+// state on SQLite in one run and on DynamoDB (moto) in the other, renewed by
+// pods of 1 key (10,000 pods, one grant each) and of 100 keys (100 pods, one
+// list renewal each), under the same connections as the other loads.
+//
+// Which store holds what: the *state* store (designations, ledger, used
+// operator token ids) is the one under test, SQLite in KEYHOLD_HOME or
+// DynamoDB on moto; the *key* store is the embedded SQLite in both runs, since
+// a renewal reads no key (store_calls_per_renew counts 0 key reads).
+//
+// Each (store, pod size) gets a fresh broker, fresh stores and its own 10,000
+// validators: a validator is held by one pod, so pods of 1 and pods of 100
+// cannot share them. The fleet is seeded only through the broker's API, as
+// operators and pods would: every key is imported by a signed operator
+// request (PUT /v1/validators/{id}/key), and every pod fetches its grants
+// (a list fetch for a pod of 100), so the stores hold what production would.
+//
+// Settings that differ from the defaults, and why:
+//  - KEYHOLD_READ_REUSE_SECONDS=0: every renewal reads its designation from
+//    the state store (by default a read is reused for a grant TTL, and a
+//    fleet seeded a moment ago would be renewed from memory, measuring no
+//    store at all). This is a broker instance that has not seen the
+//    validator lately: a fresh instance, or one of many function instances.
+//  - KEYHOLD_GRANT_TTL_SECONDS=3600 (and the outage tolerance with it): seeding
+//    takes minutes, longer than the default 120 s grant, and a renewal of an
+//    expired grant is refused. A renewal does the same work whatever its TTL.
+// The load renews each pod with its own newest grants, as its keeper would.
+
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Request as LoadRequest, Result } from 'autocannon';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { eachBounded } from '../../src/broker/grant-batch';
+import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
+import { createStateTable } from '../support/dynamodb-table';
+import { motoAvailable, motoCredentials, motoRegion, startMoto, type Moto } from '../support/moto-server';
+import { operatorFetch } from '../support/operator-requests';
+import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
+import { rssMb, rssSampler } from './children';
+import { load, post, serveChild, withCpu, type LoadSettings, type Served } from './http-load';
+import { progress, round, unavailable, type Figures } from './report';
+import { RenewTotals, tallyRenewAnswer } from './renew-tally';
+
+export type FleetStore = 'sqlite' | 'dynamodb';
+export const fleetStores: readonly FleetStore[] = ['sqlite', 'dynamodb'];
+export const podSizes = [1, 100] as const;
+
+/** The default grant TTL: keepers renew every third of it, so a fleet needs validators / 40 s renewals. */
+const productionGrantTtlSeconds = 120;
+
+interface FleetPod {
+  readonly name: string;
+  readonly validators: readonly string[];
+  token: string;
+  /** The pod's newest grant per validator, in the order of `validators`. */
+  readonly grants: string[];
+}
+
+export interface FleetRun {
+  readonly store: FleetStore;
+  readonly keysPerPod: number;
+  readonly validators: number;
+  readonly importSeconds: number;
+  readonly fetchSeconds: number;
+  /** Validator renewals per second (a list of 100 counts 100). */
+  readonly renewedPerSecond: number;
+  readonly requestP50Ms: number;
+  readonly requestP99Ms: number;
+  readonly requests: number;
+  readonly renewed: number;
+  readonly refused: Readonly<Record<string, number>>;
+  readonly cpuMsPerRenewal: number | null;
+  readonly brokerRssMb: number | null;
+  readonly motoRssMb: number | null;
+  readonly benchRssMb: number;
+}
+
+/** Progress every `every` items, with the rate so far. */
+function counter(label: string, total: number, every: number): () => void {
+  const started = performance.now();
+  let done = 0;
+  return () => {
+    done += 1;
+    if (done % every === 0 || done === total) {
+      const s = (performance.now() - started) / 1000;
+      progress(`${label}: ${done}/${total} in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s; bench rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB)`);
+    }
+  };
+}
+
+async function importFleet(url: string, home: string, pods: readonly FleetPod[]): Promise<void> {
+  const cred = await readOperatorCredential(homeFiles(home).operatorCredential);
+  const all = pods.flatMap((p) => p.validators.map((id) => ({ id, slot: `local/validators/${p.name}-0` })));
+  const tick = counter('fleet import (PUT /v1/validators/{id}/key)', all.length, 1000);
+  await eachBounded(all, 16, async ({ id, slot }) => {
+    const gen = generatedKeyMaterial();
+    const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
+    const path = `/v1/validators/${id}/key`;
+    const res = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+    if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
+    tick();
+  });
+}
+
+async function ephemeralKey(): Promise<JWK> {
+  const { publicKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519', extractable: true });
+  const { kty, crv, x } = await exportJWK(publicKey);
+  return { kty, crv, x } as JWK;
+}
+
+/** Each pod's first grants: one fetch for a pod of one key, one list fetch for a larger pod. */
+async function fetchFleet(url: string, home: string, pods: FleetPod[]): Promise<void> {
+  const tick = counter('fleet fetch (POST /v1/grants)', pods.length, pods.length >= 1000 ? 1000 : 10);
+  await eachBounded(pods, pods[0]!.validators.length === 1 ? 16 : 4, async (p) => {
+    p.token = await mintDevPodToken(home, { namespace: 'validators', podName: `${p.name}-0`, podUid: randomUUID(), ttlSeconds: 3600 });
+    const auth = { authorization: `Bearer ${p.token}` };
+    if (p.validators.length === 1) {
+      const first = await post(url, '/v1/grants', auth, { validator: p.validators[0], ephemeralKey: await ephemeralKey() });
+      p.grants.push(String(first.grant));
+    } else {
+      const answer = await post(url, '/v1/grants', auth, { validators: p.validators, ephemeralKey: await ephemeralKey() });
+      const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string }[];
+      results.forEach((r, i) => {
+        if (r.outcome !== 'issued' || r.validator !== p.validators[i] || !r.grant) throw new Error(`pod ${p.name}: ${r.validator} not issued (${r.code ?? r.outcome})`);
+        p.grants.push(r.grant);
+      });
+    }
+    tick();
+  });
+}
+
+/**
+ * One request template that renews the next pod's grants on every send and
+ * keeps the new ones. With one request in flight per connection, autocannon
+ * hands onResponse the context its setupRequest filled for that request.
+ */
+function renewals(pods: readonly FleetPod[], totals: () => RenewTotals): LoadRequest[] {
+  const path = '/v1/grants/renew';
+  const list = pods[0]!.validators.length > 1;
+  let next = 0;
+  return [
+    {
+      method: 'POST',
+      path,
+      setupRequest: (req, context) => {
+        const i = next++ % pods.length;
+        context['pod'] = i;
+        const p = pods[i]!;
+        const body = JSON.stringify(list ? { grants: p.grants } : { grant: p.grants[0] });
+        return { ...req, method: 'POST', path, headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' }, body };
+      },
+      onResponse: (status, body, context) => {
+        const p = pods[context['pod'] as number]!;
+        const a = tallyRenewAnswer(status, body, p.grants.length, list);
+        totals().add(a);
+        a.grants.forEach((g, j) => {
+          if (g !== null) p.grants[j] = g;
+        });
+      },
+    },
+  ];
+}
+
+async function motoFor(store: FleetStore): Promise<{ moto: Moto | null; env: Record<string, string> }> {
+  if (store === 'sqlite') return { moto: null, env: {} };
+  const moto = await startMoto();
+  const table = 'keyhold-fleet';
+  const admin = new DynamoDBClient({ endpoint: moto.endpoint, region: motoRegion, credentials: motoCredentials });
+  try {
+    await admin.send(createStateTable(table));
+  } finally {
+    admin.destroy();
+  }
+  return {
+    moto,
+    env: {
+      KEYHOLD_STATE_STORE: 'dynamodb',
+      KEYHOLD_DYNAMODB_TABLE: table,
+      KEYHOLD_DYNAMODB_ENDPOINT: moto.endpoint,
+      AWS_REGION: motoRegion,
+      AWS_ACCESS_KEY_ID: motoCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: motoCredentials.secretAccessKey,
+    },
+  };
+}
+
+export async function fleetRun(store: FleetStore, keysPerPod: number, validators: number, settings: LoadSettings): Promise<FleetRun> {
+  if (validators % keysPerPod !== 0) throw new TypeError(`${validators} validators do not fill pods of ${keysPerPod}`);
+  const home = await mkdtemp(join(tmpdir(), 'keyhold-fleet-'));
+  let served: Served | undefined;
+  let moto: Moto | null = null;
+  try {
+    const m = await motoFor(store);
+    moto = m.moto;
+    const env = {
+      KEYHOLD_HOME: home,
+      KEYHOLD_READ_REUSE_SECONDS: '0',
+      KEYHOLD_GRANT_TTL_SECONDS: '3600',
+      KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '3600',
+      ...m.env,
+    };
+    served = await serveChild('broker-child.ts', env, null, 3_600_000);
+    const brokerRss = rssSampler(served.proc.pid, 1000);
+    const motoRss = moto?.pid === undefined ? null : rssSampler(moto.pid, 1000);
+    let benchRss = 0;
+    const benchSampler = setInterval(() => (benchRss = Math.max(benchRss, process.memoryUsage().rss / 2 ** 20)), 1000);
+    const label = `${store}, ${keysPerPod} key${keysPerPod === 1 ? '' : 's'} per pod`;
+    progress(`fleet ${label}: broker child ${served.proc.pid} on ${served.url}${moto ? ` (state on moto ${moto.endpoint}, pid ${moto.pid})` : ''}; seeding ${validators} validators`);
+    const pods: FleetPod[] = Array.from({ length: validators / keysPerPod }, (_, j) => ({
+      name: `fleet-p${j}`,
+      validators: Array.from({ length: keysPerPod }, (_, k) => `fleet-v${j * keysPerPod + k}`),
+      token: '',
+      grants: [],
+    }));
+    let t = performance.now();
+    await importFleet(served.url, home, pods);
+    const importSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    await fetchFleet(served.url, home, pods);
+    const fetchSeconds = (performance.now() - t) / 1000;
+    progress(`fleet ${label}: seeded in ${(importSeconds + fetchSeconds).toFixed(0)} s (import ${importSeconds.toFixed(0)} s, fetch ${fetchSeconds.toFixed(0)} s); broker rss ${rssMb(served.proc.pid)?.toFixed(0)} MB${moto?.pid === undefined ? '' : `, moto rss ${rssMb(moto.pid)?.toFixed(0)} MB`}`);
+
+    let totals = new RenewTotals();
+    const requests = renewals(pods, () => totals);
+    const once = { ...settings, warmupSeconds: 0 };
+    if (settings.warmupSeconds > 0) await load(`fleet renew ${label} warm-up`, served.url, { ...once, seconds: settings.warmupSeconds }, requests);
+    totals = new RenewTotals();
+    const url = served.url;
+    const { value: r, cpu } = await withCpu(served.proc.pid, (): Promise<Result> => load(`fleet renew ${label}`, url, once, requests));
+    totals.addUnanswered(r.errors + r.timeouts, keysPerPod);
+    clearInterval(benchSampler);
+    const run: FleetRun = {
+      store,
+      keysPerPod,
+      validators,
+      importSeconds: round(importSeconds, 1),
+      fetchSeconds: round(fetchSeconds, 1),
+      renewedPerSecond: round(totals.renewed / r.duration, 0),
+      requestP50Ms: r.latency.p50,
+      requestP99Ms: r.latency.p99,
+      requests: totals.requests,
+      renewed: totals.renewed,
+      refused: { ...totals.refused },
+      cpuMsPerRenewal: cpu === null || totals.renewed === 0 ? null : round(cpu / totals.renewed, 3),
+      brokerRssMb: round(brokerRss.stop() ?? Number.NaN, 0),
+      motoRssMb: motoRss === null ? null : round(motoRss.stop() ?? Number.NaN, 0),
+      benchRssMb: round(benchRss, 0),
+    };
+    progress(`fleet ${label}: ${run.renewedPerSecond} renewals/s, request p50 ${run.requestP50Ms} ms p99 ${run.requestP99Ms} ms, ${run.renewed} renewed in ${run.requests} requests, refused ${JSON.stringify(run.refused)}, ${run.cpuMsPerRenewal} broker CPU ms per renewal; max rss broker ${run.brokerRssMb} MB, moto ${run.motoRssMb ?? '-'} MB, bench ${run.benchRssMb} MB`);
+    const wrong = totals.notFromLoad();
+    if (Object.keys(wrong).length > 0) throw new Error(`fleet ${label}: renewals refused for reasons other than load: ${JSON.stringify(wrong)}`);
+    if (totals.renewed === 0) throw new Error(`fleet ${label}: no renewal succeeded (${JSON.stringify(totals.refused)})`);
+    return run;
+  } finally {
+    await served?.proc.stop();
+    await moto?.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+const perStore = (runs: readonly FleetRun[], size: number, pick: (r: FleetRun) => number | null): Record<string, number | null> =>
+  Object.fromEntries(fleetStores.map((s) => [s, runs.find((r) => r.store === s && r.keysPerPod === size) ?? null]).map(([s, r]) => [s, r ? pick(r as FleetRun) : null]));
+
+/**
+ * The figures, per store. Like cost_per_validator_month, the bare name is for
+ * pods of 100 keys (what operators run) and `_one_key_per_pod` for pods of one.
+ */
+export async function fleetRenew(validators: number, settings: LoadSettings): Promise<Figures> {
+  const runs: FleetRun[] = [];
+  for (const store of fleetStores) {
+    if (store === 'dynamodb' && !motoAvailable()) {
+      unavailable('renew_fleet_per_s.dynamodb', 'moto_server is not on PATH');
+      continue;
+    }
+    for (const size of podSizes) runs.push(await fleetRun(store, size, validators, settings));
+  }
+  const figures: Figures = { renew_fleet_validators: validators, renew_fleet_needed_per_s: round(validators / (productionGrantTtlSeconds / 3), 0) };
+  for (const [suffix, size] of [['', 100], ['_one_key_per_pod', 1]] as const) {
+    figures[`renew_fleet_per_s${suffix}`] = perStore(runs, size, (r) => r.renewedPerSecond);
+    figures[`renew_fleet_p99_ms${suffix}`] = perStore(runs, size, (r) => r.requestP99Ms);
+    figures[`renew_fleet_cpu_ms_per_renewal${suffix}`] = perStore(runs, size, (r) => r.cpuMsPerRenewal);
+    figures[`renew_fleet_refused${suffix}`] = perStore(runs, size, (r) => Object.values(r.refused).reduce((a, n) => a + n, 0));
+    figures[`renew_fleet_seed_s${suffix}`] = perStore(runs, size, (r) => round(r.importSeconds + r.fetchSeconds, 0));
+  }
+  figures['renew_fleet_rss_mb'] = {
+    broker: Math.max(...runs.map((r) => r.brokerRssMb ?? 0)),
+    moto: Math.max(0, ...runs.map((r) => r.motoRssMb ?? 0)),
+    bench: Math.max(...runs.map((r) => r.benchRssMb)),
+  };
+  return figures;
+}
