@@ -36,10 +36,10 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { eachBounded } from '../../src/broker/grant-batch';
 import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
 import { createStateTable } from '../support/dynamodb-table';
-import { motoAvailable, motoCredentials, motoRegion, startMoto, type Moto } from '../support/moto-server';
+import { motoAvailable, motoCredentials, motoRegion, startPatchedMoto, type Moto } from '../support/moto-server';
 import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
-import { rssMb, rssSampler } from './children';
+import { benchDir, rssMb, rssSampler } from './children';
 import { load, post, serveChild, withCpu, type LoadSettings, type Served } from './http-load';
 import { progress, round, unavailable, type Figures } from './report';
 import { RenewTotals, tallyRenewAnswer } from './renew-tally';
@@ -166,7 +166,8 @@ function renewals(pods: readonly FleetPod[], totals: () => RenewTotals): LoadReq
 
 async function motoFor(store: FleetStore): Promise<{ moto: Moto | null; env: Record<string, string> }> {
   if (store === 'sqlite') return { moto: null, env: {} };
-  const moto = await startMoto();
+  // moto with transactions whose cost does not grow with the table: why in moto-fleet.py.
+  const moto = await startPatchedMoto(join(benchDir, 'moto-fleet.py'));
   const table = 'keyhold-fleet';
   const admin = new DynamoDBClient({ endpoint: moto.endpoint, region: motoRegion, credentials: motoCredentials });
   try {
