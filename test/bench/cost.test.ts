@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { costPerValidatorMonth } from './cost';
-import type { DayCounts, FleetDay } from './fleet-day';
+import { meanBilledMs, roundTripsOf, type DayCounts, type FleetDay } from './fleet-day';
 import { assumptions, aws, gcp } from './prices';
 import { table } from './report';
 
-const none: DayCounts = { invocations: 0, key_reads: 0, state_reads: 0, state_commits: 0, state_items_written: 0, ledger_entries: 0, mean_invocation_ms: 0, billed_ms_per_invocation: 0, held_ms: 0 };
+const none: DayCounts = { invocations: 0, key_reads: 0, state_reads: 0, state_commits: 0, state_items_written: 0, ledger_entries: 0, mean_invocation_ms: 0, store_round_trips_per_invocation: 0, billed_ms_per_invocation_aws: 0, billed_ms_per_invocation_gcp: 0, held_ms: 0 };
 const day = (held: Partial<DayCounts>, standby: Partial<DayCounts> = {}, promotion: Partial<DayCounts> = {}, many: Partial<DayCounts> = {}): FleetDay => ({
   held: { ...none, ...held },
   standby: { ...none, ...standby },
@@ -45,12 +45,33 @@ describe('cost per validator-month', () => {
   });
 
   it('bills each invocation its counted time, and a held request its wait, on both clouds', () => {
-    const counted = costPerValidatorMonth(day({ invocations: 1, billed_ms_per_invocation: 200 }));
+    const counted = costPerValidatorMonth(day({ invocations: 1, billed_ms_per_invocation_aws: 200, billed_ms_per_invocation_gcp: 300 }));
     const assumed = costPerValidatorMonth(day({ invocations: 1 }));
     expect(counted.aws.held).toBeCloseTo(assumed.aws.held * 1 + 30 * (0.2 - assumptions.billedMsPerInvocation / 1000) * assumptions.lambdaMemoryGb * aws.lambdaPerGbSecond, 12);
+    expect(counted.gcp.held).toBeCloseTo(assumed.gcp.held + 30 * (0.3 - 0.1) * (assumptions.gcpVcpu * gcp.functionsPerVcpuSecond + assumptions.gcpMemoryGib * gcp.functionsPerGibSecond), 12);
     const held = costPerValidatorMonth(day({}, {}, { held_ms: 40_000 }));
     expect(held.aws.promotions).toBeCloseTo(40 * assumptions.lambdaMemoryGb * aws.lambdaPerGbSecond, 12);
     expect(held.gcp.promotions).toBeCloseTo(40 * (assumptions.gcpVcpu * gcp.functionsPerVcpuSecond + assumptions.gcpMemoryGib * gcp.functionsPerGibSecond), 12);
+  });
+
+  it('bills an invocation its round trips at the assumed time each, plus its CPU time at the function\'s share of a core, in the cloud\'s steps', () => {
+    // No round trip and 0.2 ms on a full core: 0.2 / 0.333 = 0.6 ms, one 100 ms step on GCP; on Lambda 0.2 / 0.289 = 0.69, one 1 ms step.
+    expect(meanBilledMs([{ roundTrips: 0, ms: 0.2 }], assumptions.gcpVcpu, gcp.functionsBillingStepMs)).toBe(100);
+    expect(meanBilledMs([{ roundTrips: 0, ms: 0.2 }], assumptions.lambdaVcpu, aws.lambdaBillingStepMs)).toBe(1);
+    // Two round trips and 10 ms: 50 + 10 / 0.289 = 84.55, billed 85 on Lambda; 50 + 10 / 0.333 = 80.03, 100 on GCP; 20 ms: 110.06, 200.
+    expect(meanBilledMs([{ roundTrips: 2, ms: 10 }], assumptions.lambdaVcpu, 1)).toBe(Math.ceil(50 + 10 / assumptions.lambdaVcpu));
+    expect(meanBilledMs([{ roundTrips: 2, ms: 10 }], assumptions.gcpVcpu, 100)).toBe(100);
+    expect(meanBilledMs([{ roundTrips: 2, ms: 20 }], assumptions.gcpVcpu, 100)).toBe(200);
+    // Rounded per invocation, then averaged: a mean of rounded steps, not a rounded mean.
+    expect(meanBilledMs([{ roundTrips: 0, ms: 1 }, { roundTrips: 4, ms: 1 }], assumptions.gcpVcpu, 100)).toBe(150);
+    expect(meanBilledMs([], assumptions.gcpVcpu, 100)).toBe(0);
+  });
+
+  it('counts a list request\'s round trips by how many validators it works at once', () => {
+    expect(roundTripsOf({ read: 0, commits: 0, key: 0 }, 1)).toBe(0);
+    expect(roundTripsOf({ read: 1, commits: 1, key: 1 }, 1)).toBe(3);
+    expect(roundTripsOf({ read: 100, commits: 0, key: 0 }, 16)).toBe(7);
+    expect(roundTripsOf({ read: 100, commits: 100, key: 100 }, 4)).toBe(75);
   });
 
   it('counts pods of many keys from their own counts', () => {

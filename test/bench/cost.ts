@@ -18,14 +18,14 @@ export interface CloudCost {
 }
 
 const billed = (ms: number, step: number) => Math.ceil(ms / step) * step;
-/** Billed time of one invocation: as counted, or the assumption when the count does not say. */
-const perInvocationMs = (d: DayCounts) => (d.billed_ms_per_invocation > 0 ? d.billed_ms_per_invocation : a.billedMsPerInvocation);
+/** Billed time of one invocation: as counted (already in the cloud's steps), or one round trip's assumption when the count does not say. */
+const perInvocationMs = (counted: number, step: number) => (counted > 0 ? counted : billed(a.billedMsPerInvocation, step));
 
 function awsMonth(d: DayCounts, times: number): number {
   const inv = d.invocations * times;
   const requests = (inv / 1e6) * aws.lambdaPerMillionRequests;
   // A request held waiting for a designation change is billed for its wait.
-  const seconds = inv * (billed(perInvocationMs(d), aws.lambdaBillingStepMs) / 1000) + (d.held_ms * times) / 1000;
+  const seconds = inv * (perInvocationMs(d.billed_ms_per_invocation_aws, aws.lambdaBillingStepMs) / 1000) + (d.held_ms * times) / 1000;
   const duration = seconds * a.lambdaMemoryGb * aws.lambdaPerGbSecond;
   const reads = ((d.state_reads * times * aws.dynamoReadUnitsPerRead) / 1e6) * aws.dynamoPerMillionReadUnits;
   const writes = ((d.state_items_written * times * aws.dynamoWriteUnitsPerTransactItem) / 1e6) * aws.dynamoPerMillionWriteUnits;
@@ -35,7 +35,7 @@ function awsMonth(d: DayCounts, times: number): number {
 
 function gcpMonth(d: DayCounts, times: number): number {
   const inv = d.invocations * times;
-  const seconds = inv * (billed(perInvocationMs(d), gcp.functionsBillingStepMs) / 1000) + (d.held_ms * times) / 1000;
+  const seconds = inv * (perInvocationMs(d.billed_ms_per_invocation_gcp, gcp.functionsBillingStepMs) / 1000) + (d.held_ms * times) / 1000;
   const requests = (inv / 1e6) * gcp.functionsPerMillionRequests;
   const compute = seconds * (a.gcpVcpu * gcp.functionsPerVcpuSecond + a.gcpMemoryGib * gcp.functionsPerGibSecond);
   // A Firestore transaction reads the ledger head it appends to: one more read per commit.

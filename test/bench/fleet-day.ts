@@ -10,22 +10,18 @@
 // per validator. The broker is built with the production timing, refusal,
 // read-reuse and fetch-wait settings; the stores are the real SQLite adapters
 // behind counting proxies, so every call the broker makes is seen. The calls
-// go to the GrantService directly (the HTTP layer adds no store call;
-// pod-token verification is crypto, not a store), one request per function
-// invocation.
+// go through the broker's HTTP app with real pod tokens, as a pod sends them
+// (pod-token verification, body parsing and the answer are in the measured
+// time), one request per function invocation.
 
-import { randomUUID } from 'node:crypto';
-import type { JWK } from 'jose';
 import type { Commit, KeyStore, StateStore } from '../../src/ports';
-import type { PodIdentity } from '../../src/identity/pod-token';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { parseConfig } from '../../src/config';
-import { ephemeralKeyPair, testBroker, testServiceAccount, type TestBroker } from '../support/fixtures';
-import { importValidator, promote, slot0, slot1 } from '../http/helpers';
+import { testBroker, type TestBroker } from '../support/fixtures';
+import { importValidator, pod, podHeaders, promote, slot0, slot1, type TestPod } from '../http/helpers';
 import { progress, round } from './report';
-import { assumptions } from './prices';
-import { fetchMany, renewMany } from '../../src/broker/grant-batch';
+import { assumptions, aws, gcp } from './prices';
 
 /** Store calls and ledger entries of one scenario. */
 // A type, not an interface, so it is a figure (a record of numbers) as it stands.
@@ -38,10 +34,18 @@ export type DayCounts = {
   /** Items those transactions wrote: designation records plus ledger entries. */
   readonly state_items_written: number;
   readonly ledger_entries: number;
-  /** Mean in-process time of one invocation, ms. */
+  /** Mean in-process time of one invocation, ms, on this machine's full core. */
   readonly mean_invocation_ms: number;
-  /** Billed time of one invocation, ms: prices.ts's round-trip assumption per sequential store round trip, plus the in-process time. */
-  readonly billed_ms_per_invocation: number;
+  /** Mean sequential store round trips of one invocation, counted per invocation (a list works `width` validators at once). */
+  readonly store_round_trips_per_invocation: number;
+  /**
+   * Mean billed time of one invocation on each cloud, ms: per invocation,
+   * prices.ts's assumed time per sequential store round trip it made, plus
+   * its in-process time scaled to the function's CPU share, rounded up to the
+   * cloud's billing step.
+   */
+  readonly billed_ms_per_invocation_aws: number;
+  readonly billed_ms_per_invocation_gcp: number;
   /** Time requests were held waiting for a designation change (billed as duration), ms. */
   readonly held_ms: number;
 };
@@ -70,11 +74,6 @@ export function countingCalls<T extends object>(target: T, onCall: (name: string
   });
 }
 
-const identity = (slot: string, podUid = randomUUID()): PodIdentity => {
-  const [cluster, namespace, podName] = slot.split('/') as [string, string, string];
-  return { cluster, namespace, podName, podUid, serviceAccount: testServiceAccount, slot };
-};
-
 /** The production defaults, from the same schema `npm start` parses. */
 function productionSettings() {
   const c = parseConfig({ KEYHOLD_HOME: '/nonexistent' });
@@ -91,7 +90,6 @@ const fetchWidth = 4;
 interface Harness {
   readonly b: TestBroker;
   readonly tally: Tally;
-  readonly ephemeral: JWK;
   readonly validators: readonly string[];
   readonly settings: ReturnType<typeof productionSettings>;
 }
@@ -125,93 +123,143 @@ async function harness(keys = 1): Promise<Harness> {
   });
   const validators = Array.from({ length: keys }, (_, i) => `v${i + 1}`);
   for (const v of validators) await importValidator(b, v, [slot0, slot1]);
-  const { publicJwk } = await ephemeralKeyPair();
-  return { b, tally, ephemeral: publicJwk, validators, settings: s };
+  return { b, tally, validators, settings: s };
 }
 
 async function ledgerSize(b: TestBroker): Promise<number> {
   return (await b.parts.state.chainHeads()).reduce((n, h) => n + h.seq, 0);
 }
 
+/** One invocation as billed: its sequential store round trips and its in-process time. */
+export interface Invocation {
+  readonly roundTrips: number;
+  readonly ms: number;
+}
+
+/** Sequential store round trips of one invocation that made these calls, `width` at a time. */
+export const roundTripsOf = (calls: { read: number; commits: number; key: number }, width: number): number =>
+  Math.ceil(calls.read / width) + Math.ceil(calls.commits / width) + Math.ceil(calls.key / width);
+
+/** Mean billed ms of these invocations on a cloud whose function has `vcpu` of a core and bills in `stepMs` steps. */
+export function meanBilledMs(invocations: readonly Invocation[], vcpu: number, stepMs: number): number {
+  if (invocations.length === 0) return 0;
+  const total = invocations.reduce((n, i) => n + Math.ceil((assumptions.billedMsPerInvocation * i.roundTrips + i.ms / vcpu) / stepMs) * stepMs, 0);
+  return total / invocations.length;
+}
+
 /**
- * Count what `run` costs, per validator of the pod (`perPod`); `run` returns
- * how many invocations it made, their total time, and how long the broker
- * held them waiting. `roundTrips`: sequential store round trips one
- * invocation makes (a list is worked on a few validators at a time).
+ * Count what `run` costs, per validator of the pod; `run` returns its
+ * invocations (round trips and time each) and how long the broker held them
+ * waiting, which is billed as held time, not as invocation time.
  */
-async function measure(h: Harness, roundTrips: number, run: () => Promise<{ invocations: number; ms: number; heldMs?: number }>): Promise<DayCounts> {
+async function measure(h: Harness, run: () => Promise<{ invocations: readonly Invocation[]; heldMs?: number }>): Promise<DayCounts> {
   // The tallies are taken between the bench's own chainHeads reads, which do not count.
   const ledgerBefore = await ledgerSize(h.b);
   const before2 = { ...h.tally };
-  const { invocations, ms, heldMs = 0 } = await run();
+  const { invocations, heldMs = 0 } = await run();
   const after = { ...h.tally };
   const ledgerAfter = await ledgerSize(h.b);
   const per = h.validators.length;
-  const mean = invocations > 0 ? (ms - heldMs) / invocations : 0;
+  const n = invocations.length;
+  const mean = (f: (i: Invocation) => number) => (n > 0 ? invocations.reduce((t, i) => t + f(i), 0) / n : 0);
   return {
-    invocations: round(invocations / per, 3),
+    invocations: round(n / per, 3),
     key_reads: round((after.key - before2.key) / per, 3),
     state_reads: round((after.read - before2.read) / per, 3),
     state_commits: round((after.commits - before2.commits) / per, 3),
     state_items_written: round((after.items - before2.items) / per, 3),
     ledger_entries: round((ledgerAfter - ledgerBefore) / per, 3),
-    mean_invocation_ms: round(mean, 3),
-    billed_ms_per_invocation: round(assumptions.billedMsPerInvocation * roundTrips + mean, 1),
+    mean_invocation_ms: round(mean((i) => i.ms), 3),
+    store_round_trips_per_invocation: round(mean((i) => i.roundTrips), 3),
+    billed_ms_per_invocation_aws: round(meanBilledMs(invocations, assumptions.lambdaVcpu, aws.lambdaBillingStepMs), 1),
+    billed_ms_per_invocation_gcp: round(meanBilledMs(invocations, assumptions.gcpVcpu, gcp.functionsBillingStepMs), 1),
     held_ms: round(heldMs / per, 0),
   };
 }
 
-/** One invocation every `everyMs` of clock for a day; their count and the time they took. */
-async function aDayOf(h: Harness, everyMs: number, call: (n: number) => Promise<void>): Promise<{ invocations: number; ms: number }> {
-  let n = 0;
-  let ms = 0;
-  for (let t = 0; t < dayMs; t += everyMs) {
+/**
+ * One invocation every `everyMs` of clock for a day, each with the round
+ * trips it made (`width` validators at a time) and its time. `prepare` does
+ * what the pod does before sending (minting its token), outside the timer.
+ */
+async function aDayOf(h: Harness, everyMs: number, width: number, prepare: (n: number) => Promise<() => Promise<void>>): Promise<{ invocations: Invocation[] }> {
+  const invocations: Invocation[] = [];
+  for (let t = 0, n = 0; t < dayMs; t += everyMs, n++) {
     h.b.clock.advance(everyMs);
+    const call = await prepare(n);
+    const before = { ...h.tally };
     const start = performance.now();
-    await call(n);
-    ms += performance.now() - start;
-    n += 1;
+    await call();
+    const ms = performance.now() - start;
+    const calls = { read: h.tally.read - before.read, commits: h.tally.commits - before.commits, key: h.tally.key - before.key };
+    invocations.push({ roundTrips: roundTripsOf(calls, width), ms });
   }
-  return { invocations: n, ms };
+  return { invocations };
 }
 
-/** A held pod's day: its fetch happened before; a renewal of all its keys every grantTtl / 3. */
+/** A pod's request to the broker's HTTP app with a fresh pod token (minted before the timer starts, as the pod does). */
+async function podRequest(h: Harness, p: TestPod, path: string, body: unknown): Promise<() => Promise<{ status: number; json: unknown }>> {
+  const init = { method: 'POST', headers: await podHeaders(h.b, p), body: JSON.stringify(body) };
+  return async () => {
+    const res = await h.b.app.request(path, init);
+    return { status: res.status, json: await res.json() };
+  };
+}
+
+type Answer = { outcome?: string; grant?: string; code?: string };
+/** The grant tokens of a single or a list answer, or an error naming the first refusal. */
+function grantsOf(what: string, a: { status: number; json: unknown }, list: boolean): string[] {
+  const answers: Answer[] = list ? ((a.json as { results?: Answer[] }).results ?? []) : [a.json as Answer];
+  const refused = answers.find((x) => typeof x.grant !== 'string');
+  if (a.status >= 300 || refused || answers.length === 0) throw new Error(`${what}: ${a.status} ${refused?.code ?? JSON.stringify(a.json).slice(0, 200)}`);
+  return answers.map((x) => x.grant!);
+}
+
+/** A held pod's day: its fetch happened before; a renewal of all its keys every grantTtl / 3, over HTTP. */
 async function heldDay(keys: number): Promise<DayCounts> {
   const h = await harness(keys);
   try {
-    const holder = identity(slot0);
-    const got = await fetchMany(h.b.grants, holder, h.validators, h.ephemeral as never);
-    let grants = got.map((o) => {
-      if (!o.ok) throw new Error(`held fetch ${o.validator}: ${o.code}`);
-      return o.value.grant.token;
-    });
+    const p = await pod(slot0);
+    const list = keys > 1;
+    const fetch = await podRequest(h, p, '/v1/grants', list ? { validators: h.validators, ephemeralKey: p.publicJwk } : { validator: h.validators[0], ephemeralKey: p.publicJwk });
+    let grants = grantsOf('held fetch', await fetch(), list);
     const every = h.b.parts.timing.grantTtlMs / 3;
-    return await measure(h, Math.ceil(keys / renewWidth), () =>
-      aDayOf(h, every, async () => {
-        const renewed = keys === 1 ? [{ ok: true as const, value: await h.b.grants.renew(holder, grants[0]!) }] : await renewMany(h.b.grants, holder, grants);
-        grants = renewed.map((o) => {
-          if (!o.ok) throw new Error(`renewal refused: ${o.code}`);
-          return o.value.grant.token;
-        });
-      }),
+    return await measure(h, () =>
+      aDayOf(
+        h,
+        every,
+        list ? renewWidth : 1,
+        async () => {
+          const send = await podRequest(h, p, '/v1/grants/renew', list ? { grants } : { grant: grants[0] });
+          return async () => {
+            grants = grantsOf('renewal', await send(), list);
+          };
+        },
+      ),
     );
   } finally {
     await h.b.close();
   }
 }
 
-/** A standby pod's day: a fetch of all its keys every standby Retry-After, each refused not_designated. */
+/** A standby pod's day: a fetch of all its keys every standby Retry-After, each refused not_designated, over HTTP. */
 async function standbyDay(keys: number): Promise<DayCounts> {
   const h = await harness(keys);
   try {
-    const held = await fetchMany(h.b.grants, identity(slot0), h.validators, h.ephemeral as never);
-    if (held.some((o) => !o.ok)) throw new Error('the holder was not granted');
-    const standby = identity(slot1);
-    return await measure(h, Math.ceil(keys / fetchWidth), () =>
-      aDayOf(h, h.settings.standbyRetryMs, async (n) => {
-        const answers = await fetchMany(h.b.grants, standby, h.validators, h.ephemeral as never);
-        const wrong = answers.find((o) => o.ok || o.code !== 'not_designated');
-        if (wrong) throw new Error(`standby poll ${n}: expected not_designated, got ${wrong.ok ? 'a grant' : wrong.code}`);
+    const list = keys > 1;
+    const body = (p: TestPod) => (list ? { validators: h.validators, ephemeralKey: p.publicJwk } : { validator: h.validators[0], ephemeralKey: p.publicJwk });
+    const holder = await pod(slot0);
+    grantsOf('the holder', await (await podRequest(h, holder, '/v1/grants', body(holder)))(), list);
+    const standby = await pod(slot1);
+    return await measure(h, () =>
+      aDayOf(h, h.settings.standbyRetryMs, list ? fetchWidth : 1, async (n) => {
+        const send = await podRequest(h, standby, '/v1/grants', body(standby));
+        return async () => {
+          const a = await send();
+          const answers: Answer[] = list ? ((a.json as { results?: Answer[] }).results ?? []) : [a.json as Answer];
+          const wrong = answers.length === keys ? answers.find((x) => x.code !== 'not_designated') : { code: `${answers.length} answers` };
+          if (wrong) throw new Error(`standby poll ${n}: expected not_designated, got ${wrong.code ?? 'a grant'}`);
+        };
       }),
     );
   } finally {
@@ -230,20 +278,29 @@ const promotionHoldMs = 1_000;
 async function promotion(): Promise<DayCounts> {
   const h = await harness(1);
   try {
-    const holder = identity(slot0);
-    const grant = (await h.b.grants.fetch(holder, 'v1', h.ephemeral as never)).grant.token;
-    const standby = identity(slot1);
-    return await measure(h, 1, async () => {
+    const holder = await pod(slot0);
+    const [grant] = grantsOf('the holder', await (await podRequest(h, holder, '/v1/grants', { validator: 'v1', ephemeralKey: holder.publicJwk }))(), false);
+    const standby = await pod(slot1);
+    const waitSeconds = Math.floor(h.settings.fetchWaitMaxMs / 1000);
+    return await measure(h, async () => {
+      const before = { ...h.tally };
+      const fetch = await podRequest(h, standby, '/v1/grants', { validator: 'v1', ephemeralKey: standby.publicJwk, wait: waitSeconds });
+      const ack = await podRequest(h, holder, '/v1/grants/release', { grant, stop: 'proven' });
       const t0 = performance.now();
       const p = await promote(h.b, slot1);
       if (p.status !== 200) throw new Error(`promote: ${p.status} ${await p.text()}`);
       const heldFrom = performance.now();
-      const waiting = h.b.grants.fetch(standby, 'v1', h.ephemeral as never, h.settings.fetchWaitMaxMs);
+      const waiting = fetch();
       await new Promise((r) => setTimeout(r, promotionHoldMs));
-      await h.b.grants.release(holder, grant, null, 'proven');
-      await waiting;
+      const acked = await ack();
+      if (acked.status !== 200) throw new Error(`acknowledgement: ${acked.status} ${JSON.stringify(acked.json)}`);
+      grantsOf('the promoted pod', await waiting, false);
       const heldMs = performance.now() - heldFrom;
-      return { invocations: 3, ms: performance.now() - t0, heldMs };
+      // Three invocations (promote, the held fetch, the acknowledgement) sharing the counted calls and the time beyond the
+      // hold; the held fetch's re-reads while it waits are counted as round trips too, so this errs high.
+      const calls = { read: h.tally.read - before.read, commits: h.tally.commits - before.commits, key: h.tally.key - before.key };
+      const each: Invocation = { roundTrips: roundTripsOf(calls, 1) / 3, ms: (performance.now() - t0 - heldMs) / 3 };
+      return { invocations: [each, each, each], heldMs };
     });
   } finally {
     await h.b.close();

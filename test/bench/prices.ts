@@ -47,7 +47,15 @@ export const gcp = {
  */
 export const assumptions = {
   lambdaMemoryGb: 0.5,
+  /**
+   * Lambda's CPU share at that memory: "At 1,769 MB, a function has the
+   * equivalent of one vCPU" and CPU scales with memory
+   * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+   * In-process time measured on this machine's full core is divided by it.
+   */
+  lambdaVcpu: 512 / 1769,
   gcpMemoryGib: 0.5,
+  /** 512 MiB comes with 0.333 vCPU (https://cloud.google.com/functions/docs/configuring/memory); in-process time is divided by it too. */
   gcpVcpu: 0.333,
   billedMsPerInvocation: 25,
   daysPerMonth: 30,
