@@ -8,12 +8,12 @@
 // DynamoDB on moto; the *key* store is the embedded SQLite in both runs, since
 // a renewal reads no key (store_calls_per_renew counts 0 key reads).
 //
-// Each (store, pod size) gets a fresh broker, fresh stores and its own 10,000
-// validators: a validator is held by one pod, so pods of 1 and pods of 100
-// cannot share them. The fleet is seeded only through the broker's API, as
-// operators and pods would: every key is imported by a signed operator
-// request (PUT /v1/validators/{id}/key), and every pod fetches its grants
-// (a list fetch for a pod of 100), so the stores hold what production would.
+// Each store gets a fresh broker, fresh stores and its own 10,000 validators,
+// seeded only through the broker's API, as operators and pods would: every
+// key is imported by a signed operator request (PUT /v1/validators/{id}/key),
+// every pod fetches its grants (a list fetch for a pod of 100) and releases
+// them (POST /v1/grants/release), so the stores hold what production would
+// (fleetRuns says how one fleet serves both pod sizes).
 //
 // Settings that differ from the defaults, and why:
 //  - KEYHOLD_READ_REUSE_SECONDS=0: every renewal reads its designation from
@@ -39,14 +39,13 @@ import { createStateTable } from '../support/dynamodb-table';
 import { motoAvailable, motoCredentials, motoRegion, startPatchedMoto, type Moto } from '../support/moto-server';
 import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
-import { benchDir, rssMb, rssSampler } from './children';
+import { benchDir, rssMb } from './children';
 import { load, post, serveChild, withCpu, type LoadSettings, type Served } from './http-load';
 import { progress, round, unavailable, type Figures } from './report';
 import { RenewTotals, tallyRenewAnswer } from './renew-tally';
 
 export type FleetStore = 'sqlite' | 'dynamodb';
 export const fleetStores: readonly FleetStore[] = ['sqlite', 'dynamodb'];
-export const podSizes = [1, 100] as const;
 
 /** The default grant TTL: keepers renew every third of it, so a fleet needs validators / 40 s renewals. */
 const productionGrantTtlSeconds = 120;
@@ -207,11 +206,81 @@ async function motoFor(store: FleetStore): Promise<{ moto: Moto | null; env: Rec
   };
 }
 
-export async function fleetRun(store: FleetStore, keysPerPod: number, validators: number, settings: LoadSettings): Promise<FleetRun> {
-  if (validators % keysPerPod !== 0) throw new TypeError(`${validators} validators do not fill pods of ${keysPerPod}`);
+/** Release every grant of every pod, as each keeper does on shutdown, so the next pod instance of the slot starts at once. */
+async function releaseFleet(url: string, pods: readonly FleetPod[]): Promise<void> {
+  const all = pods.flatMap((p) => p.grants.map((grant) => ({ token: p.token, grant })));
+  const tick = counter('fleet release (POST /v1/grants/release)', all.length, 1000);
+  await eachBounded(all, 16, async ({ token, grant }) => {
+    const r = await post(url, '/v1/grants/release', { authorization: `Bearer ${token}` }, { grant, stop: 'proven' });
+    if (r.outcome !== 'released') throw new Error(`release: ${JSON.stringify(r)}`);
+    tick();
+  });
+}
+
+/** The renewal load over `pods`, after a warm-up, with its figures. */
+async function renewLoad(served: Served, store: FleetStore, pods: readonly FleetPod[], settings: LoadSettings, seeded: { importSeconds: number; fetchSeconds: number }, rss: { broker: () => number | null; moto: () => number | null; bench: () => number }): Promise<FleetRun> {
+  const keysPerPod = pods[0]!.validators.length;
+  const label = `${store}, ${keysPerPod} key${keysPerPod === 1 ? '' : 's'} per pod`;
+  let totals = new RenewTotals();
+  const requests = renewals(pods, () => totals);
+  const once = { ...settings, warmupSeconds: 0 };
+  if (settings.warmupSeconds > 0) await load(`fleet renew ${label} warm-up`, served.url, { ...once, seconds: settings.warmupSeconds }, requests);
+  totals = new RenewTotals();
+  const { value: r, cpu } = await withCpu(served.proc.pid, (): Promise<Result> => load(`fleet renew ${label}`, served.url, once, requests));
+  totals.addUnanswered(r.errors + r.timeouts, keysPerPod);
+  const run: FleetRun = {
+    store,
+    keysPerPod,
+    validators: pods.length * keysPerPod,
+    importSeconds: round(seeded.importSeconds, 1),
+    fetchSeconds: round(seeded.fetchSeconds, 1),
+    renewedPerSecond: round(totals.renewed / r.duration, 0),
+    requestP50Ms: r.latency.p50,
+    requestP99Ms: r.latency.p99,
+    requests: totals.requests,
+    renewed: totals.renewed,
+    refused: { ...totals.refused },
+    cpuMsPerRenewal: cpu === null || totals.renewed === 0 ? null : round(cpu / totals.renewed, 3),
+    brokerRssMb: rss.broker(),
+    motoRssMb: rss.moto(),
+    benchRssMb: rss.bench(),
+  };
+  progress(`fleet ${label}: ${run.renewedPerSecond} renewals/s, request p50 ${run.requestP50Ms} ms p99 ${run.requestP99Ms} ms, ${run.renewed} renewed in ${run.requests} requests, refused ${JSON.stringify(run.refused)}, ${run.cpuMsPerRenewal} broker CPU ms per renewal; max rss so far broker ${run.brokerRssMb} MB, moto ${run.motoRssMb ?? '-'} MB, bench ${run.benchRssMb} MB`);
+  const wrong = totals.notFromLoad();
+  if (Object.keys(wrong).length > 0) throw new Error(`fleet ${label}: renewals refused for reasons other than load: ${JSON.stringify(wrong)}`);
+  if (totals.renewed === 0) throw new Error(`fleet ${label}: no renewal succeeded (${JSON.stringify(totals.refused)})`);
+  return run;
+}
+
+/** Max-so-far RSS of a process, sampled every second. */
+function rssWatch(pid: number | undefined): { max: () => number | null; stop: () => void } {
+  let max: number | null = null;
+  const read = () => {
+    const v = pid === undefined ? null : rssMb(pid);
+    if (v !== null && (max === null || v > max)) max = v;
+  };
+  read();
+  const t = setInterval(read, 1000);
+  return { max: () => (max === null ? null : round(max, 0)), stop: () => clearInterval(t) };
+}
+
+/**
+ * One fleet of `validators` on one broker whose state is on `store`, renewed
+ * first by pods of 100 keys, then by pods of 1. Validators are imported 100
+ * to a slot (a validator client's pod). For pods of one key, every pod of 100
+ * releases its grants (as its keeper would on shutdown) and each validator is
+ * then fetched by a pod instance of its own, a new pod UID in that slot: the
+ * broker decides and renews each validator on its own, so this is the request
+ * mix of 10,000 single-key pods (10,000 tokens, one grant each) without
+ * importing a second fleet, which costs most of the run (README).
+ */
+export async function fleetRuns(store: FleetStore, validators: number, settings: LoadSettings): Promise<FleetRun[]> {
+  const big = 100;
+  if (validators % big !== 0) throw new TypeError(`${validators} validators do not fill pods of ${big}`);
   const home = await mkdtemp(join(tmpdir(), 'keyhold-fleet-'));
   let served: Served | undefined;
   let moto: Moto | null = null;
+  const watches: { stop: () => void }[] = [];
   try {
     const m = await motoFor(store);
     moto = m.moto;
@@ -223,15 +292,17 @@ export async function fleetRun(store: FleetStore, keysPerPod: number, validators
       ...m.env,
     };
     served = await serveChild('broker-child.ts', env, null, 3_600_000);
-    const brokerRss = rssSampler(served.proc.pid, 1000);
-    const motoRss = moto?.pid === undefined ? null : rssSampler(moto.pid, 1000);
+    const brokerRss = rssWatch(served.proc.pid);
+    const motoRss = rssWatch(moto?.pid);
+    watches.push(brokerRss, motoRss);
     let benchRss = 0;
     const benchSampler = setInterval(() => (benchRss = Math.max(benchRss, process.memoryUsage().rss / 2 ** 20)), 1000);
-    const label = `${store}, ${keysPerPod} key${keysPerPod === 1 ? '' : 's'} per pod`;
-    progress(`fleet ${label}: broker child ${served.proc.pid} on ${served.url}${moto ? ` (state on moto ${moto.endpoint}, pid ${moto.pid})` : ''}; seeding ${validators} validators`);
-    const pods: FleetPod[] = Array.from({ length: validators / keysPerPod }, (_, j) => ({
+    watches.push({ stop: () => clearInterval(benchSampler) });
+    const rss = { broker: brokerRss.max, moto: () => (moto ? motoRss.max() : null), bench: () => round(benchRss, 0) };
+    progress(`fleet ${store}: broker child ${served.proc.pid} on ${served.url}${moto ? ` (state on moto ${moto.endpoint}, pid ${moto.pid})` : ''}; seeding ${validators} validators`);
+    const pods: FleetPod[] = Array.from({ length: validators / big }, (_, j) => ({
       name: `fleet-p${j}`,
-      validators: Array.from({ length: keysPerPod }, (_, k) => `fleet-v${j * keysPerPod + k}`),
+      validators: Array.from({ length: big }, (_, k) => `fleet-v${j * big + k}`),
       token: '',
       grants: [],
     }));
@@ -240,41 +311,20 @@ export async function fleetRun(store: FleetStore, keysPerPod: number, validators
     const importSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     await fetchFleet(served.url, home, pods);
-    const fetchSeconds = (performance.now() - t) / 1000;
-    progress(`fleet ${label}: seeded in ${(importSeconds + fetchSeconds).toFixed(0)} s (import ${importSeconds.toFixed(0)} s, fetch ${fetchSeconds.toFixed(0)} s); broker rss ${rssMb(served.proc.pid)?.toFixed(0)} MB${moto?.pid === undefined ? '' : `, moto rss ${rssMb(moto.pid)?.toFixed(0)} MB`}`);
+    let fetchSeconds = (performance.now() - t) / 1000;
+    progress(`fleet ${store}: seeded in ${(importSeconds + fetchSeconds).toFixed(0)} s (import ${importSeconds.toFixed(0)} s, fetch ${fetchSeconds.toFixed(0)} s); broker rss ${rssMb(served.proc.pid)?.toFixed(0)} MB${moto?.pid === undefined ? '' : `, moto rss ${rssMb(moto.pid)?.toFixed(0)} MB`}`);
+    const runs = [await renewLoad(served, store, pods, settings, { importSeconds, fetchSeconds }, rss)];
 
-    let totals = new RenewTotals();
-    const requests = renewals(pods, () => totals);
-    const once = { ...settings, warmupSeconds: 0 };
-    if (settings.warmupSeconds > 0) await load(`fleet renew ${label} warm-up`, served.url, { ...once, seconds: settings.warmupSeconds }, requests);
-    totals = new RenewTotals();
-    const url = served.url;
-    const { value: r, cpu } = await withCpu(served.proc.pid, (): Promise<Result> => load(`fleet renew ${label}`, url, once, requests));
-    totals.addUnanswered(r.errors + r.timeouts, keysPerPod);
-    clearInterval(benchSampler);
-    const run: FleetRun = {
-      store,
-      keysPerPod,
-      validators,
-      importSeconds: round(importSeconds, 1),
-      fetchSeconds: round(fetchSeconds, 1),
-      renewedPerSecond: round(totals.renewed / r.duration, 0),
-      requestP50Ms: r.latency.p50,
-      requestP99Ms: r.latency.p99,
-      requests: totals.requests,
-      renewed: totals.renewed,
-      refused: { ...totals.refused },
-      cpuMsPerRenewal: cpu === null || totals.renewed === 0 ? null : round(cpu / totals.renewed, 3),
-      brokerRssMb: round(brokerRss.stop() ?? Number.NaN, 0),
-      motoRssMb: motoRss === null ? null : round(motoRss.stop() ?? Number.NaN, 0),
-      benchRssMb: round(benchRss, 0),
-    };
-    progress(`fleet ${label}: ${run.renewedPerSecond} renewals/s, request p50 ${run.requestP50Ms} ms p99 ${run.requestP99Ms} ms, ${run.renewed} renewed in ${run.requests} requests, refused ${JSON.stringify(run.refused)}, ${run.cpuMsPerRenewal} broker CPU ms per renewal; max rss broker ${run.brokerRssMb} MB, moto ${run.motoRssMb ?? '-'} MB, bench ${run.benchRssMb} MB`);
-    const wrong = totals.notFromLoad();
-    if (Object.keys(wrong).length > 0) throw new Error(`fleet ${label}: renewals refused for reasons other than load: ${JSON.stringify(wrong)}`);
-    if (totals.renewed === 0) throw new Error(`fleet ${label}: no renewal succeeded (${JSON.stringify(totals.refused)})`);
-    return run;
+    t = performance.now();
+    await releaseFleet(served.url, pods);
+    const singles: FleetPod[] = pods.flatMap((p) => p.validators.map((v) => ({ name: p.name, validators: [v], token: '', grants: [] })));
+    await fetchFleet(served.url, home, singles);
+    fetchSeconds = (performance.now() - t) / 1000;
+    progress(`fleet ${store}: released and fetched again by ${singles.length} pods of one key in ${fetchSeconds.toFixed(0)} s`);
+    runs.push(await renewLoad(served, store, singles, settings, { importSeconds, fetchSeconds }, rss));
+    return runs;
   } finally {
+    for (const w of watches) w.stop();
     await served?.proc.stop();
     await moto?.stop();
     await rm(home, { recursive: true, force: true });
@@ -290,22 +340,20 @@ const perStore = (runs: readonly FleetRun[], size: number, pick: (r: FleetRun) =
  */
 export async function fleetRenew(validators: number, settings: LoadSettings): Promise<Figures> {
   const runs: FleetRun[] = [];
-  for (const store of fleetStores) {
+  // DynamoDB first: on moto its seeding stops after a few hundred imports (README), and the long SQLite run then ends the group.
+  for (const store of [...fleetStores].reverse()) {
     if (store === 'dynamodb' && !motoAvailable()) {
       unavailable(`renew_fleet_per_s.${store}`, 'moto_server is not on PATH');
       continue;
     }
-    for (const size of podSizes) {
-      try {
-        runs.push(await fleetRun(store, size, validators, settings));
-      } catch (e) {
-        // Seeding 10,000 validators through the API on moto does not finish
-        // (why: README, "Renewals at fleet size"); the figure stays null with
-        // how far it got, never a smaller fleet in its place.
-        if (!(e instanceof SeedError) || store !== 'dynamodb') throw e;
-        unavailable(`renew_fleet_per_s.${store}`, `the fleet could not be seeded through the API: ${e.message}`);
-        break;
-      }
+    try {
+      runs.push(...(await fleetRuns(store, validators, settings)));
+    } catch (e) {
+      // Seeding 10,000 validators through the API on moto does not finish
+      // (why: README, "Renewals at fleet size"); the figure stays null with
+      // how far it got, never a smaller fleet in its place.
+      if (!(e instanceof SeedError) || store !== 'dynamodb') throw e;
+      unavailable(`renew_fleet_per_s.${store}`, `the fleet could not be seeded through the API: ${e.message}`);
     }
   }
   const figures: Figures = { renew_fleet_validators: validators, renew_fleet_needed_per_s: round(validators / (productionGrantTtlSeconds / 3), 0) };
