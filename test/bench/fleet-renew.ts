@@ -90,6 +90,9 @@ function counter(label: string, total: number, every: number): () => void {
   };
 }
 
+/** Tries per import before the seeding gives up (503s only). */
+const importAttempts = 4;
+
 /** An import the broker refused while the fleet was seeded, after `imported` had succeeded. */
 export class SeedError extends Error {
   constructor(
@@ -106,21 +109,32 @@ async function importFleet(url: string, home: string, pods: readonly FleetPod[])
   const all = pods.flatMap((p) => p.validators.map((id) => ({ id, slot: `local/validators/${p.name}-0` })));
   const tick = counter('fleet import (PUT /v1/validators/{id}/key)', all.length, 1000);
   let imported = 0;
+  let retried = 0;
   let failed: SeedError | null = null;
-  await eachBounded(all, 16, async ({ id, slot }) => {
-    if (failed) return;
+  // Checkpoints are signed one at a time per broker (README), so more imports in flight only queue longer.
+  await eachBounded(all, 4, async ({ id, slot }) => {
     const gen = generatedKeyMaterial();
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const path = `/v1/validators/${id}/key`;
-    const res = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
-    if (!res.ok) {
-      failed ??= new SeedError(imported, res.status, `PUT ${path}: ${res.status} ${await res.text()} after ${imported} imports`);
-      return;
+    // A 503 is retried, as an operator would: an import is idempotent (the same key, slots and root again).
+    for (let attempt = 1; !failed; attempt++) {
+      const res = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+      if (res.ok) {
+        imported += 1;
+        tick();
+        return;
+      }
+      const text = await res.text();
+      if (res.status !== 503 || attempt >= importAttempts) {
+        failed ??= new SeedError(imported, res.status, `PUT ${path}: ${res.status} ${text} after ${imported} imports (${retried} retried)`);
+        return;
+      }
+      retried += 1;
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
-    imported += 1;
-    tick();
   });
   if (failed) throw failed;
+  progress(`fleet import: ${imported} imported, ${retried} retried after a 503`);
 }
 
 async function ephemeralKey(): Promise<JWK> {
