@@ -384,7 +384,7 @@ export async function fleetRenew(validators: number, settings: LoadSettings): Pr
   }
   figures['renew_fleet_rss_mb'] = {
     broker: Math.max(...runs.map((r) => r.brokerRssMb ?? 0)),
-    moto: Math.max(0, ...runs.map((r) => r.motoRssMb ?? 0)),
+    moto: runs.some((r) => r.motoRssMb !== null) ? Math.max(...runs.map((r) => r.motoRssMb ?? 0)) : null,
     bench: Math.max(...runs.map((r) => r.benchRssMb)),
   };
   return figures;
