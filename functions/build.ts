@@ -121,6 +121,25 @@ function isCommonJs(file: string): boolean {
   return true;
 }
 
+/**
+ * zod's namespace re-exports every locale's error messages (about 260 KiB of
+ * the bundle, parsed at every cold start) although it only configures
+ * English; the broker's messages are its own. The locale index resolves to
+ * English alone, so `z.locales.en` is all there is.
+ */
+export function englishZodOnly(): Plugin {
+  return {
+    name: 'keyhold-zod-english',
+    setup(b) {
+      b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+        if (!/node_modules[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer)) return undefined;
+        return { path: join(dirname(args.importer), '..', 'locales', 'en.js'), namespace: 'keyhold-zod-english' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'keyhold-zod-english' }, (args) => ({ resolveDir: dirname(args.path), contents: "export { default as en } from './en.js';" }));
+    },
+  };
+}
+
 // CommonJS dependencies (the cloud SDKs) call require and read __dirname;
 // an ES module has neither, so each output file defines them.
 const banner = [
@@ -169,7 +188,7 @@ export async function buildTarget(target: TargetName, opts: { outdir: string; st
     logLevel: 'warning',
     // protobufjs probes for optional modules with eval; harmless here.
     logOverride: { 'direct-eval': 'silent' },
-    plugins: [narrowRegistry(target, stores), namedExportsForLazyCommonJs()],
+    plugins: [narrowRegistry(target, stores), namedExportsForLazyCommonJs(), englishZodOnly()],
   });
   if (target === 'gcp') {
     // The source upload Cloud Build installs: only functions-framework, at the version tested here.

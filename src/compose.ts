@@ -189,6 +189,13 @@ export async function loadSigner(keys: readonly JWK[], setting: string): Promise
 /** The ring from a cloud secret: its keys, or a signer of its own (one that re-reads the secret to follow rotations). */
 export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[] | GrantSigner>;
 
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+const settle = <T>(p: Promise<T>): Promise<Settled<T>> => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+const valueOf = <T>(r: Settled<T>): T => {
+  if (!r.ok) throw r.error;
+  return r.value;
+};
+
 /** A store that refuses to open is one line naming it; a ConfigError already names its setting. */
 const opened = <T>(store: Promise<T>, what: string, setting: string): Promise<T> =>
   store.catch((e: unknown) => {
@@ -214,18 +221,32 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
   for (const k of config.keyStores) {
     if (!keyStoreFactories[k]) throw new ConfigError(`KEYHOLD_KEY_STORES: unknown store "${k}" (known: ${Object.keys(keyStoreFactories).join(', ')})`);
   }
-  const state = await opened(stateFactory(ctx), `the state store "${config.stateStore}"`, 'KEYHOLD_STATE_STORE');
-  const keyStores = await Promise.all(config.keyStores.map((k) => opened(keyStoreFactories[k]!(ctx), `the key store "${k}"`, 'KEYHOLD_KEY_STORES')));
-
-  let signer: GrantSigner;
-  if ('secret' in config.signingKey) {
-    if (!opts.signingKeySource) throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET is set but this runtime has no secret source for it');
-    const ring = await opts.signingKeySource(config.signingKey.secret, ctx);
-    signer = ring instanceof GrantSigner ? ring : await loadSigner(ring, 'KEYHOLD_SIGNING_KEY_SECRET');
-  } else {
-    const ring = await readJson<{ keys: JWK[] }>(config.signingKey.file, 'KEYHOLD_SIGNING_KEY_FILE', true);
-    signer = await loadSigner(ring.keys ?? [], 'KEYHOLD_SIGNING_KEY_FILE');
+  const signingKey = config.signingKey;
+  if ('secret' in signingKey && !opts.signingKeySource) throw new ConfigError('KEYHOLD_SIGNING_KEY_SECRET is set but this runtime has no secret source for it');
+  const loadSigningKeys = async (): Promise<GrantSigner> => {
+    if ('secret' in signingKey) {
+      const ring = await opts.signingKeySource!(signingKey.secret, ctx);
+      return ring instanceof GrantSigner ? ring : loadSigner(ring, 'KEYHOLD_SIGNING_KEY_SECRET');
+    }
+    const ring = await readJson<{ keys: JWK[] }>(signingKey.file, 'KEYHOLD_SIGNING_KEY_FILE', true);
+    return loadSigner(ring.keys ?? [], 'KEYHOLD_SIGNING_KEY_FILE');
+  };
+  // The stores and the signing key ring are independent: opened together, a
+  // cold start waits for the slowest (SDK load, start-up probe, ring read)
+  // rather than for their sum. All of them must succeed; when some do not,
+  // what did open is closed and the first failure in this order is reported,
+  // as when they were opened one after another.
+  const [stateOpened, keyStoresOpened, signerLoaded] = await Promise.all([
+    settle(opened(stateFactory(ctx), `the state store "${config.stateStore}"`, 'KEYHOLD_STATE_STORE')),
+    Promise.all(config.keyStores.map((k) => settle(opened(keyStoreFactories[k]!(ctx), `the key store "${k}"`, 'KEYHOLD_KEY_STORES')))),
+    settle(loadSigningKeys()),
+  ]);
+  if ([stateOpened, ...keyStoresOpened, signerLoaded].some((r) => !r.ok)) {
+    await Promise.allSettled([stateOpened, ...keyStoresOpened].map((r) => (r.ok ? r.value.close() : undefined)));
   }
+  const state = valueOf(stateOpened);
+  const keyStores = keyStoresOpened.map(valueOf);
+  const signer = valueOf(signerLoaded);
 
   const files = homeFiles(config.home);
   const clusters: ClusterConfig[] = [];

@@ -62,6 +62,25 @@ describe('key cache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('never serves an entry past its maximum age by its own clock, whenever the other entries were last swept', async () => {
+    let now = 500;
+    const source = new Source();
+    const events: CacheEvent[] = [];
+    const cache = new CachedKeyReader(source, { now: () => now }, opts, (e) => events.push(e));
+    await cache.read('v1', fp);
+    // Another validator's read sweeps while v1 is still young, and the next sweep is not due yet.
+    now = opts.maxAgeMs + 100;
+    await cache.read('v2', fp);
+    expect(cache.size).toBe(2);
+    now = opts.maxAgeMs + 600;
+    source.failing = true;
+    await expect(cache.read('v1', fp)).rejects.toBeInstanceOf(KeyReadError);
+    expect(events).toEqual(['miss', 'miss']);
+    expect(cache.size).toBe(1);
+    // The younger entry is still served.
+    await expect(cache.read('v2', fp)).resolves.toMatchObject({ cache: 'fresh' });
+  });
+
   it('forget drops the entry at once', async () => {
     const events: CacheEvent[] = [];
     const cache = new CachedKeyReader(new Source(), { now: () => 0 }, opts, (e) => events.push(e));

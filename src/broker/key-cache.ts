@@ -18,6 +18,8 @@ export interface KeyCacheOptions {
   readonly maxEntries: number;
 }
 
+const sweepEveryMs = 1000;
+
 export type CacheEvent = 'fresh_hit' | 'stale_served' | 'miss' | 'refused_expired' | 'expired' | 'forgotten';
 
 interface Entry {
@@ -46,7 +48,12 @@ export class CachedKeyReader implements KeyReader {
   async read(validator: string, expectedFingerprint: string): Promise<KeyRead> {
     const now = this.clock.now();
     this.sweep(now);
-    const cached = this.#entries.get(validator);
+    let cached = this.#entries.get(validator);
+    // Checked here whatever the sweep did: an entry past its maximum age is never served.
+    if (cached && now - cached.fetchedAt > this.opts.maxAgeMs) {
+      this.drop(validator);
+      cached = undefined;
+    }
     const usable = cached && cached.fingerprint === expectedFingerprint ? cached : undefined;
     if (usable && now - usable.fetchedAt < this.opts.freshMs) {
       this.onEvent('fresh_hit');
@@ -117,9 +124,18 @@ export class CachedKeyReader implements KeyReader {
     }
   }
 
+  /**
+   * Drop what is past its maximum age by this cache's clock (the timers go
+   * by real time). At most once a second: a walk of every entry on every
+   * read showed in the grant profile, and read() checks its own entry.
+   */
   private sweep(now: number): void {
+    if (Math.abs(now - this.lastSweep) < sweepEveryMs) return;
+    this.lastSweep = now;
     for (const [validator, e] of this.#entries) if (now - e.fetchedAt > this.opts.maxAgeMs) this.drop(validator);
   }
+
+  private lastSweep = -Infinity;
 
   private drop(validator: string): boolean {
     const e = this.#entries.get(validator);

@@ -84,6 +84,12 @@ function param(c: Context, name: string): string {
   return r.data;
 }
 
+/** Headers on every answer: no cache keeps a grant, a key or a refusal; no content sniffing. */
+const everyAnswer = [
+  ['Cache-Control', 'no-store'],
+  ['X-Content-Type-Options', 'nosniff'],
+] as const;
+
 const grantView = (g: IssuedGrant) => ({
   validator: g.claims.validator,
   slot: g.claims.slot,
@@ -158,10 +164,14 @@ export function createApp(deps: AppDeps): Hono {
     return res;
   });
   app.notFound((c) => c.json(errorBody('not_found'), 404));
+  // Set before the handler, so the answer is built with them: setting a
+  // header on a finished answer makes Hono rebuild it around a body stream,
+  // which showed in the grant profile. Set again only where a route
+  // changed them.
   app.use('*', async (c, next) => {
+    for (const [k, v] of everyAnswer) c.header(k, v);
     await next();
-    c.header('Cache-Control', 'no-store');
-    c.header('X-Content-Type-Options', 'nosniff');
+    for (const [k, v] of everyAnswer) if (c.res.headers.get(k) !== v) c.header(k, v);
   });
 
   on(routes.health, (c) => c.json({ status: 'ok' }));

@@ -123,6 +123,7 @@ export const figureOrder: readonly string[] = [
   'cold_start_vs_hello',
   'cold_grant_ms',
   'warm_grant_ms',
+  'cold_grant_floor_hello_ms',
   'cold_grant_vs_floor',
   'bundle_bytes',
   'handoff_planned_ms',

@@ -3,7 +3,7 @@
 //
 //   npm run bench -- --json                  one JSON object on stdout (progress stays on stderr)
 //   npm run bench -- --only grant,renew      a subset, by group or by figure name
-//   npm run bench -- --profile               the broker child under node --cpu-prof; top self time on stderr
+//   npm run bench -- --profile               the broker child (and each cloud's cold first grant) under node --cpu-prof; top self time on stderr
 //   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
 //   npm run bench -- --fleet-validators N    fleet size of the fleet-renew group (default 10,000; printed as renew_fleet_validators)
 //
@@ -62,6 +62,7 @@ const groupOf: Record<string, Group> = {
   cold_start_vs_hello: 'cold-start',
   cold_grant_ms: 'cold-start',
   warm_grant_ms: 'cold-start',
+  cold_grant_floor_hello_ms: 'cold-start',
   cold_grant_vs_floor: 'cold-start',
   bundle_bytes: 'cold-start',
   handoff_planned_ms: 'handoff',
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (has('cold-start')) Object.assign(figures, await coldStarts(11));
+  if (has('cold-start')) Object.assign(figures, await coldStarts(11, { profile: args.profile }));
   if (has('handoff')) {
     figures.handoff_planned_ms = await handoffPlanned();
     figures.handoff_waiting_ms = await handoffWaiting();

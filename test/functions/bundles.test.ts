@@ -36,6 +36,15 @@ describe('both bundles', () => {
   });
 });
 
+describe('both bundles', () => {
+  it("carry zod's English messages only, not every locale's (parsed at each cold start, never used)", () => {
+    for (const b of [aws, gcp]) {
+      const locales = Object.keys(b.metafile.inputs).filter((f) => /^node_modules\/zod\/v4\/locales\//.test(f));
+      expect(locales, b.target).toEqual(['node_modules/zod/v4/locales/en.js']);
+    }
+  });
+});
+
 describe('the AWS Lambda bundle', () => {
   it('has the AWS SDKs of its stores and no Google Cloud package', () => {
     const pkgs = packagesIn(aws);

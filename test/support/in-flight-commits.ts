@@ -31,6 +31,11 @@ export class InFlightStateStore extends FaultyStateStore {
     this.hold = how;
   }
 
+  /** A commit is caught and not yet released. */
+  get holding(): boolean {
+    return this.held !== null;
+  }
+
   /** Frozen: the function resumes and sends now, as its own code still allows. Slow: the store applies it now. */
   async release(): Promise<'landed' | 'refused'> {
     const h = this.held;
