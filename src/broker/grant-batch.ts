@@ -18,7 +18,7 @@ export type Outcome<T> =
   | { readonly ok: false; readonly validator: string | null; readonly code: ErrorCode; readonly status: number; readonly retryAfter?: number; readonly error?: unknown };
 
 /** Runs `fn` over `items`, at most `width` at a time, keeping the input order in the answer. */
-async function eachBounded<I, T>(items: readonly I[], width: number, fn: (item: I) => Promise<T>): Promise<T[]> {
+export async function eachBounded<I, T>(items: readonly I[], width: number, fn: (item: I) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array<T>(items.length);
   let next = 0;
   const worker = async () => {

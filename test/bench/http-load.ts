@@ -38,29 +38,30 @@ export interface LoadFigure {
   readonly cpuMsPerRequest?: number | null;
 }
 
-interface Served {
+export interface Served {
   readonly proc: Bounded;
   readonly url: string;
 }
 
 /** Our environment minus every KEYHOLD_* setting, so the child sees only what the bench gives it. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KEYHOLD_')) env[k] = v;
   return { ...env, ...extra };
 }
 
-async function serveChild(script: string, env: Record<string, string>, profileDir: string | null): Promise<Served> {
+/** `lifeMs`: the child's bounded life (it also exits on its own 10 s before). */
+export async function serveChild(script: string, env: Record<string, string>, profileDir: string | null, lifeMs = 250_000): Promise<Served> {
   const proc = nodeTs(script, {
-    env: cleanEnv({ ...env, BENCH_MAX_LIFE_MS: '240000' }),
-    lifeMs: 250_000,
+    env: cleanEnv({ ...env, BENCH_MAX_LIFE_MS: String(lifeMs - 10_000) }),
+    lifeMs,
     nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   });
   const { port } = await firstJsonLine<{ port: number }>(proc, 60_000);
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-async function load(label: string, url: string, settings: LoadSettings, requests: LoadRequest[] | undefined): Promise<Result> {
+export async function load(label: string, url: string, settings: LoadSettings, requests: LoadRequest[] | undefined): Promise<Result> {
   const opts = { url, connections: settings.connections, pipelining: 1, timeout: 30, ...(requests ? { requests } : {}) };
   if (settings.warmupSeconds > 0) await autocannon({ ...opts, duration: settings.warmupSeconds });
   progress(`${label}: ${settings.seconds}s at ${settings.connections} connections`);
@@ -86,7 +87,7 @@ function pooled(rs: readonly Result[], cpu: number | null): LoadFigure {
 }
 
 /** Run `f` and return its result with the CPU `pid` used meanwhile. */
-async function withCpu<T>(pid: number, f: () => Promise<T>): Promise<{ value: T; cpu: number | null }> {
+export async function withCpu<T>(pid: number, f: () => Promise<T>): Promise<{ value: T; cpu: number | null }> {
   const before = cpuMs(pid);
   const value = await f();
   const after = cpuMs(pid);
@@ -135,11 +136,11 @@ interface Pod {
   grant: string;
 }
 
-async function inBatches<T>(items: readonly T[], width: number, each: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function inBatches<T>(items: readonly T[], width: number, each: (item: T, i: number) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map((x, j) => each(x, i + j)));
 }
 
-async function post(url: string, path: string, headers: Record<string, string>, body: unknown, method = 'POST'): Promise<Record<string, unknown>> {
+export async function post(url: string, path: string, headers: Record<string, string>, body: unknown, method = 'POST'): Promise<Record<string, unknown>> {
   const res = await fetch(`${url}${path}`, { method, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const json = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);

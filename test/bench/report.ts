@@ -128,6 +128,19 @@ export const figureOrder: readonly string[] = [
   'bundle_bytes',
   'handoff_planned_ms',
   'handoff_waiting_ms',
+  'renew_fleet_validators',
+  'renew_fleet_needed_per_s',
+  'renew_fleet_per_s',
+  'renew_fleet_p99_ms',
+  'renew_fleet_cpu_ms_per_renewal',
+  'renew_fleet_refused',
+  'renew_fleet_seed_s',
+  'renew_fleet_per_s_one_key_per_pod',
+  'renew_fleet_p99_ms_one_key_per_pod',
+  'renew_fleet_cpu_ms_per_renewal_one_key_per_pod',
+  'renew_fleet_refused_one_key_per_pod',
+  'renew_fleet_seed_s_one_key_per_pod',
+  'renew_fleet_rss_mb',
 ];
 
 function show(v: FigureValue | undefined): string {

@@ -5,14 +5,16 @@
 //   npm run bench -- --only grant,renew      a subset, by group or by figure name
 //   npm run bench -- --profile               the broker child (and each cloud's cold first grant) under node --cpu-prof; top self time on stderr
 //   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
+//   npm run bench -- --fleet-validators N    fleet size of the fleet-renew group (default 10,000; printed as renew_fleet_validators)
 //
-// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, fleet, cold-start, handoff.
+// Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, fleet, cold-start, handoff, fleet-renew.
 // A ratio needs its baseline: --only grant measures the crypto floor and the
 // crypto-only ceiling server (ceiling-child.ts) too.
 
 import { coldStarts } from './cold-start';
 import { costPerValidatorMonth } from './cost';
 import { fleetDay } from './fleet-day';
+import { fleetRenew } from './fleet-renew';
 import { cryptoFloor, renewFloor } from './crypto';
 import { chainHandoffs, handoffPlanned, handoffWaiting } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
@@ -20,7 +22,7 @@ import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
 import { storeCallsPerRenew } from './store-calls';
 
-const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'fleet', 'cold-start', 'handoff'] as const;
+const groups = ['crypto', 'grant', 'renew', 'hello', 'ledger', 'verify', 'audit', 'store-calls', 'fleet', 'cold-start', 'handoff', 'fleet-renew'] as const;
 type Group = (typeof groups)[number];
 
 /** Figure name → the group that measures it, so --only takes either. */
@@ -67,12 +69,16 @@ const groupOf: Record<string, Group> = {
   handoff_waiting_ms: 'handoff',
   chain_handoff_waiting_ms: 'handoff',
   chain_handoff_missed_attestations: 'handoff',
+  renew_fleet_per_s: 'fleet-renew',
+  renew_fleet_p99_ms: 'fleet-renew',
+  renew_fleet_per_s_one_key_per_pod: 'fleet-renew',
+  renew_fleet_p99_ms_one_key_per_pod: 'fleet-renew',
 };
 
 const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N] [--fleet-validators N]`);
   process.exit(2);
 }
 
@@ -82,6 +88,7 @@ function parseArgs(argv: readonly string[]) {
   let only: Set<Group> = new Set(groups);
   let seconds = defaultLoad.seconds;
   let validators = 200;
+  let fleetValidators = 10_000;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => argv[++i] ?? usage(`${a} needs a value`);
@@ -97,11 +104,13 @@ function parseArgs(argv: readonly string[]) {
       );
     } else if (a === '--seconds') seconds = Number(value());
     else if (a === '--validators') validators = Number(value());
+    else if (a === '--fleet-validators') fleetValidators = Number(value());
     else usage(`unknown option ${a}`);
   }
   if (!Number.isFinite(seconds) || seconds <= 0) usage('--seconds must be positive');
   if (!Number.isInteger(validators) || validators < 20) usage('--validators must be a whole number of at least 20 (more than the connections)');
-  return { json, profile, only, seconds, validators };
+  if (!Number.isInteger(fleetValidators) || fleetValidators < 1000 || fleetValidators % 100 !== 0) usage('--fleet-validators must be a whole number of hundreds, at least 1000 (pods of 100 keys, more pods than connections)');
+  return { json, profile, only, seconds, validators, fleetValidators };
 }
 
 async function main(): Promise<void> {
@@ -187,6 +196,7 @@ async function main(): Promise<void> {
     figures.handoff_waiting_ms = await handoffWaiting();
     Object.assign(figures, await chainHandoffs());
   }
+  if (has('fleet-renew')) Object.assign(figures, await fleetRenew(args.fleetValidators, settings));
 
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (args.json) process.stdout.write(`${JSON.stringify({ ...figures, ...(Object.keys(notes).length ? { notes } : {}) })}\n`);

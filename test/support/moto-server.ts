@@ -13,14 +13,16 @@
 // a green run that silently tested nothing would be worse than a red one.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { freePort } from './ports';
-import { sharedProcess, type Launched } from './shared-process';
+import { sharedProcess, terminate, type Launched } from './shared-process';
 
 export interface Moto {
   /** http://127.0.0.1:PORT */
   readonly endpoint: string;
+  /** moto_server's process id (to watch its memory). */
+  readonly pid: number | undefined;
   /** Release this user's hold; the process stops when the last user stops. */
   stop(): Promise<void>;
 }
@@ -29,28 +31,40 @@ export interface Moto {
 export const motoCredentials = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;
 export const motoRegion = 'us-east-1';
 
-export function motoAvailable(): boolean {
+function motoServerPath(): string | null {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!dir) continue;
     try {
       accessSync(join(dir, 'moto_server'), constants.X_OK);
-      return true;
+      return join(dir, 'moto_server');
     } catch {
       // not in this directory
     }
   }
-  return false;
+  return null;
+}
+
+export const motoAvailable = (): boolean => motoServerPath() !== null;
+
+/** The Python that runs moto_server (its script's #! line), for a script that imports moto itself. */
+function motoPython(): string {
+  const path = motoServerPath();
+  if (!path) throw new Error(missingMessage);
+  const first = readFileSync(path, 'utf8').split('\n', 1)[0] ?? '';
+  return first.startsWith('#!') && /python[\d.]*$/.test(first) ? first.slice(2).trim() : 'python3';
 }
 
 export const missingMessage = 'moto_server is not on PATH (it comes with the machine image: moto 5.2.1, see /work/shared/WIRE.md)';
 
-async function launch(): Promise<Launched<string>> {
+/** `script`: a Python file to run instead of moto_server, with the same arguments (it imports moto). */
+async function launch(script?: string): Promise<Launched<{ endpoint: string; pid: number | undefined }>> {
   if (!motoAvailable()) throw new Error(missingMessage);
+  const [command, pre] = script === undefined ? ['moto_server', []] : [motoPython(), [script]];
   // The port is free when picked and moto binds it a moment later; another
   // process taking it in between is possible, so a failed start tries again.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, [...pre, '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => {
       stderr = (stderr + c.toString()).slice(-2000);
@@ -79,18 +93,23 @@ async function launch(): Promise<Launched<string>> {
       const kill = () => child.kill('SIGKILL');
       process.once('exit', kill);
       child.once('exit', () => process.off('exit', kill));
-      return { value: endpoint, child, signal: (sig) => child.kill(sig) };
+      return { value: { endpoint, pid: child.pid }, child, signal: (sig) => child.kill(sig) };
     }
     child.kill('SIGKILL');
     if (attempt >= 3) throw new Error(`moto_server did not start on port ${port}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
   }
 }
 
-const acquire = sharedProcess(launch);
+const acquire = sharedProcess(() => launch());
 
 /** Start moto (or join the one this test file already started). */
 export async function startMoto(): Promise<Moto> {
   const held = await acquire();
-  return { endpoint: held.value, stop: held.release };
+  return { endpoint: held.value.endpoint, pid: held.value.pid, stop: held.release };
 }
 
+/** A moto of its own (not shared) run by `script`, a Python file that patches moto and then serves it like moto_server. */
+export async function startPatchedMoto(script: string): Promise<Moto> {
+  const l = await launch(script);
+  return { endpoint: l.value.endpoint, pid: l.value.pid, stop: () => terminate(l) };
+}

@@ -1,0 +1,391 @@
+// Renewals at fleet size (issue 17): 10,000 validators on one broker, its
+// state on SQLite in one run and on DynamoDB (moto) in the other, renewed by
+// pods of 1 key (10,000 pods, one grant each) and of 100 keys (100 pods, one
+// list renewal each), under the same connections as the other loads.
+//
+// Which store holds what: the *state* store (designations, ledger, used
+// operator token ids) is the one under test, SQLite in KEYHOLD_HOME or
+// DynamoDB on moto; the *key* store is the embedded SQLite in both runs, since
+// a renewal reads no key (store_calls_per_renew counts 0 key reads).
+//
+// Each store gets a fresh broker, fresh stores and its own 10,000 validators,
+// seeded only through the broker's API, as operators and pods would: every
+// key is imported by a signed operator request (PUT /v1/validators/{id}/key),
+// every pod fetches its grants (a list fetch for a pod of 100) and releases
+// them (POST /v1/grants/release), so the stores hold what production would
+// (fleetRuns says how one fleet serves both pod sizes).
+//
+// Settings that differ from the defaults, and why:
+//  - KEYHOLD_READ_REUSE_SECONDS=0: every renewal reads its designation from
+//    the state store (by default a read is reused for a grant TTL, and a
+//    fleet seeded a moment ago would be renewed from memory, measuring no
+//    store at all). This is a broker instance that has not seen the
+//    validator lately: a fresh instance, or one of many function instances.
+//  - KEYHOLD_GRANT_TTL_SECONDS=3600 (and the outage tolerance with it): seeding
+//    takes minutes, longer than the default 120 s grant, and a renewal of an
+//    expired grant is refused. A renewal does the same work whatever its TTL.
+// The load renews each pod with its own newest grants, as its keeper would.
+
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Request as LoadRequest, Result } from 'autocannon';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { eachBounded } from '../../src/broker/grant-batch';
+import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
+import { createStateTable } from '../support/dynamodb-table';
+import { motoAvailable, motoCredentials, motoRegion, startPatchedMoto, type Moto } from '../support/moto-server';
+import { operatorFetch } from '../support/operator-requests';
+import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
+import { benchDir, rssMb } from './children';
+import { load, post, serveChild, withCpu, type LoadSettings, type Served } from './http-load';
+import { progress, round, unavailable, type Figures } from './report';
+import { RenewTotals, tallyRenewAnswer } from './renew-tally';
+
+export type FleetStore = 'sqlite' | 'dynamodb';
+export const fleetStores: readonly FleetStore[] = ['sqlite', 'dynamodb'];
+
+/** The default grant TTL: keepers renew every third of it, so a fleet needs validators / 40 s renewals. */
+const productionGrantTtlSeconds = 120;
+
+interface FleetPod {
+  readonly name: string;
+  readonly validators: readonly string[];
+  token: string;
+  /** The pod's newest grant per validator, in the order of `validators`. */
+  readonly grants: string[];
+}
+
+export interface FleetRun {
+  readonly store: FleetStore;
+  readonly keysPerPod: number;
+  readonly validators: number;
+  readonly importSeconds: number;
+  readonly fetchSeconds: number;
+  /** Validator renewals per second (a list of 100 counts 100). */
+  readonly renewedPerSecond: number;
+  readonly requestP50Ms: number;
+  readonly requestP99Ms: number;
+  readonly requests: number;
+  readonly renewed: number;
+  readonly refused: Readonly<Record<string, number>>;
+  readonly cpuMsPerRenewal: number | null;
+  readonly brokerRssMb: number | null;
+  readonly motoRssMb: number | null;
+  readonly benchRssMb: number;
+}
+
+/** Progress every `every` items, with the rate so far. */
+function counter(label: string, total: number, every: number): () => void {
+  const started = performance.now();
+  let done = 0;
+  return () => {
+    done += 1;
+    if (done % every === 0 || done === total) {
+      const s = (performance.now() - started) / 1000;
+      progress(`${label}: ${done}/${total} in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s; bench rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB)`);
+    }
+  };
+}
+
+/**
+ * Tries per import before the seeding gives up (503s only). On moto, once a
+ * few hundred validators are in, an import's reads time out every time
+ * (README), so a retry there only makes the seeding longer before it stops.
+ */
+const importAttempts: Record<FleetStore, number> = { sqlite: 4, dynamodb: 1 };
+
+/** An import the broker refused while the fleet was seeded, after `imported` had succeeded. */
+export class SeedError extends Error {
+  constructor(
+    readonly imported: number,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function importFleet(url: string, home: string, pods: readonly FleetPod[], attempts: number): Promise<void> {
+  const cred = await readOperatorCredential(homeFiles(home).operatorCredential);
+  const all = pods.flatMap((p) => p.validators.map((id) => ({ id, slot: `local/validators/${p.name}-0` })));
+  const tick = counter('fleet import (PUT /v1/validators/{id}/key)', all.length, 1000);
+  let imported = 0;
+  let retried = 0;
+  let failed: SeedError | null = null;
+  // Checkpoints are signed one at a time per broker (README), so more imports in flight only queue longer.
+  await eachBounded(all, 4, async ({ id, slot }) => {
+    const gen = generatedKeyMaterial();
+    const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
+    const path = `/v1/validators/${id}/key`;
+    // A 503 is retried, as an operator would: an import is idempotent (the same key, slots and root again).
+    for (let attempt = 1; !failed; attempt++) {
+      const res = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+      if (res.ok) {
+        imported += 1;
+        tick();
+        return;
+      }
+      const text = await res.text();
+      if (res.status !== 503 || attempt >= attempts) {
+        failed ??= new SeedError(imported, res.status, `PUT ${path}: ${res.status} ${text} after ${imported} imports (${retried} retried)`);
+        return;
+      }
+      retried += 1;
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  });
+  if (failed) throw failed;
+  progress(`fleet import: ${imported} imported, ${retried} retried after a 503`);
+}
+
+async function ephemeralKey(): Promise<JWK> {
+  const { publicKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519', extractable: true });
+  const { kty, crv, x } = await exportJWK(publicKey);
+  return { kty, crv, x } as JWK;
+}
+
+/** Each pod's first grants: one fetch for a pod of one key, one list fetch for a larger pod. */
+async function fetchFleet(url: string, home: string, pods: FleetPod[]): Promise<void> {
+  const tick = counter('fleet fetch (POST /v1/grants)', pods.length, pods.length >= 1000 ? 1000 : 10);
+  await eachBounded(pods, pods[0]!.validators.length === 1 ? 16 : 4, async (p) => {
+    p.token = await mintDevPodToken(home, { namespace: 'validators', podName: `${p.name}-0`, podUid: randomUUID(), ttlSeconds: 3600 });
+    const auth = { authorization: `Bearer ${p.token}` };
+    if (p.validators.length === 1) {
+      const first = await post(url, '/v1/grants', auth, { validator: p.validators[0], ephemeralKey: await ephemeralKey() });
+      p.grants.push(String(first.grant));
+    } else {
+      const answer = await post(url, '/v1/grants', auth, { validators: p.validators, ephemeralKey: await ephemeralKey() });
+      const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string }[];
+      results.forEach((r, i) => {
+        if (r.outcome !== 'issued' || r.validator !== p.validators[i] || !r.grant) throw new Error(`pod ${p.name}: ${r.validator} not issued (${r.code ?? r.outcome})`);
+        p.grants.push(r.grant);
+      });
+    }
+    tick();
+  });
+}
+
+/**
+ * One request template that renews the next pod's grants on every send and
+ * keeps the new ones. With one request in flight per connection, autocannon
+ * hands onResponse the context its setupRequest filled for that request.
+ */
+function renewals(pods: readonly FleetPod[], totals: () => RenewTotals): LoadRequest[] {
+  const path = '/v1/grants/renew';
+  const list = pods[0]!.validators.length > 1;
+  let next = 0;
+  return [
+    {
+      method: 'POST',
+      path,
+      setupRequest: (req, context) => {
+        const i = next++ % pods.length;
+        context['pod'] = i;
+        const p = pods[i]!;
+        const body = JSON.stringify(list ? { grants: p.grants } : { grant: p.grants[0] });
+        return { ...req, method: 'POST', path, headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' }, body };
+      },
+      onResponse: (status, body, context) => {
+        const p = pods[context['pod'] as number]!;
+        const a = tallyRenewAnswer(status, body, p.grants.length, list);
+        totals().add(a);
+        a.grants.forEach((g, j) => {
+          if (g !== null) p.grants[j] = g;
+        });
+      },
+    },
+  ];
+}
+
+async function motoFor(store: FleetStore): Promise<{ moto: Moto | null; env: Record<string, string> }> {
+  if (store === 'sqlite') return { moto: null, env: {} };
+  // moto with transactions whose cost does not grow with the table: why in moto-fleet.py.
+  const moto = await startPatchedMoto(join(benchDir, 'moto-fleet.py'));
+  const table = 'keyhold-fleet';
+  const admin = new DynamoDBClient({ endpoint: moto.endpoint, region: motoRegion, credentials: motoCredentials });
+  try {
+    await admin.send(createStateTable(table));
+  } finally {
+    admin.destroy();
+  }
+  return {
+    moto,
+    env: {
+      KEYHOLD_STATE_STORE: 'dynamodb',
+      KEYHOLD_DYNAMODB_TABLE: table,
+      KEYHOLD_DYNAMODB_ENDPOINT: moto.endpoint,
+      AWS_REGION: motoRegion,
+      AWS_ACCESS_KEY_ID: motoCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: motoCredentials.secretAccessKey,
+    },
+  };
+}
+
+/** Release every grant of every pod, as each keeper does on shutdown, so the next pod instance of the slot starts at once. */
+async function releaseFleet(url: string, pods: readonly FleetPod[]): Promise<void> {
+  const all = pods.flatMap((p) => p.grants.map((grant) => ({ token: p.token, grant })));
+  const tick = counter('fleet release (POST /v1/grants/release)', all.length, 1000);
+  await eachBounded(all, 16, async ({ token, grant }) => {
+    const r = await post(url, '/v1/grants/release', { authorization: `Bearer ${token}` }, { grant, stop: 'proven' });
+    if (r.outcome !== 'released') throw new Error(`release: ${JSON.stringify(r)}`);
+    tick();
+  });
+}
+
+/** The renewal load over `pods`, after a warm-up, with its figures. */
+async function renewLoad(served: Served, store: FleetStore, pods: readonly FleetPod[], settings: LoadSettings, seeded: { importSeconds: number; fetchSeconds: number }, rss: { broker: () => number | null; moto: () => number | null; bench: () => number }): Promise<FleetRun> {
+  const keysPerPod = pods[0]!.validators.length;
+  const label = `${store}, ${keysPerPod} key${keysPerPod === 1 ? '' : 's'} per pod`;
+  let totals = new RenewTotals();
+  const requests = renewals(pods, () => totals);
+  const once = { ...settings, warmupSeconds: 0 };
+  if (settings.warmupSeconds > 0) await load(`fleet renew ${label} warm-up`, served.url, { ...once, seconds: settings.warmupSeconds }, requests);
+  totals = new RenewTotals();
+  const { value: r, cpu } = await withCpu(served.proc.pid, (): Promise<Result> => load(`fleet renew ${label}`, served.url, once, requests));
+  totals.addUnanswered(r.errors + r.timeouts, keysPerPod);
+  const run: FleetRun = {
+    store,
+    keysPerPod,
+    validators: pods.length * keysPerPod,
+    importSeconds: round(seeded.importSeconds, 1),
+    fetchSeconds: round(seeded.fetchSeconds, 1),
+    renewedPerSecond: round(totals.renewed / r.duration, 0),
+    requestP50Ms: r.latency.p50,
+    requestP99Ms: r.latency.p99,
+    requests: totals.requests,
+    renewed: totals.renewed,
+    refused: { ...totals.refused },
+    cpuMsPerRenewal: cpu === null || totals.renewed === 0 ? null : round(cpu / totals.renewed, 3),
+    brokerRssMb: rss.broker(),
+    motoRssMb: rss.moto(),
+    benchRssMb: rss.bench(),
+  };
+  progress(`fleet ${label}: ${run.renewedPerSecond} renewals/s, request p50 ${run.requestP50Ms} ms p99 ${run.requestP99Ms} ms, ${run.renewed} renewed in ${run.requests} requests, refused ${JSON.stringify(run.refused)}, ${run.cpuMsPerRenewal} broker CPU ms per renewal; max rss so far broker ${run.brokerRssMb} MB, moto ${run.motoRssMb ?? '-'} MB, bench ${run.benchRssMb} MB`);
+  const wrong = totals.notFromLoad();
+  if (Object.keys(wrong).length > 0) throw new Error(`fleet ${label}: renewals refused for reasons other than load: ${JSON.stringify(wrong)}`);
+  if (totals.renewed === 0) throw new Error(`fleet ${label}: no renewal succeeded (${JSON.stringify(totals.refused)})`);
+  return run;
+}
+
+/** Max-so-far RSS of a process, sampled every second. */
+function rssWatch(pid: number | undefined): { max: () => number | null; stop: () => void } {
+  let max: number | null = null;
+  const read = () => {
+    const v = pid === undefined ? null : rssMb(pid);
+    if (v !== null && (max === null || v > max)) max = v;
+  };
+  read();
+  const t = setInterval(read, 1000);
+  return { max: () => (max === null ? null : round(max, 0)), stop: () => clearInterval(t) };
+}
+
+/**
+ * One fleet of `validators` on one broker whose state is on `store`, renewed
+ * first by pods of 100 keys, then by pods of 1. Validators are imported 100
+ * to a slot (a validator client's pod). For pods of one key, every pod of 100
+ * releases its grants (as its keeper would on shutdown) and each validator is
+ * then fetched by a pod instance of its own, a new pod UID in that slot: the
+ * broker decides and renews each validator on its own, so this is the request
+ * mix of 10,000 single-key pods (10,000 tokens, one grant each) without
+ * importing a second fleet, which costs most of the run (README).
+ */
+export async function fleetRuns(store: FleetStore, validators: number, settings: LoadSettings): Promise<FleetRun[]> {
+  const big = 100;
+  if (validators % big !== 0) throw new TypeError(`${validators} validators do not fill pods of ${big}`);
+  const home = await mkdtemp(join(tmpdir(), 'keyhold-fleet-'));
+  let served: Served | undefined;
+  let moto: Moto | null = null;
+  const watches: { stop: () => void }[] = [];
+  try {
+    const m = await motoFor(store);
+    moto = m.moto;
+    const env = {
+      KEYHOLD_HOME: home,
+      KEYHOLD_READ_REUSE_SECONDS: '0',
+      KEYHOLD_GRANT_TTL_SECONDS: '3600',
+      KEYHOLD_OUTAGE_TOLERANCE_SECONDS: '3600',
+      ...m.env,
+    };
+    served = await serveChild('broker-child.ts', env, null, 3_600_000);
+    const brokerRss = rssWatch(served.proc.pid);
+    const motoRss = rssWatch(moto?.pid);
+    watches.push(brokerRss, motoRss);
+    let benchRss = 0;
+    const benchSampler = setInterval(() => (benchRss = Math.max(benchRss, process.memoryUsage().rss / 2 ** 20)), 1000);
+    watches.push({ stop: () => clearInterval(benchSampler) });
+    const rss = { broker: brokerRss.max, moto: () => (moto ? motoRss.max() : null), bench: () => round(benchRss, 0) };
+    progress(`fleet ${store}: broker child ${served.proc.pid} on ${served.url}${moto ? ` (state on moto ${moto.endpoint}, pid ${moto.pid})` : ''}; seeding ${validators} validators`);
+    const pods: FleetPod[] = Array.from({ length: validators / big }, (_, j) => ({
+      name: `fleet-p${j}`,
+      validators: Array.from({ length: big }, (_, k) => `fleet-v${j * big + k}`),
+      token: '',
+      grants: [],
+    }));
+    let t = performance.now();
+    await importFleet(served.url, home, pods, importAttempts[store]);
+    const importSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    await fetchFleet(served.url, home, pods);
+    let fetchSeconds = (performance.now() - t) / 1000;
+    progress(`fleet ${store}: seeded in ${(importSeconds + fetchSeconds).toFixed(0)} s (import ${importSeconds.toFixed(0)} s, fetch ${fetchSeconds.toFixed(0)} s); broker rss ${rssMb(served.proc.pid)?.toFixed(0)} MB${moto?.pid === undefined ? '' : `, moto rss ${rssMb(moto.pid)?.toFixed(0)} MB`}`);
+    const runs = [await renewLoad(served, store, pods, settings, { importSeconds, fetchSeconds }, rss)];
+
+    t = performance.now();
+    await releaseFleet(served.url, pods);
+    const singles: FleetPod[] = pods.flatMap((p) => p.validators.map((v) => ({ name: p.name, validators: [v], token: '', grants: [] })));
+    await fetchFleet(served.url, home, singles);
+    fetchSeconds = (performance.now() - t) / 1000;
+    progress(`fleet ${store}: released and fetched again by ${singles.length} pods of one key in ${fetchSeconds.toFixed(0)} s`);
+    runs.push(await renewLoad(served, store, singles, settings, { importSeconds, fetchSeconds }, rss));
+    return runs;
+  } finally {
+    for (const w of watches) w.stop();
+    await served?.proc.stop();
+    await moto?.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+const perStore = (runs: readonly FleetRun[], size: number, pick: (r: FleetRun) => number | null): Record<string, number | null> =>
+  Object.fromEntries(fleetStores.map((s) => [s, runs.find((r) => r.store === s && r.keysPerPod === size) ?? null]).map(([s, r]) => [s, r ? pick(r as FleetRun) : null]));
+
+/**
+ * The figures, per store. Like cost_per_validator_month, the bare name is for
+ * pods of 100 keys (what operators run) and `_one_key_per_pod` for pods of one.
+ */
+export async function fleetRenew(validators: number, settings: LoadSettings): Promise<Figures> {
+  const runs: FleetRun[] = [];
+  // DynamoDB first: on moto its seeding stops after a few hundred imports (README), and the long SQLite run then ends the group.
+  for (const store of [...fleetStores].reverse()) {
+    if (store === 'dynamodb' && !motoAvailable()) {
+      unavailable(`renew_fleet_per_s.${store}`, 'moto_server is not on PATH');
+      continue;
+    }
+    try {
+      runs.push(...(await fleetRuns(store, validators, settings)));
+    } catch (e) {
+      // Seeding 10,000 validators through the API on moto does not finish
+      // (why: README, "Renewals at fleet size"); the figure stays null with
+      // how far it got, never a smaller fleet in its place.
+      if (!(e instanceof SeedError) || store !== 'dynamodb') throw e;
+      unavailable(`renew_fleet_per_s.${store}`, `the fleet could not be seeded through the API: ${e.message}`);
+    }
+  }
+  const figures: Figures = { renew_fleet_validators: validators, renew_fleet_needed_per_s: round(validators / (productionGrantTtlSeconds / 3), 0) };
+  for (const [suffix, size] of [['', 100], ['_one_key_per_pod', 1]] as const) {
+    figures[`renew_fleet_per_s${suffix}`] = perStore(runs, size, (r) => r.renewedPerSecond);
+    figures[`renew_fleet_p99_ms${suffix}`] = perStore(runs, size, (r) => r.requestP99Ms);
+    figures[`renew_fleet_cpu_ms_per_renewal${suffix}`] = perStore(runs, size, (r) => r.cpuMsPerRenewal);
+    figures[`renew_fleet_refused${suffix}`] = perStore(runs, size, (r) => Object.values(r.refused).reduce((a, n) => a + n, 0));
+    figures[`renew_fleet_seed_s${suffix}`] = perStore(runs, size, (r) => round(r.importSeconds + r.fetchSeconds, 0));
+  }
+  figures['renew_fleet_rss_mb'] = {
+    broker: Math.max(...runs.map((r) => r.brokerRssMb ?? 0)),
+    moto: runs.some((r) => r.motoRssMb !== null) ? Math.max(...runs.map((r) => r.motoRssMb ?? 0)) : null,
+    bench: Math.max(...runs.map((r) => r.benchRssMb)),
+  };
+  return figures;
+}

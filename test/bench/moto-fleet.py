@@ -1,0 +1,77 @@
+# moto_server for the fleet bench (test/bench/fleet-renew.ts), with one change:
+# TransactWriteItems snapshots only the items it touches instead of the whole
+# table, and transactions run one at a time.
+#
+# Why: moto 5.2.1's transact_write_items deep-copies the whole table once per
+# item of the transaction, to roll back on cancellation
+# (moto/dynamodb/models/__init__.py). Its cost grows with the table: measured
+# here, a 6-put transaction took 7 ms on an empty table, 834 ms at 5,000
+# items, 3 s at 20,000 and 16 s at 50,000, past the broker's 2 s store
+# timeout. A fleet of 10,000 validators holds well over 100,000 items, so it
+# cannot be seeded on stock moto; real DynamoDB's cost does not depend on the
+# table's size. While it copies, moto's threaded server runs other requests, so
+# concurrent commits can also fail (test/state-stores/backends.ts). Reads
+# (GetItem, what a renewal does) are untouched.
+#
+# Semantics kept: all or nothing (a cancelled transaction restores every item
+# it touched, as moto does), conditions checked by moto's own code. Serialising
+# transactions is what DynamoDB's serializable transactions promise anyway.
+#
+#   python moto-fleet.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
+
+import copy
+import sys
+import threading
+
+import moto.dynamodb.models as models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.server import main
+
+
+class _TablesUncopied:
+    """The `copy` moto.dynamodb.models sees: a table is not copied (transact_write_items below restores what it touched); anything else is."""
+
+    @staticmethod
+    def deepcopy(x, memo=None):
+        return x if isinstance(x, Table) else copy.deepcopy(x, memo)
+
+
+_stock = DynamoDBBackend.transact_write_items
+_one_at_a_time = threading.Lock()
+
+
+def _touched(backend, transact_items):
+    for item in transact_items:
+        _, op = next(iter(item.items()))
+        table = backend.tables.get(op.get("TableName"))
+        attrs = op.get("Key") or op.get("Item")
+        if table is None or not attrs or table.hash_key_attr not in attrs:
+            continue  # moto refuses it before writing anything
+        h = DynamoType(attrs[table.hash_key_attr])
+        r = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr and table.range_key_attr in attrs else None
+        yield table, h, r, copy.deepcopy(table.get_item(h, r))
+
+
+def transact_write_items(self, transact_items):
+    with _one_at_a_time:
+        saved = list(_touched(self, transact_items))
+        try:
+            return _stock(self, transact_items)
+        except BaseException:
+            for table, h, r, old in reversed(saved):
+                if old is None:
+                    table.delete_item(h, r)
+                elif r is None:
+                    table.items[h] = old
+                else:
+                    table.items[h][r] = old
+            raise
+
+
+models.copy = _TablesUncopied
+DynamoDBBackend.transact_write_items = transact_write_items
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
