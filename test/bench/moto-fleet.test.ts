@@ -1,4 +1,4 @@
-import { BatchWriteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithMoto, motoCredentials, motoRegion } from '../moto';
@@ -7,7 +7,9 @@ import { startPatchedMoto, type Moto } from '../support/moto-server';
 import { benchDir } from './children';
 
 // The fleet bench's moto (moto-fleet.py) must keep what stock moto's
-// transactions promise: all or nothing, conditions checked.
+// transactions promise: all or nothing, conditions checked. That it is
+// faster on a large table is a speed figure, so it is the bench's seeding
+// progress that shows it, not a timed test.
 describeWithMoto('moto for the fleet bench: transactions snapshot only what they touch', () => {
   let moto: Moto;
   let db: DynamoDBClient;
@@ -60,23 +62,5 @@ describeWithMoto('moto for the fleet bench: transactions snapshot only what they
     const r = await db.send(new UpdateItemCommand({ TableName, Key: key('C'), UpdateExpression: 'SET version = :n', ExpressionAttributeValues: { ':n': { N: '5' } }, ReturnValues: 'ALL_OLD' }));
     expect(r.Attributes?.['version']).toEqual({ N: '1' });
     expect((await get('C'))?.['version']).toEqual({ N: '5' });
-  });
-
-  it('a transaction costs about the same on a table of 5,000 items as on an empty one (stock moto: about 100 times more)', async () => {
-    const median = async (label: string) => {
-      const ms: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const t = performance.now();
-        await db.send(new TransactWriteItemsCommand({ TransactItems: Array.from({ length: 6 }, (_, j) => ({ Put: { TableName, Item: key(`${label}-${i}-${j}`), ConditionExpression: 'attribute_not_exists(pk)' } })) }));
-        ms.push(performance.now() - t);
-      }
-      return ms.sort((a, b) => a - b)[2]!;
-    };
-    const small = await median('small');
-    for (let n = 0; n < 5000; n += 25) {
-      await db.send(new BatchWriteItemCommand({ RequestItems: { [TableName]: Array.from({ length: 25 }, (_, i) => ({ PutRequest: { Item: { ...key(`fill-${n + i}`), entry: { S: 'x'.repeat(300) } } } })) } }));
-    }
-    const large = await median('large');
-    expect(large).toBeLessThan(Math.max(small, 5) * 10);
   });
 });
