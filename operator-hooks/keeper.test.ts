@@ -18,12 +18,21 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 const config = () => testKeeperConfig(dir);
 
-/** A 3 s grant, as fetch would have left it on disk. */
-async function grantOnDisk(): Promise<{ token: string; record: GrantRecord }> {
+/**
+ * For the tests whose renewal meets a fence: it is due at a third of the
+ * grant's life, and the grant counts as lost at its life less the 1 s margin.
+ * With 3 s a test process stalled for over a second (a loaded CI machine; a
+ * 1.8 s busy loop reproduces it) renews too late, loses the grant instead of
+ * meeting the fence, and the test times out; 6 s leaves 3 s of slack.
+ */
+const fenceGrantSeconds = 6;
+
+/** A grant of `lifeSeconds` (3 s unless said), as fetch would have left it on disk. */
+async function grantOnDisk(lifeSeconds = 3): Promise<{ token: string; record: GrantRecord }> {
   const now = Date.now();
   const iat = Math.ceil(now / 1000);
-  const record: GrantRecord = { validator: 'v1', slot: 'local/validators/v1-0', podUid: 'uid-1', epoch: 4, iat, exp: iat + 3, jti: 'j1', sentAt: now };
-  const token = new UnsecuredJWT({ slot: record.slot, pod_uid: record.podUid, epoch: record.epoch }).setSubject('v1').setIssuedAt(iat).setExpirationTime(iat + 3).setJti('j1').encode();
+  const record: GrantRecord = { validator: 'v1', slot: 'local/validators/v1-0', podUid: 'uid-1', epoch: 4, iat, exp: iat + lifeSeconds, jti: 'j1', sentAt: now };
+  const token = new UnsecuredJWT({ slot: record.slot, pod_uid: record.podUid, epoch: record.epoch }).setSubject('v1').setIssuedAt(iat).setExpirationTime(iat + lifeSeconds).setJti('j1').encode();
   await writeKeyBundle(dir, { format: 'eip2335', publicId: '0xab', files: new Map([['keystore.json', Buffer.from('k')], ['password.txt', Buffer.from('p')]]), slashingProtection: null }, { token, record });
   return { token, record };
 }
@@ -67,7 +76,7 @@ const keeperWith = (client: BrokerClient, stopSigner: KeeperDeps['stopSigner'], 
 
 describe('keeper', () => {
   it('on stale_epoch stops the signer, wipes, then acknowledges with the stale grant, and stays fenced', async () => {
-    const { token } = await grantOnDisk();
+    const { token } = await grantOnDisk(fenceGrantSeconds);
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
@@ -95,7 +104,7 @@ describe('keeper', () => {
   });
 
   it('takes the key out of the client\'s layout (KEYHOLD_CLIENT) before it wipes its directory, on a fence', async () => {
-    await grantOnDisk();
+    await grantOnDisk(fenceGrantSeconds);
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
@@ -118,7 +127,7 @@ describe('keeper', () => {
 
   /** A keeper holding a grant on disk whose next renewal is refused stale_epoch; what its acknowledgement said. */
   async function fencedWith(stopSigner: KeeperDeps['stopSigner']): Promise<{ stops: string[]; logs: string[] }> {
-    await grantOnDisk();
+    await grantOnDisk(fenceGrantSeconds);
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
@@ -185,7 +194,7 @@ describe('keeper', () => {
   });
 
   it('on stale_epoch acknowledges with the export the signer left when it stopped, taken before the wipe', async () => {
-    const { token } = await grantOnDisk();
+    const { token } = await grantOnDisk(fenceGrantSeconds);
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
@@ -209,7 +218,7 @@ describe('keeper', () => {
   });
 
   it('waits, when told to, for the export a wrapper writes after its client exited, and acknowledges with it', async () => {
-    await grantOnDisk();
+    await grantOnDisk(fenceGrantSeconds);
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
@@ -236,7 +245,7 @@ describe('keeper', () => {
   });
 
   it('exports again after the wipe, so a client restarted between the stop and the wipe hands back what it signed meanwhile', async () => {
-    await grantOnDisk();
+    await grantOnDisk(fenceGrantSeconds);
     const b = fakeBroker(() => ({ ok: false, kind: 'refused', status: 409, code: 'stale_epoch', retryAfterMs: null }), () => {
       throw new Error('a fenced keeper must not fetch');
     });
