@@ -6,14 +6,11 @@ import { missingMessage, motoAvailable } from './support/moto-server';
 export { motoAvailable, motoCredentials, motoRegion, startMoto, type Moto } from './support/moto-server';
 
 /**
- * `describe` for suites that need moto. Without moto_server: in CI, throw at
- * collection with a clear message; elsewhere, a skipped suite named for why.
+ * `describe` for suites that need moto. moto_server is a tool this machine
+ * image has and `.ci/run` requires, like spin: without it the suite fails at
+ * collection with a clear message rather than passing unrun.
  */
 export function describeWithMoto(name: string, fn: () => void): void {
-  if (motoAvailable()) {
-    describe(name, fn);
-    return;
-  }
-  if (process.env.CI) throw new Error(`${name}: ${missingMessage}; CI must not skip it`);
-  describe.skip(`skipped because moto_server is not on PATH: ${name}`, fn);
+  if (!motoAvailable()) throw new Error(`${name}: ${missingMessage}; install moto (see ../shared/WIRE.md) rather than skip it`);
+  describe(name, fn);
 }
