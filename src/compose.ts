@@ -189,10 +189,8 @@ export async function loadSigner(keys: readonly JWK[], setting: string): Promise
 /** The ring from a cloud secret: its keys, or a signer of its own (one that re-reads the secret to follow rotations). */
 export type SigningKeySource = (secretName: string, ctx: StoreContext) => Promise<readonly JWK[] | GrantSigner>;
 
-type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
-const settle = <T>(p: Promise<T>): Promise<Settled<T>> => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
-const valueOf = <T>(r: Settled<T>): T => {
-  if (!r.ok) throw r.error;
+const valueOf = <T>(r: PromiseSettledResult<T>): T => {
+  if (r.status === 'rejected') throw r.reason;
   return r.value;
 };
 
@@ -236,13 +234,12 @@ export async function composeBroker(config: Config, opts: { clock?: Clock; logge
   // rather than for their sum. All of them must succeed; when some do not,
   // what did open is closed and the first failure in this order is reported,
   // as when they were opened one after another.
-  const [stateOpened, keyStoresOpened, signerLoaded] = await Promise.all([
-    settle(opened(stateFactory(ctx), `the state store "${config.stateStore}"`, 'KEYHOLD_STATE_STORE')),
-    Promise.all(config.keyStores.map((k) => settle(opened(keyStoreFactories[k]!(ctx), `the key store "${k}"`, 'KEYHOLD_KEY_STORES')))),
-    settle(loadSigningKeys()),
+  const [[stateOpened, signerLoaded], keyStoresOpened] = await Promise.all([
+    Promise.allSettled([opened(stateFactory(ctx), `the state store "${config.stateStore}"`, 'KEYHOLD_STATE_STORE'), loadSigningKeys()] as const),
+    Promise.allSettled(config.keyStores.map((k) => opened(keyStoreFactories[k]!(ctx), `the key store "${k}"`, 'KEYHOLD_KEY_STORES'))),
   ]);
-  if ([stateOpened, ...keyStoresOpened, signerLoaded].some((r) => !r.ok)) {
-    await Promise.allSettled([stateOpened, ...keyStoresOpened].map((r) => (r.ok ? r.value.close() : undefined)));
+  if ([stateOpened, ...keyStoresOpened, signerLoaded].some((r) => r.status === 'rejected')) {
+    await Promise.allSettled([stateOpened, ...keyStoresOpened].map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
   }
   const state = valueOf(stateOpened);
   const keyStores = keyStoresOpened.map(valueOf);
