@@ -1,16 +1,14 @@
 // The pod-facing flows of DESIGN.md: fetch, renew, release. Each one
-// authenticates first, decides with the pure core, and writes the decision
-// down before answering: nothing signed or encrypted for the caller leaves
-// before its commit has returned, and a failed commit discards it.
+// authenticates first, decides with the pure core, writes the decision down
+// before answering, and only then signs or encrypts anything for the caller.
 
-import { randomUUID } from 'node:crypto';
 import { checkRenew, decideFetch, decideRelease, predecessorOf, type GrantClaims, type Predecessor, type StopEvidence } from '../core/designation';
 import { KeyholdError } from '../core/errors';
 import type { InterchangeProblem } from '../core/slashing-protection';
 import { grantExpiry, type Timing } from '../core/horizon';
 import type { LedgerDraft } from '../core/ledger';
 import { encryptKeyForPod, importEphemeralKey, type EphemeralKey } from '../grants/key-delivery';
-import { grantSeconds, type GrantSigner, type IssuedGrant } from '../grants/signer';
+import type { GrantSigner, IssuedGrant } from '../grants/signer';
 import type { PodIdentity } from '../identity/pod-token';
 import type { Clock, StateStore } from '../ports';
 import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisions';
@@ -142,7 +140,7 @@ export class GrantService {
         const claims: GrantClaims = { validator, slot: pod.slot, podUid: pod.podUid, epoch: after.designation.epoch };
         const exp = grantExpiry(this.d.timing, now, readAt);
         if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
-        const jti = randomUUID();
+        const grant = await this.d.signer.sign(claims, now, exp);
         const entries: LedgerDraft[] = [
           ...(this.d.refusals?.settle(validator, base.actor, now) ?? []),
           ...this.keyReadEntries(key, base, claims.epoch),
@@ -152,26 +150,15 @@ export class GrantService {
               action: decision.action,
               epoch: claims.epoch,
               reason: null,
-              details: { jti, exp: grantSeconds(now, exp).exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint, predecessor: predecessorOf(after) },
+              details: { jti: grant.jti, exp: grant.exp, keyStore: key.store, keyVersion: key.version, keyFingerprint: record.keyFingerprint, predecessor: predecessorOf(after) },
             },
             true,
           ),
         ];
-        // The signature and the encryption are made while the commit is on
-        // its way (they are most of a grant's latency); both are kept in
-        // memory until it has returned, and dropped if it fails.
         // An issue starts no wait, so its send window may count from after the key read.
-        const [committed, signed, sealed] = await Promise.allSettled([
-          commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries, { window: this.window(this.d.clock.now()) }),
-          this.d.signer.sign(claims, now, exp, jti),
-          encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch }),
-        ]);
-        if (committed.status === 'rejected') throw committed.reason;
+        await commitOrThrow(this.d.state, { next: after, expectedVersion: record.version }, entries, { window: this.window(this.d.clock.now()) });
         this.d.designations.remember(validator, after, readAt);
-        if (signed.status === 'rejected') throw signed.reason;
-        if (sealed.status === 'rejected') throw sealed.reason;
-        const grant = signed.value;
-        const jwe = sealed.value;
+        const jwe = await encryptKeyForPod(key.material, after.slashingProtection, recipient, { validator, epoch: claims.epoch });
         delivered = true;
         this.lastGrants.note(validator, { epoch: claims.epoch, podUid: claims.podUid, at: this.d.clock.now(), exp: grant.exp * 1000, kind: 'issued' });
         return { grant, key: jwe, predecessor: predecessorOf(after) };

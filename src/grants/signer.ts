@@ -27,13 +27,6 @@ export interface IssuedGrant {
   readonly jti: string;
 }
 
-/**
- * A grant's `iat` and `exp` in whole seconds from times in ms. The holder
- * counts exp - iat from when it sent its request, so both roundings must
- * shorten the lifetime: iat up, exp down.
- */
-export const grantSeconds = (now: number, exp: number): { readonly iat: number; readonly exp: number } => ({ iat: Math.ceil(now / 1000), exp: Math.floor(exp / 1000) });
-
 export async function signingKeyFromJwk(jwk: JWK): Promise<SigningKey> {
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string' || typeof jwk.kid !== 'string') {
     throw new TypeError('a broker signing key must be a private Ed25519 JWK with a kid');
@@ -85,13 +78,13 @@ export class GrantSigner {
     return { keys: [...this.byKid.values()].map((k) => k.publicJwk) };
   }
 
-  /**
-   * `now` and `exp` in ms; JWT times are whole seconds. `jti` may be drawn
-   * beforehand (grantSeconds gives the times), so a decision can ledger the
-   * grant while it is being signed.
-   */
-  async sign(claims: GrantClaims, now: number, exp: number, jti: string = randomUUID()): Promise<IssuedGrant> {
-    const { iat, exp: expS } = grantSeconds(now, exp);
+  /** `now` and `exp` in ms; JWT times are whole seconds. */
+  async sign(claims: GrantClaims, now: number, exp: number): Promise<IssuedGrant> {
+    const jti = randomUUID();
+    // The holder counts exp - iat from when it sent its request, so both
+    // roundings must shorten the lifetime: iat up, exp down.
+    const iat = Math.ceil(now / 1000);
+    const expS = Math.floor(exp / 1000);
     const token = await new SignJWT({ slot: claims.slot, pod_uid: claims.podUid, epoch: claims.epoch })
       .setProtectedHeader({ alg: 'EdDSA', kid: this.active.kid, typ: grantType })
       .setIssuer(grantIssuer)
