@@ -1,6 +1,5 @@
-// A grant's signature and its JWE are made while the commit that ledgers the
-// grant is on its way (they are most of a grant's latency), but nothing
-// leaves before that commit has returned, and a failed commit discards both.
+// Nothing of a grant leaves before the commit that ledgers it has returned,
+// and a failed commit answers neither a grant nor a key (invariant 5).
 
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
