@@ -25,6 +25,8 @@ const db = () => (rig.b.parts.state as SqliteStateStore).rawDatabase();
 describe('keyhold audit verify with a trust anchor', () => {
   it('saves the newest checkpoint, accepts a ledger that extends it, and refuses one cut back behind it', async () => {
     const trust = join(rig.dir, 'trust.json');
+    // Two checkpoints, so that cutting back behind the newest leaves an older one to verify against.
+    await rig.cli(['audit', 'checkpoint']);
     await rig.cli(['audit', 'checkpoint']);
     const first = await rig.cli(['audit', 'verify', '--save-trust', trust]);
     expect(first.code).toBe(0);

@@ -152,7 +152,9 @@ export class OperationsService {
       await commitOrThrow(this.d.state, { next, expectedVersion: current?.version ?? null }, [entry], { window: { timing: this.d.timing, decidedAt: now, clock: this.d.clock }, claimKey: key });
       return next;
     });
-    await this.checkpoint();
+    // Covered by the checkpoint schedule like every other decision: a
+    // checkpoint names every chain head, so one per import made importing a
+    // fleet quadratic in reads and in checkpoint storage.
     return { record, fingerprint: fp, replicas };
   }
 
@@ -163,16 +165,42 @@ export class OperationsService {
    */
   private async checkKeyFree(key: string, validator: string): Promise<void> {
     let owner: string | null;
-    let records: ValidatorRecord[];
+    let unindexed: ReadonlyMap<string, readonly string[]>;
     try {
-      [owner, records] = await Promise.all([this.d.state.keyOwner(key), this.d.state.listValidators()]);
+      [owner, unindexed] = await Promise.all([this.d.state.keyOwner(key), this.unindexedKeys()]);
     } catch (e) {
       throw asStateStoreError(e);
     }
-    const spellings = new Set([fingerprint(key), fingerprint(`0x${key}`)]);
-    const legacy = records.find((r) => r.id !== validator && spellings.has(r.keyFingerprint));
-    if ((owner !== null && owner !== validator) || legacy) throw new KeyholdError('key_in_use');
+    const other = (fp: string) => (unindexed.get(fp) ?? []).some((id) => id !== validator);
+    if ((owner !== null && owner !== validator) || other(fingerprint(key)) || other(fingerprint(`0x${key}`))) throw new KeyholdError('key_in_use');
   }
+
+  /**
+   * The fingerprints of records that may predate the key index, read once
+   * per instance rather than once per import (which made importing a fleet
+   * quadratic). Every record written since carries its key in the index, so
+   * what a later read would add is caught by `keyOwner`; a record rotated
+   * since keeps its old key here, which only errs towards refusing, as the
+   * index does (a key is its validator's for ever). A failed read is not
+   * kept: the next import reads again.
+   */
+  private unindexedKeys(): Promise<ReadonlyMap<string, readonly string[]>> {
+    this.unindexed ??= this.d.state.listValidators().then(
+      (records) => {
+        // Before the index, two ids could name one key: keep them all.
+        const byFingerprint = new Map<string, string[]>();
+        for (const r of records) byFingerprint.set(r.keyFingerprint, [...(byFingerprint.get(r.keyFingerprint) ?? []), r.id]);
+        return byFingerprint;
+      },
+      (e: unknown) => {
+        this.unindexed = null;
+        throw e;
+      },
+    );
+    return this.unindexed;
+  }
+
+  private unindexed: Promise<ReadonlyMap<string, readonly string[]>> | null = null;
 
   /**
    * Ledger a refused operator request token (on the broker chain: the

@@ -1,16 +1,38 @@
-// Imports that finish together (their commits landing from the SQLite commit
-// worker a few at a time) each sign a checkpoint; one broker instance signs
-// one at a time instead of racing itself for the next checkpoint seq.
+// Importing a fleet must cost each import its own validator, not the fleet:
+// an import that read every record, or signed a checkpoint over every chain
+// head, made seeding 10,000 validators quadratic (and, on DynamoDB, wrote a
+// checkpoint per import past the 400 KB item limit). Imports that finish
+// together (their commits landing from the SQLite commit worker a few at a
+// time) all succeed, and the checkpoint schedule covers them.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { StoreError, type StateStore } from '../../src/ports';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
 import { testBroker } from '../support/fixtures';
 import { importValidator } from './helpers';
 
-it('twenty concurrent imports on a file store all succeed, each with its checkpoint', async () => {
+/** The store, counting the calls whose cost grows with the fleet. */
+function counting(inner: StateStore) {
+  const calls = { listValidators: 0, chainHeads: 0 };
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'listValidators' || prop === 'chainHeads') {
+        return () => {
+          calls[prop] += 1;
+          return target[prop]();
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { store, calls };
+}
+
+it('twenty concurrent imports on a file store all succeed, and one checkpoint covers them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-imports-'));
   const state = new SqliteStateStore(join(dir, 'state.db'));
   try {
@@ -18,10 +40,38 @@ it('twenty concurrent imports on a file store all succeed, each with its checkpo
     while (!state.committingInWorker && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     const b = await testBroker({ state });
     await Promise.all(Array.from({ length: 20 }, (_, i) => importValidator(b, `v${i}`)));
-    expect((await state.latestCheckpoint())?.seq).toBe(20);
+    expect((await state.chainHeads()).length).toBe(20);
+    const cp = await b.operations.checkpoint();
+    expect(cp.heads.length).toBe(20);
     expect((await b.operations.verify()).ok).toBe(true);
   } finally {
     await state.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it('reads the fleet once per instance for its unindexed keys, and signs no checkpoint per import', async () => {
+  const { store, calls } = counting(new SqliteStateStore(':memory:'));
+  const b = await testBroker({ state: store });
+  for (let i = 0; i < 12; i++) await importValidator(b, `v${i}`);
+  expect(calls).toEqual({ listValidators: 1, chainHeads: 0 });
+  expect(await store.latestCheckpoint()).toBeNull();
+});
+
+it('reads the unindexed keys again after a failed read, rather than keeping the failure', async () => {
+  const inner = new SqliteStateStore(':memory:');
+  let down = true;
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'listValidators') return () => (down ? Promise.reject(new StoreError('sqlite', 'store down')) : target.listValidators());
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const b = await testBroker({ state: store });
+  await expect(importValidator(b, 'v1')).rejects.toThrow(/import failed: 503/);
+  expect(await inner.getValidator('v1')).toBeNull();
+  down = false;
+  await importValidator(b, 'v1');
+  expect(await inner.getValidator('v1')).not.toBeNull();
 });

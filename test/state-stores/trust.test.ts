@@ -73,6 +73,7 @@ const kinds: { name: string; skip: string | undefined; rig(): Promise<Rig> }[] =
 /** A ledger over two chains with three checkpoints, and the trust the last verify saved. */
 async function history(f: Fleet, b: Broker): Promise<{ trust: StoredCheckpoint; checkpoints: StoredCheckpoint[] }> {
   await importValidator(b);
+  await b.operations.checkpoint();
   await b.grants.fetch(f.pod(slotA, 'uid-1'), validator, f.ephemeral);
   await b.operations.checkpoint();
   await b.grants.fetch(f.pod(slotB, 'uid-x'), validator, f.ephemeral).catch(() => undefined); // denied: not designated
