@@ -225,13 +225,18 @@ describe('keeper', () => {
     const exported = { metadata: { interchange_format_version: '5', genesis_validators_root: `0x${'ab'.repeat(32)}` }, data: [] };
     let stops = 0;
     let keyLeftWhileWaiting: boolean | null = null;
-    // The wrapper's export lands 600 ms after the stop: after the keeper first looked.
+    // The wrapper's export lands only once the key is gone, and a while
+    // after: a keeper that kept the key until the export came would never
+    // see it. (A fixed 600 ms after the stop flaked on a loaded machine.)
     const keeper = keeperWith(b.client, async () => {
       if (stops++ > 0) return { evidence: 'proven', why: 'saw it exit' };
-      setTimeout(async () => {
+      void (async () => {
+        const end = Date.now() + 4000;
+        while ((await readdir(dir)).includes('keystore.json') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
         keyLeftWhileWaiting = (await readdir(dir)).includes('keystore.json');
+        await new Promise((r) => setTimeout(r, 300));
         await writeFile(join(dir, 'slashing-protection-export.json'), JSON.stringify(exported));
-      }, 600);
+      })();
       return { evidence: 'proven', why: 'saw it exit' };
     }, { config: { exportWaitMs: 5000 } });
     const running = keeper.run();

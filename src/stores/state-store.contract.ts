@@ -17,6 +17,8 @@ export interface StateStoreBackend {
   open(): Promise<StateStore>;
   /** Store something malformed as `id`'s record, as a hostile or corrupted store would answer. */
   corruptRecord(id: string): Promise<void>;
+  /** Where a checkpoint past one item is stored in parts: delete the last part of checkpoint `seq`, as a hostile store could. */
+  dropCheckpointPart?(seq: number): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -425,6 +427,37 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
         expect(await other.listCheckpoints(1, 10)).toEqual([c1, winner]);
         expect(await other.listCheckpoints(2, 10)).toEqual([winner]);
         expect(await other.listCheckpoints(1, 1)).toEqual([c1]);
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps a checkpoint over 12,000 chain heads whole (past DynamoDB\'s 400 KB item and Firestore\'s 1 MiB document), and still only once per seq', async () => {
+      const { store, open, backend, done } = await setup();
+      try {
+        // A checkpoint names every chain head: a fleet of 10,000 validators
+        // makes its body about 1 MB, whatever the store's item limit.
+        const hex = (i: number) => i.toString(16).padStart(8, '0').repeat(8);
+        const heads = Array.from({ length: 12_000 }, (_, i) => ({ chain: `fleet-validator-${String(i).padStart(5, '0')}`, seq: 1 + (i % 97), hash: hex(i) }));
+        const signed = (c: ReturnType<typeof nextCheckpoint>, signature: string): SignedCheckpoint => ({ ...c, signature });
+        const c1 = signed(nextCheckpoint(null, heads, t0, 180_000), 'sig1');
+        expect(JSON.stringify(c1).length).toBeGreaterThan(1.1 * 1024 * 1024);
+        const rival = signed(nextCheckpoint(null, heads.slice(1), t0, 180_000), 'rival');
+        const other = await open();
+        const landed = await Promise.all([store.putCheckpoint(c1), other.putCheckpoint(rival)]);
+        expect(landed.filter(Boolean)).toHaveLength(1);
+        const winner = landed[0] ? c1 : rival;
+        expect(await (await open()).latestCheckpoint()).toEqual(winner);
+        const c2 = signed(nextCheckpoint(winner, heads.slice(0, 3), t0 + 1000, 180_000), 'sig2');
+        expect(await store.putCheckpoint(c2)).toBe(true);
+        expect(await other.listCheckpoints(1, 10)).toEqual([winner, c2]);
+        expect(await other.latestCheckpoint()).toEqual(c2);
+        if (backend.dropCheckpointPart) {
+          // A part gone is an error to report, never a shorter checkpoint.
+          await backend.dropCheckpointPart(1);
+          await expect(other.listCheckpoints(1, 10)).rejects.toBeInstanceOf(StoreError);
+          expect(await other.listCheckpoints(2, 10)).toEqual([c2]);
+        }
       } finally {
         await done();
       }

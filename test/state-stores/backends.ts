@@ -3,11 +3,13 @@
 // id, a new Vault prefix), and as many store instances on it as a test wants.
 
 import { randomUUID } from 'node:crypto';
-import { PutItemCommand, type CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, PutItemCommand, QueryCommand, type CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { FieldPath } from '@google-cloud/firestore';
 import type { StateStore } from '../../src/ports';
 import { DynamoDbStateStore, dynamoClient, type DynamoSender } from '../../src/stores/dynamodb/state-store';
 import { FirestoreStateStore, firestoreClient, type FirestoreStateStoreOptions } from '../../src/stores/firestore/state-store';
 import type { StateStoreBackend } from '../../src/stores/state-store.contract';
+import { padSeq } from '../../src/stores/ledger-codec';
 import { nodeVaultKv } from '../../src/stores/vault-kv-state/kv-client';
 import { VaultKvStateStore, type VaultStateStoreOptions } from '../../src/stores/vault-kv-state/state-store';
 import { motoCredentials, motoRegion } from '../moto';
@@ -62,6 +64,12 @@ export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
     async corruptRecord(id) {
       await admin.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `V#${id}` }, sk: { S: 'RECORD' }, version: { N: '1' }, record: { S: '{"id":"v1","version":"x"}' } } }));
     },
+    async dropCheckpointPart(seq) {
+      const parts = await admin.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: `CP#${padSeq(seq)}` } }, ConsistentRead: true }));
+      const last = (parts as { Items?: { sk?: { S?: string } }[] }).Items?.at(-1)?.sk?.S;
+      if (last === undefined) throw new Error(`checkpoint ${seq} has no parts`);
+      await (admin as unknown as { send(c: DeleteItemCommand): Promise<unknown> }).send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: `CP#${padSeq(seq)}` }, sk: { S: last } } }));
+    },
     // Tables are left to die with moto (it keeps everything in memory).
     dispose: async () => admin.destroy?.(),
   };
@@ -79,6 +87,14 @@ export async function firestoreBackend(emulatorHost: string): Promise<StateStore
     async corruptRecord(id) {
       const admin = db();
       await admin.collection('keyhold_validators').doc(id).set({ version: 1, record: '{"id":"v1","version":"x"}' });
+      await admin.terminate();
+    },
+    async dropCheckpointPart(seq) {
+      const admin = db();
+      const parts = await admin.collection('keyhold_checkpoint_parts').where(FieldPath.documentId(), '>=', `${padSeq(seq)}-`).where(FieldPath.documentId(), '<', `${padSeq(seq)}.`).get();
+      const last = parts.docs.at(-1);
+      if (!last) throw new Error(`checkpoint ${seq} has no parts`);
+      await last.ref.delete();
       await admin.terminate();
     },
     dispose: async () => {

@@ -15,7 +15,8 @@
 //   HEADS              <chain>                         seq N, hash S, firstTime N, lastTime N
 //   C#<chain>          E#<seq, 12 digits>              entry S (JSON), time N
 //   T#<yyyy-mm-dd>     <time 15 d>#<chain>#<seq 12 d>  entry S, chain, validator, slot, action, time
-//   CHECKPOINTS        <checkpoint seq 12 d>            body S (JSON); put only if absent, so the chain never forks
+//   CHECKPOINTS        <checkpoint seq 12 d>            body S (JSON), or parts N + part B (its first bytes); put only if absent, so the chain never forks
+//   CP#<seq 12 d>      <part 4 d>                      part B: the rest of a checkpoint past one item, written in one transaction with it
 //   U#<token id>       USED                            expiresAt N (ms), attempt S, ttl N (s, the table's TTL attribute)
 //
 // - A chain's head lives in the HEADS partition, one item per chain: the
@@ -84,6 +85,14 @@ const S = (s: string): AttributeValue => ({ S: s });
 const N = (n: number): AttributeValue => ({ N: String(n) });
 const dayOf = (t: number): string => new Date(t).toISOString().slice(0, 10);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const padPart = (i: number): string => String(i).padStart(4, '0');
+/**
+ * A checkpoint part's bytes: an item holds at most 400 KB, names and values
+ * together (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items).
+ */
+const checkpointPartBytes = 300 * 1024;
+/** TransactWriteItems takes at most 100 actions and 4 MB in all: 12 parts, a checkpoint of about 45,000 chain heads. */
+const maxCheckpointParts = 12;
 
 export class DynamoDbStateStore implements StateStore {
   readonly name = 'dynamodb';
@@ -348,16 +357,50 @@ export class DynamoDbStateStore implements StateStore {
     return (await this.queryAll({ pk: 'HEADS' })).map((i) => this.headOf(i));
   }
 
+  /**
+   * Put only if absent, so the chain never forks. A body past one item (a
+   * checkpoint names every chain head: about 1 MB at 10,000 validators, and
+   * an item holds 400 KB) is split across parts written in one transaction
+   * with the checkpoint's own item, so a reader sees all of it or none.
+   */
   async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
-    try {
-      await this.client.send(
-        new PutItemCommand({ TableName: this.table, Item: { pk: S('CHECKPOINTS'), sk: S(padSeq(c.seq)), body: S(encodeCheckpoint(c)) }, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
-      return true;
-    } catch (e) {
-      if ((e as { name?: string }).name === 'ConditionalCheckFailedException') return false;
-      throw this.fault(e);
+    const body = Buffer.from(encodeCheckpoint(c), 'utf8');
+    const seq = padSeq(c.seq);
+    if (body.length <= checkpointPartBytes) {
+      try {
+        await this.client.send(new PutItemCommand({ TableName: this.table, Item: { pk: S('CHECKPOINTS'), sk: S(seq), body: S(body.toString('utf8')) }, ConditionExpression: 'attribute_not_exists(pk)' }));
+        return true;
+      } catch (e) {
+        if ((e as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+        throw this.fault(e);
+      }
     }
+    const parts = Array.from({ length: Math.ceil(body.length / checkpointPartBytes) }, (_, i) => body.subarray(i * checkpointPartBytes, (i + 1) * checkpointPartBytes));
+    if (parts.length > maxCheckpointParts) throw new StoreError(this.name, `a checkpoint of ${body.length} bytes is past what one transaction writes`);
+    const put = (Item: Item) => ({ Put: { TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' } });
+    const items = [put({ pk: S('CHECKPOINTS'), sk: S(seq), parts: N(parts.length), part: { B: parts[0]! } }), ...parts.slice(1).map((b, i) => put({ pk: S(`CP#${seq}`), sk: S(padPart(i + 1)), part: { B: b } }))];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return true;
+      } catch (e) {
+        if ((e as { name?: string }).name !== 'TransactionCanceledException') throw this.fault(e);
+        const codes = ((e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((r) => r.Code ?? 'None');
+        if (codes[0] === 'ConditionalCheckFailed') return false;
+        // Another broker's transaction on the same seq was in flight: try again, and one of the two will find the seq taken.
+        if (!codes.includes('TransactionConflict') || attempt >= this.appendAttempts) throw new StoreUnavailableError(this.name, `checkpoint transaction cancelled (${codes.join(',') || 'no reason'})`, { cause: e });
+        await sleep(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  private async checkpointOf(item: Item): Promise<StoredCheckpoint> {
+    if (item.body) return decodeCheckpoint(this.name, this.str(item, 'body'));
+    const count = this.num(item, 'parts');
+    const rest = count > 1 && count <= maxCheckpointParts ? await this.queryAll({ pk: `CP#${this.str(item, 'sk')}` }) : [];
+    const parts = [item, ...rest].map((p) => p.part?.B);
+    if (parts.length !== count || rest.some((p, i) => p.sk?.S !== padPart(i + 1)) || parts.some((b) => b === undefined)) throw new StoreError(this.name, 'a stored checkpoint lacks one of its parts');
+    return decodeCheckpoint(this.name, Buffer.concat(parts as Uint8Array[]).toString('utf8'));
   }
 
   /**
@@ -389,11 +432,14 @@ export class DynamoDbStateStore implements StateStore {
       new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': S('CHECKPOINTS') }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
     )) as { Items?: Item[] };
     const item = page.Items?.[0];
-    return item ? decodeCheckpoint(this.name, this.str(item, 'body')) : null;
+    return item ? this.checkpointOf(item) : null;
   }
 
   async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
-    return this.range('CHECKPOINTS', padSeq(Math.max(1, fromSeq)), limit, (item) => decodeCheckpoint(this.name, this.str(item, 'body')));
+    const items = await this.range('CHECKPOINTS', padSeq(Math.max(1, fromSeq)), limit, (item) => item);
+    const out: StoredCheckpoint[] = [];
+    for (const item of items) out.push(await this.checkpointOf(item));
+    return out;
   }
 
   async health(): Promise<Health> {

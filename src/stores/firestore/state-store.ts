@@ -13,7 +13,8 @@
 //   <p>_chains/<chain>                    head: { seq, hash, commit }
 //   <p>_chains/<chain>/entries/<seq 12 d> { entry (JSON text), time }
 //   <p>_ledger/<time 15 d>#<chain>#<seq>  { entry, chain, validator, slot, action, time }
-//   <p>_checkpoint_chain/<seq 12 d>       { order (= the seq), body (JSON text) }, created only if absent
+//   <p>_checkpoint_chain/<seq 12 d>       { order (= the seq), body (JSON text) | parts, part (its first bytes) }, created only if absent
+//   <p>_checkpoint_parts/<seq>-<part 4 d> { part }: the rest of a checkpoint past one document, created in one batch with it
 //   <p>_used_tokens/<token id>            { expiresAt (ms), attempt, expireAt (Timestamp, the TTL policy's field) }
 //
 // Records and entries are stored as JSON text, not as Firestore maps, so what
@@ -74,6 +75,14 @@ export interface FirestoreStateStoreOptions {
 }
 
 const scanPage = 300;
+const partId = (seq: string, i: number): string => `${seq}-${String(i).padStart(4, '0')}`;
+/**
+ * A checkpoint part's bytes: a document holds 1 MiB, a field 1,048,487
+ * bytes (https://cloud.google.com/firestore/quotas#collections_documents_and_fields).
+ */
+const checkpointPartBytes = 512 * 1024;
+/** A request carries at most 10 MiB (same page): 16 parts, a checkpoint of about 80,000 chain heads. */
+const maxCheckpointParts = 16;
 
 export class FirestoreStateStore implements StateStore {
   readonly name = 'firestore';
@@ -95,6 +104,7 @@ export class FirestoreStateStore implements StateStore {
   private entries = (chain: string) => this.chains().doc(chain).collection('entries');
   private ledger = () => this.db.collection(`${this.p}_ledger`);
   private checkpoints = () => this.db.collection(`${this.p}_checkpoint_chain`);
+  private checkpointParts = () => this.db.collection(`${this.p}_checkpoint_parts`);
   private usedTokens = () => this.db.collection(`${this.p}_used_tokens`);
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
@@ -231,15 +241,44 @@ export class FirestoreStateStore implements StateStore {
     return snaps.docs.map((d) => this.headOf(d.id, d)!);
   }
 
+  /**
+   * Created only if absent, so the chain never forks. A body past one
+   * document (a checkpoint names every chain head: about 1 MB at 10,000
+   * validators, and a field holds 1,048,487 bytes) is split across parts
+   * created in one batch with the checkpoint's own document, so a reader
+   * sees all of it or none.
+   */
   async putCheckpoint(c: StoredCheckpoint): Promise<boolean> {
+    const body = encodeCheckpoint(c);
+    const seq = padSeq(c.seq);
+    const bytes = Buffer.from(body, 'utf8');
     try {
-      await this.checkpoints().doc(padSeq(c.seq)).create({ order: c.seq, body: encodeCheckpoint(c) });
+      if (bytes.length <= checkpointPartBytes) {
+        await this.checkpoints().doc(seq).create({ order: c.seq, body });
+        return true;
+      }
+      const parts = Array.from({ length: Math.ceil(bytes.length / checkpointPartBytes) }, (_, i) => bytes.subarray(i * checkpointPartBytes, (i + 1) * checkpointPartBytes));
+      if (parts.length > maxCheckpointParts) throw new StoreError(this.name, `a checkpoint of ${bytes.length} bytes is past what one batch writes`);
+      const batch = this.db.batch().create(this.checkpoints().doc(seq), { order: c.seq, parts: parts.length, part: parts[0]! });
+      parts.slice(1).forEach((b, i) => batch.create(this.checkpointParts().doc(partId(seq, i + 1)), { part: b }));
+      await batch.commit();
       return true;
     } catch (e) {
       // ALREADY_EXISTS: another broker appended this seq first.
       if ((e as { code?: unknown }).code === 6) return false;
       throw this.fault(e);
     }
+  }
+
+  private async checkpointOf(doc: DocumentSnapshot): Promise<StoredCheckpoint> {
+    const body: unknown = doc.get('body');
+    if (body !== undefined) return decodeCheckpoint(this.name, body);
+    const count = this.num(doc, 'parts');
+    if (count < 2 || count > maxCheckpointParts) throw new StoreError(this.name, 'a stored checkpoint has a bad part count');
+    const rest = await this.call(() => this.db.getAll(...Array.from({ length: count - 1 }, (_, i) => this.checkpointParts().doc(partId(doc.id, i + 1)))));
+    const parts: unknown[] = [doc.get('part'), ...rest.map((p) => (p.exists ? p.get('part') : undefined))];
+    if (!parts.every((b): b is Uint8Array => b instanceof Uint8Array)) throw new StoreError(this.name, 'a stored checkpoint lacks one of its parts');
+    return decodeCheckpoint(this.name, Buffer.concat(parts).toString('utf8'));
   }
 
   /**
@@ -275,13 +314,15 @@ export class FirestoreStateStore implements StateStore {
     // Firestore scans document ids ascending only; a copy of the seq in a field has a descending single-field index.
     const snaps = await this.call(() => this.checkpoints().orderBy('order', 'desc').limit(1).get());
     const doc = snaps.docs[0];
-    return doc ? decodeCheckpoint(this.name, doc.get('body')) : null;
+    return doc ? this.checkpointOf(doc) : null;
   }
 
   async listCheckpoints(fromSeq: number, limit: number): Promise<StoredCheckpoint[]> {
     if (limit <= 0) return [];
     const snaps = await this.call(() => this.checkpoints().orderBy(FieldPath.documentId()).where(FieldPath.documentId(), '>=', padSeq(Math.max(1, fromSeq))).limit(limit).get());
-    return snaps.docs.map((d) => decodeCheckpoint(this.name, d.get('body')));
+    const out: StoredCheckpoint[] = [];
+    for (const d of snaps.docs) out.push(await this.checkpointOf(d));
+    return out;
   }
 
   async health(): Promise<Health> {
