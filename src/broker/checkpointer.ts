@@ -25,6 +25,8 @@ export interface CheckpointerDeps {
 }
 
 const putAttempts = 4;
+/** After a failed checkpoint, commits wait this long before trying again (the timer keeps its own pace). */
+export const retryAfterFailureMs = 10_000;
 /** At most this many checkpoints copied to the witness in one catch-up. */
 const witnessBatch = 100;
 
@@ -111,12 +113,19 @@ export class Checkpointer {
     this.localUncovered += entries.length;
     this.firstLocalAt ??= now;
     if (this.localUncovered < this.d.schedule.everyEntries && now - this.firstLocalAt < this.d.schedule.everyMs) return;
+    // Once due, every commit would try again: a store too slow for the
+    // checkpoint's reads would get them once per decision, each abandoned
+    // at its timeout but still worked on by the store.
+    if (now < this.retryAt) return;
     try {
       await this.ifDue();
     } catch (e) {
+      this.retryAt = this.d.clock.now() + retryAfterFailureMs;
       this.d.logger?.log('warn', 'checkpoint_failed', { error: (e as { code?: string }).code ?? (e as Error).name });
     }
   }
+
+  private retryAt = 0;
 
   /** For runtimes that live between requests: check on a timer. Returns the stop function. */
   start(tickMs: number = Math.max(1000, Math.floor(this.d.schedule.everyMs / 2))): () => void {

@@ -1,6 +1,7 @@
-# moto_server for the fleet bench (test/bench/fleet-renew.ts), with one change:
-# TransactWriteItems snapshots only the items it touches instead of the whole
-# table, and transactions run one at a time.
+# moto_server for the fleet bench (test/bench/fleet-renew.ts), with two
+# changes: TransactWriteItems snapshots only the items it touches instead of
+# the whole table, and transactions run one at a time; and a Query of the
+# table (not of an index) looks at its own partition only.
 #
 # Why: moto 5.2.1's transact_write_items deep-copies the whole table once per
 # item of the transaction, to roll back on cancellation
@@ -16,6 +17,15 @@
 # Semantics kept: all or nothing (a cancelled transaction restores every item
 # it touched, as moto does), conditions checked by moto's own code. Serialising
 # transactions is what DynamoDB's serializable transactions promise anyway.
+#
+# Query: moto 5.2.1's Table.query collects its candidates from all_items(),
+# which lists and sorts every item of the table (moto/dynamodb/models/table.py),
+# so one Query of a 3-item partition took 4 s at 4,000 validators, and the
+# broker's checkpoint reads (latestCheckpoint, chainHeads) timed out; DynamoDB
+# reads only the partition. Here all_items() answers, for the duration of one
+# table Query, that partition's items in sort-key order, which is what the
+# stock code then keeps of the whole table anyway; filters, pages, limits and
+# direction are moto's own code.
 #
 #   python moto-fleet.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 
@@ -70,8 +80,34 @@ def transact_write_items(self, transact_items):
             raise
 
 
+_stock_query = Table.query
+_stock_all_items = Table.all_items
+_partition = threading.local()
+
+
+def all_items(self):
+    only = getattr(_partition, "items", None)
+    if only is not None and only[0] is self:
+        return only[1]
+    return _stock_all_items(self)
+
+
+def query(self, hash_key, *args, **kwargs):
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    if index_name is not None or hash_key is None or not self.range_key_attr:
+        return _stock_query(self, hash_key, *args, **kwargs)
+    rows = self.items.get(hash_key) or {}
+    _partition.items = (self, sorted(rows.values(), key=lambda x: x.range_key))
+    try:
+        return _stock_query(self, hash_key, *args, **kwargs)
+    finally:
+        _partition.items = None
+
+
 models.copy = _TablesUncopied
 DynamoDBBackend.transact_write_items = transact_write_items
+Table.all_items = all_items
+Table.query = query
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,4 @@
-import { DynamoDBClient, GetItemCommand, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, TransactWriteItemsCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithMoto, motoCredentials, motoRegion } from '../moto';
@@ -7,7 +7,8 @@ import { startPatchedMoto, type Moto } from '../support/moto-server';
 import { benchDir } from './children';
 
 // The fleet bench's moto (moto-fleet.py) must keep what stock moto's
-// transactions promise: all or nothing, conditions checked. That it is
+// transactions promise: all or nothing, conditions checked; and a Query
+// that looks at its partition only must answer what DynamoDB does. That it is
 // faster on a large table is a speed figure, so it is the bench's seeding
 // progress that shows it, not a timed test.
 describeWithMoto('moto for the fleet bench: transactions snapshot only what they touch', () => {
@@ -62,5 +63,37 @@ describeWithMoto('moto for the fleet bench: transactions snapshot only what they
     const r = await db.send(new UpdateItemCommand({ TableName, Key: key('C'), UpdateExpression: 'SET version = :n', ExpressionAttributeValues: { ':n': { N: '5' } }, ReturnValues: 'ALL_OLD' }));
     expect(r.Attributes?.['version']).toEqual({ N: '1' });
     expect((await get('C'))?.['version']).toEqual({ N: '5' });
+  });
+
+  it('a query answers its own partition only, in sort-key order either way, by pages, with its key condition', async () => {
+    const put = (pk: string, sk: string) => db.send(new PutItemCommand({ TableName, Item: { pk: { S: pk }, sk: { S: sk }, v: { S: `${pk}/${sk}` } } }));
+    for (const sk of ['c', 'a', 'e', 'b', 'd']) await put('Q1', sk);
+    for (const sk of ['a', 'z']) await put('Q2', sk);
+    await put('Q0', 'm');
+    const pages = async (input: { forward: boolean; limit: number; from?: string }) => {
+      const out: string[] = [];
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const page = await db.send(
+          new QueryCommand({
+            TableName,
+            KeyConditionExpression: input.from === undefined ? 'pk = :pk' : 'pk = :pk AND sk >= :from',
+            ExpressionAttributeValues: { ':pk': { S: 'Q1' }, ...(input.from === undefined ? {} : { ':from': { S: input.from } }) },
+            ScanIndexForward: input.forward,
+            Limit: input.limit,
+            ConsistentRead: true,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        out.push(...(page.Items ?? []).map((i) => i['v']!.S!));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return out;
+    };
+    expect(await pages({ forward: true, limit: 2 })).toEqual(['Q1/a', 'Q1/b', 'Q1/c', 'Q1/d', 'Q1/e']);
+    expect(await pages({ forward: false, limit: 3 })).toEqual(['Q1/e', 'Q1/d', 'Q1/c', 'Q1/b', 'Q1/a']);
+    expect(await pages({ forward: true, limit: 10, from: 'c' })).toEqual(['Q1/c', 'Q1/d', 'Q1/e']);
+    const none = await db.send(new QueryCommand({ TableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'Q9' } } }));
+    expect(none.Items).toEqual([]);
   });
 });
