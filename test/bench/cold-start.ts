@@ -15,6 +15,14 @@
 // reading the designation and the key, one transaction with its ledger entry
 // and the JWE all count. Its floor is that runtime's hello-world cold start
 // plus the same grant sent again to the now warm process (warm_grant_ms).
+//
+// The function processes, hello and broker alike, run on the deploy
+// runtime's Node (functions/runtime.ts), found by functions/deploy-node.ts:
+// KEYHOLD_DEPLOY_NODE, this process, or the Node 22 .ci/run installs; the
+// Lambda ones with the flags Lambda's bootstrap passes (lambdaNodeFlags).
+// Without that Node they run on this one, the bench says so on stderr and
+// function_node.deploy_major is 0. Each process gets an empty temporary
+// directory of its own, as a new instance does.
 
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,6 +36,8 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import * as grpc from '@grpc/grpc-js';
 import { build } from 'esbuild';
+import { findDeployNode } from '../../functions/deploy-node';
+import { deployRuntime, lambdaDefaultMemoryMb, lambdaNodeFlags } from '../../functions/runtime';
 import { generateSigningJwk } from '../../src/grants/signer';
 import { crc32c } from '../../src/stores/gcp-secret-manager/crc32c';
 import { startGcpSecretManagerEmulator } from '../emulators/gcp-secret-manager/server';
@@ -43,7 +53,30 @@ export interface Target {
   readonly bundle: string;
   readonly hello: string;
   readonly env: Record<string, string>;
+  /** Flags the platform starts Node with. */
+  readonly nodeFlags: readonly string[];
 }
+
+/** The Node that runs the function processes, and whether it is the deploy runtime's major. */
+export interface FunctionNode {
+  readonly path: string;
+  readonly version: string;
+  readonly deployMajor: boolean;
+}
+
+/** The deploy runtime's Node when there is one here; otherwise this process's, said loudly. */
+export function functionNode(env: NodeJS.ProcessEnv = process.env): FunctionNode {
+  const found = findDeployNode(env);
+  if ('reason' in found) {
+    progress(`FALLBACK: the function processes run on this process's Node ${process.version}, NOT the deploy runtime's Node ${deployRuntime.nodeMajor} (${found.reason})`);
+    return { path: process.execPath, version: process.version, deployMajor: false };
+  }
+  progress(`the function processes run on Node ${found.version} (${found.source}: ${found.path}), the deploy runtime's major`);
+  return { path: found.path, version: found.version, deployMajor: true };
+}
+
+let fnNode: FunctionNode | undefined;
+const nodeForFunctions = () => (fnNode ??= functionNode());
 
 // Nothing listens on port 9 (discard) on loopback: connections are refused at once.
 const nowhere = 'http://127.0.0.1:9';
@@ -98,6 +131,7 @@ export const targets: readonly Target[] = [
       AWS_SECRET_ACCESS_KEY: 'testing',
       AWS_LAMBDA_FUNCTION_NAME: 'keyhold',
     },
+    nodeFlags: lambdaNodeFlags(lambdaDefaultMemoryMb),
   },
   {
     key: 'gcp',
@@ -118,6 +152,8 @@ export const targets: readonly Target[] = [
       FIRESTORE_EMULATOR_HOST: '127.0.0.1:9',
       K_SERVICE: 'keyhold',
     },
+    // Cloud Functions starts functions-framework with no V8 flag of its own that this project knows of.
+    nodeFlags: [],
   },
 ];
 
@@ -140,12 +176,19 @@ export async function buildHello(t: Target, dir: string): Promise<string> {
   return outfile;
 }
 
-/** `nodeArgs` (a profile): the runner is let exit on its own, so what it writes at exit is complete. */
-async function runOnce(kind: string, bundle: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ ms: number; status: number | null; body: string; warmMs?: number | null }> {
+/**
+ * One fresh function process on the function Node, with the platform's
+ * flags and an empty temporary directory of its own (a new instance's /tmp
+ * is empty). `nodeArgs` (a profile): the runner is let exit on its own, so
+ * what it writes at exit is complete.
+ */
+async function runOnce(t: Pick<Target, 'runner' | 'nodeFlags'>, bundle: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ ms: number; status: number | null; body: string; warmMs?: number | null }> {
   const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(KEYHOLD_|AWS_|GOOGLE_|FIRESTORE_)/.test(k)) clean[k] = v;
+  // NODE_OPTIONS would add flags the platform does not pass.
+  for (const [k, v] of Object.entries(process.env)) if (!/^(KEYHOLD_|AWS_|GOOGLE_|FIRESTORE_|NODE_OPTIONS$)/.test(k)) clean[k] = v;
+  const tmp = await mkdtemp(join(tmpdir(), 'keyhold-bench-instance-'));
   const start = performance.now();
-  const proc = spawnBounded(process.execPath, [...nodeArgs, join(benchDir, 'function-runner.mjs'), kind, bundle], { env: { ...clean, ...env }, lifeMs: 30_000 });
+  const proc = spawnBounded(nodeForFunctions().path, [...t.nodeFlags, ...nodeArgs, join(benchDir, 'function-runner.mjs'), t.runner, bundle], { env: { ...clean, TMPDIR: tmp, ...env }, lifeMs: 30_000 });
   try {
     const answer = await firstJsonLine<{ status: number | null; body: string; warmMs?: number | null }>(proc, 25_000);
     const ms = performance.now() - start;
@@ -154,11 +197,12 @@ async function runOnce(kind: string, bundle: string, env: Record<string, string>
     return { ms, ...answer };
   } finally {
     await proc.stop(1000);
+    await rm(tmp, { recursive: true, force: true });
   }
 }
 
 export async function coldStarts(runs: number, { profile = false }: { profile?: boolean } = {}): Promise<Figures> {
-  const names = ['cold_start_ms', 'hello_cold_start_ms', 'cold_start_vs_hello', 'cold_grant_ms', 'warm_grant_ms', 'cold_grant_floor_hello_ms', 'cold_grant_vs_floor', 'bundle_bytes'];
+  const names = ['function_node', 'cold_start_ms', 'hello_cold_start_ms', 'cold_start_vs_hello', 'cold_grant_ms', 'warm_grant_ms', 'cold_grant_floor_hello_ms', 'cold_grant_vs_floor', 'bundle_bytes'];
   const none = (reason: string): Figures => Object.fromEntries(names.map((n) => [n, unavailable(n, reason)]));
   if (!existsSync(join(repoRoot, 'functions', 'build.ts'))) return none('functions/build.ts does not exist yet (no function bundles to start)');
 
@@ -178,6 +222,8 @@ export async function coldStarts(runs: number, { profile = false }: { profile?: 
   const warmGrant: Record<string, number | null> = {};
   const floorHello: Record<string, number | null> = {};
   const vsFloor: Record<string, number | null> = {};
+  const node = nodeForFunctions();
+  const [major, minor, patch] = node.version.slice(1).split('.').map(Number) as [number, number, number];
   const stops: (() => Promise<void>)[] = [];
   try {
     for (const t of targets) {
@@ -207,8 +253,8 @@ export async function coldStarts(runs: number, { profile = false }: { profile?: 
       let c: { ms: number; status: number | null; body: string } = { ms: 0, status: null, body: '' };
       try {
         for (let i = 0; i < runs; i++) {
-          helloRuns.push((await runOnce(t.runner, helloBundle, {})).ms);
-          c = await runOnce(t.runner, bundle, env);
+          helloRuns.push((await runOnce(t, helloBundle, {})).ms);
+          c = await runOnce(t, bundle, env);
           if (c.status !== 200) break;
           realRuns.push(c.ms);
         }
@@ -239,13 +285,14 @@ export async function coldStarts(runs: number, { profile = false }: { profile?: 
       warmGrant[t.key] = grant?.warm ?? null;
       floorHello[t.key] = grant?.hello ?? null;
       vsFloor[t.key] = grant ? round(grant.cold / (grant.hello + grant.warm), 2) : null;
-      if (grant) progress(`cold_grant_vs_floor.${t.key}: ${vsFloor[t.key]} (cold ${grant.cold} ms against hello ${grant.hello} + warm ${grant.warm} ms, measured in turn)`);
+      if (grant) progress(`cold_grant_vs_floor.${t.key}: ${vsFloor[t.key]} (cold ${grant.cold} ms against hello ${grant.hello} + warm ${grant.warm} ms, measured in turn, on Node ${node.version}${t.nodeFlags.length ? ` ${t.nodeFlags.join(' ')}` : ''})`);
     }
   } finally {
     for (const stop of stops) await stop();
     await rm(dir, { recursive: true, force: true });
   }
   return {
+    function_node: { major, minor, patch, deploy_major: node.deployMajor ? 1 : 0 },
     cold_start_ms: cold,
     hello_cold_start_ms: hello,
     cold_start_vs_hello: ratio,
@@ -353,7 +400,7 @@ export async function coldGrantMs(t: Target, helloBundle: string, runs: number, 
     // the import is tried again, with a new request token each time.
     let seeded = { status: null as number | null, body: '' };
     for (let attempt = 0; attempt < 4 && seeded.status !== 201; attempt++) {
-      seeded = await runWith(t.runner, bundle, env, {
+      seeded = await runWith(t, bundle, env, {
         method: 'PUT',
         path: importPath,
         headers: { authorization: `Bearer ${await operator.token('PUT', importPath, Date.now(), { body: importBody })}`, 'content-type': 'application/json' },
@@ -369,7 +416,7 @@ export async function coldGrantMs(t: Target, helloBundle: string, runs: number, 
     const hello: number[] = [];
     const grantOnce = async (nodeArgs: readonly string[] = []) => {
       const token = await cluster.podToken({ podName: 'v1-0', podUid, now: Date.now() });
-      return runWith(t.runner, bundle, { ...env, BENCH_WARM: '1' }, {
+      return runWith(t, bundle, { ...env, BENCH_WARM: '1' }, {
         method: 'POST',
         path: '/v1/grants',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -377,7 +424,7 @@ export async function coldGrantMs(t: Target, helloBundle: string, runs: number, 
       }, nodeArgs);
     };
     for (let i = 0; i < runs; i++) {
-      hello.push((await runOnce(t.runner, helloBundle, {})).ms);
+      hello.push((await runOnce(t, helloBundle, {})).ms);
       const r = await grantOnce();
       if (r.status !== 201) return unavailable(figure, `the first grant answered ${r.status} (${r.body})`);
       if (typeof r.warmMs !== 'number') return unavailable(figure, 'the warm grant after the first did not answer as the first did');
@@ -401,6 +448,6 @@ export async function coldGrantMs(t: Target, helloBundle: string, runs: number, 
   }
 }
 
-function runWith(kind: string, bundle: string, env: Record<string, string>, req: { method: string; path: string; headers: Record<string, string>; body: string }, nodeArgs: readonly string[] = []) {
-  return runOnce(kind, bundle, { ...env, BENCH_METHOD: req.method, BENCH_PATH: req.path, BENCH_HEADERS: JSON.stringify(req.headers), BENCH_BODY: req.body }, nodeArgs);
+function runWith(t: Pick<Target, 'runner' | 'nodeFlags'>, bundle: string, env: Record<string, string>, req: { method: string; path: string; headers: Record<string, string>; body: string }, nodeArgs: readonly string[] = []) {
+  return runOnce(t, bundle, { ...env, BENCH_METHOD: req.method, BENCH_PATH: req.path, BENCH_HEADERS: JSON.stringify(req.headers), BENCH_BODY: req.body }, nodeArgs);
 }

@@ -57,6 +57,7 @@ const groupOf: Record<string, Group> = {
   ledger_entries_per_validator_day: 'fleet',
   cost_per_validator_month: 'fleet',
   cost_secret_per_validator_month: 'fleet',
+  function_node: 'cold-start',
   cold_start_ms: 'cold-start',
   hello_cold_start_ms: 'cold-start',
   cold_start_vs_hello: 'cold-start',

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deployRuntime } from '../../functions/runtime';
+import { deployRuntime, lambdaDefaultMemoryMb, lambdaNodeFlags } from '../../functions/runtime';
 import type { TfConfig } from './hcl';
 import { firstBlock, parseModule, resources } from './hcl';
 
@@ -32,6 +32,11 @@ describe('deployment runtimes', () => {
     const condition = String((v.validation as { condition: string }[])[0]?.condition);
     const allowed = [...condition.matchAll(/"(nodejs[0-9.x]+)"/g)].map((m) => m[1]);
     expect(allowed).toEqual([deployRuntime.lambda]);
+  });
+
+  it("the bench starts its Lambda processes with the flags of Lambda's default memory size", () => {
+    expect(aws.variable.memory_size?.[0]?.default).toBe(lambdaDefaultMemoryMb);
+    expect(lambdaNodeFlags(512)).toEqual(['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=25', '--max-old-space-size=461']);
   });
 
   it('Cloud Functions builds with that runtime', () => {
