@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { costPerValidatorMonth } from './cost';
-import { meanBilledMs, roundTripsOf, type DayCounts, type FleetDay } from './fleet-day';
+import { checkpointShare, costPerValidatorMonth } from './cost';
+import { checkpointBytesPerHead, meanBilledMs, roundTripsOf, type DayCounts, type FleetDay } from './fleet-day';
 import { assumptions, aws, gcp } from './prices';
 import { table } from './report';
 
@@ -12,6 +12,7 @@ const day = (held: Partial<DayCounts>, standby: Partial<DayCounts> = {}, promoti
   standbyMany: { ...none, ...many },
   keysPerPod: 100,
   promotion: { ...none, ...promotion },
+  checkpointBytesPerHead: 0,
 });
 
 describe('cost per validator-month', () => {
@@ -77,5 +78,27 @@ describe('cost per validator-month', () => {
   it('counts pods of many keys from their own counts', () => {
     const c = day({ state_reads: 1000 }, {}, {}, { state_reads: 10 });
     expect(costPerValidatorMonth(c, 'many').aws.held).toBeCloseTo(costPerValidatorMonth(c, 'one').aws.held / 100, 12);
+  });
+
+  it('charges each validator its head in every checkpoint: by size on DynamoDB, by document on Firestore, and the chain kept', () => {
+    // A head of 100 bytes in 1,440 checkpoints a day: 4.32 MB a month, kept for twelve.
+    const share = checkpointShare(100);
+    const month = assumptions.checkpointsPerDay * assumptions.daysPerMonth;
+    expect(month).toBe(43_200);
+    const awsWrites = ((month * (100 / 1024) * 2) / 1e6) * aws.dynamoPerMillionWriteUnits;
+    const awsStorage = ((month * 100 * assumptions.monthsOfCheckpointsKept) / 1e9) * aws.dynamoPerGbMonth;
+    expect(share.aws).toBeCloseTo(awsWrites + awsStorage, 12);
+    // 10,000 heads of 100 bytes: two documents of 512 KiB per checkpoint, for the whole fleet.
+    const gcpWrites = ((month * 2) / assumptions.fleetValidators / 1e5) * gcp.firestorePer100kWrites;
+    const gcpStorage = ((month * 100 * assumptions.monthsOfCheckpointsKept) / 2 ** 30) * gcp.firestorePerGibMonth;
+    expect(share.gcp).toBeCloseTo(gcpWrites + gcpStorage, 12);
+    const c = costPerValidatorMonth({ ...day({}), checkpointBytesPerHead: 100 });
+    expect(c.aws.checkpoints).toBe(share.aws);
+    expect(c.aws.beyondSecret).toBe(share.aws);
+  });
+
+  it('measures a checkpoint head as the stores write it', () => {
+    // {"chain":"validator-00042","seq":1502,"hash":"<64 hex>"} and a comma: 113 bytes.
+    expect(checkpointBytesPerHead(1000)).toBeCloseTo(113, 0);
   });
 });

@@ -15,6 +15,8 @@ export interface CloudCost {
   readonly held: number;
   readonly standby: number;
   readonly promotions: number;
+  /** The validator's share of the checkpoint chain: writing its head into every checkpoint, and keeping them. */
+  readonly checkpoints: number;
 }
 
 const billed = (ms: number, step: number) => Math.ceil(ms / step) * step;
@@ -45,14 +47,34 @@ function gcpMonth(d: DayCounts, times: number): number {
   return requests + compute + reads + writes + secretCalls;
 }
 
+/**
+ * One validator's share of the checkpoint chain a month, from the bytes its
+ * head takes in a checkpoint. On DynamoDB a checkpoint of a fleet is written
+ * in one transaction (past one item it is split into parts): write units by
+ * size. On Firestore a write is a document whatever its size: the fleet's
+ * checkpoint is a few documents, shared by all its validators. Both keep
+ * every checkpoint: storage grows by the month.
+ */
+export function checkpointShare(bytesPerHead: number): { aws: number; gcp: number } {
+  const checkpoints = a.checkpointsPerDay * a.daysPerMonth;
+  const keptBytes = checkpoints * bytesPerHead * a.monthsOfCheckpointsKept;
+  const awsWrites = ((checkpoints * (bytesPerHead / 1024) * aws.dynamoWriteUnitsPerTransactItem) / 1e6) * aws.dynamoPerMillionWriteUnits;
+  const awsStorage = (keptBytes / 1e9) * aws.dynamoPerGbMonth;
+  const documents = Math.ceil((a.fleetValidators * bytesPerHead) / a.firestoreCheckpointPartBytes);
+  const gcpWrites = ((checkpoints * documents) / a.fleetValidators / 1e5) * gcp.firestorePer100kWrites;
+  const gcpStorage = (keptBytes / 2 ** 30) * gcp.firestorePerGibMonth;
+  return { aws: awsWrites + awsStorage, gcp: gcpWrites + gcpStorage };
+}
+
 /** `pods`: 'one' for pods of one key, 'many' for pods of `day.keysPerPod` keys. */
-function split(day: FleetDay, pods: 'one' | 'many', month: (d: DayCounts, times: number) => number, secret: number): CloudCost {
+function split(day: FleetDay, pods: 'one' | 'many', month: (d: DayCounts, times: number) => number, secret: number, checkpoints: number): CloudCost {
   const held = month(pods === 'one' ? day.held : day.heldMany, a.daysPerMonth);
   const standby = month(pods === 'one' ? day.standby : day.standbyMany, a.daysPerMonth);
   const promotions = month(day.promotion, a.promotionsPerMonth);
-  return { beyondSecret: held + standby + promotions, secret, held, standby, promotions };
+  return { beyondSecret: held + standby + promotions + checkpoints, secret, held, standby, promotions, checkpoints };
 }
 
 export function costPerValidatorMonth(day: FleetDay, pods: 'one' | 'many' = 'one'): { aws: CloudCost; gcp: CloudCost } {
-  return { aws: split(day, pods, awsMonth, aws.secretPerMonth), gcp: split(day, pods, gcpMonth, gcp.secretVersionPerMonth) };
+  const share = checkpointShare(day.checkpointBytesPerHead);
+  return { aws: split(day, pods, awsMonth, aws.secretPerMonth, share.aws), gcp: split(day, pods, gcpMonth, gcp.secretVersionPerMonth, share.gcp) };
 }

@@ -22,6 +22,9 @@ import { testBroker, type TestBroker } from '../support/fixtures';
 import { importValidator, pod, podHeaders, promote, slot0, slot1, type TestPod } from '../http/helpers';
 import { progress, round } from './report';
 import { assumptions, aws, gcp } from './prices';
+import { defaultSchedule, maxLagFor, nextCheckpoint } from '../../src/core/checkpoints';
+import { sha256Hex } from '../../src/core/ledger';
+import { encodeCheckpoint } from '../../src/stores/ledger-codec';
 
 /** Store calls and ledger entries of one scenario. */
 // A type, not an interface, so it is a figure (a record of numbers) as it stands.
@@ -316,6 +319,19 @@ export interface FleetDay {
   readonly standbyMany: DayCounts;
   readonly keysPerPod: number;
   readonly promotion: DayCounts;
+  /** What one validator's chain head adds to a stored checkpoint, bytes (checkpointBytesPerHead). */
+  readonly checkpointBytesPerHead: number;
+}
+
+/**
+ * Bytes a chain head takes in a stored checkpoint of a fleet: the codec the
+ * stores write, over heads named as a fleet's validators are, with real
+ * hashes and seqs of a year of standby entries.
+ */
+export function checkpointBytesPerHead(validators: number): number {
+  const heads = Array.from({ length: validators }, (_, i) => ({ chain: `validator-${String(i).padStart(5, '0')}`, seq: 1460 + (i % 100), hash: sha256Hex(String(i)) }));
+  const stored = (hs: typeof heads) => Buffer.byteLength(encodeCheckpoint({ ...nextCheckpoint(null, hs, Date.UTC(2026, 11, 1), maxLagFor(defaultSchedule)), signature: 'x'.repeat(200) }));
+  return (stored(heads) - stored([])) / validators;
 }
 
 export async function fleetDay(): Promise<FleetDay> {
@@ -332,5 +348,7 @@ export async function fleetDay(): Promise<FleetDay> {
   }
   const promo = await promotion();
   progress(`  one promotion: ${JSON.stringify(promo)}`);
-  return { held: out.held!, standby: out.standby!, heldMany: out.heldMany!, standbyMany: out.standbyMany!, keysPerPod, promotion: promo };
+  const bytesPerHead = checkpointBytesPerHead(assumptions.fleetValidators);
+  progress(`  checkpoint bytes per chain head, in a checkpoint of ${assumptions.fleetValidators} validators: ${bytesPerHead.toFixed(1)}`);
+  return { held: out.held!, standby: out.standby!, heldMany: out.heldMany!, standbyMany: out.standbyMany!, keysPerPod, promotion: promo, checkpointBytesPerHead: bytesPerHead };
 }

@@ -4,6 +4,8 @@
 // secrets, nam5 for Firestore). Change a number here when a price moves and
 // say when you read it.
 
+import { defaultSchedule } from '../../src/core/checkpoints';
+
 export const priceDate = '2026-12-01';
 
 export const aws = {
@@ -19,6 +21,8 @@ export const aws = {
   dynamoReadUnitsPerRead: 1,
   /** TransactWriteItems: 2 write units per item up to 1 KB (same page). */
   dynamoWriteUnitsPerTransactItem: 2,
+  /** Standard table class, per GB-month of stored data (same page). */
+  dynamoPerGbMonth: 0.25,
   /** https://aws.amazon.com/secrets-manager/pricing/ */
   secretPerMonth: 0.4,
   secretsManagerPer10kCalls: 0.05,
@@ -34,6 +38,8 @@ export const gcp = {
   /** https://cloud.google.com/firestore/pricing (nam5 multi-region, Standard edition) */
   firestorePer100kReads: 0.06,
   firestorePer100kWrites: 0.18,
+  /** Stored data, per GiB-month (same page). */
+  firestorePerGibMonth: 0.18,
   /** https://cloud.google.com/secret-manager/pricing */
   secretVersionPerMonth: 0.06,
   secretManagerPer10kAccesses: 0.03,
@@ -61,4 +67,19 @@ export const assumptions = {
   daysPerMonth: 30,
   /** Planned promotions per validator-month (maintenance, node drains). */
   promotionsPerMonth: 1,
+  /**
+   * The fleet a checkpoint names: each checkpoint holds every chain head, so
+   * its size, not its count, grows with the fleet (issue 17's 10,000).
+   */
+  fleetValidators: 10_000,
+  /**
+   * Checkpoints a day: one per schedule interval (src/core/checkpoints.ts,
+   * 60 s by default), since a fleet with standbys always has an entry
+   * uncovered (standby: 4 ledger entries a validator-day).
+   */
+  checkpointsPerDay: 86_400_000 / defaultSchedule.everyMs,
+  /** The checkpoint chain is kept whole (verify walks it from the first): the storage is counted as in the twelfth month of a deployment. */
+  monthsOfCheckpointsKept: 12,
+  /** Bytes of one checkpoint part (src/stores/firestore/state-store.ts): a Firestore write is one document, whatever its size. */
+  firestoreCheckpointPartBytes: 512 * 1024,
 } as const;

@@ -118,6 +118,7 @@ export const figureOrder: readonly string[] = [
   'cost_per_validator_month',
   'cost_per_validator_month_one_key_per_pod',
   'cost_secret_per_validator_month',
+  'cost_checkpoints_per_validator_month',
   'function_node',
   'cold_start_ms',
   'hello_cold_start_ms',

@@ -6,6 +6,7 @@
 //   npm run bench -- --profile               the broker child (and each cloud's cold first grant) under node --cpu-prof; top self time on stderr
 //   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
 //   npm run bench -- --fleet-validators N    fleet size of the fleet-renew group (default 10,000; printed as renew_fleet_validators)
+//   npm run bench -- --fleet-stores dynamodb the fleet-renew group on these state stores only (default sqlite,dynamodb; the others' figures stay null)
 //
 // Groups: crypto, grant, renew, hello, ledger, verify, audit, store-calls, fleet, cold-start, handoff, fleet-renew.
 // A ratio needs its baseline: --only grant measures the crypto floor and the
@@ -14,7 +15,7 @@
 import { coldStarts } from './cold-start';
 import { costPerValidatorMonth } from './cost';
 import { fleetDay } from './fleet-day';
-import { fleetRenew } from './fleet-renew';
+import { fleetRenew, fleetStores, type FleetStore } from './fleet-renew';
 import { cryptoFloor, renewFloor } from './crypto';
 import { chainHandoffs, handoffPlanned, handoffWaiting } from './handoff';
 import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
@@ -56,6 +57,7 @@ const groupOf: Record<string, Group> = {
   cost_per_validator_month_one_key_per_pod: 'fleet',
   ledger_entries_per_validator_day: 'fleet',
   cost_per_validator_month: 'fleet',
+  cost_checkpoints_per_validator_month: 'fleet',
   cost_secret_per_validator_month: 'fleet',
   function_node: 'cold-start',
   cold_start_ms: 'cold-start',
@@ -79,7 +81,7 @@ const groupOf: Record<string, Group> = {
 const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N] [--fleet-validators N]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N] [--fleet-validators N] [--fleet-stores ${fleetStores.join(',')}]`);
   process.exit(2);
 }
 
@@ -90,6 +92,7 @@ function parseArgs(argv: readonly string[]) {
   let seconds = defaultLoad.seconds;
   let validators = 200;
   let fleetValidators = 10_000;
+  let fleetStoresRun: readonly FleetStore[] = fleetStores;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => argv[++i] ?? usage(`${a} needs a value`);
@@ -106,12 +109,16 @@ function parseArgs(argv: readonly string[]) {
     } else if (a === '--seconds') seconds = Number(value());
     else if (a === '--validators') validators = Number(value());
     else if (a === '--fleet-validators') fleetValidators = Number(value());
+    else if (a === '--fleet-stores') {
+      const list = value().split(',').filter(Boolean);
+      fleetStoresRun = list.map((n) => ((fleetStores as readonly string[]).includes(n) ? (n as FleetStore) : usage(`unknown fleet store "${n}"`)));
+    }
     else usage(`unknown option ${a}`);
   }
   if (!Number.isFinite(seconds) || seconds <= 0) usage('--seconds must be positive');
   if (!Number.isInteger(validators) || validators < 20) usage('--validators must be a whole number of at least 20 (more than the connections)');
   if (!Number.isInteger(fleetValidators) || fleetValidators < 1000 || fleetValidators % 100 !== 0) usage('--fleet-validators must be a whole number of hundreds, at least 1000 (pods of 100 keys, more pods than connections)');
-  return { json, profile, only, seconds, validators, fleetValidators };
+  return { json, profile, only, seconds, validators, fleetValidators, fleetStores: fleetStoresRun };
 }
 
 async function main(): Promise<void> {
@@ -185,9 +192,11 @@ async function main(): Promise<void> {
     figures.cost_per_validator_month = { aws: round(many.aws.beyondSecret, 4), gcp: round(many.gcp.beyondSecret, 4) };
     figures.cost_per_validator_month_one_key_per_pod = { aws: round(one.aws.beyondSecret, 4), gcp: round(one.gcp.beyondSecret, 4) };
     figures.cost_secret_per_validator_month = { aws: many.aws.secret, gcp: many.gcp.secret };
+    // Included in both figures above: the validator's share of the checkpoint chain, in a deployment's twelfth month.
+    figures.cost_checkpoints_per_validator_month = { aws: round(many.aws.checkpoints, 4), gcp: round(many.gcp.checkpoints, 4), bytes_per_head: round(day.checkpointBytesPerHead, 1) };
     for (const [pods, cost] of [[`${day.keysPerPod} keys per pod`, many], ['1 key per pod', one]] as const) {
       for (const [cloud, c] of Object.entries(cost)) {
-        progress(`cost per validator-month on ${cloud}, ${pods}, beyond the secret: $${c.beyondSecret.toFixed(4)} (held $${c.held.toFixed(4)}, standby $${c.standby.toFixed(4)}, promotions $${c.promotions.toFixed(4)}); the secret $${c.secret}`);
+        progress(`cost per validator-month on ${cloud}, ${pods}, beyond the secret: $${c.beyondSecret.toFixed(4)} (held $${c.held.toFixed(4)}, standby $${c.standby.toFixed(4)}, promotions $${c.promotions.toFixed(4)}, checkpoints $${c.checkpoints.toFixed(4)}); the secret $${c.secret}`);
       }
     }
   }
@@ -197,7 +206,7 @@ async function main(): Promise<void> {
     figures.handoff_waiting_ms = await handoffWaiting();
     Object.assign(figures, await chainHandoffs());
   }
-  if (has('fleet-renew')) Object.assign(figures, await fleetRenew(args.fleetValidators, settings));
+  if (has('fleet-renew')) Object.assign(figures, await fleetRenew(args.fleetValidators, settings, args.fleetStores));
 
   progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (args.json) process.stdout.write(`${JSON.stringify({ ...figures, ...(Object.keys(notes).length ? { notes } : {}) })}\n`);
