@@ -34,16 +34,16 @@ const versionOf = (path: string): string | null => {
 
 const isDeployMajor = (version: string | null): version is string => version !== null && version.startsWith(`v${deployRuntime.nodeMajor}.`);
 
-/** The deploy runtime's Node, or why there is none (the caller says so loudly and falls back). */
-export function findDeployNode(env: NodeJS.ProcessEnv = process.env): DeployNode | { readonly reason: string } {
+/** The deploy runtime's Node, or why there is none (the caller says so loudly and falls back). `self`: this process (a seam for tests). */
+export function findDeployNode(env: NodeJS.ProcessEnv = process.env, self: { readonly path: string; readonly version: string } = { path: process.execPath, version: process.version }): DeployNode | { readonly reason: string } {
   const explicit = env.KEYHOLD_DEPLOY_NODE;
   if (explicit) {
     const version = versionOf(explicit);
     return isDeployMajor(version) ? { path: explicit, version, source: 'KEYHOLD_DEPLOY_NODE' } : { reason: `KEYHOLD_DEPLOY_NODE=${explicit} is ${version ?? 'not a runnable node'}, not Node ${deployRuntime.nodeMajor}` };
   }
-  if (isDeployMajor(process.version)) return { path: process.execPath, version: process.version, source: 'this process' };
+  if (isDeployMajor(self.version)) return { path: self.path, version: self.version, source: 'this process' };
   const cached = ciNode22Path(env);
   const version = existsSync(cached) ? versionOf(cached) : null;
   if (isDeployMajor(version)) return { path: cached, version, source: '.ci/run cache' };
-  return { reason: `no Node ${deployRuntime.nodeMajor}: this process is ${process.version}, KEYHOLD_DEPLOY_NODE is unset and ${cached} ${version ? `is ${version}` : 'does not exist'} (bash .ci/run installs it)` };
+  return { reason: `no Node ${deployRuntime.nodeMajor}: this process is ${self.version}, KEYHOLD_DEPLOY_NODE is unset and ${cached} ${version ? `is ${version}` : 'does not exist'} (bash .ci/run installs it)` };
 }

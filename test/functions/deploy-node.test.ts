@@ -17,7 +17,9 @@ function fakeNode(path: string, version: string): string {
   return path;
 }
 
-const runningOn22 = process.version.startsWith('v22.');
+/** This process as Node 20 and as Node 22, whatever Node runs the test. */
+const on20 = { path: '/opt/node20/bin/node', version: 'v20.20.2' };
+const on22 = { path: '/opt/node22/bin/node', version: 'v22.23.3' };
 
 describe('findDeployNode', () => {
   it('takes KEYHOLD_DEPLOY_NODE when it is Node 22', () => {
@@ -35,19 +37,19 @@ describe('findDeployNode', () => {
     expect(findDeployNode({ KEYHOLD_DEPLOY_NODE: missing, KEYHOLD_CI_CACHE: cache })).toEqual({ reason: `KEYHOLD_DEPLOY_NODE=${missing} is not a runnable node, not Node 22` });
   });
 
-  it(`without KEYHOLD_DEPLOY_NODE, ${runningOn22 ? 'this process (it is Node 22)' : "the Node 22 in .ci/run's cache"}`, () => {
+  it("without KEYHOLD_DEPLOY_NODE: this process when it is Node 22, else the Node 22 in .ci/run's cache", () => {
     const cache = join(dir, 'cache');
     const cached = fakeNode(ciNode22Path({ KEYHOLD_CI_CACHE: cache }), 'v22.7.0');
-    const found = findDeployNode({ KEYHOLD_CI_CACHE: cache });
-    expect(found).toEqual(runningOn22 ? { path: process.execPath, version: process.version, source: 'this process' } : { path: cached, version: 'v22.7.0', source: '.ci/run cache' });
+    expect(findDeployNode({ KEYHOLD_CI_CACHE: cache }, on22)).toEqual({ ...on22, source: 'this process' });
+    expect(findDeployNode({ KEYHOLD_CI_CACHE: cache }, on20)).toEqual({ path: cached, version: 'v22.7.0', source: '.ci/run cache' });
   });
 
-  it.skipIf(runningOn22)('says why there is none when the cache holds another major or nothing (skipped on Node 22: this process is one)', () => {
+  it('says why there is none when the cache holds another major or nothing', () => {
     const stale = join(dir, 'stale-cache');
     fakeNode(ciNode22Path({ KEYHOLD_CI_CACHE: stale }), 'v21.0.0');
-    expect(findDeployNode({ KEYHOLD_CI_CACHE: stale })).toEqual({ reason: expect.stringContaining(`${ciNode22Path({ KEYHOLD_CI_CACHE: stale })} is v21.0.0 (bash .ci/run installs it)`) });
+    expect(findDeployNode({ KEYHOLD_CI_CACHE: stale }, on20)).toEqual({ reason: expect.stringContaining(`${ciNode22Path({ KEYHOLD_CI_CACHE: stale })} is v21.0.0 (bash .ci/run installs it)`) });
     const empty = join(dir, 'empty-cache');
-    expect(findDeployNode({ KEYHOLD_CI_CACHE: empty })).toEqual({ reason: expect.stringContaining(`this process is ${process.version}, KEYHOLD_DEPLOY_NODE is unset and ${ciNode22Path({ KEYHOLD_CI_CACHE: empty })} does not exist`) });
+    expect(findDeployNode({ KEYHOLD_CI_CACHE: empty }, on20)).toEqual({ reason: expect.stringContaining(`this process is v20.20.2, KEYHOLD_DEPLOY_NODE is unset and ${ciNode22Path({ KEYHOLD_CI_CACHE: empty })} does not exist`) });
   });
 });
 
