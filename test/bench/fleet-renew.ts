@@ -230,11 +230,23 @@ async function motoFor(store: FleetStore): Promise<{ moto: Moto | null; env: Rec
 async function releaseFleet(url: string, pods: readonly FleetPod[]): Promise<void> {
   const all = pods.flatMap((p) => p.grants.map((grant) => ({ token: p.token, grant })));
   const tick = counter('fleet release (POST /v1/grants/release)', all.length, 1000);
+  let retried = 0;
   await eachBounded(all, 16, async ({ token, grant }) => {
-    const r = await post(url, '/v1/grants/release', { authorization: `Bearer ${token}` }, { grant, stop: 'proven' });
-    if (r.outcome !== 'released') throw new Error(`release: ${JSON.stringify(r)}`);
-    tick();
+    // A 503 is retried, as a keeper retries its release while the store is busy.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await post(url, '/v1/grants/release', { authorization: `Bearer ${token}` }, { grant, stop: 'proven' });
+        if (r.outcome !== 'released') throw new Error(`release: ${JSON.stringify(r)}`);
+        tick();
+        return;
+      } catch (e) {
+        if (!/: 503 /.test((e as Error).message) || attempt >= 4) throw e;
+        retried += 1;
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
+    }
   });
+  progress(`fleet release: ${all.length} released, ${retried} retried after a 503`);
 }
 
 /** The renewal load over `pods`, after a warm-up, with its figures. */
