@@ -152,22 +152,39 @@ async function ephemeralKey(): Promise<JWK> {
 /** Each pod's first grants: one fetch for a pod of one key, one list fetch for a larger pod. */
 async function fetchFleet(url: string, home: string, pods: FleetPod[]): Promise<void> {
   const tick = counter('fleet fetch (POST /v1/grants)', pods.length, pods.length >= 1000 ? 1000 : 10);
+  let fetchRetries = 0;
   await eachBounded(pods, pods[0]!.validators.length === 1 ? 16 : 4, async (p) => {
     p.token = await mintDevPodToken(home, { namespace: 'validators', podName: `${p.name}-0`, podUid: randomUUID(), ttlSeconds: 3600 });
     const auth = { authorization: `Bearer ${p.token}` };
-    if (p.validators.length === 1) {
-      const first = await post(url, '/v1/grants', auth, { validator: p.validators[0], ephemeralKey: await ephemeralKey() });
-      p.grants.push(String(first.grant));
-    } else {
-      const answer = await post(url, '/v1/grants', auth, { validators: p.validators, ephemeralKey: await ephemeralKey() });
-      const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string }[];
-      results.forEach((r, i) => {
-        if (r.outcome !== 'issued' || r.validator !== p.validators[i] || !r.grant) throw new Error(`pod ${p.name}: ${r.validator} not issued (${r.code ?? r.outcome})`);
-        p.grants.push(r.grant);
-      });
+    // What the store refused for being busy is fetched again by the same pod, as its init container would retry.
+    const grants = new Map<string, string>();
+    for (let attempt = 1; grants.size < p.validators.length; attempt++) {
+      const wanted = p.validators.filter((v) => !grants.has(v));
+      const last = attempt >= 4;
+      try {
+        if (wanted.length === 1 && p.validators.length === 1) {
+          grants.set(wanted[0]!, String((await post(url, '/v1/grants', auth, { validator: wanted[0], ephemeralKey: await ephemeralKey() })).grant));
+          continue;
+        }
+        const answer = await post(url, '/v1/grants', auth, { validators: wanted, ephemeralKey: await ephemeralKey() });
+        const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string }[];
+        results.forEach((r, i) => {
+          if (r.validator !== wanted[i]) throw new Error(`pod ${p.name}: answer ${i} is ${r.validator}, not ${wanted[i]}`);
+          if (r.outcome === 'issued' && r.grant) grants.set(r.validator, r.grant);
+          else if (r.code !== 'state_store_unavailable' || last) throw new Error(`pod ${p.name}: ${r.validator} not issued (${r.code ?? r.outcome})`);
+        });
+      } catch (e) {
+        if (last || !/: 503 /.test((e as Error).message)) throw e;
+      }
+      if (grants.size < p.validators.length) {
+        fetchRetries += 1;
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
     }
+    p.grants.push(...p.validators.map((v) => grants.get(v)!));
     tick();
   });
+  progress(`fleet fetch: ${pods.length} pods, ${fetchRetries} retried after the store was busy`);
 }
 
 /**
