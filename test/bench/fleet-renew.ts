@@ -153,7 +153,8 @@ async function ephemeralKey(): Promise<JWK> {
 async function fetchFleet(url: string, home: string, pods: FleetPod[]): Promise<void> {
   const tick = counter('fleet fetch (POST /v1/grants)', pods.length, pods.length >= 1000 ? 1000 : 10);
   let fetchRetries = 0;
-  await eachBounded(pods, pods[0]!.validators.length === 1 ? 16 : 4, async (p) => {
+  // One pod of many keys at a time: the broker already works on 4 of its validators at once, and moto serves one transaction at a time.
+  await eachBounded(pods, pods[0]!.validators.length === 1 ? 16 : 1, async (p) => {
     p.token = await mintDevPodToken(home, { namespace: 'validators', podName: `${p.name}-0`, podUid: randomUUID(), ttlSeconds: 3600 });
     const auth = { authorization: `Bearer ${p.token}` };
     // What the store refused for being busy is fetched again by the same pod, as its init container would retry.
