@@ -8,6 +8,7 @@ import type { LedgerEntry } from '../core/ledger';
 import { StoreUnavailableError, type StateStore } from '../ports';
 import { SqliteStateStore } from '../stores/sqlite/state-store';
 import { memoryLogger } from '../log';
+import { withMethods } from '../../test/support/faulty-stores';
 import { ManualClock, testSigner } from '../../test/support/fixtures';
 import { Checkpointer, retryAfterFailureMs } from './checkpointer';
 
@@ -15,18 +16,12 @@ it('tries a failing checkpoint once per retry interval, however many commits com
   const inner = new SqliteStateStore(':memory:');
   let failing = true;
   let headReads = 0;
-  const state = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'chainHeads') {
-        return () => {
-          headReads += 1;
-          return failing ? Promise.reject(new StoreUnavailableError('sqlite', 'TimeoutError')) : target.chainHeads();
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  const state = withMethods<StateStore>(inner, {
+    chainHeads: (original) => () => {
+      headReads += 1;
+      return failing ? Promise.reject(new StoreUnavailableError('sqlite', 'TimeoutError')) : original();
     },
-  }) as StateStore;
+  });
   const clock = new ManualClock();
   const logger = memoryLogger();
   const cp = new Checkpointer({ state, signer: await testSigner(), clock, schedule: { ...defaultSchedule, everyEntries: 1 }, logger });

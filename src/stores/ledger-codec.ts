@@ -31,6 +31,9 @@ const entrySchema = z.object({
 
 export const encodeCheckpoint = (c: StoredCheckpoint): string => JSON.stringify(c);
 
+/** A stored body in parts of at most `size` bytes, for stores whose items are smaller than a checkpoint of a fleet. */
+export const partsOf = (body: Buffer, size: number): Buffer[] => Array.from({ length: Math.ceil(body.length / size) }, (_, i) => body.subarray(i * size, (i + 1) * size));
+
 export function decodeCheckpoint(store: string, json: unknown): StoredCheckpoint {
   let parsed: unknown;
   try {

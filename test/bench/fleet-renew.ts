@@ -91,26 +91,41 @@ function counter(label: string, total: number, every: number): () => void {
 }
 
 /**
- * Tries per import before the seeding gives up (503s only, each counted and
- * printed): as an operator's script would retry an import that met a busy
- * store. moto serves one request at a time while it works on a large one (a
- * checkpoint past 4,000 validators is about 400 KB), so an import there can
- * meet its 2 s store timeout now and then.
+ * What a busy store refused (503, or `state_store_unavailable` in a list
+ * answer) is tried again, up to this many tries in all, a second longer
+ * apart each time, as an operator's script, a keeper or an init container
+ * would; each retry is counted and printed. moto serves one request at a
+ * time while it works on a large one (a checkpoint past 4,000 validators is
+ * about 400 KB), so a request there meets its 2 s store timeout now and then.
  */
-const importAttempts: Record<FleetStore, number> = { sqlite: 4, dynamodb: 4 };
+const busyTries = 4;
 
-/** An import the broker refused while the fleet was seeded, after `imported` had succeeded. */
-export class SeedError extends Error {
-  constructor(
-    readonly imported: number,
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
+/** The store was busy: `retryBusy` tries again, or on the last try passes this on. */
+class Busy extends Error {}
+
+/** `work`, tried again while it throws Busy; `last` tells it that this try is the last. */
+async function retryBusy<T>(work: (last: boolean) => Promise<T>, onRetry: () => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work(attempt >= busyTries);
+    } catch (e) {
+      if (!(e instanceof Busy) || attempt >= busyTries) throw e;
+      onRetry();
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
   }
 }
 
-async function importFleet(url: string, home: string, pods: readonly FleetPod[], attempts: number): Promise<void> {
+/** `post`, with a 503 thrown as Busy. */
+const postOrBusy = (...args: Parameters<typeof post>) =>
+  post(...args).catch((e: unknown) => {
+    throw /: 503 /.test((e as Error).message) ? new Busy((e as Error).message) : e;
+  });
+
+/** An import the broker refused while the fleet was seeded; the message says after how many. */
+export class SeedError extends Error {}
+
+async function importFleet(url: string, home: string, pods: readonly FleetPod[]): Promise<void> {
   const cred = await readOperatorCredential(homeFiles(home).operatorCredential);
   const all = pods.flatMap((p) => p.validators.map((id) => ({ id, slot: `local/validators/${p.name}-0` })));
   const tick = counter('fleet import (PUT /v1/validators/{id}/key)', all.length, 1000);
@@ -119,25 +134,25 @@ async function importFleet(url: string, home: string, pods: readonly FleetPod[],
   let failed: SeedError | null = null;
   // Four in flight: each import checks an EIP-2335 keystore (scrypt, in a worker), which is most of its cost.
   await eachBounded(all, 4, async ({ id, slot }) => {
+    if (failed) return;
     const gen = generatedKeyMaterial();
     const files = Object.fromEntries([...gen.material.files].map(([n, s]) => [n, Buffer.from(s.reveal()).toString('base64')]));
     const path = `/v1/validators/${id}/key`;
-    // A 503 is retried, as an operator would: an import is idempotent (the same key, slots and root again).
-    for (let attempt = 1; !failed; attempt++) {
-      const res = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
-      if (res.ok) {
-        imported += 1;
-        tick();
-        return;
-      }
-      const text = await res.text();
-      if (res.status !== 503 || attempt >= attempts) {
-        failed ??= new SeedError(imported, res.status, `PUT ${path}: ${res.status} ${text} after ${imported} imports (${retried} retried)`);
-        return;
-      }
-      retried += 1;
-      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    // An import is idempotent (the same key, slots and root again), so a busy store's 503 may be retried.
+    const res = await retryBusy(
+      async (last) => {
+        const r = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
+        if (r.status === 503 && !last) throw new Busy(path);
+        return r;
+      },
+      () => (retried += 1),
+    );
+    if (res.ok) {
+      imported += 1;
+      tick();
+      return;
     }
+    failed ??= new SeedError(`PUT ${path}: ${res.status} ${await res.text()} after ${imported} imports (${retried} retried)`);
   });
   if (failed) throw failed;
   progress(`fleet import: ${imported} imported, ${retried} retried after a 503`);
@@ -157,31 +172,26 @@ async function fetchFleet(url: string, home: string, pods: FleetPod[]): Promise<
   await eachBounded(pods, pods[0]!.validators.length === 1 ? 16 : 1, async (p) => {
     p.token = await mintDevPodToken(home, { namespace: 'validators', podName: `${p.name}-0`, podUid: randomUUID(), ttlSeconds: 3600 });
     const auth = { authorization: `Bearer ${p.token}` };
-    // What the store refused for being busy is fetched again by the same pod, as its init container would retry.
+    // What the store refused for being busy is fetched again by the same pod, as its init container would.
     const grants = new Map<string, string>();
-    for (let attempt = 1; grants.size < p.validators.length; attempt++) {
-      const wanted = p.validators.filter((v) => !grants.has(v));
-      const last = attempt >= 4;
-      try {
-        if (wanted.length === 1 && p.validators.length === 1) {
-          grants.set(wanted[0]!, String((await post(url, '/v1/grants', auth, { validator: wanted[0], ephemeralKey: await ephemeralKey() })).grant));
-          continue;
+    await retryBusy(
+      async (last) => {
+        const wanted = p.validators.filter((v) => !grants.has(v));
+        if (p.validators.length === 1) {
+          grants.set(wanted[0]!, String((await postOrBusy(url, '/v1/grants', auth, { validator: wanted[0], ephemeralKey: await ephemeralKey() })).grant));
+          return;
         }
-        const answer = await post(url, '/v1/grants', auth, { validators: wanted, ephemeralKey: await ephemeralKey() });
+        const answer = await postOrBusy(url, '/v1/grants', auth, { validators: wanted, ephemeralKey: await ephemeralKey() });
         const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string }[];
         results.forEach((r, i) => {
           if (r.validator !== wanted[i]) throw new Error(`pod ${p.name}: answer ${i} is ${r.validator}, not ${wanted[i]}`);
           if (r.outcome === 'issued' && r.grant) grants.set(r.validator, r.grant);
           else if (r.code !== 'state_store_unavailable' || last) throw new Error(`pod ${p.name}: ${r.validator} not issued (${r.code ?? r.outcome})`);
         });
-      } catch (e) {
-        if (last || !/: 503 /.test((e as Error).message)) throw e;
-      }
-      if (grants.size < p.validators.length) {
-        fetchRetries += 1;
-        await new Promise((r) => setTimeout(r, 1000 * attempt));
-      }
-    }
+        if (grants.size < p.validators.length) throw new Busy(`pod ${p.name}`);
+      },
+      () => (fetchRetries += 1),
+    );
     p.grants.push(...p.validators.map((v) => grants.get(v)!));
     tick();
   });
@@ -251,18 +261,9 @@ async function releaseFleet(url: string, pods: readonly FleetPod[]): Promise<voi
   let retried = 0;
   await eachBounded(all, 16, async ({ token, grant }) => {
     // A 503 is retried, as a keeper retries its release while the store is busy.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const r = await post(url, '/v1/grants/release', { authorization: `Bearer ${token}` }, { grant, stop: 'proven' });
-        if (r.outcome !== 'released') throw new Error(`release: ${JSON.stringify(r)}`);
-        tick();
-        return;
-      } catch (e) {
-        if (!/: 503 /.test((e as Error).message) || attempt >= 4) throw e;
-        retried += 1;
-        await new Promise((r) => setTimeout(r, 1000 * attempt));
-      }
-    }
+    const r = await retryBusy(() => postOrBusy(url, '/v1/grants/release', { authorization: `Bearer ${token}` }, { grant, stop: 'proven' }), () => (retried += 1));
+    if (r.outcome !== 'released') throw new Error(`release: ${JSON.stringify(r)}`);
+    tick();
   });
   progress(`fleet release: ${all.length} released, ${retried} retried after a 503`);
 }
@@ -357,7 +358,7 @@ export async function fleetRuns(store: FleetStore, validators: number, settings:
       grants: [],
     }));
     let t = performance.now();
-    await importFleet(served.url, home, pods, importAttempts[store]);
+    await importFleet(served.url, home, pods);
     const importSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     await fetchFleet(served.url, home, pods);

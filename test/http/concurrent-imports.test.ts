@@ -11,22 +11,21 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { StoreError, type StateStore } from '../../src/ports';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
+import { withMethods } from '../support/faulty-stores';
 import { testBroker } from '../support/fixtures';
 import { importValidator } from './helpers';
 
 /** The store, counting the calls whose cost grows with the fleet. */
 function counting(inner: StateStore) {
   const calls = { listValidators: 0, chainHeads: 0 };
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'listValidators' || prop === 'chainHeads') {
-        return () => {
-          calls[prop] += 1;
-          return target[prop]();
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  const store = withMethods(inner, {
+    listValidators: (original) => () => {
+      calls.listValidators += 1;
+      return original();
+    },
+    chainHeads: (original) => () => {
+      calls.chainHeads += 1;
+      return original();
     },
   });
   return { store, calls };
@@ -61,17 +60,22 @@ it('reads the fleet once per instance for its unindexed keys, and signs no check
 it('reads the unindexed keys again after a failed read, rather than keeping the failure', async () => {
   const inner = new SqliteStateStore(':memory:');
   let down = true;
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'listValidators') return () => (down ? Promise.reject(new StoreError('sqlite', 'store down')) : target.listValidators());
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  const store = withMethods<StateStore>(inner, { listValidators: (original) => () => (down ? Promise.reject(new StoreError('sqlite', 'store down')) : original()) });
   const b = await testBroker({ state: store });
   await expect(importValidator(b, 'v1')).rejects.toThrow(/import failed: 503/);
   expect(await inner.getValidator('v1')).toBeNull();
   down = false;
   await importValidator(b, 'v1');
   expect(await inner.getValidator('v1')).not.toBeNull();
+});
+
+it('leaves an import to the checkpoint schedule: the first commit past the interval signs one that names it', async () => {
+  const state = new SqliteStateStore(':memory:');
+  const b = await testBroker({ state, checkpointSchedule: { everyEntries: 1000, everyMs: 60_000 } });
+  await importValidator(b, 'v1');
+  expect(await state.latestCheckpoint()).toBeNull();
+  b.clock.advance(60_000);
+  await importValidator(b, 'v2');
+  const heads = (await state.latestCheckpoint())?.heads.map((h) => h.chain);
+  expect(heads).toContain('v1');
 });

@@ -5,6 +5,22 @@
 import { StoreUnavailableError, type Commit, type KeyStore, type StateStore } from '../../src/ports';
 import { generatedKeyMaterial } from './fixtures';
 
+/**
+ * `inner` with some methods replaced, each made from the original (bound to
+ * `inner`); every other property is `inner`'s own, its methods bound to it.
+ */
+export function withMethods<T extends object>(inner: T, replaced: { [K in keyof T]?: (original: T[K]) => T[K] }): T {
+  const made = new Map<PropertyKey, unknown>();
+  for (const [k, make] of Object.entries(replaced) as [keyof T & string, (o: unknown) => unknown][]) made.set(k, make((inner[k] as (...a: unknown[]) => unknown).bind(inner)));
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (made.has(prop)) return made.get(prop);
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 export type FaultMode = 'ok' | 'down' | 'error' | 'hang' | 'wrong_material';
 
 export class FaultyKeyStore implements KeyStore {

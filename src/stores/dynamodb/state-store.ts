@@ -59,7 +59,7 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
-import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
+import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry, partsOf } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 import { DeadlineSigner, signWith } from './deadline-signer';
@@ -375,7 +375,7 @@ export class DynamoDbStateStore implements StateStore {
         throw this.fault(e);
       }
     }
-    const parts = Array.from({ length: Math.ceil(body.length / checkpointPartBytes) }, (_, i) => body.subarray(i * checkpointPartBytes, (i + 1) * checkpointPartBytes));
+    const parts = partsOf(body, checkpointPartBytes);
     if (parts.length > maxCheckpointParts) throw new StoreError(this.name, `a checkpoint of ${body.length} bytes is past what one transaction writes`);
     const put = (Item: Item) => ({ Put: { TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' } });
     const items = [put({ pk: S('CHECKPOINTS'), sk: S(seq), parts: N(parts.length), part: { B: parts[0]! } }), ...parts.slice(1).map((b, i) => put({ pk: S(`CP#${seq}`), sk: S(padPart(i + 1)), part: { B: b } }))];

@@ -50,7 +50,7 @@ import {
   type StateStore,
   type StoredCheckpoint,
 } from '../../ports';
-import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry } from '../ledger-codec';
+import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry, partsOf } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
 
@@ -257,7 +257,7 @@ export class FirestoreStateStore implements StateStore {
         await this.checkpoints().doc(seq).create({ order: c.seq, body });
         return true;
       }
-      const parts = Array.from({ length: Math.ceil(bytes.length / checkpointPartBytes) }, (_, i) => bytes.subarray(i * checkpointPartBytes, (i + 1) * checkpointPartBytes));
+      const parts = partsOf(bytes, checkpointPartBytes);
       if (parts.length > maxCheckpointParts) throw new StoreError(this.name, `a checkpoint of ${bytes.length} bytes is past what one batch writes`);
       const batch = this.db.batch().create(this.checkpoints().doc(seq), { order: c.seq, parts: parts.length, part: parts[0]! });
       parts.slice(1).forEach((b, i) => batch.create(this.checkpointParts().doc(partId(seq, i + 1)), { part: b }));
