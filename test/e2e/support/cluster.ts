@@ -88,6 +88,11 @@ export class Broker {
     this.port = port;
   }
 
+  /** Whether the broker process is up (a scenario that killed it may have failed before restarting it). */
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   kill(): Promise<number | null> {
     const c = this.child!;
     c.kill('SIGKILL');
