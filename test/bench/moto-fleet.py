@@ -27,6 +27,21 @@
 # stock code then keeps of the whole table anyway; filters, pages, limits and
 # direction are moto's own code.
 #
+# Responses: moto 5.2.1 writes every answer through a generic, model-driven
+# serializer (moto/core/serialize.py) that, for each member of each structure,
+# asks six alias providers where its value might be, whether or not it is
+# there. An AttributeValue has ten members and holds one, so each attribute
+# of each item returned cost some sixty look-ups: 0.65 ms an item, 6.5 s for
+# the one Query of the HEADS partition at 10,000 validators that every
+# checkpoint reads (chainHeads). Past about 3,000 validators that read outlived
+# the broker's 2 s store timeout, so every checkpoint failed and was tried
+# again 10 s later, and moto spent most of a core on answers nobody waited for
+# while the imports queued behind them (the seeding's fall to 2/s). Here an
+# AttributeValue given as a plain dict of its own members (what
+# moto.dynamodb's dynamo_to_dict builds) serializes the members it holds, each
+# by moto's own code for its type (blobs base64, maps and lists recursing):
+# the alias walk could only have found those same keys.
+#
 #   python moto-fleet.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 
 import copy
@@ -37,6 +52,7 @@ import moto.dynamodb.models as models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.core.serialize import BaseJSONSerializer
 from moto.server import main
 
 
@@ -104,10 +120,28 @@ def query(self, hash_key, *args, **kwargs):
         _partition.items = None
 
 
+_stock_structure = BaseJSONSerializer._serialize_type_structure
+
+
+def _serialize_type_structure(self, serialized, value, shape, key):
+    members = shape.members
+    if shape.name != "AttributeValue" or type(value) is not dict or not value.keys() <= members.keys() or getattr(self._value_picker, "response_transformers", None):
+        return _stock_structure(self, serialized, value, shape, key)
+    wrapper = self.MAP_TYPE() if key else serialized
+    for member_key, member_shape in members.items():
+        member_value = value.get(member_key)
+        if member_value is not None:
+            member_shape.parent = shape
+            self._serialize(wrapper, member_value, member_shape, member_key)
+    if key:
+        self._default_serialize(serialized, wrapper, shape, key)
+
+
 models.copy = _TablesUncopied
 DynamoDBBackend.transact_write_items = transact_write_items
 Table.all_items = all_items
 Table.query = query
+BaseJSONSerializer._serialize_type_structure = _serialize_type_structure
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithMoto, motoCredentials, motoRegion } from '../moto';
 import { createStateTable } from '../support/dynamodb-table';
-import { startPatchedMoto, type Moto } from '../support/moto-server';
+import { startMoto, startPatchedMoto, type Moto } from '../support/moto-server';
 import { benchDir } from './children';
 
 // The fleet bench's moto (moto-fleet.py) must keep what stock moto's
@@ -95,5 +95,57 @@ describeWithMoto('moto for the fleet bench: transactions snapshot only what they
     expect(await pages({ forward: true, limit: 10, from: 'c' })).toEqual(['Q1/c', 'Q1/d', 'Q1/e']);
     const none = await db.send(new QueryCommand({ TableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'Q9' } } }));
     expect(none.Items).toEqual([]);
+  });
+});
+
+describeWithMoto('moto for the fleet bench: answers serialized as stock moto does', () => {
+  let patched: Moto;
+  let stock: Moto;
+  const TableName = 'fleet-moto-serialize';
+  const clients: DynamoDBClient[] = [];
+  const client = (m: Moto) => {
+    const c = new DynamoDBClient({ endpoint: m.endpoint, region: motoRegion, credentials: motoCredentials });
+    clients.push(c);
+    return c;
+  };
+  // Every AttributeValue member, alone and nested in maps and lists, and bytes that are not UTF-8.
+  const blob = Uint8Array.from([0, 255, 128, 10, 61]);
+  const item: Record<string, AttributeValue> = {
+    pk: { S: 'P' },
+    sk: { S: 'a' },
+    s: { S: 'text \u00e9 "quoted"' },
+    n: { N: '-12.5' },
+    b: { B: blob },
+    ss: { SS: ['x', 'y'] },
+    ns: { NS: ['1', '2'] },
+    bs: { BS: [blob, Uint8Array.from([1])] },
+    nul: { NULL: true },
+    t: { BOOL: true },
+    f: { BOOL: false },
+    m: { M: { inner: { L: [{ S: 'deep' }, { M: { b: { B: blob }, n: { N: '0' } } }, { NULL: true }] }, e: { M: {} } } },
+    l: { L: [{ N: '1' }, { BOOL: false }, { SS: ['z'] }, { L: [] }] },
+  };
+  const answers = async (db: DynamoDBClient) => {
+    await db.send(createStateTable(TableName));
+    await db.send(new PutItemCommand({ TableName, Item: item }));
+    await db.send(new PutItemCommand({ TableName, Item: { pk: { S: 'P' }, sk: { S: 'b' }, v: { S: 'second' } } }));
+    const got = await db.send(new GetItemCommand({ TableName, Key: { pk: { S: 'P' }, sk: { S: 'a' } }, ConsistentRead: true }));
+    const queried = await db.send(new QueryCommand({ TableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'P' } }, ConsistentRead: true }));
+    const updated = await db.send(new UpdateItemCommand({ TableName, Key: { pk: { S: 'P' }, sk: { S: 'b' } }, UpdateExpression: 'SET v = :v', ExpressionAttributeValues: { ':v': { M: { k: { BS: [blob] } } } }, ReturnValues: 'ALL_NEW' }));
+    return { got: got.Item, items: queried.Items, count: queried.Count, updated: updated.Attributes };
+  };
+
+  beforeAll(async () => {
+    [patched, stock] = await Promise.all([startPatchedMoto(join(benchDir, 'moto-fleet.py')), startMoto()]);
+  });
+  afterAll(async () => {
+    for (const c of clients) c.destroy();
+    await Promise.all([patched?.stop(), stock?.stop()]);
+  });
+
+  it('GetItem, Query and UpdateItem answer the same items, every attribute type included', async () => {
+    const [mine, theirs] = await Promise.all([answers(client(patched)), answers(client(stock))]);
+    expect(theirs.got).toEqual(item);
+    expect(mine).toEqual(theirs);
   });
 });
