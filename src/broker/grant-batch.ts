@@ -9,6 +9,9 @@ import { KeyholdError, type ErrorCode } from '../core/errors';
 import type { EphemeralKey } from '../grants/key-delivery';
 import type { PodIdentity } from '../identity/pod-token';
 import type { FetchResult, GrantService, RenewResult } from './grants';
+import { eachBounded } from '../each-bounded';
+
+export { eachBounded };
 
 /** Largest list one request may carry: 1,000 keys per validator client is what operators run. */
 export const maxBatch = 1000;
@@ -16,20 +19,6 @@ export const maxBatch = 1000;
 export type Outcome<T> =
   | { readonly ok: true; readonly validator: string; readonly value: T }
   | { readonly ok: false; readonly validator: string | null; readonly code: ErrorCode; readonly status: number; readonly retryAfter?: number; readonly error?: unknown };
-
-/** Runs `fn` over `items`, at most `width` at a time, keeping the input order in the answer. */
-export async function eachBounded<I, T>(items: readonly I[], width: number, fn: (item: I) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array<T>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
-}
 
 function refused(validator: string | null, e: unknown): Outcome<never> {
   if (e instanceof KeyholdError) return { ok: false, validator, code: e.code, status: e.status, ...(e.retryAfter === undefined ? {} : { retryAfter: e.retryAfter }) };

@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRecord } from '../../core/designation';
-import { CommitDeadlineError } from '../../ports';
+import { CommitDeadlineError, StoreUnavailableError } from '../../ports';
 import { DynamoDbStateStore, dynamoClient } from './state-store';
 
 interface Seen {
@@ -20,6 +20,8 @@ const seen: Seen[] = [];
 /** What TransactWriteItems answers: success, or cancelled on contention (which the store retries). */
 let transact: 'ok' | 'contention' = 'ok';
 let onTransact: () => void = () => {};
+/** Answers a read the test shapes itself (a directory Query, a BatchGetItem); '{}' otherwise. */
+let onRead: (target: string, body: Record<string, unknown>) => Promise<unknown> | undefined = () => undefined;
 let endpoint = '';
 const server = createServer((req, res) => {
   let text = '';
@@ -28,6 +30,11 @@ const server = createServer((req, res) => {
     const target = String(req.headers['x-amz-target'] ?? '').replace('DynamoDB_20120810.', '');
     seen.push({ target, headers: req.headers, body: JSON.parse(text || '{}') as Record<string, unknown> });
     res.setHeader('content-type', 'application/x-amz-json-1.0');
+    const shaped = onRead(target, seen.at(-1)!.body);
+    if (shaped) {
+      void shaped.then((answer) => res.end(JSON.stringify(answer)));
+      return;
+    }
     if (target === 'TransactWriteItems') {
       onTransact();
       if (transact === 'contention') {
@@ -49,6 +56,7 @@ beforeEach(() => {
   seen.length = 0;
   transact = 'ok';
   onTransact = () => {};
+  onRead = () => undefined;
 });
 
 const t0 = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -100,5 +108,72 @@ describe('dynamodb state store on the wire', () => {
     expect(new Set(reads.map((s) => s.target))).toEqual(new Set(['GetItem', 'Query']));
     for (const r of reads) expect(r.body.ConsistentRead).toBe(true);
     await store.close();
+  });
+
+  describe('listValidators at fleet size', () => {
+    type Key = { pk: { S: string }; sk: { S: string } };
+    const ids = Array.from({ length: 250 }, (_, i) => `v${String(i).padStart(3, '0')}`);
+    const recordItem = (id: string) => {
+      const r = createRecord({ id, slots: ['eu1/validators/a-0'], serviceAccounts: ['validator'], keyFingerprint: `fp-${id}`, keyFormat: 'eip2335', now: t0 });
+      return { pk: { S: `V#${id}` }, sk: { S: 'RECORD' }, version: { N: String(r.version) }, record: { S: JSON.stringify(r) } };
+    };
+    const keysOf = (body: Record<string, unknown>) => (body.RequestItems as Record<string, { Keys: Key[] }>)['keyhold-test']!.Keys;
+    /** The directory of `ids`; each BatchGetItem answered after a moment by `batch`, counting how many are in flight. */
+    const fleet = (batch: (keys: Key[], call: number) => { answered: Key[]; unprocessed: Key[] }) => {
+      let inFlight = 0;
+      let calls = 0;
+      const seenMost = { inFlight: 0 };
+      onRead = (target, body) => {
+        if (target === 'Query' && (body.ExpressionAttributeValues as Record<string, { S: string }>)[':pk']!.S === 'VALIDATORS') {
+          return Promise.resolve({ Items: ids.map((id) => ({ pk: { S: 'VALIDATORS' }, sk: { S: id } })), Count: ids.length });
+        }
+        if (target !== 'BatchGetItem') return undefined;
+        inFlight += 1;
+        seenMost.inFlight = Math.max(seenMost.inFlight, inFlight);
+        const { answered, unprocessed } = batch(keysOf(body), ++calls);
+        return new Promise((r) => setTimeout(r, 15)).then(() => {
+          inFlight -= 1;
+          // Answered in no particular order, as DynamoDB does: here, backwards.
+          const Responses = { 'keyhold-test': answered.map((k) => recordItem(k.pk.S.slice(2))).reverse() };
+          return unprocessed.length ? { Responses, UnprocessedKeys: { 'keyhold-test': { Keys: unprocessed, ConsistentRead: true } } } : { Responses, UnprocessedKeys: {} };
+        });
+      };
+      return seenMost;
+    };
+
+    it('reads the records by BatchGetItem, 100 keys at most, 4 batches at a time, retrying unprocessed keys, in directory order', async () => {
+      const store = open();
+      // Every first try of a batch leaves its second half unprocessed; a validator in the directory without a record is left out.
+      const tried = new Set<string>();
+      const most = fleet((keys) => {
+        const first = !tried.has(keys[0]!.pk.S);
+        for (const k of keys) tried.add(k.pk.S);
+        const present = keys.filter((k) => k.pk.S !== 'V#v137');
+        const half = Math.ceil(keys.length / 2);
+        return first ? { answered: present.filter((k) => keys.indexOf(k) < half), unprocessed: keys.slice(half) } : { answered: present, unprocessed: [] };
+      });
+      const listed = await store.listValidators();
+      expect(listed.map((r) => r.id)).toEqual(ids.filter((id) => id !== 'v137'));
+      expect(listed[3]!.keyFingerprint).toBe('fp-v003');
+      const batches = seen.filter((s) => s.target === 'BatchGetItem');
+      expect(seen.filter((s) => s.target === 'GetItem')).toEqual([]);
+      // 3 batches (100, 100, 50 keys), each tried twice.
+      expect(batches.map((b) => keysOf(b.body).length).sort((a, b) => a - b)).toEqual([25, 50, 50, 50, 100, 100]);
+      for (const b of batches) expect((b.body.RequestItems as Record<string, { ConsistentRead?: boolean }>)['keyhold-test']!.ConsistentRead).toBe(true);
+      expect(most.inFlight).toBeGreaterThan(1);
+      expect(most.inFlight).toBeLessThanOrEqual(4);
+      await store.close();
+    });
+
+    it('a key left unprocessed on every try is an outage, not a shorter list', async () => {
+      const store = open();
+      fleet((keys) => ({ answered: keys.slice(1), unprocessed: keys.slice(0, 1) }));
+      await expect(store.listValidators()).rejects.toBeInstanceOf(StoreUnavailableError);
+      // The batch that gave up first was tried 8 times, none more.
+      const tries = new Map<string, number>();
+      for (const b of seen.filter((s) => s.target === 'BatchGetItem')) tries.set(keysOf(b.body)[0]!.pk.S, (tries.get(keysOf(b.body)[0]!.pk.S) ?? 0) + 1);
+      expect(Math.max(...tries.values())).toBe(8);
+      await store.close();
+    });
   });
 });

@@ -1,0 +1,16 @@
+// Bounded concurrency for fan-outs: a pod's list of validators (broker), a
+// store's batched reads (the DynamoDB state store), the bench's seeding.
+
+/** Runs `fn` over `items`, at most `width` at a time, keeping the input order in the answer. */
+export async function eachBounded<I, T>(items: readonly I[], width: number, fn: (item: I) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array<T>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  return out;
+}
