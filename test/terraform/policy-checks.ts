@@ -193,6 +193,7 @@ export const secretsScoped: Rule = (config) => {
 };
 
 export const DYNAMODB_ACTIONS = [
+  'dynamodb:BatchGetItem',
   'dynamodb:ConditionCheckItem',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
