@@ -3,10 +3,11 @@
 // send the store the same heavy reads again while it is failing.
 
 import { expect, it } from 'vitest';
-import { defaultSchedule } from '../core/checkpoints';
+import { defaultSchedule, nextCheckpoint } from '../core/checkpoints';
 import type { LedgerEntry } from '../core/ledger';
 import { StoreUnavailableError, type StateStore } from '../ports';
 import { SqliteStateStore } from '../stores/sqlite/state-store';
+import { GrantSigner, generateSigningJwk, signingKeyFromJwk } from '../grants/signer';
 import { memoryLogger } from '../log';
 import { withMethods } from '../../test/support/faulty-stores';
 import { ManualClock, testSigner } from '../../test/support/fixtures';
@@ -42,4 +43,56 @@ it('tries a failing checkpoint once per retry interval, however many commits com
   clock.advance(retryAfterFailureMs);
   await cp.afterCommit(one);
   expect((await inner.latestCheckpoint())?.heads).toEqual([{ chain: 'v1', seq: 1, hash: entry!.hash }]);
+});
+
+it('signs only on top of a latest checkpoint its keys signed, over chains that still hold it, and reads only the chains that moved', async () => {
+  const state = new SqliteStateStore(':memory:');
+  const clock = new ManualClock();
+  const logger = memoryLogger();
+  const signer = await testSigner();
+  let positionReads = 0;
+  const counted = withMethods<StateStore>(state, {
+    readChain: (original) => (chain, from, limit) => {
+      positionReads += 1;
+      return original(chain, from, limit);
+    },
+  });
+  const cp = new Checkpointer({ state: counted, signer, clock, schedule: defaultSchedule, logger });
+  const draft = (chain: string) => ({ chain, time: clock.now(), actor: 'test', action: 'key_imported' as const, validator: chain, epoch: 1, slot: null, reason: null, details: {} });
+  await state.commit({ entries: ['v1', 'v2', 'v3'].map(draft) });
+  const first = await cp.sign();
+  expect(positionReads).toBe(0);
+
+  await state.commit({ entries: [draft('v2')] });
+  const second = await cp.sign();
+  expect(second.seq).toBe(2);
+  expect(positionReads).toBe(1); // v2 moved: its entry at seq 1 is read; v1 and v3 are compared from the heads
+
+  // A checkpoint written by someone without the broker's key, its digest right: nothing is signed on top of it.
+  const forgedBody = nextCheckpoint(second, await state.chainHeads(), clock.now(), second.maxLagMs);
+  expect(await state.putCheckpoint({ ...forgedBody, signature: 'not-a-signature' })).toBe(true);
+  await state.commit({ entries: [draft('v1')] });
+  await expect(cp.sign()).rejects.toMatchObject({ code: 'ledger_inconsistent', status: 409 });
+  expect((await state.latestCheckpoint())!.seq).toBe(3);
+  expect(logger.lines.filter((l) => l.includes('"checkpoint_refused"')).map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+    expect.objectContaining({ level: 'error', chain: '_checkpoints', seq: 3, fault: 'checkpoint_signature' }),
+  ]);
+  expect(first.seq).toBe(1);
+});
+
+it('keeps signing through a key rotation done as the README says, and stops when the old key is dropped before the new one signed', async () => {
+  const state = new SqliteStateStore(':memory:');
+  const clock = new ManualClock();
+  const [oldKey, newKey] = await Promise.all([generateSigningJwk().then(signingKeyFromJwk), generateSigningJwk().then(signingKeyFromJwk)]);
+  const at = (signer: GrantSigner) => new Checkpointer({ state, signer, clock, schedule: defaultSchedule });
+  const decide = () => state.commit({ entries: [{ chain: 'v1', time: clock.now(), actor: 'test', action: 'key_imported', validator: 'v1', epoch: 1, slot: null, reason: null, details: {} }] });
+  await decide();
+  await at(new GrantSigner(oldKey)).sign();
+  // Dropped too early: the latest checkpoint's key is gone from the ring.
+  await decide();
+  await expect(at(new GrantSigner(newKey)).sign()).rejects.toMatchObject({ code: 'ledger_inconsistent' });
+  // Activated with the old key kept to verify, then a checkpoint, then dropped.
+  await at(new GrantSigner(newKey, [oldKey])).sign();
+  await decide();
+  expect((await at(new GrantSigner(newKey)).sign()).seq).toBe(3);
 });

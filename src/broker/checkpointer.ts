@@ -7,11 +7,14 @@
 // signs is then copied to the write-once witness, if there is one; a copy
 // that fails is retried with the next checkpoint (the newest witnessed one is
 // what an auditor anchors to, so a gap costs nothing but a failed copy is
-// logged), and never fails the decision that led to it.
+// logged), and never fails the decision that led to it. Nothing is signed
+// on top of a latest checkpoint this broker did not sign, or over chains that
+// no longer hold what it names (holdTo).
 
-import { checkpointDue, maxLagFor, nextCheckpoint, type CheckpointSchedule } from '../core/checkpoints';
-import type { LedgerEntry } from '../core/ledger';
-import type { GrantSigner } from '../grants/signer';
+import { checkpointChain, checkpointDigest, checkpointDue, extensionCheck, maxLagFor, nextCheckpoint, type CheckpointSchedule } from '../core/checkpoints';
+import { KeyholdError } from '../core/errors';
+import { checkAgainstCheckpoint, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
+import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Logger } from '../log';
 import type { CheckpointWitness, Clock, StateStore, StoredCheckpoint } from '../ports';
 
@@ -27,6 +30,8 @@ export interface CheckpointerDeps {
 const putAttempts = 4;
 /** After a failed checkpoint, commits wait this long before trying again (the timer keeps its own pace). */
 export const retryAfterFailureMs = 10_000;
+/** Reads in flight while checking the chains that moved since the latest checkpoint. */
+const movedReadsAtOnce = 16;
 /** At most this many checkpoints copied to the witness in one catch-up. */
 const witnessBatch = 100;
 
@@ -136,10 +141,46 @@ export class Checkpointer {
     return () => clearInterval(timer);
   }
 
-  private async signed(latest: StoredCheckpoint | null, heads: Parameters<typeof nextCheckpoint>[1]): Promise<StoredCheckpoint> {
+  private async signed(latest: StoredCheckpoint | null, heads: readonly ChainHead[]): Promise<StoredCheckpoint> {
+    if (latest) await this.holdTo(latest, heads);
     const body = nextCheckpoint(latest, heads, this.d.clock.now(), this.maxLagMs);
     const signature = await this.d.signer.signStatement({ checkpoint: body.digest }, body.time);
     return { ...body, signature };
+  }
+
+  /**
+   * A checkpoint vouches for everything behind it, so one is signed only on
+   * top of a latest checkpoint that this broker's keys signed, over chains
+   * that still hold what it names: else a store writer's rewrite (or a
+   * forged checkpoint) behind it would be covered by a genuine signature.
+   */
+  private async holdTo(latest: StoredCheckpoint, heads: readonly ChainHead[]): Promise<void> {
+    if (latest.digest !== this.heldDigest) {
+      const sound = checkpointDigest(latest) === latest.digest && (await checkpointSigned((t) => this.d.signer.verifyStatement(t), latest));
+      if (!sound) this.refuse({ chain: checkpointChain, seq: latest.seq, fault: 'checkpoint_signature' });
+    }
+    const { problem, moved } = extensionCheck(latest, heads);
+    if (problem) this.refuse(problem);
+    const hashes = new Map<string, string>();
+    for (let i = 0; i < moved.length; i += movedReadsAtOnce) {
+      await Promise.all(
+        moved.slice(i, i + movedReadsAtOnce).map(async (h) => {
+          const [e] = await this.d.state.readChain(h.chain, h.seq, 1);
+          if (e && e.seq === h.seq) hashes.set(h.chain, e.hash);
+        }),
+      );
+    }
+    const rewritten = checkAgainstCheckpoint({ heads: moved }, (chain) => hashes.get(chain) ?? null);
+    if (rewritten) this.refuse(rewritten);
+    this.heldDigest = latest.digest;
+  }
+
+  /** The digest of the newest stored checkpoint whose signature this instance checked. */
+  private heldDigest: string | null = null;
+
+  private refuse(problem: VerifyProblem): never {
+    this.d.logger?.log('error', 'checkpoint_refused', { chain: problem.chain, seq: problem.seq, fault: problem.fault });
+    throw new KeyholdError('ledger_inconsistent');
   }
 
   private async witnessThrough(c: StoredCheckpoint): Promise<void> {

@@ -79,6 +79,8 @@ export interface VerifyReport {
 
 const actorOf = (op: Operator): string => `operator:${op.name}`;
 const verifyPage = 5000;
+/** Point reads in flight when a trusted checkpoint's positions are looked up. */
+const verifyReadsAtOnce = 16;
 
 export class OperationsService {
   constructor(private readonly d: OperationsDeps) {}
@@ -377,7 +379,8 @@ export class OperationsService {
         const [e] = await this.d.state.readChain(h.chain, covered + 1, 1);
         if (e) firstUncovered.push({ chain: e.chain, seq: e.seq, time: e.time });
       }
-      const problem = auditVerdict({ chainProblem: found.problem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt: found.hashesAt, firstUncovered, now: this.d.clock.now() });
+      const trustedAt = trusted && cpv.result() === null ? { heads: trusted.heads, hashesAt: await this.hashesAt(trusted, latest, found.hashesAt) } : null;
+      const problem = auditVerdict({ chainProblem: found.problem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt: found.hashesAt, firstUncovered, now: this.d.clock.now(), trusted: trustedAt });
       return {
         ok: problem === null,
         chains: chains.length,
@@ -427,6 +430,30 @@ export class OperationsService {
       }
     }
     yield `${JSON.stringify({ type: 'end', checkpoints, entries })}\n`;
+  }
+
+  /**
+   * chain → hash of the entry at the seq `cp` names. A chain at the same seq
+   * in `latest` was held to the same hash along the checkpoint chain, so
+   * `latestHashes` has it; the others are read, a few at a time.
+   */
+  private async hashesAt(cp: StoredCheckpoint, latest: StoredCheckpoint | null, latestHashes: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+    const sameSeq = new Map((latest?.heads ?? []).map((h) => [h.chain, h.seq]));
+    const out = new Map<string, string>();
+    const toRead = cp.heads.filter((h) => {
+      const known = sameSeq.get(h.chain) === h.seq ? latestHashes.get(h.chain) : undefined;
+      if (known !== undefined) out.set(h.chain, known);
+      return known === undefined;
+    });
+    for (let i = 0; i < toRead.length; i += verifyReadsAtOnce) {
+      await Promise.all(
+        toRead.slice(i, i + verifyReadsAtOnce).map(async (h) => {
+          const [e] = await this.d.state.readChain(h.chain, h.seq, 1);
+          if (e && e.seq === h.seq) out.set(h.chain, e.hash);
+        }),
+      );
+    }
+    return out;
   }
 
   /** The portable way: every chain in order, page by page, through the port. */

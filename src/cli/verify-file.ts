@@ -58,6 +58,8 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
   let wanted = new Map<string, number>();
   const chains = new Map<string, ChainVerifier>();
   const hashesAt = new Map<string, string>();
+  const trustedWanted = new Map((trusted?.heads ?? []).map((h) => [h.chain, h.seq]));
+  const trustedHashes = new Map<string, string>();
   const firstUncovered = new Map<string, { chain: string; seq: number; time: number }>();
   let entries = 0;
   let n = 0;
@@ -98,6 +100,7 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
       if (v.push(e)) {
         entries += 1;
         if (wanted.get(e.chain) === e.seq) hashesAt.set(e.chain, e.hash);
+        if (trustedWanted.get(e.chain) === e.seq) trustedHashes.set(e.chain, e.hash);
         if (e.seq > (wanted.get(e.chain) ?? 0) && !firstUncovered.has(e.chain)) firstUncovered.set(e.chain, { chain: e.chain, seq: e.seq, time: e.time });
         if (opts.onProgress && entries % every === 0) opts.onProgress(entries, Math.min(1, input.bytesRead / Math.max(1, size)));
       }
@@ -117,7 +120,7 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
   const latestSigned = latest ? await checkpointSigned(verifySignature, latest) : false;
   const problem =
     countProblem ??
-    auditVerdict({ chainProblem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt, firstUncovered: [...firstUncovered.values()], now: header.exportedAt });
+    auditVerdict({ chainProblem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt, firstUncovered: [...firstUncovered.values()], now: header.exportedAt, trusted: trusted ? { heads: trusted.heads, hashesAt: trustedHashes } : null });
   opts.onProgress?.(entries, 1);
   return {
     ok: problem === null,

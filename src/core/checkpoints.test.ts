@@ -6,6 +6,7 @@ import {
   checkpointDigest,
   checkpointDue,
   defaultSchedule,
+  extensionCheck,
   maxLagFor,
   nextCheckpoint,
   parseCheckpoint,
@@ -108,6 +109,32 @@ describe('auditVerdict', () => {
     expect(auditVerdict({ ...base, hashesAt: new Map([['v1', 'e'.repeat(64)], ['v2', c.heads[1]!.hash]]) })).toEqual({ chain: 'v1', seq: 1, fault: 'hash_mismatch' });
     const chainProblem = { chain: 'v1', seq: 1, fault: 'broken_link' as const };
     expect(auditVerdict({ ...base, chainProblem, latestSigned: false })).toEqual(chainProblem);
+  });
+
+  it('holds the trusted checkpoint\'s heads against the chains too, after the newest one\'s', () => {
+    const [t, newest] = chainOf(2) as [SignedCheckpoint, SignedCheckpoint];
+    const at = (cp: SignedCheckpoint) => new Map(cp.heads.map((x) => [x.chain, x.hash]));
+    const sound = { ...base, latest: newest, hashesAt: at(newest) };
+    expect(auditVerdict({ ...sound, trusted: { heads: t.heads, hashesAt: at(t) } })).toBeNull();
+    // The newest matches a chain rewritten behind the anchor; only the anchor's hash gives it away.
+    expect(auditVerdict({ ...sound, trusted: { heads: t.heads, hashesAt: new Map([['v1', 'e'.repeat(64)], ['v2', t.heads[1]!.hash]]) } })).toEqual({ chain: 'v1', seq: 1, fault: 'hash_mismatch' });
+    expect(auditVerdict({ ...sound, trusted: { heads: t.heads, hashesAt: new Map([['v1', t.heads[0]!.hash]]) } })).toEqual({ chain: 'v2', seq: 1, fault: 'truncated' });
+    expect(auditVerdict({ ...sound, hashesAt: new Map(), trusted: { heads: t.heads, hashesAt: new Map() } })).toEqual({ chain: 'v1', seq: 2, fault: 'truncated' });
+  });
+});
+
+describe('extensionCheck', () => {
+  const [latest] = chainOf(1) as [SignedCheckpoint];
+  const [v1, v2] = latest.heads as [ChainHead, ChainHead];
+  it('names the chains that moved on, whose old positions the signer must read', () => {
+    expect(extensionCheck(latest, [v1, v2])).toEqual({ problem: null, moved: [] });
+    expect(extensionCheck(latest, [h('v2', 5), v1, h('v3', 1)])).toEqual({ problem: null, moved: [v2] });
+    expect(extensionCheck(latest, [h('v1', 2), h('v2', 2)]).moved).toEqual([v1, v2]);
+  });
+  it('refuses a chain gone, cut back, or at the same position with another hash', () => {
+    expect(extensionCheck(latest, [v1]).problem).toEqual({ chain: 'v2', seq: 1, fault: 'truncated' });
+    expect(extensionCheck({ ...latest, heads: [h('v1', 3)] }, [h('v1', 2)]).problem).toEqual({ chain: 'v1', seq: 3, fault: 'truncated' });
+    expect(extensionCheck(latest, [v1, { ...v2, hash: 'e'.repeat(64) }]).problem).toEqual({ chain: 'v2', seq: 1, fault: 'hash_mismatch' });
   });
 });
 

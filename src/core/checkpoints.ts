@@ -6,7 +6,7 @@
 // Pure: the caller reads the store, checks signatures, and passes the clock in.
 
 import { z } from 'zod';
-import { canonicalJson, genesisHash, sha256Hex, type ChainHead, type CheckpointFault, type VerifyProblem } from './ledger';
+import { canonicalJson, checkAgainstCheckpoint, genesisHash, sha256Hex, type ChainHead, type CheckpointFault, type VerifyProblem } from './ledger';
 
 export interface CheckpointBody {
   /** Position in the checkpoint chain, from 1. */
@@ -139,6 +139,28 @@ export class CheckpointChainVerifier {
   }
 }
 
+/**
+ * Before signing the checkpoint after `latest` over `heads` (the store's,
+ * which a store writer controls): a chain `latest` covers must still be
+ * there, not shorter, and at the same position with the same hash. What
+ * this cannot see is a chain that moved on: its entry at the position
+ * `latest` names must still carry the hash `latest` signed, or the new
+ * checkpoint would vouch for a history rewritten behind `latest` (nothing
+ * later compares the old hash). Those positions are returned, for the
+ * caller to read and hold with `checkAgainstCheckpoint`.
+ */
+export function extensionCheck(latest: CheckpointBody, heads: readonly ChainHead[]): { problem: VerifyProblem | null; moved: ChainHead[] } {
+  const now = new Map(heads.map((h) => [h.chain, h]));
+  const moved: ChainHead[] = [];
+  for (const h of [...latest.heads].sort(byChain)) {
+    const n = now.get(h.chain);
+    if (n === undefined || n.seq < h.seq) return { problem: { chain: h.chain, seq: h.seq, fault: 'truncated' }, moved };
+    if (n.seq === h.seq && n.hash !== h.hash) return { problem: { chain: h.chain, seq: h.seq, fault: 'hash_mismatch' }, moved };
+    if (n.seq > h.seq) moved.push(h);
+  }
+  return { problem: null, moved };
+}
+
 /** Every chain `a` covers is in `b`, at the same entry or a later one. */
 function extendsHeads(a: CheckpointBody, b: CheckpointBody): boolean {
   const later = new Map(b.heads.map((h) => [h.chain, h]));
@@ -194,23 +216,31 @@ export interface AuditFindings {
   readonly hashesAt: ReadonlyMap<string, string>;
   readonly firstUncovered: readonly { chain: string; seq: number; time: number }[];
   readonly now: number;
+  /**
+   * The trusted checkpoint, with chain → hash of the entry at the seq it
+   * names. Its heads are held against the chains too: a history rewritten
+   * behind it and then covered by a newer checkpoint (signed by a broker
+   * that did not check, or over a store that changed in between) passes
+   * every other check.
+   */
+  readonly trusted?: { readonly heads: readonly ChainHead[]; readonly hashesAt: ReadonlyMap<string, string> } | null;
 }
 
 /**
  * One verdict, in one order, for the broker's verify and the offline one:
  * entries, then the checkpoint chain and the trust anchor, then the newest
- * checkpoint's signature and heads, then coverage.
+ * checkpoint's signature and heads, then the trusted one's heads, then
+ * coverage.
  */
 export function auditVerdict(f: AuditFindings): VerifyProblem | null {
   if (f.chainProblem) return f.chainProblem;
   if (f.checkpointProblem) return f.checkpointProblem;
   if (f.latest && !f.latestSigned) return fault(f.latest.seq, 'checkpoint_signature');
-  if (f.latest) {
-    for (const h of f.latest.heads) {
-      const actual = f.hashesAt.get(h.chain);
-      if (actual === undefined) return { chain: h.chain, seq: h.seq, fault: 'truncated' };
-      if (actual !== h.hash) return { chain: h.chain, seq: h.seq, fault: 'hash_mismatch' };
-    }
+  for (const cp of [f.latest, f.trusted]) {
+    if (!cp) continue;
+    const hashesAt = cp === f.latest ? f.hashesAt : f.trusted!.hashesAt;
+    const problem = checkAgainstCheckpoint(cp, (chain) => hashesAt.get(chain) ?? null);
+    if (problem) return problem;
   }
   return checkCoverage(f.latest, f.firstUncovered, f.now);
 }

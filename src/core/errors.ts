@@ -32,6 +32,7 @@ export const errorCodes = {
   slot_not_allowed: { status: 403, message: 'The slot is not among the validator\'s allowed slots.', on: ['fetchGrant', 'promoteValidator'] },
   unknown_validator: { status: 404, message: 'No such validator.', on: authenticated },
   unknown_store: { status: 400, message: 'A named key store is not configured on this broker.', on: ['importKey'] },
+  ledger_inconsistent: { status: 409, message: 'The stored ledger does not extend the last signed checkpoint, so the broker will not sign over it; run keyhold audit verify.', on: ['makeCheckpoint'] },
   invalid_trust: { status: 400, message: 'The trusted checkpoint is malformed or not signed by this broker.', on: ['verifyAuditTrusted'] },
   login_code_invalid: { status: 401, message: 'The login code is not one this broker issued.', on: ['uiSession'] },
   login_code_expired: { status: 401, message: 'The login code has expired; run keyhold ui again.', on: ['uiSession'] },

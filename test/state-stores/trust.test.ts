@@ -3,9 +3,14 @@
 // key. Without a trust anchor both still verify (that is the attack); with
 // the checkpoint a previous `audit verify --save-trust` kept, both fail.
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import nodeVault from 'node-vault';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verifyExportFile } from '../../src/cli/verify-file';
 import type { Broker } from '../../src/compose';
+import { nextCheckpoint } from '../../src/core/checkpoints';
 import { sealAll, type LedgerEntry } from '../../src/core/ledger';
 import type { StateStore, StoredCheckpoint } from '../../src/ports';
 import { dynamoClient } from '../../src/stores/dynamodb/state-store';
@@ -111,6 +116,51 @@ for (const kind of kinds) {
         // And once the schedule's lag has passed, uncovered entries give it away even without the anchor.
         f.clock.advance(6 * 60_000);
         expect((await b.operations.verify()).problem).toMatchObject({ fault: 'uncovered' });
+      } finally {
+        await f.close();
+      }
+    });
+
+    it('catches a chain rewritten with its hashes recomputed and its checkpoints kept: the broker will not sign over it, and a checkpoint signed over it anyway fails against the anchor', async () => {
+      const rig = await kind.rig();
+      const f = await fleet([rig.store]);
+      try {
+        const { trust } = await history(f, f.brokers[0]!);
+        const chain = await whole(rig.store, validator);
+        const drafts = chain.map(({ seq: _s, prevHash: _p, hash: _h, ...d }, i) => (i === 0 ? { ...d, actor: 'operator:mallory' } : d));
+        await rig.raw.writeChain(validator, sealAll(drafts, new Map([[validator, null]])), chain.length);
+
+        const tampered = await rig.fresh();
+        const b = f.add(tampered);
+        // A decision on top of the rewritten chain, then a checkpoint: signing it
+        // would vouch for the rewrite (its head moved on, so nothing compares the old hash).
+        await b.grants.fetch(f.pod(slotA, 'uid-3'), validator, f.ephemeral).catch(() => undefined);
+        const before = (await tampered.latestCheckpoint())!.seq;
+        await expect(b.operations.checkpoint()).rejects.toMatchObject({ code: 'ledger_inconsistent' });
+        expect((await tampered.latestCheckpoint())!.seq).toBe(before);
+        expect((await b.operations.verify()).problem).toMatchObject({ chain: validator, fault: 'hash_mismatch' });
+
+        // A broker without that check (an older version) signs it: the newest
+        // checkpoint then matches the rewrite, and only the anchor still knows the old hash.
+        const latest = (await tampered.latestCheckpoint())!;
+        const body = nextCheckpoint(latest, await tampered.chainHeads(), f.clock.now(), latest.maxLagMs);
+        expect(await tampered.putCheckpoint({ ...body, signature: await b.parts.signer.signStatement({ checkpoint: body.digest }, body.time) })).toBe(true);
+        expect((await b.operations.verify()).problem).toBeNull(); // laundered: a blind verify cannot tell
+        const anchored = trust.heads.find((h) => h.chain === validator)!;
+        expect((await b.operations.verify(trust)).problem).toEqual({ chain: validator, seq: anchored.seq, fault: 'hash_mismatch' });
+        // The same verdict offline, from an export and the JWKS alone.
+        const dir = await mkdtemp(join(tmpdir(), 'keyhold-trust-'));
+        try {
+          const file = join(dir, 'ledger.ndjson');
+          let text = '';
+          for await (const line of b.operations.exportLines()) text += line;
+          await writeFile(file, text);
+          const jwks = b.parts.signer.jwks();
+          expect((await verifyExportFile(file, { jwks })).problem).toBeNull();
+          expect((await verifyExportFile(file, { jwks, trusted: trust })).problem).toEqual({ chain: validator, seq: anchored.seq, fault: 'hash_mismatch' });
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
       } finally {
         await f.close();
       }
