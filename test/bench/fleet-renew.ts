@@ -40,7 +40,7 @@ import { motoAvailable, motoCredentials, motoRegion, startPatchedMoto, type Moto
 import { operatorFetch } from '../support/operator-requests';
 import { generatedKeyMaterial, testGenesisRoot } from '../support/fixtures';
 import { benchDir, rssMb } from './children';
-import { load, post, serveChild, withCpu, type LoadSettings, type Served } from './http-load';
+import { HttpAnswerError, load, post, serveChild, withCpu, type LoadSettings, type Served } from './http-load';
 import { progress, round, unavailable, type Figures } from './report';
 import { RenewTotals, tallyRenewAnswer } from './renew-tally';
 
@@ -93,15 +93,30 @@ function counter(label: string, total: number, every: number): () => void {
 /**
  * What a busy store refused (503, or `state_store_unavailable` in a list
  * answer) is tried again, up to this many tries in all, a second longer
- * apart each time, as an operator's script, a keeper or an init container
- * would; each retry is counted and printed. moto serves one request at a
- * time while it works on a large one (a checkpoint past 4,000 validators is
- * about 400 KB), so a request there meets its 2 s store timeout now and then.
+ * apart each time or after the answer's Retry-After if that is longer, as an
+ * operator's script, a keeper or an init container would; each retry is
+ * counted and printed. moto serves one request at a time while it works on a
+ * large one (a checkpoint's read of every chain head), so a request there
+ * meets its 2 s store timeout now and then, and five in a row open the
+ * broker's circuit breaker for 10 s (src/stores/resilience.ts): the broker
+ * answers Retry-After: 5, and a client that retried sooner than that, three
+ * times within 6 s, gave up while the breaker was still open.
  */
 const busyTries = 4;
 
 /** The store was busy: `retryBusy` tries again, or on the last try passes this on. */
-class Busy extends Error {}
+class Busy extends Error {
+  constructor(
+    message: string,
+    /** The answer's Retry-After, seconds. */
+    readonly retryAfter = 0,
+  ) {
+    super(message);
+  }
+}
+
+/** A Retry-After header or field as seconds (0 when absent or not a number). */
+const seconds = (v: unknown): number => (Number.isFinite(Number(v)) ? Math.max(0, Number(v)) : 0);
 
 /** `work`, tried again while it throws Busy; `last` tells it that this try is the last. */
 async function retryBusy<T>(work: (last: boolean) => Promise<T>, onRetry: () => void): Promise<T> {
@@ -111,7 +126,7 @@ async function retryBusy<T>(work: (last: boolean) => Promise<T>, onRetry: () => 
     } catch (e) {
       if (!(e instanceof Busy) || attempt >= busyTries) throw e;
       onRetry();
-      await new Promise((r) => setTimeout(r, 1000 * attempt));
+      await new Promise((r) => setTimeout(r, Math.max(1000 * attempt, 1000 * e.retryAfter)));
     }
   }
 }
@@ -119,7 +134,7 @@ async function retryBusy<T>(work: (last: boolean) => Promise<T>, onRetry: () => 
 /** `post`, with a 503 thrown as Busy. */
 const postOrBusy = (...args: Parameters<typeof post>) =>
   post(...args).catch((e: unknown) => {
-    throw /: 503 /.test((e as Error).message) ? new Busy((e as Error).message) : e;
+    throw e instanceof HttpAnswerError && e.status === 503 ? new Busy(e.message, seconds(e.retryAfter)) : e;
   });
 
 /** An import the broker refused while the fleet was seeded; the message says after how many. */
@@ -142,7 +157,7 @@ async function importFleet(url: string, home: string, pods: readonly FleetPod[])
     const res = await retryBusy(
       async (last) => {
         const r = await operatorFetch(url, cred, 'PUT', path, { format: 'eip2335', publicId: gen.publicId, files, slots: [slot], serviceAccounts: ['validator'], genesisValidatorsRoot: testGenesisRoot });
-        if (r.status === 503 && !last) throw new Busy(path);
+        if (r.status === 503 && !last) throw new Busy(path, seconds(r.headers.get('retry-after')));
         return r;
       },
       () => (retried += 1),
@@ -182,13 +197,15 @@ async function fetchFleet(url: string, home: string, pods: FleetPod[]): Promise<
           return;
         }
         const answer = await postOrBusy(url, '/v1/grants', auth, { validators: wanted, ephemeralKey: await ephemeralKey() });
-        const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string }[];
+        const results = answer.results as { outcome: string; validator: string; grant?: string; code?: string; retryAfter?: number }[];
+        let retryAfter = 0;
         results.forEach((r, i) => {
           if (r.validator !== wanted[i]) throw new Error(`pod ${p.name}: answer ${i} is ${r.validator}, not ${wanted[i]}`);
           if (r.outcome === 'issued' && r.grant) grants.set(r.validator, r.grant);
           else if (r.code !== 'state_store_unavailable' || last) throw new Error(`pod ${p.name}: ${r.validator} not issued (${r.code ?? r.outcome})`);
+          else retryAfter = Math.max(retryAfter, seconds(r.retryAfter));
         });
-        if (grants.size < p.validators.length) throw new Busy(`pod ${p.name}`);
+        if (grants.size < p.validators.length) throw new Busy(`pod ${p.name}`, retryAfter);
       },
       () => (fetchRetries += 1),
     );

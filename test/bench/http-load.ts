@@ -140,10 +140,21 @@ export async function inBatches<T>(items: readonly T[], width: number, each: (it
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map((x, j) => each(x, i + j)));
 }
 
+/** A refusal `post` met: its status and Retry-After header, for a caller that retries. */
+export class HttpAnswerError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly retryAfter: string | null,
+  ) {
+    super(message);
+  }
+}
+
 export async function post(url: string, path: string, headers: Record<string, string>, body: unknown, method = 'POST'): Promise<Record<string, unknown>> {
   const res = await fetch(`${url}${path}`, { method, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const json = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  if (!res.ok) throw new HttpAnswerError(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`, res.status, res.headers.get('retry-after'));
   return json;
 }
 
