@@ -68,8 +68,9 @@ export const assumptions = {
   /** Planned promotions per validator-month (maintenance, node drains). */
   promotionsPerMonth: 1,
   /**
-   * The fleet a checkpoint names: each checkpoint holds every chain head, so
-   * its size, not its count, grows with the fleet (issue 17's 10,000).
+   * The fleet a keyframe names: every `keyframeEvery`-th checkpoint holds
+   * every chain head, so its size grows with the fleet (issue 17's 10,000);
+   * the deltas between hold the heads that moved.
    */
   fleetValidators: 10_000,
   /**
