@@ -4,6 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CheckpointChainVerifier } from '../src/core/checkpoints';
 import type { SqliteStateStore } from '../src/stores/sqlite/state-store';
 import { fetchGrant, importValidator, pod, slot0 } from './http/helpers';
 import { cliRig, type CliRig } from './support/cli';
@@ -30,8 +31,9 @@ describe('keyhold audit verify with a trust anchor', () => {
     await rig.cli(['audit', 'checkpoint']);
     const first = await rig.cli(['audit', 'verify', '--save-trust', trust]);
     expect(first.code).toBe(0);
-    const saved = JSON.parse(await readFile(trust, 'utf8')) as { seq: number };
+    const saved = JSON.parse(await readFile(trust, 'utf8')) as { seq: number; keyframe?: number };
     expect(saved.seq).toBeGreaterThanOrEqual(2);
+    expect(saved.keyframe).toBe(1); // a delta: the anchor covers what the fold from its keyframe covers
 
     await fetchGrant(rig.b, await pod(slot0));
     const second = await rig.cli(['audit', 'verify', '--trust', trust]);
@@ -39,9 +41,10 @@ describe('keyhold audit verify with a trust anchor', () => {
     expect(second.code).toBe(0);
 
     // The attacker deletes the newest checkpoint and the entries it covered.
-    const older = JSON.parse((db().prepare('SELECT body FROM checkpoint_chain WHERE seq = ?').get(saved.seq - 1) as { body: string }).body) as { heads: { chain: string; seq: number }[] };
+    const behind = new CheckpointChainVerifier();
+    for (const c of await rig.b.parts.state.listCheckpoints(1, saved.seq - 1)) behind.push(c);
     db().prepare('DELETE FROM checkpoint_chain WHERE seq >= ?').run(saved.seq);
-    for (const h of older.heads) db().prepare('DELETE FROM ledger WHERE chain = ? AND seq > ?').run(h.chain, h.seq);
+    for (const h of behind.latestHeads) db().prepare('DELETE FROM ledger WHERE chain = ? AND seq > ?').run(h.chain, h.seq);
     expect((await rig.cli(['audit', 'verify'])).code).toBe(0);
     const caught = await rig.cli(['audit', 'verify', '--trust', trust]);
     expect(caught.code).toBe(1);

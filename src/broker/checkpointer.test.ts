@@ -60,11 +60,11 @@ it('signs only on top of a latest checkpoint its keys signed, over chains that s
   const cp = new Checkpointer({ state: counted, signer, clock, schedule: defaultSchedule, logger });
   const draft = (chain: string) => ({ chain, time: clock.now(), actor: 'test', action: 'key_imported' as const, validator: chain, epoch: 1, slot: null, reason: null, details: {} });
   await state.commit({ entries: ['v1', 'v2', 'v3'].map(draft) });
-  const first = await cp.sign();
+  const { checkpoint: first } = await cp.sign();
   expect(positionReads).toBe(0);
 
   await state.commit({ entries: [draft('v2')] });
-  const second = await cp.sign();
+  const { checkpoint: second } = await cp.sign();
   expect(second.seq).toBe(2);
   expect(positionReads).toBe(1); // v2 moved: its entry at seq 1 is read; v1 and v3 are compared from the heads
 
@@ -94,5 +94,39 @@ it('keeps signing through a key rotation done as the README says, and stops when
   // Activated with the old key kept to verify, then a checkpoint, then dropped.
   await at(new GrantSigner(newKey, [oldKey])).sign();
   await decide();
-  expect((await at(new GrantSigner(newKey)).sign()).seq).toBe(3);
+  expect((await at(new GrantSigner(newKey)).sign()).checkpoint.seq).toBe(3);
+});
+
+it('lets an instance that did not sign the latest checkpoint learn what it covers from its keyframe, and refuses a fold that does not hold', async () => {
+  const state = new SqliteStateStore(':memory:');
+  const clock = new ManualClock();
+  const signer = await testSigner();
+  const draft = (chain: string) => ({ chain, time: clock.now(), actor: 'test', action: 'key_imported' as const, validator: chain, epoch: 1, slot: null, reason: null, details: {} });
+  await state.commit({ entries: ['v1', 'v2', 'v3'].map(draft) });
+  const a = new Checkpointer({ state, signer, clock, schedule: defaultSchedule });
+  await a.sign();
+  for (const chain of ['v1', 'v2', 'v1']) {
+    await state.commit({ entries: [draft(chain)] });
+    await a.sign();
+  }
+  let listings = 0;
+  const counted = withMethods<StateStore>(state, {
+    listCheckpoints: (original) => (from, limit) => {
+      listings += 1;
+      return original(from, limit);
+    },
+  });
+  await state.commit({ entries: [draft('v3')] });
+  const { checkpoint, chains } = await new Checkpointer({ state: counted, signer, clock, schedule: defaultSchedule }).sign();
+  expect(listings).toBe(1);
+  expect(checkpoint).toMatchObject({ seq: 5, keyframe: 1, heads: [{ chain: 'v3', seq: 2 }] });
+  expect(chains).toBe(3);
+
+  // One delta behind the latest edited in the store: a fresh instance's fold no longer reaches the signed latest.
+  const db = state.rawDatabase();
+  const row = db.prepare('SELECT body FROM checkpoint_chain WHERE seq = 3').get() as { body: string };
+  db.prepare('UPDATE checkpoint_chain SET body = ? WHERE seq = 3').run(row.body.replace('"seq":2', '"seq":3'));
+  await state.commit({ entries: [draft('v2')] });
+  await expect(new Checkpointer({ state, signer, clock, schedule: defaultSchedule }).sign()).rejects.toMatchObject({ code: 'ledger_inconsistent' });
+  expect((await state.latestCheckpoint())!.seq).toBe(5);
 });

@@ -11,7 +11,18 @@
 // on top of a latest checkpoint this broker did not sign, or over chains that
 // no longer hold what it names (holdTo).
 
-import { checkpointChain, checkpointDigest, checkpointDue, extensionCheck, maxLagFor, nextCheckpoint, type CheckpointSchedule } from '../core/checkpoints';
+import {
+  CheckpointChainVerifier,
+  checkpointChain,
+  checkpointDigest,
+  checkpointDue,
+  extensionCheck,
+  foldHeads,
+  keyframeOf,
+  maxLagFor,
+  nextCheckpoint,
+  type CheckpointSchedule,
+} from '../core/checkpoints';
 import { KeyholdError } from '../core/errors';
 import { checkAgainstCheckpoint, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
@@ -61,21 +72,17 @@ export class Checkpointer {
     return run;
   }
 
-  /** Sign a checkpoint over every head now, whether or not one is due. */
-  sign(): Promise<StoredCheckpoint> {
+  /** Sign a checkpoint over every head now, whether or not one is due; with the number of chains it covers. */
+  sign(): Promise<{ checkpoint: StoredCheckpoint; chains: number }> {
     return this.oneAtATime(() => this.signNow());
   }
 
-  private async signNow(): Promise<StoredCheckpoint> {
+  private async signNow(): Promise<{ checkpoint: StoredCheckpoint; chains: number }> {
     for (let i = 1; ; i++) {
       const latest = await this.d.state.latestCheckpoint();
       const heads = await this.d.state.chainHeads();
-      const c = await this.signed(latest, heads);
-      if (await this.d.state.putCheckpoint(c)) {
-        this.reset();
-        await this.witnessThrough(c);
-        return c;
-      }
+      const next = await this.signed(latest, heads);
+      if (await this.stored(next)) return { checkpoint: next.checkpoint, chains: next.covers.size };
       if (i >= putAttempts) throw new CheckpointContentionError();
     }
   }
@@ -92,16 +99,13 @@ export class Checkpointer {
     for (let i = 1; i <= putAttempts; i++) {
       const latest = await this.d.state.latestCheckpoint();
       const heads = await this.d.state.chainHeads();
-      if (!checkpointDue(this.d.schedule, latest, heads, this.d.clock.now())) {
+      const covered = latest ? await this.coveredBy(latest) : null;
+      if (!checkpointDue(this.d.schedule, latest && covered ? { time: latest.time, covered } : null, heads, this.d.clock.now())) {
         this.reset();
         return null;
       }
-      const c = await this.signed(latest, heads);
-      if (await this.d.state.putCheckpoint(c)) {
-        this.reset();
-        await this.witnessThrough(c);
-        return c;
-      }
+      const next = await this.signed(latest, heads);
+      if (await this.stored(next)) return next.checkpoint;
     }
     throw new CheckpointContentionError();
   }
@@ -141,11 +145,21 @@ export class Checkpointer {
     return () => clearInterval(timer);
   }
 
-  private async signed(latest: StoredCheckpoint | null, heads: readonly ChainHead[]): Promise<StoredCheckpoint> {
-    if (latest) await this.holdTo(latest, heads);
-    const body = nextCheckpoint(latest, heads, this.d.clock.now(), this.maxLagMs);
+  /** The checkpoint after `latest`, signed, and the full set of heads it covers. */
+  private async signed(latest: StoredCheckpoint | null, heads: readonly ChainHead[]): Promise<{ checkpoint: StoredCheckpoint; covers: Map<string, ChainHead> }> {
+    const covered = latest ? await this.holdTo(latest, heads) : null;
+    const body = nextCheckpoint(latest, heads, this.d.clock.now(), this.maxLagMs, covered);
     const signature = await this.d.signer.signStatement({ checkpoint: body.digest }, body.time);
-    return { ...body, signature };
+    return { checkpoint: { ...body, signature }, covers: foldHeads(covered ?? new Map(), body) };
+  }
+
+  /** Put it at its seq; false when another broker took the seq first. */
+  private async stored(next: { checkpoint: StoredCheckpoint; covers: Map<string, ChainHead> }): Promise<boolean> {
+    if (!(await this.d.state.putCheckpoint(next.checkpoint))) return false;
+    this.known = { digest: next.checkpoint.digest, covered: next.covers };
+    this.reset();
+    await this.witnessThrough(next.checkpoint);
+    return true;
   }
 
   /**
@@ -154,12 +168,9 @@ export class Checkpointer {
    * that still hold what it names: else a store writer's rewrite (or a
    * forged checkpoint) behind it would be covered by a genuine signature.
    */
-  private async holdTo(latest: StoredCheckpoint, heads: readonly ChainHead[]): Promise<void> {
-    if (latest.digest !== this.heldDigest) {
-      const sound = checkpointDigest(latest) === latest.digest && (await checkpointSigned((t) => this.d.signer.verifyStatement(t), latest));
-      if (!sound) this.refuse({ chain: checkpointChain, seq: latest.seq, fault: 'checkpoint_signature' });
-    }
-    const { problem, moved } = extensionCheck(latest, heads);
+  private async holdTo(latest: StoredCheckpoint, heads: readonly ChainHead[]): Promise<Map<string, ChainHead>> {
+    const covered = await this.coveredBy(latest);
+    const { problem, moved } = extensionCheck([...covered.values()], heads);
     if (problem) this.refuse(problem);
     const hashes = new Map<string, string>();
     for (let i = 0; i < moved.length; i += movedReadsAtOnce) {
@@ -172,11 +183,32 @@ export class Checkpointer {
     }
     const rewritten = checkAgainstCheckpoint({ heads: moved }, (chain) => hashes.get(chain) ?? null);
     if (rewritten) this.refuse(rewritten);
-    this.heldDigest = latest.digest;
+    return covered;
   }
 
-  /** The digest of the newest stored checkpoint whose signature this instance checked. */
-  private heldDigest: string | null = null;
+  /** The newest checkpoint this instance signed or checked, and every head it covers. */
+  private known: { digest: string; covered: Map<string, ChainHead> } | null = null;
+
+  /**
+   * Every head `latest` covers: its own heads for a keyframe, else the fold
+   * from its keyframe (at most keyframeEvery checkpoints, read once), each
+   * link and digest checked, and `latest`'s signature, which the links tie
+   * them all to.
+   */
+  private async coveredBy(latest: StoredCheckpoint): Promise<Map<string, ChainHead>> {
+    if (this.known?.digest === latest.digest) return this.known.covered;
+    const sound = checkpointDigest(latest) === latest.digest && (await checkpointSigned((t) => this.d.signer.verifyStatement(t), latest));
+    if (!sound) this.refuse({ chain: checkpointChain, seq: latest.seq, fault: 'checkpoint_signature' });
+    const from = keyframeOf(latest);
+    const v = new CheckpointChainVerifier(null, from);
+    const run = from === latest.seq ? [latest] : await this.d.state.listCheckpoints(from, latest.seq - from + 1);
+    for (const c of run) v.push(c);
+    const problem = v.result() ?? (v.latest?.digest === latest.digest ? null : { chain: checkpointChain, seq: latest.seq, fault: 'checkpoint_link' as const });
+    if (problem) this.refuse(problem);
+    const covered = new Map(v.latestHeads.map((h) => [h.chain, h]));
+    this.known = { digest: latest.digest, covered };
+    return covered;
+  }
 
   private refuse(problem: VerifyProblem): never {
     this.d.logger?.log('error', 'checkpoint_refused', { chain: problem.chain, seq: problem.seq, fault: problem.fault });

@@ -10,7 +10,7 @@ import { normaliseGenesisRoot } from '../core/slashing-protection';
 import { CheckpointChainVerifier, auditVerdict, checkpointDigest, ledgerExportFormat } from '../core/checkpoints';
 import { holdingIntervals, type HoldingInterval } from '../core/holders';
 import { pseudonymousActor, type Pseudonymiser } from '../core/pseudonyms';
-import { ChainVerifier, type LedgerEntry, type VerifyProblem } from '../core/ledger';
+import { ChainVerifier, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Checkpointer } from './checkpointer';
 import type { Operator } from '../identity/operator-token';
@@ -335,8 +335,8 @@ export class OperationsService {
     }
   }
 
-  /** Sign a commitment to every chain head now, extending the checkpoint chain. */
-  async checkpoint(): Promise<StoredCheckpoint> {
+  /** Sign a commitment to every chain head now, extending the checkpoint chain; with the number of chains it covers. */
+  async checkpoint(): Promise<{ checkpoint: StoredCheckpoint; chains: number }> {
     try {
       return await this.d.checkpointer.sign();
     } catch (e) {
@@ -364,10 +364,11 @@ export class OperationsService {
         from += page.length;
       }
       const latest = cpv.latest;
-      const wanted = new Map<string, number>((latest?.heads ?? []).map((h) => [h.chain, h.seq]));
+      const latestHeads = cpv.latestHeads;
+      const wanted = new Map<string, number>(latestHeads.map((h) => [h.chain, h.seq]));
       const heads = await this.d.state.chainHeads();
       const chainSet = new Set(heads.map((h) => h.chain));
-      for (const h of latest?.heads ?? []) chainSet.add(h.chain);
+      for (const h of latestHeads) chainSet.add(h.chain);
       const chains = [...chainSet].sort();
       const state = this.d.state;
       const found = (canVerifyChains(state) ? await state.verifyChains(chains, wanted) : null) ?? (await this.walkChains(chains, wanted));
@@ -379,8 +380,9 @@ export class OperationsService {
         const [e] = await this.d.state.readChain(h.chain, covered + 1, 1);
         if (e) firstUncovered.push({ chain: e.chain, seq: e.seq, time: e.time });
       }
-      const trustedAt = trusted && cpv.result() === null ? { heads: trusted.heads, hashesAt: await this.hashesAt(trusted, latest, found.hashesAt) } : null;
-      const problem = auditVerdict({ chainProblem: found.problem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt: found.hashesAt, firstUncovered, now: this.d.clock.now(), trusted: trustedAt });
+      const trustedHeads = cpv.result() === null ? cpv.trustedHeads : null;
+      const trustedAt = trustedHeads ? { heads: trustedHeads, hashesAt: await this.hashesAt(trustedHeads, latestHeads, found.hashesAt) } : null;
+      const problem = auditVerdict({ chainProblem: found.problem, checkpointProblem: cpv.result(), latest, latestSigned, latestHeads, hashesAt: found.hashesAt, firstUncovered, now: this.d.clock.now(), trusted: trustedAt });
       return {
         ok: problem === null,
         chains: chains.length,
@@ -404,9 +406,14 @@ export class OperationsService {
    */
   async *exportLines(): AsyncGenerator<string> {
     const now = this.d.clock.now();
-    const latest = await this.d.state.latestCheckpoint();
     const chainSet = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
-    for (const h of latest?.heads ?? []) chainSet.add(h.chain);
+    // A chain the checkpoints name but the store no longer lists is exported too (as empty): the file shows it cut.
+    for (let from = 1; ; ) {
+      const page = await this.d.state.listCheckpoints(from, verifyPage);
+      for (const c of page) for (const h of c.heads) chainSet.add(h.chain);
+      if (page.length < verifyPage) break;
+      from += page.length;
+    }
     const chains = [...chainSet].sort();
     yield `${JSON.stringify({ type: 'header', format: ledgerExportFormat, v: 1, exportedAt: now, chains: chains.length })}\n`;
     let checkpoints = 0;
@@ -433,14 +440,14 @@ export class OperationsService {
   }
 
   /**
-   * chain → hash of the entry at the seq `cp` names. A chain at the same seq
-   * in `latest` was held to the same hash along the checkpoint chain, so
+   * chain → hash of the entry at the seq `covered` names. A chain at the same seq
+   * in `latestHeads` was held to the same hash along the checkpoint chain, so
    * `latestHashes` has it; the others are read, a few at a time.
    */
-  private async hashesAt(cp: StoredCheckpoint, latest: StoredCheckpoint | null, latestHashes: ReadonlyMap<string, string>): Promise<Map<string, string>> {
-    const sameSeq = new Map((latest?.heads ?? []).map((h) => [h.chain, h.seq]));
+  private async hashesAt(covered: readonly ChainHead[], latestHeads: readonly ChainHead[], latestHashes: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+    const sameSeq = new Map(latestHeads.map((h) => [h.chain, h.seq]));
     const out = new Map<string, string>();
-    const toRead = cp.heads.filter((h) => {
+    const toRead = covered.filter((h) => {
       const known = sameSeq.get(h.chain) === h.seq ? latestHashes.get(h.chain) : undefined;
       if (known !== undefined) out.set(h.chain, known);
       return known === undefined;

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { JSONWebKeySet } from 'jose';
 import { CheckpointChainVerifier, auditVerdict, checkpointDigest, ledgerExportFormat, parseCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
-import { ChainVerifier, type VerifyProblem } from '../core/ledger';
+import { ChainVerifier, type ChainHead, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, jwksStatementVerifier } from '../grants/signer';
 import { parseEntry } from '../stores/ledger-codec';
 
@@ -58,7 +58,8 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
   let wanted = new Map<string, number>();
   const chains = new Map<string, ChainVerifier>();
   const hashesAt = new Map<string, string>();
-  const trustedWanted = new Map((trusted?.heads ?? []).map((h) => [h.chain, h.seq]));
+  let latestHeads: readonly ChainHead[] = [];
+  let trustedWanted = new Map<string, number>();
   const trustedHashes = new Map<string, string>();
   const firstUncovered = new Map<string, { chain: string; seq: number; time: number }>();
   let entries = 0;
@@ -87,7 +88,9 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
       if (chains.size === 0) {
         // The checkpoints are all in: the newest says which hashes to keep.
         latest = cpv.latest;
-        wanted = new Map((latest?.heads ?? []).map((h) => [h.chain, h.seq]));
+        latestHeads = cpv.latestHeads;
+        wanted = new Map(latestHeads.map((h) => [h.chain, h.seq]));
+        trustedWanted = new Map((cpv.trustedHeads ?? []).map((h) => [h.chain, h.seq]));
       }
       let e;
       try {
@@ -110,8 +113,12 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
   }
   if (!header) throw new ExportFileError('the file is empty');
   if (!trailer) throw new ExportFileError('the export is cut off (no end line): fetch it again');
-  if (chains.size === 0) latest = cpv.latest;
-  for (const h of latest?.heads ?? []) if (!chains.has(h.chain)) chains.set(h.chain, new ChainVerifier(h.chain));
+  if (chains.size === 0) {
+    latest = cpv.latest;
+    latestHeads = cpv.latestHeads;
+  }
+  for (const h of latestHeads) if (!chains.has(h.chain)) chains.set(h.chain, new ChainVerifier(h.chain));
+  const trustedHeads = cpv.result() === null ? cpv.trustedHeads : null;
   const names = [...chains.keys()].sort();
   const chainProblem = names.map((c) => chains.get(c)!.result()).find((p) => p !== null) ?? null;
   // The file's own counts must match what it holds: lines dropped from a chain's end or a checkpoint's are not silent.
@@ -120,7 +127,7 @@ export async function verifyExportFile(path: string, opts: VerifyFileOptions): P
   const latestSigned = latest ? await checkpointSigned(verifySignature, latest) : false;
   const problem =
     countProblem ??
-    auditVerdict({ chainProblem, checkpointProblem: cpv.result(), latest, latestSigned, hashesAt, firstUncovered: [...firstUncovered.values()], now: header.exportedAt, trusted: trusted ? { heads: trusted.heads, hashesAt: trustedHashes } : null });
+    auditVerdict({ chainProblem, checkpointProblem: cpv.result(), latest, latestSigned, latestHeads, hashesAt, firstUncovered: [...firstUncovered.values()], now: header.exportedAt, trusted: trustedHeads ? { heads: trustedHeads, hashesAt: trustedHashes } : null });
   opts.onProgress?.(entries, 1);
   return {
     ok: problem === null,

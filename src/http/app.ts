@@ -330,8 +330,8 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(report, report.ok ? 200 : 409);
   });
   on(routes.makeCheckpoint, async (c) => {
-    const cp = await operations.checkpoint();
-    return c.json({ seq: cp.seq, time: new Date(cp.time).toISOString(), digest: cp.digest, chains: cp.heads.length }, 201);
+    const { checkpoint: cp, chains } = await operations.checkpoint();
+    return c.json({ seq: cp.seq, time: new Date(cp.time).toISOString(), digest: cp.digest, chains }, 201);
   });
 
   return app;

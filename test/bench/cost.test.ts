@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { keyframeEvery } from '../../src/core/checkpoints';
 import { checkpointShare, costPerValidatorMonth } from './cost';
 import { checkpointBytesPerHead, meanBilledMs, roundTripsOf, type DayCounts, type FleetDay } from './fleet-day';
 import { assumptions, aws, gcp } from './prices';
@@ -80,21 +81,25 @@ describe('cost per validator-month', () => {
     expect(costPerValidatorMonth(c, 'many').aws.held).toBeCloseTo(costPerValidatorMonth(c, 'one').aws.held / 100, 12);
   });
 
-  it('charges each validator its head in every checkpoint: by size on DynamoDB, by document on Firestore, and the chain kept', () => {
-    // A head of 100 bytes in 1,440 checkpoints a day: 4.32 MB a month, kept for twelve.
-    const share = checkpointShare(100);
-    const month = assumptions.checkpointsPerDay * assumptions.daysPerMonth;
-    expect(month).toBe(43_200);
-    const awsWrites = ((month * (100 / 1024) * 2) / 1e6) * aws.dynamoPerMillionWriteUnits;
-    const awsStorage = ((month * 100 * assumptions.monthsOfCheckpointsKept) / 1e9) * aws.dynamoPerGbMonth;
+  it('charges each validator its head in every keyframe and in a delta per entry: by size on DynamoDB, by document on Firestore, and the chain kept', () => {
+    // 1,440 checkpoints a day, one keyframe in 60: 24 keyframes, and 4 entries' deltas, a day.
+    const share = checkpointShare(100, 4);
+    const heads = (24 + 4) * assumptions.daysPerMonth;
+    expect(assumptions.checkpointsPerDay / keyframeEvery).toBe(24);
+    const awsWrites = ((heads * (100 / 1024) * 2) / 1e6) * aws.dynamoPerMillionWriteUnits;
+    const awsStorage = ((heads * 100 * assumptions.monthsOfCheckpointsKept) / 1e9) * aws.dynamoPerGbMonth;
     expect(share.aws).toBeCloseTo(awsWrites + awsStorage, 12);
-    // 10,000 heads of 100 bytes: two documents of 512 KiB per checkpoint, for the whole fleet.
-    const gcpWrites = ((month * 2) / assumptions.fleetValidators / 1e5) * gcp.firestorePer100kWrites;
-    const gcpStorage = ((month * 100 * assumptions.monthsOfCheckpointsKept) / 2 ** 30) * gcp.firestorePerGibMonth;
+    // A keyframe of 10,000 heads of 100 bytes is two documents of 512 KiB; a delta (some 28 heads) is one, for the whole fleet.
+    const documents = (24 * 2 + (1440 - 24)) * assumptions.daysPerMonth;
+    const gcpWrites = (documents / assumptions.fleetValidators / 1e5) * gcp.firestorePer100kWrites;
+    const gcpStorage = ((heads * 100 * assumptions.monthsOfCheckpointsKept) / 2 ** 30) * gcp.firestorePerGibMonth;
     expect(share.gcp).toBeCloseTo(gcpWrites + gcpStorage, 12);
+    // More entries, more deltas naming the head; never more than one per checkpoint.
+    expect(checkpointShare(100, 40).aws).toBeGreaterThan(share.aws);
+    expect(checkpointShare(100, 1e9).aws).toBeCloseTo(checkpointShare(100, 1440).aws, 12);
     const c = costPerValidatorMonth({ ...day({}), checkpointBytesPerHead: 100 });
-    expect(c.aws.checkpoints).toBe(share.aws);
-    expect(c.aws.beyondSecret).toBe(share.aws);
+    expect(c.aws.checkpoints).toBe(checkpointShare(100, 0).aws);
+    expect(c.aws.beyondSecret).toBe(c.aws.checkpoints);
   });
 
   it('measures a checkpoint head as the stores write it', () => {

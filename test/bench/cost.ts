@@ -4,6 +4,7 @@
 // renews, a standby pod that polls, and `promotionsPerMonth` planned handoffs;
 // its pods hold one key each, or `keysPerPod` (one list request for all).
 
+import { keyframeEvery } from '../../src/core/checkpoints';
 import type { DayCounts, FleetDay } from './fleet-day';
 import { assumptions as a, aws, gcp } from './prices';
 
@@ -49,19 +50,26 @@ function gcpMonth(d: DayCounts, times: number): number {
 
 /**
  * One validator's share of the checkpoint chain a month, from the bytes its
- * head takes in a checkpoint. On DynamoDB a checkpoint of a fleet is written
- * in one transaction (past one item it is split into parts): write units by
- * size. On Firestore a write is a document whatever its size: the fleet's
- * checkpoint is a few documents, shared by all its validators. Both keep
- * every checkpoint: storage grows by the month.
+ * head takes in a checkpoint and the ledger entries it makes a day. Its head
+ * is in every keyframe (every `keyframeEvery`-th checkpoint names every
+ * head) and, between keyframes, in a delta only when its chain moved: at
+ * most once per entry. On DynamoDB a checkpoint is written in one
+ * transaction (past one item it is split into parts): write units by size.
+ * On Firestore a write is a document whatever its size: a keyframe of the
+ * fleet is a few documents and a delta one, shared by all its validators.
+ * Both keep every checkpoint: storage grows by the month.
  */
-export function checkpointShare(bytesPerHead: number): { aws: number; gcp: number } {
-  const checkpoints = a.checkpointsPerDay * a.daysPerMonth;
-  const keptBytes = checkpoints * bytesPerHead * a.monthsOfCheckpointsKept;
-  const awsWrites = ((checkpoints * (bytesPerHead / 1024) * aws.dynamoWriteUnitsPerTransactItem) / 1e6) * aws.dynamoPerMillionWriteUnits;
+export function checkpointShare(bytesPerHead: number, entriesPerDay: number): { aws: number; gcp: number } {
+  const keyframesPerDay = a.checkpointsPerDay / keyframeEvery;
+  const heads = (keyframesPerDay + Math.min(entriesPerDay, a.checkpointsPerDay - keyframesPerDay)) * a.daysPerMonth;
+  const keptBytes = heads * bytesPerHead * a.monthsOfCheckpointsKept;
+  const awsWrites = ((heads * (bytesPerHead / 1024) * aws.dynamoWriteUnitsPerTransactItem) / 1e6) * aws.dynamoPerMillionWriteUnits;
   const awsStorage = (keptBytes / 1e9) * aws.dynamoPerGbMonth;
-  const documents = Math.ceil((a.fleetValidators * bytesPerHead) / a.firestoreCheckpointPartBytes);
-  const gcpWrites = ((checkpoints * documents) / a.fleetValidators / 1e5) * gcp.firestorePer100kWrites;
+  const deltasPerDay = a.checkpointsPerDay - keyframesPerDay;
+  const documentsOf = (heads: number) => Math.ceil((heads * bytesPerHead) / a.firestoreCheckpointPartBytes);
+  const movedPerDelta = (a.fleetValidators * Math.min(entriesPerDay, deltasPerDay)) / deltasPerDay;
+  const documents = (keyframesPerDay * documentsOf(a.fleetValidators) + deltasPerDay * documentsOf(movedPerDelta)) * a.daysPerMonth;
+  const gcpWrites = (documents / a.fleetValidators / 1e5) * gcp.firestorePer100kWrites;
   const gcpStorage = (keptBytes / 2 ** 30) * gcp.firestorePerGibMonth;
   return { aws: awsWrites + awsStorage, gcp: gcpWrites + gcpStorage };
 }
@@ -75,6 +83,7 @@ function split(day: FleetDay, pods: 'one' | 'many', month: (d: DayCounts, times:
 }
 
 export function costPerValidatorMonth(day: FleetDay, pods: 'one' | 'many' = 'one'): { aws: CloudCost; gcp: CloudCost } {
-  const share = checkpointShare(day.checkpointBytesPerHead);
+  const entries = (pods === 'one' ? day.held : day.heldMany).ledger_entries + (pods === 'one' ? day.standby : day.standbyMany).ledger_entries;
+  const share = checkpointShare(day.checkpointBytesPerHead, entries);
   return { aws: split(day, pods, awsMonth, aws.secretPerMonth, share.aws), gcp: split(day, pods, gcpMonth, gcp.secretVersionPerMonth, share.gcp) };
 }

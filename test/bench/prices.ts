@@ -9,9 +9,14 @@ import { defaultSchedule } from '../../src/core/checkpoints';
 export const priceDate = '2026-12-01';
 
 export const aws = {
-  /** https://aws.amazon.com/lambda/pricing/ (x86, us-east-1) */
+  /**
+   * https://aws.amazon.com/lambda/pricing/ (us-east-1, first tier). The
+   * price of the architecture infra/terraform/aws/lambda.tf deploys (Arm,
+   * Graviton): $0.0000133334 per GB-second against x86's $0.0000166667.
+   */
+  lambdaArchitecture: 'arm64',
   lambdaPerMillionRequests: 0.2,
-  lambdaPerGbSecond: 0.0000166667,
+  lambdaPerGbSecond: 0.0000133334,
   /** Lambda bills duration per 1 ms. */
   lambdaBillingStepMs: 1,
   /** https://aws.amazon.com/dynamodb/pricing/on-demand/ (after the November 2024 reduction) */
@@ -68,8 +73,9 @@ export const assumptions = {
   /** Planned promotions per validator-month (maintenance, node drains). */
   promotionsPerMonth: 1,
   /**
-   * The fleet a checkpoint names: each checkpoint holds every chain head, so
-   * its size, not its count, grows with the fleet (issue 17's 10,000).
+   * The fleet a keyframe names: every `keyframeEvery`-th checkpoint holds
+   * every chain head, so its size grows with the fleet (issue 17's 10,000);
+   * the deltas between hold the heads that moved.
    */
   fleetValidators: 10_000,
   /**

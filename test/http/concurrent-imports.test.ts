@@ -40,8 +40,9 @@ it('twenty concurrent imports on a file store all succeed, and one checkpoint co
     const b = await testBroker({ state });
     await Promise.all(Array.from({ length: 20 }, (_, i) => importValidator(b, `v${i}`)));
     expect((await state.chainHeads()).length).toBe(20);
-    const cp = await b.operations.checkpoint();
-    expect(cp.heads.length).toBe(20);
+    const { checkpoint, chains } = await b.operations.checkpoint();
+    expect(checkpoint.heads.length).toBe(20);
+    expect(chains).toBe(20);
     expect((await b.operations.verify()).ok).toBe(true);
   } finally {
     await state.close();

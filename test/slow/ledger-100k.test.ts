@@ -50,7 +50,7 @@ beforeAll(async () => {
       for (const e of sealed) insert.run({ ...e, details: JSON.stringify(e.details) });
     }
   })();
-  checkpoint = await b.operations.checkpoint();
+  ({ checkpoint } = await b.operations.checkpoint());
   expect(checkpoint.heads).toHaveLength(chainCount);
   covered = new Map(checkpoint.heads.map((h) => [h.chain, h.seq]));
   checkpointHashes = new Map(checkpoint.heads.map((h) => [h.chain, h.hash]));
@@ -109,7 +109,7 @@ function verdict(chainId: string, chain: readonly LedgerEntry[], i: number, entr
   if (hashAt === undefined) hashesAt.delete(chainId);
   else hashesAt.set(chainId, hashAt);
   try {
-    return auditVerdict({ chainProblem: v.result(), checkpointProblem: null, latest: checkpoint, latestSigned: true, hashesAt, firstUncovered: [], now: checkpoint.time });
+    return auditVerdict({ chainProblem: v.result(), checkpointProblem: null, latest: checkpoint, latestSigned: true, latestHeads: checkpoint.heads, hashesAt, firstUncovered: [], now: checkpoint.time });
   } finally {
     hashesAt.set(chainId, original);
   }

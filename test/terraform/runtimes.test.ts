@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deployRuntime, lambdaDefaultMemoryMb, lambdaNodeFlags } from '../../functions/runtime';
+import { assumptions, aws as prices } from '../bench/prices';
 import type { TfConfig } from './hcl';
 import { firstBlock, parseModule, resources } from './hcl';
 
@@ -32,6 +33,11 @@ describe('deployment runtimes', () => {
     const condition = String((v.validation as { condition: string }[])[0]?.condition);
     const allowed = [...condition.matchAll(/"(nodejs[0-9.x]+)"/g)].map((m) => m[1]);
     expect(allowed).toEqual([deployRuntime.lambda]);
+  });
+
+  it('the cost model prices the Lambda architecture and memory size that are deployed', () => {
+    expect(resources(aws, 'aws_lambda_function')[0]?.body.architectures).toEqual([prices.lambdaArchitecture]);
+    expect(aws.variable.memory_size?.[0]?.default).toBe(assumptions.lambdaMemoryGb * 1024);
   });
 
   it("the bench starts its Lambda processes with the flags of Lambda's default memory size", () => {
