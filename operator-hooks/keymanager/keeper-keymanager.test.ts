@@ -75,7 +75,8 @@ function broker() {
   return { client, acks };
 }
 
-const until = async (f: () => boolean, ms = 8000) => {
+// A bound on waiting, not a timing assertion: generous, for a loaded machine.
+const until = async (f: () => boolean, ms = 30_000) => {
   const end = Date.now() + ms;
   while (!f()) {
     if (Date.now() > end) throw new Error('timed out');

@@ -155,7 +155,7 @@ export class OperationsService {
       return next;
     });
     // Covered by the checkpoint schedule like every other decision: a
-    // checkpoint names every chain head, so one per import made importing a
+    // keyframe names every chain head, so one per import made importing a
     // fleet quadratic in reads and in checkpoint storage.
     return { record, fingerprint: fp, replicas };
   }

@@ -323,7 +323,7 @@ export function createApp(deps: AppDeps): Hono {
     });
     return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
   });
-  // POST: the trusted checkpoint comes in the body (it names every chain head).
+  // POST: the trusted checkpoint comes in the body (a keyframe names every chain head).
   on(routes.verifyAuditTrusted, async (c) => {
     const body = await jsonBody(c, routes.verifyAuditTrusted.body.schema);
     const report = await operations.verify(body.trust ?? null);

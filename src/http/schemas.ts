@@ -98,7 +98,7 @@ export const auditQuery = z
 
 /** `audit verify --trust`: the checkpoint an earlier verify saved, kept outside the store. */
 export const verifyBody = z.object({ trust: signedCheckpointSchema.optional() }).strict();
-/** A trusted checkpoint names every chain head: room for tens of thousands of validators. */
+/** A trusted checkpoint may be a keyframe, which names every chain head: room for tens of thousands of validators. */
 export const verifyBodyLimit = 8 * 1024 * 1024;
 
 /** The timeline page trades its one-time login code for a session. */

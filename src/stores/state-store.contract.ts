@@ -435,7 +435,7 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
     it('keeps a checkpoint over 12,000 chain heads whole (past DynamoDB\'s 400 KB item and Firestore\'s 1 MiB document), and still only once per seq', async () => {
       const { store, open, backend, done } = await setup();
       try {
-        // A checkpoint names every chain head: a fleet of 10,000 validators
+        // A keyframe names every chain head: a fleet of 10,000 validators
         // makes its body about 1 MB, whatever the store's item limit.
         const hex = (i: number) => i.toString(16).padStart(8, '0').repeat(8);
         const heads = Array.from({ length: 12_000 }, (_, i) => ({ chain: `fleet-validator-${String(i).padStart(5, '0')}`, seq: 1 + (i % 97), hash: hex(i) }));

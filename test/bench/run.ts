@@ -5,6 +5,7 @@
 //   npm run bench -- --only grant,renew      a subset, by group or by figure name
 //   npm run bench -- --profile               the broker child (and each cloud's cold first grant) under node --cpu-prof; top self time on stderr
 //   npm run bench -- --seconds 8             load duration per HTTP test (after a 2 s warm-up)
+//   npm run bench -- --warmup 12             load each server takes before the broker-vs-ceiling groups (grant, renew) measure it
 //   npm run bench -- --fleet-validators N    fleet size of the fleet-renew group (default 10,000; printed as renew_fleet_validators)
 //   npm run bench -- --fleet-stores dynamodb the fleet-renew group on these state stores only (default sqlite,dynamodb; the others' figures stay null)
 //
@@ -18,7 +19,7 @@ import { fleetDay } from './fleet-day';
 import { fleetRenew, fleetStores, type FleetStore } from './fleet-renew';
 import { cryptoFloor, renewFloor } from './crypto';
 import { chainHandoffs, handoffPlanned, handoffWaiting } from './handoff';
-import { brokerLoad, defaultLoad, helloLoad, type LoadSettings } from './http-load';
+import { brokerLoad, brokerWarmupSeconds, defaultLoad, helloLoad, type LoadSettings } from './http-load';
 import { largeLedger, ledgerAppend } from './ledger';
 import { notes, progress, round, table, type Figures } from './report';
 import { storeCallsPerRenew } from './store-calls';
@@ -81,7 +82,7 @@ const groupOf: Record<string, Group> = {
 const ratio = (v: number, base: number | null): number | null => (base !== null && base > 0 ? round(v / base, 3) : null);
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--validators N] [--fleet-validators N] [--fleet-stores ${fleetStores.join(',')}]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [--json] [--only ${groups.join(',')} | figure names] [--profile] [--seconds N] [--warmup N] [--validators N] [--fleet-validators N] [--fleet-stores ${fleetStores.join(',')}]`);
   process.exit(2);
 }
 
@@ -90,6 +91,7 @@ function parseArgs(argv: readonly string[]) {
   let profile = false;
   let only: Set<Group> = new Set(groups);
   let seconds = defaultLoad.seconds;
+  let warmup = brokerWarmupSeconds;
   let validators = 200;
   let fleetValidators = 10_000;
   let fleetStoresRun: readonly FleetStore[] = fleetStores;
@@ -107,6 +109,7 @@ function parseArgs(argv: readonly string[]) {
         }),
       );
     } else if (a === '--seconds') seconds = Number(value());
+    else if (a === '--warmup') warmup = Number(value());
     else if (a === '--validators') validators = Number(value());
     else if (a === '--fleet-validators') fleetValidators = Number(value());
     else if (a === '--fleet-stores') {
@@ -116,9 +119,10 @@ function parseArgs(argv: readonly string[]) {
     else usage(`unknown option ${a}`);
   }
   if (!Number.isFinite(seconds) || seconds <= 0) usage('--seconds must be positive');
+  if (!Number.isFinite(warmup) || warmup < 0) usage('--warmup must be zero or more');
   if (!Number.isInteger(validators) || validators < 20) usage('--validators must be a whole number of at least 20 (more than the connections)');
   if (!Number.isInteger(fleetValidators) || fleetValidators < 1000 || fleetValidators % 100 !== 0) usage('--fleet-validators must be a whole number of hundreds, at least 1000 (pods of 100 keys, more pods than connections)');
-  return { json, profile, only, seconds, validators, fleetValidators, fleetStores: fleetStoresRun };
+  return { json, profile, only, seconds, warmup, validators, fleetValidators, fleetStores: fleetStoresRun };
 }
 
 async function main(): Promise<void> {
@@ -133,7 +137,7 @@ async function main(): Promise<void> {
   if (has('grant') || has('renew')) {
     const r = await brokerLoad({
       validators: args.validators,
-      settings,
+      settings: { ...settings, warmupSeconds: args.warmup },
       only: new Set([...(has('grant') ? (['grant'] as const) : []), ...(has('renew') ? (['renew'] as const) : [])]),
       profile: args.profile,
       beforeLoad: async (phase) => {

@@ -403,7 +403,8 @@ export class DynamoDbStateStore implements StateStore {
 
   /**
    * Put only if absent, so the chain never forks. A body past one item (a
-   * checkpoint names every chain head: about 1 MB at 10,000 validators, and
+   * keyframe, every 60th checkpoint, names every chain head: about 1 MB at
+   * 10,000 validators, and
    * an item holds 400 KB) is split across parts written in one transaction
    * with the checkpoint's own item, so a reader sees all of it or none.
    */

@@ -243,7 +243,7 @@ export class FirestoreStateStore implements StateStore {
 
   /**
    * Created only if absent, so the chain never forks. A body past one
-   * document (a checkpoint names every chain head: about 1 MB at 10,000
+   * document (a keyframe, every 60th checkpoint, names every chain head: about 1 MB at 10,000
    * validators, and a field holds 1,048,487 bytes) is split across parts
    * created in one batch with the checkpoint's own document, so a reader
    * sees all of it or none.
