@@ -27,6 +27,7 @@ import { KeyholdError } from '../core/errors';
 import { checkAgainstCheckpoint, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Logger } from '../log';
+import { hashesAtPositions, sinceKeyframe } from './ledger-reads';
 import type { CheckpointWitness, Clock, StateStore, StoredCheckpoint } from '../ports';
 
 export interface CheckpointerDeps {
@@ -41,8 +42,6 @@ export interface CheckpointerDeps {
 const putAttempts = 4;
 /** After a failed checkpoint, commits wait this long before trying again (the timer keeps its own pace). */
 export const retryAfterFailureMs = 10_000;
-/** Reads in flight while checking the chains that moved since the latest checkpoint. */
-const movedReadsAtOnce = 16;
 /** At most this many checkpoints copied to the witness in one catch-up. */
 const witnessBatch = 100;
 
@@ -172,15 +171,7 @@ export class Checkpointer {
     const covered = await this.coveredBy(latest);
     const { problem, moved } = extensionCheck([...covered.values()], heads);
     if (problem) this.refuse(problem);
-    const hashes = new Map<string, string>();
-    for (let i = 0; i < moved.length; i += movedReadsAtOnce) {
-      await Promise.all(
-        moved.slice(i, i + movedReadsAtOnce).map(async (h) => {
-          const [e] = await this.d.state.readChain(h.chain, h.seq, 1);
-          if (e && e.seq === h.seq) hashes.set(h.chain, e.hash);
-        }),
-      );
-    }
+    const hashes = await hashesAtPositions(this.d.state, moved);
     const rewritten = checkAgainstCheckpoint({ heads: moved }, (chain) => hashes.get(chain) ?? null);
     if (rewritten) this.refuse(rewritten);
     return covered;
@@ -199,10 +190,8 @@ export class Checkpointer {
     if (this.known?.digest === latest.digest) return this.known.covered;
     const sound = checkpointDigest(latest) === latest.digest && (await checkpointSigned((t) => this.d.signer.verifyStatement(t), latest));
     if (!sound) this.refuse({ chain: checkpointChain, seq: latest.seq, fault: 'checkpoint_signature' });
-    const from = keyframeOf(latest);
-    const v = new CheckpointChainVerifier(null, from);
-    const run = from === latest.seq ? [latest] : await this.d.state.listCheckpoints(from, latest.seq - from + 1);
-    for (const c of run) v.push(c);
+    const v = new CheckpointChainVerifier(null, keyframeOf(latest));
+    for (const c of await sinceKeyframe(this.d.state, latest)) v.push(c);
     const problem = v.result() ?? (v.latest?.digest === latest.digest ? null : { chain: checkpointChain, seq: latest.seq, fault: 'checkpoint_link' as const });
     if (problem) this.refuse(problem);
     const covered = new Map(v.latestHeads.map((h) => [h.chain, h]));

@@ -13,6 +13,7 @@ import { pseudonymousActor, type Pseudonymiser } from '../core/pseudonyms';
 import { ChainVerifier, type ChainHead, type LedgerEntry, type VerifyProblem } from '../core/ledger';
 import { checkpointSigned, type GrantSigner } from '../grants/signer';
 import type { Checkpointer } from './checkpointer';
+import { hashesAtPositions, sinceKeyframe } from './ledger-reads';
 import type { Operator } from '../identity/operator-token';
 import { KeyStoreOwnershipError, KeyStoreValueTooLargeError, canVerifyChains, type ChainsVerification, type Clock, type KeyStore, type LedgerPage, type LedgerQuery, type StateStore, type StoredCheckpoint } from '../ports';
 import { commitOrThrow, draft, withCasRetry } from './decisions';
@@ -79,8 +80,6 @@ export interface VerifyReport {
 
 const actorOf = (op: Operator): string => `operator:${op.name}`;
 const verifyPage = 5000;
-/** Point reads in flight when a trusted checkpoint's positions are looked up. */
-const verifyReadsAtOnce = 16;
 
 export class OperationsService {
   constructor(private readonly d: OperationsDeps) {}
@@ -407,13 +406,9 @@ export class OperationsService {
   async *exportLines(): AsyncGenerator<string> {
     const now = this.d.clock.now();
     const chainSet = new Set((await this.d.state.chainHeads()).map((h) => h.chain));
-    // A chain the checkpoints name but the store no longer lists is exported too (as empty): the file shows it cut.
-    for (let from = 1; ; ) {
-      const page = await this.d.state.listCheckpoints(from, verifyPage);
-      for (const c of page) for (const h of c.heads) chainSet.add(h.chain);
-      if (page.length < verifyPage) break;
-      from += page.length;
-    }
+    // A chain the latest checkpoint covers but the store no longer lists is exported too (as empty): the file shows it cut.
+    const latest = await this.d.state.latestCheckpoint();
+    for (const c of latest ? await sinceKeyframe(this.d.state, latest) : []) for (const h of c.heads) chainSet.add(h.chain);
     const chains = [...chainSet].sort();
     yield `${JSON.stringify({ type: 'header', format: ledgerExportFormat, v: 1, exportedAt: now, chains: chains.length })}\n`;
     let checkpoints = 0;
@@ -442,7 +437,7 @@ export class OperationsService {
   /**
    * chain → hash of the entry at the seq `covered` names. A chain at the same seq
    * in `latestHeads` was held to the same hash along the checkpoint chain, so
-   * `latestHashes` has it; the others are read, a few at a time.
+   * `latestHashes` has it; the others are read.
    */
   private async hashesAt(covered: readonly ChainHead[], latestHeads: readonly ChainHead[], latestHashes: ReadonlyMap<string, string>): Promise<Map<string, string>> {
     const sameSeq = new Map(latestHeads.map((h) => [h.chain, h.seq]));
@@ -452,14 +447,7 @@ export class OperationsService {
       if (known !== undefined) out.set(h.chain, known);
       return known === undefined;
     });
-    for (let i = 0; i < toRead.length; i += verifyReadsAtOnce) {
-      await Promise.all(
-        toRead.slice(i, i + verifyReadsAtOnce).map(async (h) => {
-          const [e] = await this.d.state.readChain(h.chain, h.seq, 1);
-          if (e && e.seq === h.seq) out.set(h.chain, e.hash);
-        }),
-      );
-    }
+    for (const [chain, hash] of await hashesAtPositions(this.d.state, toRead)) out.set(chain, hash);
     return out;
   }
 

@@ -64,12 +64,15 @@ export const keyframeEvery = 60;
 /** The seq of the keyframe `c`'s fold starts from (its own, for a keyframe). */
 export const keyframeOf = (c: CheckpointBody): number => c.keyframe ?? c.seq;
 
-/** The full set of heads `c` covers, given the set its predecessor covered. */
-export function foldHeads(before: ReadonlyMap<string, ChainHead>, c: CheckpointBody): Map<string, ChainHead> {
-  const out = c.keyframe === undefined ? new Map<string, ChainHead>() : new Map(before);
-  for (const h of c.heads) out.set(h.chain, { chain: h.chain, seq: h.seq, hash: h.hash });
-  return out;
+/** `covered`, the set `c`'s predecessor covered, turned in place into the set `c` covers. */
+function foldInto(covered: Map<string, ChainHead>, c: CheckpointBody): Map<string, ChainHead> {
+  if (c.keyframe === undefined) covered.clear();
+  for (const h of c.heads) covered.set(h.chain, { chain: h.chain, seq: h.seq, hash: h.hash });
+  return covered;
 }
+
+/** The full set of heads `c` covers, given the set its predecessor covered. */
+export const foldHeads = (before: ReadonlyMap<string, ChainHead>, c: CheckpointBody): Map<string, ChainHead> => foldInto(new Map(before), c);
 
 export interface CheckpointSchedule {
   /** Checkpoint once this many entries are uncovered. */
@@ -170,9 +173,8 @@ export class CheckpointChainVerifier {
     if (this.problem) return false;
     if (this.trusted && c.seq === this.trusted.seq) this.trustSeen = true;
     // In place: a copy per delta would make a year of checkpoints cost a year times the fleet.
-    if (c.keyframe === undefined) this.folded = new Map();
-    for (const h of c.heads) this.folded.set(h.chain, { chain: h.chain, seq: h.seq, hash: h.hash });
-    if (c.keyframe === undefined) this.keyframe = c.seq;
+    foldInto(this.folded, c);
+    this.keyframe = keyframeOf(c);
     if (this.trusted && c.seq === this.trusted.seq) this.trustedFold = [...this.folded.values()].sort(byChain);
     this.last = c;
     this.expect += 1;
