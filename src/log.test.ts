@@ -59,7 +59,7 @@ describe('coalescedWriter', () => {
 describe('the process logger', () => {
   it('a line logged just before process.exit still reaches stderr', async () => {
     const { spawnSync } = await import('node:child_process');
-    const script = "const { jsonLogger } = await import('./src/log.ts'); jsonLogger().log('error', 'last_words', { code: 'x' }); process.exit(3);";
+    const script = "const { jsonLogger, coalescedStderr } = await import('./src/log.ts'); jsonLogger(coalescedStderr()).log('error', 'last_words', { code: 'x' }); process.exit(3);";
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(3);
     expect(r.stderr).toContain('"event":"last_words"');

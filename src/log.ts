@@ -71,8 +71,12 @@ export function coalescedWriter(write: (chunk: string) => void, schedule: (flush
 
 let stderrLines: ReturnType<typeof coalescedWriter> | undefined;
 
-/** The process's one coalesced stderr, flushed at exit (an uncaught error's exit included). */
-function stderrWriter(): (line: string) => void {
+/**
+ * The process's one coalesced stderr, flushed at exit (an uncaught error's
+ * exit included). For the Node server, which serves many requests at once;
+ * a function instance serves one at a time and writes each line as it comes.
+ */
+export function coalescedStderr(): (line: string) => void {
   if (!stderrLines) {
     const lines = coalescedWriter((chunk) => process.stderr.write(chunk));
     process.on('exit', lines.flush);
@@ -81,7 +85,7 @@ function stderrWriter(): (line: string) => void {
   return stderrLines.write;
 }
 
-export function jsonLogger(write: (line: string) => void = stderrWriter(), minLevel: LogLevel = 'info', now: () => number = Date.now): Logger {
+export function jsonLogger(write: (line: string) => void = (l) => process.stderr.write(l), minLevel: LogLevel = 'info', now: () => number = Date.now): Logger {
   const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
   return {
     log(level, event, fields = {}) {
