@@ -27,7 +27,7 @@ import { bootstrapHome, devCluster, homeFiles } from './identity/dev-credentials
 import { UiLogin, storeOneTimeUse } from './identity/ui-session';
 import { OperatorVerifier, derivedOperatorAudience, type OperatorKey, type OidcOperatorConfig } from './identity/operator-token';
 import { PodTokenVerifier, type ClusterConfig } from './identity/pod-token';
-import { coalescedStderr, jsonLogger, type Logger } from './log';
+import { jsonLogger, type Logger } from './log';
 import { systemClock, type CheckpointWitness, type Clock, type KeyStore, type StateStore } from './ports';
 import { keyStoreFactories, stateStoreFactories, witnessFactories, type StoreContext } from './stores/registry';
 import { StartupError, errorTag } from './startup-error';
@@ -205,7 +205,7 @@ const opened = <T>(store: Promise<T>, what: string, setting: string): Promise<T>
 export async function composeBroker(config: Config, opts: { clock?: Clock; logger?: Logger; signingKeySource?: SigningKeySource } = {}): Promise<Broker> {
   const offset = config.testMode.clockOffsetMs;
   const clock = opts.clock ?? (offset === 0 ? systemClock : { now: () => Date.now() + offset });
-  const logger = opts.logger ?? jsonLogger(config.runtime === 'node' ? coalescedStderr() : undefined, config.logLevel);
+  const logger = opts.logger ?? jsonLogger(undefined, config.logLevel);
   if (config.runtime === 'node') {
     await bootstrapHome(config.home, { dev: config.dev }).catch((e: unknown) => {
       throw new StartupError(`cannot use KEYHOLD_HOME ${resolve(config.home)} (${errorTag(e)}): make it a directory this user can read and write, or set KEYHOLD_HOME`);

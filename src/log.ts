@@ -41,50 +41,6 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
-/**
- * Lines written in one turn of the event loop go out in one write, at the
- * end of that turn (and at exit). A pipe's write is synchronous on Linux: a
- * write per line was a system call per grant, on the thread that serves
- * every request.
- */
-export function coalescedWriter(write: (chunk: string) => void, schedule: (flush: () => void) => void = setImmediate): { write(line: string): void; flush(): void } {
-  let pending = '';
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (pending === '') return;
-    const chunk = pending;
-    pending = '';
-    write(chunk);
-  };
-  return {
-    write(line) {
-      pending += line;
-      if (!scheduled) {
-        scheduled = true;
-        schedule(flush);
-      }
-    },
-    flush,
-  };
-}
-
-let stderrLines: ReturnType<typeof coalescedWriter> | undefined;
-
-/**
- * The process's one coalesced stderr, flushed at exit (an uncaught error's
- * exit included). For the Node server, which serves many requests at once;
- * a function instance serves one at a time and writes each line as it comes.
- */
-export function coalescedStderr(): (line: string) => void {
-  if (!stderrLines) {
-    const lines = coalescedWriter((chunk) => process.stderr.write(chunk));
-    process.on('exit', lines.flush);
-    stderrLines = lines;
-  }
-  return stderrLines.write;
-}
-
 export function jsonLogger(write: (line: string) => void = (l) => process.stderr.write(l), minLevel: LogLevel = 'info', now: () => number = Date.now): Logger {
   const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
   return {
