@@ -16,6 +16,8 @@ const jwtLike = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(\.[A-Za-
 const longOpaque = /[A-Za-z0-9+/_=-]{64,}/g;
 
 function redactString(s: string): string {
+  // Neither pattern can match: a JWT starts "eyJ", an opaque run is 64 long. Most fields (ids, slots, codes) stop here.
+  if (s.length < 64 && !s.includes('eyJ')) return s;
   return s.replace(jwtLike, '[jwt]').replace(longOpaque, (m) => (/^[0-9a-f]{64}$/.test(m) ? m : '[opaque]'));
 }
 

@@ -54,16 +54,25 @@ export class PodTokenVerifier {
       if (!keys) throw new TypeError(`cluster ${c.name} needs jwksUri or jwks`);
       this.clusters.set(c.issuer, { config: c, keys });
     }
+    // One cluster: its issuer is checked by the verification itself, so the token need not be decoded twice.
+    this.only = this.clusters.size === 1 ? [...this.clusters.values()][0]! : undefined;
   }
 
-  async verify(token: string, now: number): Promise<PodIdentity> {
+  private readonly only: { config: ClusterConfig; keys: JWTVerifyGetKey } | undefined;
+
+  /** The cluster the token's (unverified) issuer names, to pick the keys to verify it with. */
+  private clusterOf(token: string): { config: ClusterConfig; keys: JWTVerifyGetKey } | undefined {
     let issuer: unknown;
     try {
       issuer = decodeJwt(token).iss;
     } catch {
-      throw new KeyholdError('unauthenticated');
+      return undefined;
     }
-    const cluster = typeof issuer === 'string' ? this.clusters.get(issuer) : undefined;
+    return typeof issuer === 'string' ? this.clusters.get(issuer) : undefined;
+  }
+
+  async verify(token: string, now: number): Promise<PodIdentity> {
+    const cluster = this.only ?? this.clusterOf(token);
     if (!cluster) throw new KeyholdError('unauthenticated');
     let payload: Record<string, unknown>;
     try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generatedKeyMaterial } from '../../test/support/fixtures';
-import { KeyStoreOwnershipError, StateConflictError, StoreUnavailableError, type KeyStore, type StoredKey } from '../ports';
-import { resilientKeyStore, type BreakerState, type ResilienceOptions, type StoreCallEvent } from './resilience';
+import { KeyStoreOwnershipError, StateConflictError, StoreUnavailableError, type Commit, type KeyStore, type StateStore, type StoredKey } from '../ports';
+import { resilientKeyStore, resilientStateStore, type BreakerState, type ResilienceOptions, type StoreCallEvent } from './resilience';
 
 const fast: ResilienceOptions = { timeoutMs: 100, readAttempts: 3, breakerThreshold: 3, halfOpenAfterMs: 150, initialBackoffMs: 1, maxBackoffMs: 5 };
 
@@ -118,5 +118,42 @@ describe('resilientKeyStore', () => {
       ['list', 'error', 'error'],
       ['get', 'ok', undefined],
     ]);
+  });
+});
+
+describe('resilientStateStore', () => {
+  it("aborts a timed-out commit's signal when the timeout fires, so the store stops sending it, and answers timeout at once", async () => {
+    let seen: AbortSignal | undefined;
+    const inner = {
+      name: 'scripted',
+      commit: (c: Commit) => {
+        seen = c.signal;
+        return never();
+      },
+    } as unknown as StateStore;
+    const guarded = resilientStateStore(inner, { ...fast, readAttempts: 1 });
+    const started = performance.now();
+    await expect(guarded.commit({ entries: [] })).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('timeout') });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(seen?.aborted).toBe(true);
+  });
+
+  it("a commit that carries its own signal is stopped by either: the caller's abort reaches the store", async () => {
+    let seen: AbortSignal | undefined;
+    const inner = { name: 'scripted', commit: async (c: Commit) => ((seen = c.signal), []) } as unknown as StateStore;
+    const caller = new AbortController();
+    await resilientStateStore(inner, fast).commit({ entries: [], signal: caller.signal });
+    expect(seen?.aborted).toBe(false);
+    caller.abort();
+    expect(seen?.aborted).toBe(true);
+  });
+
+  it('a read that outlives the timeout is answered timeout, and one that answers in time clears its timer', async () => {
+    const slow = { name: 'scripted', getValidator: () => sleep(300).then(() => null) } as unknown as StateStore;
+    await expect(resilientStateStore(slow, { ...fast, readAttempts: 1 }).getValidator('v')).rejects.toMatchObject({ message: expect.stringContaining('timeout') });
+    const quick = { name: 'scripted', getValidator: async () => null } as unknown as StateStore;
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    for (let i = 0; i < 50; i++) await resilientStateStore(quick, fast).getValidator('v');
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(before);
   });
 });

@@ -128,9 +128,10 @@ export function rssMb(pid: number): number | null {
 }
 
 /** CPU time a process has used, all its threads, user plus system, in ms (Linux); null elsewhere. */
-export function cpuMs(pid: number): number | null {
+/** CPU a process has used, ms; with `thread`, one of its threads (the main thread's id is the pid). */
+export function cpuMs(pid: number, thread?: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may hold spaces.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(f[11]) + Number(f[12]);

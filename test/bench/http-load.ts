@@ -46,6 +46,8 @@ export interface LoadFigure {
   readonly p99: number;
   /** CPU the server process used per answered request (all threads), ms; less sensitive to the machine's other load than the rate. */
   readonly cpuMsPerRequest?: number | null;
+  /** The main thread's share: one core at most, the bound on requests a second when it is busy all the time. */
+  readonly mainThreadMsPerRequest?: number | null;
 }
 
 export interface Served {
@@ -84,7 +86,7 @@ export async function load(label: string, url: string, settings: LoadSettings, r
 const figure = (r: Result): LoadFigure => ({ perSecond: round(r['2xx'] / r.duration, 0), p50: r.latency.p50, p99: r.latency.p99 });
 
 /** Slices of one measurement pooled: the rate over all of them, the median p50 and the worst p99. */
-function pooled(rs: readonly Result[], cpu: number | null): LoadFigure {
+function pooled(rs: readonly Result[], cpu: number | null, main: number | null): LoadFigure {
   const ok = rs.reduce((a, r) => a + r['2xx'], 0);
   const secs = rs.reduce((a, r) => a + r.duration, 0);
   const p50s = rs.map((r) => r.latency.p50).sort((a, b) => a - b);
@@ -93,15 +95,19 @@ function pooled(rs: readonly Result[], cpu: number | null): LoadFigure {
     p50: p50s[Math.floor(p50s.length / 2)]!,
     p99: Math.max(...rs.map((r) => r.latency.p99)),
     cpuMsPerRequest: cpu === null || ok === 0 ? null : round(cpu / ok, 3),
+    mainThreadMsPerRequest: main === null || ok === 0 ? null : round(main / ok, 3),
   };
 }
 
 /** Run `f` and return its result with the CPU `pid` used meanwhile. */
-export async function withCpu<T>(pid: number, f: () => Promise<T>): Promise<{ value: T; cpu: number | null }> {
+export async function withCpu<T>(pid: number, f: () => Promise<T>): Promise<{ value: T; cpu: number | null; main: number | null }> {
   const before = cpuMs(pid);
+  const mainBefore = cpuMs(pid, pid);
   const value = await f();
   const after = cpuMs(pid);
-  return { value, cpu: before === null || after === null ? null : after - before };
+  const mainAfter = cpuMs(pid, pid);
+  const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : b - a);
+  return { value, cpu: diff(before, after), main: diff(mainBefore, mainAfter) };
 }
 
 interface Side {
@@ -127,16 +133,20 @@ async function alternating(base: Side, subject: Side, settings: LoadSettings, sl
   const s: Result[] = [];
   let cpuB: number | null = 0;
   let cpuS: number | null = 0;
+  let mainB: number | null = 0;
+  let mainS: number | null = 0;
   const add = (total: number | null, x: number | null) => (total === null || x === null ? null : total + x);
   for (let i = 0; i < slices; i++) {
     const rb = await withCpu(base.pid, () => load(`${base.label} ${i + 1}/${slices}`, base.url, slice, base.requests));
     b.push(rb.value);
     cpuB = add(cpuB, rb.cpu);
+    mainB = add(mainB, rb.main);
     const rs = await withCpu(subject.pid, () => load(`${subject.label} ${i + 1}/${slices}`, subject.url, slice, subject.requests));
     s.push(rs.value);
     cpuS = add(cpuS, rs.cpu);
+    mainS = add(mainS, rs.main);
   }
-  return { base: pooled(b, cpuB), subject: pooled(s, cpuS) };
+  return { base: pooled(b, cpuB, mainB), subject: pooled(s, cpuS, mainS) };
 }
 
 interface Pod {
@@ -246,7 +256,8 @@ export async function brokerLoad(opts: {
     progress(`broker child ${served.proc.pid} on ${served.url}; importing ${opts.validators} validators`);
     const pods = await population(served.url, home, opts.validators);
     // Started after the broker wrote the dev issuer's keys into the home it reads them from.
-    ceiling = await serveChild('ceiling-child.ts', { KEYHOLD_HOME: home }, null);
+    // Profiled too: what the broker spends beyond the ceiling reads off the two profiles side by side.
+    ceiling = await serveChild('ceiling-child.ts', { KEYHOLD_HOME: home }, profileDir ? `${profileDir}-ceiling` : null);
     const cPods = await ceilingPods(ceiling.url, pods);
     const grantBody = (p: Pod) => JSON.stringify({ validator: p.validator, ephemeralKey: p.ephemeralKey });
     const renewBody = (p: Pod) => JSON.stringify({ grant: p.grant });
@@ -278,7 +289,12 @@ export async function brokerLoad(opts: {
     ceiling = undefined;
     await served.proc.stop();
     served = undefined;
-    if (profileDir) await summarizeProfile(profileDir);
+    if (profileDir) {
+      progress('profiles of the broker child:');
+      await summarizeProfile(profileDir);
+      progress('profiles of the ceiling child:');
+      await summarizeProfile(`${profileDir}-ceiling`);
+    }
     return out;
   } finally {
     await ceiling?.proc.stop();

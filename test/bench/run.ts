@@ -38,6 +38,8 @@ const groupOf: Record<string, Group> = {
   grant_ceiling_per_s: 'grant',
   grant_vs_ceiling: 'grant',
   grant_cpu_ms_per_request: 'grant',
+  grant_main_thread_ms_per_request: 'grant',
+  renew_main_thread_ms_per_request: 'renew',
   rss_mb: 'grant',
   renew_per_s: 'renew',
   renew_vs_floor: 'renew',
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
       figures.grant_ceiling_per_s = r.grantCeiling?.perSecond ?? null;
       figures.grant_vs_ceiling = ratio(r.grant.perSecond, figures.grant_ceiling_per_s);
       figures.grant_cpu_ms_per_request = { broker: r.grant.cpuMsPerRequest ?? null, ceiling: r.grantCeiling?.cpuMsPerRequest ?? null };
+      figures.grant_main_thread_ms_per_request = { broker: r.grant.mainThreadMsPerRequest ?? null, ceiling: r.grantCeiling?.mainThreadMsPerRequest ?? null };
       figures.rss_mb = r.rssMb ?? null;
     }
     if (r.renew) {
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
       figures.renew_ceiling_per_s = r.renewCeiling?.perSecond ?? null;
       figures.renew_vs_ceiling = ratio(r.renew.perSecond, figures.renew_ceiling_per_s);
       figures.renew_cpu_ms_per_request = { broker: r.renew.cpuMsPerRequest ?? null, ceiling: r.renewCeiling?.cpuMsPerRequest ?? null };
+      figures.renew_main_thread_ms_per_request = { broker: r.renew.mainThreadMsPerRequest ?? null, ceiling: r.renewCeiling?.mainThreadMsPerRequest ?? null };
     }
   }
   if (has('crypto') && figures.crypto_floor_per_s === undefined) figures.crypto_floor_per_s = await cryptoFloor(3);
