@@ -134,6 +134,13 @@ function networked(inner: StateStore, world: World): StateStore {
       world.inFlight.push({ commit: c, at: world.t + net.delay, sent: net.k === 'late', cmd: world.cmd });
       throw new StoreUnavailableError('sim', 'timeout');
     },
+    async getValidators(ids) {
+      await gate();
+      const r = await inner.getValidators(ids);
+      world.t += world.readLag;
+      await gate();
+      return r;
+    },
     listValidators: () => inner.listValidators(),
     keyOwner: (k) => inner.keyOwner(k),
     queryLedger: (q) => inner.queryLedger(q),

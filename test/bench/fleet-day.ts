@@ -54,7 +54,7 @@ export type DayCounts = {
 };
 
 const keyReads: ReadonlySet<string> = new Set<keyof KeyStore>(['get', 'list']);
-const stateReads: ReadonlySet<string> = new Set<keyof StateStore>(['getValidator', 'listValidators', 'keyOwner', 'readChain', 'chainHeads', 'latestCheckpoint', 'queryLedger']);
+const stateReads: ReadonlySet<string> = new Set<keyof StateStore>(['getValidator', 'getValidators', 'listValidators', 'keyOwner', 'readChain', 'chainHeads', 'latestCheckpoint', 'queryLedger']);
 
 interface Tally {
   key: number;

@@ -169,7 +169,7 @@ describe('a list of grants in one renewal', () => {
     const results = await renewMany(b, a, fetched.map((r) => r.grant!));
     expect(results.filter((r) => r.outcome === 'renewed').map((r) => r.validator)).toEqual(ids);
     expect([...keyCalls]).toEqual([]);
-    // One authoritative read per validator, and nothing else.
-    expect([...stateCalls]).toEqual([['getValidator', 1000]]);
+    // One batched authoritative read for the whole list, and nothing else.
+    expect([...stateCalls]).toEqual([['getValidators', 1]]);
   }, 60_000);
 });
