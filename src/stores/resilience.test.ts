@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generatedKeyMaterial } from '../../test/support/fixtures';
-import { KeyStoreOwnershipError, StateConflictError, StoreUnavailableError, type KeyStore, type StoredKey } from '../ports';
-import { resilientKeyStore, type BreakerState, type ResilienceOptions, type StoreCallEvent } from './resilience';
+import { KeyStoreOwnershipError, StateConflictError, StoreUnavailableError, type KeyStore, type StateStore, type StoredKey } from '../ports';
+import { resilientKeyStore, resilientStateStore, type BreakerState, type ResilienceOptions, type StoreCallEvent } from './resilience';
 
 const fast: ResilienceOptions = { timeoutMs: 100, readAttempts: 3, breakerThreshold: 3, halfOpenAfterMs: 150, initialBackoffMs: 1, maxBackoffMs: 5 };
 
@@ -118,5 +118,18 @@ describe('resilientKeyStore', () => {
       ['list', 'error', 'error'],
       ['get', 'ok', undefined],
     ]);
+  });
+});
+
+describe('resilientStateStore', () => {
+  it('guards a batched read as it guards getValidator: bounded by the timeout, retried as a read, and counted by the breaker', async () => {
+    let calls = 0;
+    const hang = { getValidators: () => ((calls += 1), never()) } as unknown as StateStore;
+    const events: StoreCallEvent[] = [];
+    const guarded = resilientStateStore(hang, { ...fast, readAttempts: 2, breakerThreshold: 2 }, { onCall: (e) => events.push(e) });
+    await expect(guarded.getValidators(['v1', 'v2'])).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('timeout') });
+    expect(calls).toBe(2);
+    expect(events.map((e) => e.operation)).toContain('getValidators');
+    expect(guarded.breakerState()).toBe('open');
   });
 });
