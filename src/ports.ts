@@ -115,6 +115,13 @@ export type StoredCheckpoint = SignedCheckpoint;
 export interface StateStore {
   readonly name: string;
   getValidator(id: string): Promise<ValidatorRecord | null>;
+  /**
+   * The records of `ids`, each as getValidator answers it, in as few requests
+   * as the store allows: an absent id is absent from the map, a repeated one
+   * is read once. A store that cannot answer every id rejects; it never
+   * answers fewer.
+   */
+  getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>>;
   listValidators(): Promise<ValidatorRecord[]>;
   /** The validator id a key (its `keyIdentity`) belongs to, or null when no commit has claimed it. */
   keyOwner(key: string): Promise<string | null>;

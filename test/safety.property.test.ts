@@ -113,15 +113,17 @@ function networked(inner: StateStore, world: World): StateStore {
     await landDue(world, inner);
     if (world.down) throw new StoreUnavailableError('sim', 'down');
   };
+  /** A designation read: it takes `readLag` of simulated time, and the store may go down while it is answered. */
+  const lagged = async <T>(read: () => Promise<T>): Promise<T> => {
+    await gate();
+    const r = await read();
+    world.t += world.readLag;
+    await gate();
+    return r;
+  };
   return {
     name: 'sim',
-    async getValidator(id) {
-      await gate();
-      const r = await inner.getValidator(id);
-      world.t += world.readLag;
-      await gate();
-      return r;
-    },
+    getValidator: (id) => lagged(() => inner.getValidator(id)),
     async commit(c: Commit) {
       await gate();
       const net = world.net;
@@ -134,6 +136,7 @@ function networked(inner: StateStore, world: World): StateStore {
       world.inFlight.push({ commit: c, at: world.t + net.delay, sent: net.k === 'late', cmd: world.cmd });
       throw new StoreUnavailableError('sim', 'timeout');
     },
+    getValidators: (ids) => lagged(() => inner.getValidators(ids)),
     listValidators: () => inner.listValidators(),
     keyOwner: (k) => inner.keyOwner(k),
     queryLedger: (q) => inner.queryLedger(q),

@@ -15,6 +15,9 @@ export interface DesignationRead {
   readonly authoritative: boolean;
 }
 
+/** One validator's answer in a batch: what readForRenewal would return, or what it would throw. */
+export type RenewalRead = { readonly ok: true; readonly read: DesignationRead } | { readonly ok: false; readonly error: unknown };
+
 export class DesignationReader {
   private readonly last = new Map<string, { record: ValidatorRecord; readAt: number }>();
   private readonly listeners: ((validator: string, record: ValidatorRecord) => void)[] = [];
@@ -49,10 +52,7 @@ export class DesignationReader {
     } catch (e) {
       throw asStateStoreError(e);
     }
-    const known = this.last.get(validator);
-    if (known && (record === null || record.version < known.record.version)) return { record: known.record, readAt: known.readAt, authoritative: true };
-    this.remember(validator, record, readAt);
-    return { record, readAt, authoritative: true };
+    return this.take(validator, record, readAt);
   }
 
   /** A read sent less than `reuseMs` ago, or null. Never a ground for a grant of key material. */
@@ -69,11 +69,59 @@ export class DesignationReader {
     try {
       return await this.read(validator);
     } catch (e) {
-      if (!(e instanceof KeyholdError) || e.code !== 'state_store_unavailable') throw e;
-      const cached = this.last.get(validator);
-      if (!cached || this.clock.now() >= cached.readAt + horizonMs(this.timing)) throw e;
-      return { record: cached.record, readAt: cached.readAt, authoritative: false };
+      return this.withinHorizon(validator, e);
     }
+  }
+
+  /**
+   * readForRenewal for many validators with one batched store read (for
+   * those without a recent read), sent at one `readAt`. Each answer is what
+   * readForRenewal would have given that validator: a read, or the error it
+   * would have thrown. A store that fails fails the whole batch, so every
+   * validator of it falls back as it would alone.
+   */
+  async readManyForRenewal(validators: readonly string[]): Promise<Map<string, RenewalRead>> {
+    const out = new Map<string, RenewalRead>();
+    const toRead: string[] = [];
+    for (const v of new Set(validators)) {
+      const recent = this.recent(v);
+      if (recent) out.set(v, { ok: true, read: recent });
+      else toRead.push(v);
+    }
+    if (toRead.length === 0) return out;
+    const readAt = this.clock.now();
+    let records: Map<string, ValidatorRecord>;
+    try {
+      records = await this.store.getValidators(toRead);
+    } catch (e) {
+      const error = asStateStoreError(e);
+      for (const v of toRead) {
+        try {
+          out.set(v, { ok: true, read: this.withinHorizon(v, error) });
+        } catch (refusal) {
+          out.set(v, { ok: false, error: refusal });
+        }
+      }
+      return out;
+    }
+    for (const v of toRead) out.set(v, { ok: true, read: this.take(v, records.get(v) ?? null, readAt) });
+    return out;
+  }
+
+  /** An authoritative answer sent at `readAt`, unless this broker already knows a newer record (see `read`). */
+  private take(validator: string, record: ValidatorRecord | null, readAt: number): DesignationRead {
+    const known = this.last.get(validator);
+    if (known && (record === null || record.version < known.record.version)) return { record: known.record, readAt: known.readAt, authoritative: true };
+    this.remember(validator, record, readAt);
+    return { record, readAt, authoritative: true };
+  }
+
+  /** While the state store is down, the last read stands until its horizon; any other failure is thrown as it is. */
+  private withinHorizon(validator: string, e: unknown): DesignationRead {
+    if (!(e instanceof KeyholdError) || e.code !== 'state_store_unavailable') throw e;
+    const cached = this.last.get(validator);
+    if (!cached || this.clock.now() >= cached.readAt + horizonMs(this.timing)) throw e;
+    return { record: cached.record, readAt: cached.readAt, authoritative: false };
   }
 
   /** After this broker commits a record it knows it as of the moment it read the record it changed. */

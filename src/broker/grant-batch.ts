@@ -8,6 +8,7 @@ import { decodeJwt } from 'jose';
 import { KeyholdError, type ErrorCode } from '../core/errors';
 import type { EphemeralKey } from '../grants/key-delivery';
 import type { PodIdentity } from '../identity/pod-token';
+import type { RenewalRead } from './designation-reader';
 import type { FetchResult, GrantService, RenewResult } from './grants';
 import { eachBounded } from '../each-bounded';
 
@@ -39,18 +40,34 @@ export function fetchMany(grants: GrantService, pod: PodIdentity, validators: re
   });
 }
 
-/** Renewals read designations and sign; none reads a key store or writes the state store (GrantService.renew). */
-export function renewMany(grants: GrantService, pod: PodIdentity, tokens: readonly string[]): Promise<Outcome<RenewResult>[]> {
-  return eachBounded(tokens, 16, async (token) => {
+/**
+ * Renewals read designations and sign; none reads a key store or writes the
+ * state store (GrantService.renew). Every grant is verified first, the
+ * designations of the verified ones are read in one batched read, and each
+ * is then decided and signed as a single renewal would be, from its own read.
+ */
+export async function renewMany(grants: GrantService, pod: PodIdentity, tokens: readonly string[]): Promise<Outcome<RenewResult>[]> {
+  const presented = await eachBounded(tokens, 16, async (token) => {
     try {
-      const r = await grants.renew(pod, token);
-      return { ok: true, validator: r.grant.claims.validator, value: r } as const;
+      return { ok: true, value: await grants.verifyRenewal(token) } as const;
     } catch (e) {
-      // GrantService.renew verifies the grant before anything else, so any
-      // other refusal is about a grant this broker signed; one that does not
-      // verify names no validator.
+      // One that does not verify names no validator; any other failure here is a bug, about the validator the token names.
       const verified = !(e instanceof KeyholdError) || e.code !== 'invalid_grant';
       return refused(verified ? validatorOf(token) : null, e);
+    }
+  });
+  const validators = presented.flatMap((p) => (p.ok ? [p.value.claims.validator] : []));
+  const reads = validators.length > 0 ? await grants.readForRenewals(validators) : new Map<string, RenewalRead>();
+  return eachBounded(presented, 16, async (p) => {
+    if (!p.ok) return p;
+    const validator = p.value.claims.validator;
+    const read = reads.get(validator);
+    try {
+      if (!read) throw new TypeError('a batched read left out a validator it was asked for');
+      if (!read.ok) throw read.error;
+      return { ok: true, validator, value: await grants.renewFrom(pod, p.value, read.read) } as const;
+    } catch (e) {
+      return refused(validator, e);
     }
   });
 }

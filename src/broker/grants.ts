@@ -12,7 +12,7 @@ import type { GrantSigner, IssuedGrant } from '../grants/signer';
 import type { PodIdentity } from '../identity/pod-token';
 import type { Clock, StateStore } from '../ports';
 import { commitOrThrow, draft, withCasRetry, type CommitWindow } from './decisions';
-import type { DesignationRead, DesignationReader } from './designation-reader';
+import type { DesignationRead, DesignationReader, RenewalRead } from './designation-reader';
 import type { DesignationWatch } from './designation-watch';
 import { KeyReadError, type KeyRead, type KeyReader } from './key-reader';
 import type { RefusalLedger } from './refusals';
@@ -42,6 +42,12 @@ export interface FetchResult {
   readonly key: string;
   /** How the holder before this one ended (invariant 7). */
   readonly predecessor: Predecessor;
+}
+
+/** A presented grant that verified, and when: the time its renewal is decided and signed at. */
+export interface PresentedRenewal {
+  readonly claims: GrantClaims;
+  readonly now: number;
 }
 
 export interface RenewResult {
@@ -171,17 +177,37 @@ export class GrantService {
 
   /** No key material and no store write: one read of the designation, one signature. */
   async renew(pod: PodIdentity, grantToken: string): Promise<RenewResult> {
+    const presented = await this.verifyRenewal(grantToken);
+    return this.renewFrom(pod, presented, await this.d.designations.readForRenewal(presented.claims.validator));
+  }
+
+  /**
+   * A renewal's first step, before anything about its validator is read:
+   * the presented grant, verified at the time the renewal is decided at.
+   */
+  async verifyRenewal(grantToken: string): Promise<PresentedRenewal> {
     const now = this.d.clock.now();
-    const presented = await this.d.signer.verify(grantToken, now);
-    const validator = presented.claims.validator;
-    const { record, readAt } = await this.d.designations.readForRenewal(validator);
-    const refusal = record ? checkRenew(record, presented.claims, pod, now) : new KeyholdError('stale_epoch');
+    const grant = await this.d.signer.verify(grantToken, now);
+    return { claims: grant.claims, now };
+  }
+
+  /** The designations of many verified renewals, in one batched read (DesignationReader.readManyForRenewal). */
+  readForRenewals(validators: readonly string[]): Promise<Map<string, RenewalRead>> {
+    return this.d.designations.readManyForRenewal(validators);
+  }
+
+  /** A verified renewal decided from a read of its designation (readForRenewal's, or one of readForRenewals'), then signed. */
+  async renewFrom(pod: PodIdentity, presented: PresentedRenewal, read: DesignationRead): Promise<RenewResult> {
+    const { claims, now } = presented;
+    const validator = claims.validator;
+    const { record, readAt } = read;
+    const refusal = record ? checkRenew(record, claims, pod, now) : new KeyholdError('stale_epoch');
     if (refusal) {
       // A stale holder and a grant presented by another pod (a stolen grant) are both worth recording.
       const action = refusal.code === 'stale_epoch' ? 'renew_refused' : 'denied';
       await this.refuse(
         draft(
-          { time: now, actor: actorOf(pod), action, validator, epoch: presented.claims.epoch, slot: pod.slot, reason: refusal.code, details: { request: 'renew', currentEpoch: record?.designation.epoch ?? null } },
+          { time: now, actor: actorOf(pod), action, validator, epoch: claims.epoch, slot: pod.slot, reason: refusal.code, details: { request: 'renew', currentEpoch: record?.designation.epoch ?? null } },
           record !== null,
         ),
         record?.designation.notBefore ?? null,
@@ -190,8 +216,8 @@ export class GrantService {
     }
     const exp = grantExpiry(this.d.timing, now, readAt);
     if (exp === null) throw new KeyholdError('state_store_unavailable', { retryAfter: 5 });
-    const grant = await this.d.signer.sign(presented.claims, now, exp);
-    this.lastGrants.note(validator, { epoch: presented.claims.epoch, podUid: presented.claims.podUid, at: now, exp: grant.exp * 1000, kind: 'renewed' });
+    const grant = await this.d.signer.sign(claims, now, exp);
+    this.lastGrants.note(validator, { epoch: claims.epoch, podUid: claims.podUid, at: now, exp: grant.exp * 1000, kind: 'renewed' });
     return { grant };
   }
 

@@ -156,4 +156,15 @@ describe('resilientStateStore', () => {
     for (let i = 0; i < 50; i++) await resilientStateStore(quick, fast).getValidator('v');
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(before);
   });
+
+  it('guards a batched read as it guards getValidator: bounded by the timeout, retried as a read, and counted by the breaker', async () => {
+    let calls = 0;
+    const hang = { getValidators: () => ((calls += 1), never()) } as unknown as StateStore;
+    const events: StoreCallEvent[] = [];
+    const guarded = resilientStateStore(hang, { ...fast, readAttempts: 2, breakerThreshold: 2 }, { onCall: (e) => events.push(e) });
+    await expect(guarded.getValidators(['v1', 'v2'])).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('timeout') });
+    expect(calls).toBe(2);
+    expect(events.map((e) => e.operation)).toContain('getValidators');
+    expect(guarded.breakerState()).toBe('open');
+  });
 });

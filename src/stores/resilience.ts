@@ -174,6 +174,7 @@ export function resilientStateStore(inner: StateStore, opts: ResilienceOptions =
   return {
     name: inner.name,
     getValidator: (id) => g.call('getValidator', 'read', () => inner.getValidator(id)),
+    getValidators: (ids) => g.call('getValidators', 'read', () => inner.getValidators(ids)),
     listValidators: () => g.call('listValidators', 'read', () => inner.listValidators()),
     keyOwner: (k) => g.call('keyOwner', 'read', () => inner.keyOwner(k)),
     commit: (c) => g.call('commit', 'write', (signal) => inner.commit(signal ? { ...c, signal: c.signal ? AbortSignal.any([c.signal, signal]) : signal } : c)),

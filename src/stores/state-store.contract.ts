@@ -4,6 +4,7 @@
 // (separate clients) on one backend, as separate broker instances would be.
 
 import { describe, expect, it } from 'vitest';
+import { eachBounded } from '../each-bounded';
 import { createRecord, type ValidatorRecord } from '../core/designation';
 import { nextCheckpoint, type SignedCheckpoint } from '../core/checkpoints';
 import { effectiveEntries } from '../core/holders';
@@ -19,6 +20,8 @@ export interface StateStoreBackend {
   corruptRecord(id: string): Promise<void>;
   /** Where a checkpoint past one item is stored in parts: delete the last part of checkpoint `seq`, as a hostile store could. */
   dropCheckpointPart?(seq: number): Promise<void>;
+  /** Where the store talks to a server: a store on this backend whose wire is cut once `requests` of its reads have been sent, as a store going down mid-read. */
+  cutAfter?(requests: number): Promise<StateStore>;
   dispose(): Promise<void>;
 }
 
@@ -525,6 +528,45 @@ export function describeStateStoreContract(name: string, makeBackend: () => Prom
         expect(fresh.filter(Boolean)).toHaveLength(1);
         const again = await Promise.all(stores.map((s, i) => s.useTokenOnce('race', t0 + 120_000, t0 + 60_000, `x${i}`)));
         expect(again.filter(Boolean)).toHaveLength(1);
+      } finally {
+        await done();
+      }
+    });
+
+    it('reads many records in one call as getValidator reads each: absent ids left out, a repeated id once, past one batch of 100', async () => {
+      const { store, backend, done } = await setup();
+      try {
+        expect(await store.getValidators([])).toEqual(new Map());
+        const ids = Array.from({ length: 230 }, (_, i) => `b${String(i).padStart(3, '0')}`);
+        // One in four present, in every batch of 100 the store may split the ids into.
+        const present = ids.filter((_, i) => i % 4 === 1);
+        await eachBounded(present, 8, (id) => store.commit({ record: { next: recordFor(id), expectedVersion: null }, entries: [draftFor(id, t0, { details: { version: 1 } })] }));
+        // One record moved on: the batch answers the newest version, as a single read does.
+        const r1 = (await store.getValidator(present[0]!))!;
+        await store.commit({ record: { next: moved(r1, t0 + 1), expectedVersion: 1 }, entries: [draftFor(r1.id, t0 + 1, { details: { version: 2 } })] });
+        const got = await store.getValidators([...ids, present[1]!, present[1]!, ids[0]!, 'nope']);
+        expect([...got.keys()].sort()).toEqual(present);
+        const one = await eachBounded(present, 8, (id) => store.getValidator(id));
+        expect(present.map((id) => got.get(id))).toEqual(one);
+        expect(got.get(r1.id)!.version).toBe(2);
+        // A malformed record in the last batch fails the whole read: never an answer without it.
+        await backend.corruptRecord(present.at(-1)!);
+        await expect(store.getValidators(ids)).rejects.toBeInstanceOf(StoreError);
+      } finally {
+        await done();
+      }
+    });
+
+    it('fails a batched read whose wire is cut after its first request, never answering fewer (skipped where the store has no wire)', async (ctx) => {
+      const { backend, done } = await setup();
+      try {
+        if (!backend.cutAfter) return ctx.skip();
+        const cut = await backend.cutAfter(1);
+        try {
+          await expect(cut.getValidators(Array.from({ length: 230 }, (_, i) => `c${i}`))).rejects.toBeInstanceOf(StoreError);
+        } finally {
+          await cut.close();
+        }
       } finally {
         await done();
       }

@@ -9,8 +9,11 @@ import { Secret, fingerprint, type KeyMaterial } from '../../src/core/key-materi
 import type { KeyStore, StateStore } from '../../src/ports';
 import { SqliteKeyStore } from '../../src/stores/sqlite/key-store';
 import { SqliteStateStore } from '../../src/stores/sqlite/state-store';
-import { ManualClock, testBroker, testServiceAccount, type TestBroker } from '../support/fixtures';
-import { decryptKey, importValidator, pod, podHeaders, promote, slot0, slot1, type TestPod } from './helpers';
+import { decodeJwt } from 'jose';
+import { horizonMs } from '../../src/core/horizon';
+import { FaultyStateStore } from '../support/faulty-stores';
+import { ManualClock, testBroker, testCluster, testOperator, testServiceAccount, testSigner, testTiming, type TestBroker } from '../support/fixtures';
+import { decryptKey, importValidator, pod, podHeaders, promote, renew, slot0, slot1, type TestPod } from './helpers';
 
 type Calls = Map<string, number>;
 
@@ -47,6 +50,7 @@ interface Item {
   readonly code?: string;
   readonly status?: number;
   readonly retryAfter?: number;
+  readonly expiresAt?: string;
 }
 
 async function fetchMany(b: TestBroker, p: TestPod, validators: string[]) {
@@ -169,7 +173,72 @@ describe('a list of grants in one renewal', () => {
     const results = await renewMany(b, a, fetched.map((r) => r.grant!));
     expect(results.filter((r) => r.outcome === 'renewed').map((r) => r.validator)).toEqual(ids);
     expect([...keyCalls]).toEqual([]);
-    // One authoritative read per validator, and nothing else.
-    expect([...stateCalls]).toEqual([['getValidator', 1000]]);
+    // One batched authoritative read for the whole list, and nothing else.
+    expect([...stateCalls]).toEqual([['getValidators', 1]]);
   }, 60_000);
+});
+
+describe('a list renewal reads its designations in one batch', () => {
+  /** What a pod is told about one grant: renewed until when, or refused with what. */
+  const answerOf = (r: { outcome?: string; grant?: string; code?: string; status?: number }) =>
+    r.grant ? { renewed: decodeJwt(r.grant).exp } : { code: r.code, status: r.status };
+
+  /** Two broker instances on one state store and signing key: `a` admits the pod, `b` renews. */
+  async function twoBrokers() {
+    const clock = new ManualClock();
+    const faulty = new FaultyStateStore(new SqliteStateStore(':memory:'));
+    const calls: Calls = new Map();
+    const shared = { clock, signer: await testSigner(), cluster: await testCluster(), operator: await testOperator() };
+    const a = await testBroker({ ...shared, state: faulty });
+    const b = await testBroker({ ...shared, state: counted<StateStore>(faulty, calls) });
+    return { clock, faulty, calls, a, b };
+  }
+
+  it('verifies every grant, then reads the designations of the verified ones in one call', async () => {
+    const { calls, a, b } = await twoBrokers();
+    const ids = ['v1', 'v2', 'v3', 'v4', 'v5'];
+    for (const id of ids) await importValidator(a, id);
+    const p = await pod(slot0);
+    const fetched = await fetchMany(a, p, ids);
+    a.clock.advance(5_000);
+    calls.clear();
+    const results = await renewMany(b, p, [...fetched.map((r) => r.grant!), 'not.a.grant']);
+    expect(results.map((r) => [r.validator, r.outcome])).toEqual([...ids.map((id) => [id, 'renewed']), [null, 'refused']]);
+    expect([...calls]).toEqual([['getValidators', 1]]);
+  });
+
+  it('in an outage answers each validator as its single renewal would: from a read within the horizon, capped at read + H, else 503', async () => {
+    const { clock, faulty, a, b } = await twoBrokers();
+    for (const id of ['v1', 'v2', 'v3']) await importValidator(a, id);
+    const p = await pod(slot0);
+    const fetched = await fetchMany(a, p, ['v1', 'v2', 'v3']);
+    // b reads v1 and v2 (renewing them), never v3.
+    clock.advance(5_000);
+    const readAt = clock.now();
+    let grants = (await renewMany(b, p, fetched.slice(0, 2).map((r) => r.grant!))).map((r) => r.grant!);
+    grants.push(fetched[2]!.grant!);
+    faulty.mode = 'down';
+    const seen: string[] = [];
+    // Renewing every 40 s through the outage, a list and single renewals of the same grants at the same instant.
+    for (let step = 0; step < 12; step++) {
+      clock.advance(step === 0 ? 1_000 : 40_000);
+      const listed = await renewMany(b, p, grants);
+      const alone = await Promise.all(
+        grants.map(async (g) => {
+          const res = await renew(b, p, g);
+          const body = (await res.json()) as { grant?: string; code?: string };
+          return { ...body, status: res.status };
+        }),
+      );
+      expect(listed.map(answerOf)).toEqual(alone.map(answerOf));
+      for (const r of listed) if (r.grant) expect(decodeJwt(r.grant).exp! * 1000).toBeLessThanOrEqual(readAt + horizonMs(testTiming));
+      seen.push(listed.map((r) => r.code ?? (decodeJwt(r.grant!).exp! * 1000 === readAt + horizonMs(testTiming) ? 'capped' : 'renewed')).join(','));
+      grants = listed.map((r, i) => r.grant ?? grants[i]!);
+    }
+    // v3, never read by b, is refused from the start (and its grant then runs out); v1 and v2 are
+    // renewed from b's read until the grant is capped at read + H, and that grant runs out unrenewed.
+    expect(seen[0]).toBe('renewed,renewed,state_store_unavailable');
+    expect(seen).toContain('capped,capped,invalid_grant');
+    expect(seen.at(-1)).toBe('invalid_grant,invalid_grant,invalid_grant');
+  });
 });

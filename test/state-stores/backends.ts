@@ -44,6 +44,18 @@ export function serialised(sender: DynamoSender): DynamoSender {
   };
 }
 
+/** The wire to moto cut once `requests` requests have been sent: later ones fail as a refused connection does. */
+function cutAfter(requests: number, sender: DynamoSender): DynamoSender {
+  let sent = 0;
+  return {
+    send(command, options) {
+      if (++sent > requests) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      return sender.send(command, options);
+    },
+    destroy: () => sender.destroy?.(),
+  };
+}
+
 export interface DynamoBackend extends StateStoreBackend {
   readonly table: string;
   /** A store whose client is wrapped, e.g. to cut the wire at a chosen call. */
@@ -61,6 +73,7 @@ export async function dynamoBackend(endpoint: string): Promise<DynamoBackend> {
     table,
     open: async () => new DynamoDbStateStore({ client: client(), table }),
     openWith: async (wrap) => new DynamoDbStateStore({ client: wrap(client()), table }),
+    cutAfter: async (requests) => new DynamoDbStateStore({ client: cutAfter(requests, client()), table }),
     async corruptRecord(id) {
       await admin.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `V#${id}` }, sk: { S: 'RECORD' }, version: { N: '1' }, record: { S: '{"id":"v1","version":"x"}' } } }));
     },
@@ -84,6 +97,28 @@ export async function firestoreBackend(emulatorHost: string): Promise<StateStore
     projectId,
     open: () => openWith({}),
     openWith,
+    // The client's own getAll until `requests` calls, then what gRPC answers when the server is gone (14 UNAVAILABLE).
+    // Closing waits for the calls already sent: terminating under one makes it fail outside the test.
+    async cutAfter(requests) {
+      const client = db();
+      let sent = 0;
+      const inFlight: Promise<unknown>[] = [];
+      const cut = new Proxy(client, {
+        get(t, prop, receiver) {
+          const v = Reflect.get(t, prop, receiver) as unknown;
+          if (typeof v !== 'function') return v;
+          if (prop === 'terminate') return () => Promise.allSettled(inFlight).then(() => t.terminate());
+          if (prop !== 'getAll') return (v as (...a: unknown[]) => unknown).bind(t);
+          return (...refs: unknown[]) => {
+            if (++sent > requests) return Promise.reject(Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 }));
+            const call = (v as (...a: unknown[]) => Promise<unknown>).apply(t, refs);
+            inFlight.push(call);
+            return call;
+          };
+        },
+      });
+      return new FirestoreStateStore({ db: cut });
+    },
     async corruptRecord(id) {
       const admin = db();
       await admin.collection('keyhold_validators').doc(id).set({ version: 1, record: '{"id":"v1","version":"x"}' });
@@ -106,12 +141,20 @@ export async function firestoreBackend(emulatorHost: string): Promise<StateStore
 export async function vaultBackend(vault: { address: string; token: string }, opts: { intentGraceMs?: number } = {}): Promise<StateStoreBackend & { readonly prefix: string; openWith(o: Partial<VaultStateStoreOptions>): Promise<VaultKvStateStore> }> {
   const prefix = `keyhold/state-${randomUUID().slice(0, 8)}/`;
   const nodeVault = (await import('node-vault')).default;
-  const kv = () => nodeVaultKv({ client: nodeVault({ apiVersion: 'v1', endpoint: vault.address, token: vault.token }), mount: 'secret', prefix, timeoutMs: 5000 });
+  const kv = (requests = Infinity) => {
+    const client = nodeVault({ apiVersion: 'v1', endpoint: vault.address, token: vault.token });
+    let sent = 0;
+    // Past `requests` reads, node-vault's client fails as it does with no server to reach (no HTTP status).
+    const read = client.read.bind(client);
+    client.read = (...a: Parameters<typeof read>) => (++sent > requests ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : read(...a));
+    return nodeVaultKv({ client, mount: 'secret', prefix, timeoutMs: 5000 });
+  };
   const openWith = async (o: Partial<VaultStateStoreOptions>) => new VaultKvStateStore({ kv: kv(), intentGraceMs: opts.intentGraceMs ?? 300, timing: testTiming, ...o });
   return {
     prefix,
     open: () => openWith({}),
     openWith,
+    cutAfter: (requests) => openWith({ kv: kv(requests) }),
     async corruptRecord(id) {
       const k = kv();
       const cur = await k.read(`validators/${id}`);

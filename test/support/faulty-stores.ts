@@ -74,6 +74,10 @@ export class FaultyStateStore implements StateStore {
     this.gate();
     return this.inner.getValidator(id);
   }
+  async getValidators(ids: readonly string[]) {
+    this.gate();
+    return this.inner.getValidators(ids);
+  }
   async listValidators() {
     this.gate();
     return this.inner.listValidators();

@@ -175,5 +175,26 @@ describe('dynamodb state store on the wire', () => {
       expect(Math.max(...tries.values())).toBe(8);
       await store.close();
     });
+
+    it('getValidators reads the same way: BatchGetItem only, each id once, unprocessed keys retried, an outage rather than fewer records', async () => {
+      const store = open();
+      const tried = new Set<string>();
+      fleet((keys) => {
+        const first = !tried.has(keys[0]!.pk.S);
+        for (const k of keys) tried.add(k.pk.S);
+        return first ? { answered: keys.slice(1), unprocessed: keys.slice(0, 1) } : { answered: keys, unprocessed: [] };
+      });
+      const asked = [...ids.slice(0, 230), ...ids.slice(0, 10)];
+      const got = await store.getValidators(asked);
+      expect([...got.keys()].sort()).toEqual(ids.slice(0, 230));
+      expect(got.get('v0007')!.keyFingerprint).toBe('fp-v0007');
+      const batches = seen.filter((b) => b.target === 'BatchGetItem');
+      expect(seen.filter((b) => b.target !== 'BatchGetItem')).toEqual([]);
+      expect(batches.flatMap((b) => keysOf(b.body).map((k) => k.pk.S)).filter((k) => k === 'V#v0003')).toHaveLength(1);
+      seen.length = 0;
+      fleet((keys) => ({ answered: keys.slice(1), unprocessed: keys.slice(0, 1) }));
+      await expect(store.getValidators(ids.slice(0, 230))).rejects.toBeInstanceOf(StoreUnavailableError);
+      await store.close();
+    });
   });
 });

@@ -131,19 +131,34 @@ export class DynamoDbStateStore implements StateStore {
     return item ? this.record(item) : null;
   }
 
+  async getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
+    return this.records(ids);
+  }
+
   /** The directory's ids in its order, each record read by BatchGetItem (which answers in no order of its own). */
   async listValidators(): Promise<ValidatorRecord[]> {
     const ids = (await this.queryAll({ pk: 'VALIDATORS' })).map((i) => this.str(i, 'sk'));
-    const batches: string[][] = [];
-    for (let i = 0; i < ids.length; i += batchGetKeys) batches.push(ids.slice(i, i + batchGetKeys));
-    const items = new Map<string, Item>();
-    await eachBounded(batches, batchGetWidth, async (batch) => {
-      for (const item of await this.getBatch(batch.map((id) => ({ pk: S(`V#${id}`), sk: S('RECORD') })))) items.set(this.str(item, 'pk'), item);
-    });
+    const records = await this.records(ids);
     return ids.flatMap((id) => {
-      const item = items.get(`V#${id}`);
-      return item ? [this.record(item)] : [];
+      const r = records.get(id);
+      return r ? [r] : [];
     });
+  }
+
+  /** The records of `ids` by BatchGetItem, 100 keys a request, `batchGetWidth` requests at once; any batch that fails fails the whole read. */
+  private async records(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
+    const unique = [...new Set(ids)];
+    const batches: string[][] = [];
+    for (let i = 0; i < unique.length; i += batchGetKeys) batches.push(unique.slice(i, i + batchGetKeys));
+    const out = new Map<string, ValidatorRecord>();
+    await eachBounded(batches, batchGetWidth, async (batch) => {
+      for (const item of await this.getBatch(batch.map((id) => ({ pk: S(`V#${id}`), sk: S('RECORD') })))) {
+        const r = this.record(item);
+        if (`V#${r.id}` !== this.str(item, 'pk')) throw new StoreError(this.name, 'a stored validator record names another validator');
+        out.set(r.id, r);
+      }
+    });
+    return out;
   }
 
   /** The items of up to 100 keys (absent ones are not answered), unprocessed keys tried again with backoff. */

@@ -104,6 +104,8 @@ export class SqliteStateStore implements StateStore {
     this.stmt = {
       head: this.db.prepare('SELECT seq, hash FROM ledger WHERE chain = ? ORDER BY seq DESC LIMIT 1'),
       getRecord: this.db.prepare('SELECT record FROM validators WHERE id = ?'),
+      // One bound parameter whatever the count: the ids as a JSON array, so no chunking under SQLite's variable limit.
+      getRecords: this.db.prepare('SELECT id, record FROM validators WHERE id IN (SELECT value FROM json_each(?))'),
       keyOwner: this.db.prepare('SELECT validator FROM key_owners WHERE key = ?'),
       readChain: this.db
         .prepare(`SELECT ${ledgerColumns.join(', ')} FROM ledger WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?`)
@@ -113,11 +115,16 @@ export class SqliteStateStore implements StateStore {
     if (path !== ':memory:' && opts.commitWorker !== false) this.worker = this.startWorker();
   }
 
-  private readonly stmt: Record<'head' | 'getRecord' | 'readChain' | 'keyOwner', Database.Statement>;
+  private readonly stmt: Record<'head' | 'getRecord' | 'getRecords' | 'readChain' | 'keyOwner', Database.Statement>;
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     const row = this.stmt.getRecord.get(id) as { record: string } | undefined;
     return row ? parseRecord(row.record) : null;
+  }
+
+  async getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
+    const rows = this.stmt.getRecords.all(JSON.stringify([...new Set(ids)])) as { id: string; record: string }[];
+    return new Map(rows.map((r) => [r.id, parseRecord(r.record)]));
   }
 
   async listValidators(): Promise<ValidatorRecord[]> {

@@ -73,6 +73,7 @@ import {
 import { checkChainName, compareEntries, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, padSeq, parseEntry } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
+import { eachBounded } from '../../each-bounded';
 
 /** The few KV v2 operations this store needs; `null` for a key that does not exist. */
 export interface KvClient {
@@ -117,6 +118,8 @@ interface StoredEntry {
   readonly kvVersion: number;
 }
 
+/** Reads in flight for getValidators: KV v2 answers one path a request. */
+const readWidth = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const abortedReason = 'intent_aborted';
 
@@ -151,6 +154,13 @@ export class VaultKvStateStore implements StateStore {
 
   async getValidator(id: string): Promise<ValidatorRecord | null> {
     return (await this.designation(id)).record;
+  }
+
+  /** KV v2 has no batch read: one read per id, a few at a time (each is also a landing-time check, as getValidator's). */
+  async getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
+    const unique = [...new Set(ids)];
+    const records = await eachBounded(unique, readWidth, (id) => this.getValidator(id));
+    return new Map(unique.flatMap((id, i) => (records[i] ? [[id, records[i]] as const] : [])));
   }
 
   private async designation(id: string): Promise<{ record: ValidatorRecord | null; version: number; data: Record<string, unknown> | null; landedAt: number | null }> {
