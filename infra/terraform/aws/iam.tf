@@ -111,8 +111,9 @@ data "aws_iam_policy_document" "broker" {
     # in a transaction is authorised as its own PutItem, UpdateItem, GetItem
     # or, for a ConditionCheck, ConditionCheckItem
     # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
-    # BatchGetItem is an action of its own: listValidators reads the records
-    # 100 at a time with it. No DeleteItem: the ledger is append-only and
+    # BatchGetItem is an action of its own: listValidators and a list
+    # renewal's designations (getValidators) read the records 100 at a time
+    # with it. No DeleteItem: the ledger is append-only and
     # designations are never deleted, only moved forward.
     sid    = "StateTable"
     effect = "Allow"
