@@ -14,3 +14,11 @@ export async function eachBounded<I, T>(items: readonly I[], width: number, fn: 
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
   return out;
 }
+
+/** The distinct `items` in batches of at most `size`, `fn` run on at most `width` batches at a time (a store's batched reads). */
+export async function eachBatch<I>(items: readonly I[], size: number, width: number, fn: (batch: I[]) => Promise<void>): Promise<void> {
+  const unique = [...new Set(items)];
+  const batches: I[][] = [];
+  for (let i = 0; i < unique.length; i += size) batches.push(unique.slice(i, i + size));
+  await eachBounded(batches, width, fn);
+}

@@ -12,8 +12,6 @@ import type { RenewalRead } from './designation-reader';
 import type { FetchResult, GrantService, RenewResult } from './grants';
 import { eachBounded } from '../each-bounded';
 
-export { eachBounded };
-
 /** Largest list one request may carry: 1,000 keys per validator client is what operators run. */
 export const maxBatch = 1000;
 

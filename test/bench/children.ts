@@ -127,8 +127,7 @@ export function rssMb(pid: number): number | null {
   }
 }
 
-/** CPU time a process has used, all its threads, user plus system, in ms (Linux); null elsewhere. */
-/** CPU a process has used, ms; with `thread`, one of its threads (the main thread's id is the pid). */
+/** CPU time a process has used, all its threads, user plus system, in ms (Linux); null elsewhere. With `thread`, that one thread's (the main thread's id is the pid). */
 export function cpuMs(pid: number, thread?: number): number | null {
   try {
     const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');

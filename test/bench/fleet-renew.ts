@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Request as LoadRequest, Result } from 'autocannon';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { eachBounded } from '../../src/broker/grant-batch';
+import { eachBounded } from '../../src/each-bounded';
 import { homeFiles, mintDevPodToken, readOperatorCredential } from '../../src/identity/dev-credentials';
 import { createStateTable } from '../support/dynamodb-table';
 import { motoAvailable, motoCredentials, motoRegion, startPatchedMoto, type Moto } from '../support/moto-server';

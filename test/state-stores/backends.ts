@@ -44,12 +44,15 @@ export function serialised(sender: DynamoSender): DynamoSender {
   };
 }
 
+/** What a client meets when the server is gone: a refused connection, with no HTTP status. */
+const refused = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+
 /** The wire to moto cut once `requests` requests have been sent: later ones fail as a refused connection does. */
 function cutAfter(requests: number, sender: DynamoSender): DynamoSender {
   let sent = 0;
   return {
     send(command, options) {
-      if (++sent > requests) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      if (++sent > requests) return refused();
       return sender.send(command, options);
     },
     destroy: () => sender.destroy?.(),
@@ -146,7 +149,7 @@ export async function vaultBackend(vault: { address: string; token: string }, op
     let sent = 0;
     // Past `requests` reads, node-vault's client fails as it does with no server to reach (no HTTP status).
     const read = client.read.bind(client);
-    client.read = (...a: Parameters<typeof read>) => (++sent > requests ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : read(...a));
+    client.read = (...a: Parameters<typeof read>) => (++sent > requests ? refused() : read(...a));
     return nodeVaultKv({ client, mount: 'secret', prefix, timeoutMs: 5000 });
   };
   const openWith = async (o: Partial<VaultStateStoreOptions>) => new VaultKvStateStore({ kv: kv(), intentGraceMs: opts.intentGraceMs ?? 300, timing: testTiming, ...o });

@@ -43,7 +43,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import type { ValidatorRecord } from '../../core/designation';
-import { eachBounded } from '../../each-bounded';
+import { eachBatch } from '../../each-bounded';
 import { sealAll, type ChainHead, type LedgerEntry } from '../../core/ledger';
 import {
   KeyInUseError,
@@ -131,14 +131,10 @@ export class DynamoDbStateStore implements StateStore {
     return item ? this.record(item) : null;
   }
 
-  async getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
-    return this.records(ids);
-  }
-
   /** The directory's ids in its order, each record read by BatchGetItem (which answers in no order of its own). */
   async listValidators(): Promise<ValidatorRecord[]> {
     const ids = (await this.queryAll({ pk: 'VALIDATORS' })).map((i) => this.str(i, 'sk'));
-    const records = await this.records(ids);
+    const records = await this.getValidators(ids);
     return ids.flatMap((id) => {
       const r = records.get(id);
       return r ? [r] : [];
@@ -146,12 +142,9 @@ export class DynamoDbStateStore implements StateStore {
   }
 
   /** The records of `ids` by BatchGetItem, 100 keys a request, `batchGetWidth` requests at once; any batch that fails fails the whole read. */
-  private async records(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
-    const unique = [...new Set(ids)];
-    const batches: string[][] = [];
-    for (let i = 0; i < unique.length; i += batchGetKeys) batches.push(unique.slice(i, i + batchGetKeys));
+  async getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
     const out = new Map<string, ValidatorRecord>();
-    await eachBounded(batches, batchGetWidth, async (batch) => {
+    await eachBatch(ids, batchGetKeys, batchGetWidth, async (batch) => {
       for (const item of await this.getBatch(batch.map((id) => ({ pk: S(`V#${id}`), sk: S('RECORD') })))) {
         const r = this.record(item);
         if (`V#${r.id}` !== this.str(item, 'pk')) throw new StoreError(this.name, 'a stored validator record names another validator');

@@ -53,7 +53,7 @@ import {
 import { checkChainName, decodeCheckpoint, encodeCheckpoint, encodeEntry, matchesQuery, orderKey, padSeq, padTime, parseEntry, partsOf } from '../ledger-codec';
 import { decodeCursor, encodeCursor } from '../ledger-cursor';
 import { parseRecord } from '../record-codec';
-import { eachBounded } from '../../each-bounded';
+import { eachBatch } from '../../each-bounded';
 
 /** Documents per getAll call and calls in flight: a list renewal of 1,000 validators is 10 calls, 8 at a time. */
 const getAllDocs = 100;
@@ -119,11 +119,8 @@ export class FirestoreStateStore implements StateStore {
 
   /** Firestore's getAll (one BatchGetDocuments each), `getAllDocs` documents a call, a few calls at once. */
   async getValidators(ids: readonly string[]): Promise<Map<string, ValidatorRecord>> {
-    const unique = [...new Set(ids)];
-    const chunks: string[][] = [];
-    for (let i = 0; i < unique.length; i += getAllDocs) chunks.push(unique.slice(i, i + getAllDocs));
     const out = new Map<string, ValidatorRecord>();
-    await eachBounded(chunks, getAllWidth, async (chunk) => {
+    await eachBatch(ids, getAllDocs, getAllWidth, async (chunk) => {
       const snaps = await this.call(() => this.db.getAll(...chunk.map((id) => this.validators().doc(id))));
       for (const snap of snaps) if (snap.exists) out.set(snap.id, this.record(snap));
     });
